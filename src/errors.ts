@@ -1,0 +1,41 @@
+/**
+ * Every error echod throws on purpose is an {@link EchodError} with a stable `code`.
+ * Callers and tests branch on `code`, never on the wording of `message`.
+ */
+export class EchodError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option (library or CLI) has a value echod cannot use. */
+export class InvalidOptionError extends EchodError {
+  /** The option's name as the caller spelled it (`maxLineBytes` or `--max-line-bytes`). */
+  readonly option: string;
+  readonly value: unknown;
+
+  constructor(option: string, value: unknown, expected: string) {
+    super('ERR_ECHOD_INVALID_OPTION', `invalid ${option}: ${describe(value)} (expected ${expected})`);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+/** `listen()` was called in a state where it cannot run (already listening, or closed). */
+export class ServerStateError extends EchodError {
+  constructor(message: string) {
+    super('ERR_ECHOD_SERVER_STATE', message);
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  return Object.prototype.toString.call(value);
+}

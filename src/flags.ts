@@ -1,0 +1,131 @@
+/**
+ * The command line's flags: one table, from which parsing, environment variables
+ * (`ECHOD_<NAME>`) and `--help` are all derived, so they cannot disagree.
+ */
+import { parseArgs } from 'node:util';
+import { EchodError } from './errors.js';
+import { DEFAULTS } from './options.js';
+import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from './units.js';
+
+/** How a flag's text becomes a value. */
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | { oneOf: readonly string[] };
+
+export interface FlagSpec {
+  /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
+  name: string;
+  kind: Kind;
+  /** Placeholder in `--help`, e.g. `SIZE`. */
+  arg: string;
+  description: string;
+  /** Default as shown in `--help`; undefined for flags that are off unless given. */
+  shown?: string;
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host },
+  { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port) },
+  { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode },
+  { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes) },
+  { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections) },
+  { name: 'max-connections-per-ip', kind: 'integer', arg: 'N', description: 'open connections per client address at most (0 = no limit)', shown: String(DEFAULTS.maxConnectionsPerIp) },
+  { name: 'idle-timeout', kind: 'duration', arg: 'DURATION', description: 'close a connection with no bytes either way for this long (0 = never)', shown: formatDurationMs(DEFAULTS.idleTimeoutMs) },
+  { name: 'write-stall-timeout', kind: 'duration', arg: 'DURATION', description: 'close a client that takes none of its pending echo for this long (0 = never)', shown: formatDurationMs(DEFAULTS.writeStallTimeoutMs) },
+  { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
+  { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
+  { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
+  { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
+  { name: 'log-format', kind: { oneOf: ['auto', 'json', 'pretty'] }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
+];
+
+/** A bad command line or environment: the CLI prints it and exits with code 2. */
+export class UsageError extends EchodError {
+  constructor(message: string) {
+    super('ERR_ECHOD_USAGE', message);
+  }
+}
+
+export type FlagValue = string | number | boolean;
+
+export interface ParsedCommandLine {
+  help: boolean;
+  version: boolean;
+  /** Flag name → typed value, for every flag given on the command line or in the environment. */
+  values: Map<string, FlagValue>;
+}
+
+export function envName(flag: string): string {
+  return `ECHOD_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/** Reads flags, then `ECHOD_*` variables for the flags not given; flags win. */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' ? 'boolean' : 'string' }] as const)),
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = new Map<string, FlagValue>();
+  for (const flag of FLAGS) {
+    const given = parsed.values[flag.name];
+    const fromEnv = env[envName(flag.name)];
+    if (given !== undefined) values.set(flag.name, convert(flag, given, `--${flag.name}`));
+    else if (fromEnv !== undefined && fromEnv !== '') values.set(flag.name, convert(flag, fromEnv, envName(flag.name)));
+  }
+  return { help: parsed.values.help === true, version: parsed.values.version === true, values };
+}
+
+function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], source: string): FlagValue {
+  if (Array.isArray(raw)) throw new UsageError(`${source} given more than once`);
+  const text = String(raw);
+  const kind = flag.kind;
+  const bad = (expected: string): never => {
+    throw new UsageError(`invalid ${source}: ${JSON.stringify(text)} (expected ${expected})`);
+  };
+  if (kind === 'string') return text;
+  if (kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off)$/i.test(text)) return false;
+    return bad('true or false');
+  }
+  if (kind === 'integer') return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : bad('a whole number ≥ 0');
+  if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
+  if (kind === 'duration') return parseDurationMs(text) ?? bad('a duration such as 500ms, 30s or 5m, or 0');
+  return kind.oneOf.includes(text) ? text : bad(kind.oneOf.join(', '));
+}
+
+export function helpText(version: string): string {
+  const rows = FLAGS.map((flag) => {
+    const left = `  --${flag.name} ${flag.arg}`;
+    const right = `${flag.description}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''} [env: ${envName(flag.name)}]`;
+    return `${left.padEnd(36)}${right}`;
+  });
+  return [
+    `echod ${version} - a TCP echo server: every line (or, in raw mode, every byte) comes back as sent.`,
+    '',
+    'Usage: echod [flags]',
+    '',
+    'Flags (each can also be set by its environment variable; a flag wins over the variable):',
+    ...rows,
+    `${'  -h, --help'.padEnd(36)}show this help`,
+    `${'  -v, --version'.padEnd(36)}print the version`,
+    '',
+    'Sizes: 65536, 64KiB, 1MiB, 1MB. Durations: 500ms, 30s, 5m, 1h, or 0 for off.',
+    'Signals: SIGTERM or SIGINT drains and exits 0; a second one exits at once.',
+    '',
+    'Examples:',
+    '  echod --port 7000',
+    '  ECHOD_MAX_LINE_BYTES=64KiB echod --idle-timeout 30s --admin-port 9090',
+    '  printf "hello\\n" | nc -q1 127.0.0.1 8080',
+  ].join('\n');
+}

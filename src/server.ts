@@ -1,0 +1,279 @@
+/**
+ * The echo server's lifecycle: build it, listen, serve, drain, close.
+ *
+ * `createEchoServer()` validates options and builds; `listen()` binds; `close()` drains the
+ * way SIGTERM does and is safe to call any number of times. The state is explicit
+ * (see {@link ServerState}) and every transition is logged.
+ */
+import { EventEmitter, once } from 'node:events';
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { AggregatedLog } from './aggregated-log.js';
+import { Connection, type ConnectionContext, onSocketError } from './connection.js';
+import { ServerStateError } from './errors.js';
+import { type Framer, LineFramer, RawFramer } from './framing.js';
+import { type EchoServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  CLOSE_REASONS,
+  type CloseReason,
+  REJECT_REASONS,
+  type RejectReason,
+  type ServerState,
+  type ServerStats,
+  zeroCounts,
+} from './stats.js';
+
+/** What the server reports about a connection once it has closed. */
+export interface ConnectionSummary {
+  id: number;
+  remoteAddress: string;
+  remotePort: number;
+  reason: CloseReason;
+  forced: boolean;
+  bytesReceived: number;
+  bytesSent: number;
+  lines: number;
+  durationMs: number;
+}
+
+export interface EchoServerEvents {
+  /** The state changed (readiness turns false on `stopping`). */
+  state: [state: ServerState];
+  /** A connection was accepted and is being served. */
+  connection: [id: number, remoteAddress: string, remotePort: number];
+  /** A connection closed, with everything counted for it. */
+  connectionClose: [summary: ConnectionSummary];
+  /** A connection was refused as soon as it was accepted. */
+  reject: [reason: RejectReason, remoteAddress: string];
+}
+
+export class EchoServer extends EventEmitter<EchoServerEvents> {
+  readonly options: Readonly<ResolvedOptions>;
+  private stateValue: ServerState = 'idle';
+  private readonly server: Server;
+  private readonly connections = new Set<Connection>();
+  private readonly perIp = new Map<string, number>();
+  private readonly context: ConnectionContext;
+  private readonly rejectLog: AggregatedLog<RejectReason>;
+  private nextId = 1;
+  private startedAt: Date | null = null;
+  private closing: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+  // Totals of the connections that have closed; the open ones are added in on demand.
+  private closedBytesReceived = 0;
+  private closedBytesSent = 0;
+  private closedLines = 0;
+  private total = 0;
+  private forced = 0;
+  private readonly closedByReason = zeroCounts(CLOSE_REASONS);
+  private readonly rejectedByReason = zeroCounts(REJECT_REASONS);
+
+  constructor(options: EchoServerOptions = {}) {
+    super();
+    this.options = Object.freeze(resolveOptions(options));
+    const { logger } = this.options;
+    this.context = {
+      logger,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      writeStallTimeoutMs: this.options.writeStallTimeoutMs,
+      drainTimeoutMs: this.options.drainTimeoutMs,
+      // Decided once: above debug, the byte path does no logging work at all.
+      logMessages: logger.isLevelEnabled('debug'),
+      logContent: logger.isLevelEnabled('trace'),
+      onClose: (connection) => this.onConnectionClosed(connection),
+    };
+    this.rejectLog = new AggregatedLog(logger, 'connection rejected');
+    this.server = createServer({ allowHalfOpen: true, noDelay: this.options.noDelay });
+    this.server.on('connection', (socket) => this.onConnection(socket));
+    this.server.on('error', (err) => logger.error({ err }, 'listener error'));
+  }
+
+  get state(): ServerState {
+    return this.stateValue;
+  }
+
+  /** True while new connections are welcome: listening and not yet shutting down. */
+  get ready(): boolean {
+    return this.stateValue === 'listening';
+  }
+
+  /** The bound address once listening, else null. */
+  get address(): AddressInfo | null {
+    const address = this.server.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /** A consistent snapshot of the counters (cheap; safe to call often). */
+  get stats(): ServerStats {
+    let bytesReceived = this.closedBytesReceived;
+    let bytesSent = this.closedBytesSent;
+    let lines = this.closedLines;
+    for (const connection of this.connections) {
+      bytesReceived += connection.bytesReceived;
+      bytesSent += connection.bytesSent;
+      lines += connection.lines;
+    }
+    return {
+      state: this.stateValue,
+      ready: this.ready,
+      startedAt: this.startedAt?.toISOString() ?? null,
+      connections: {
+        active: this.connections.size,
+        total: this.total,
+        closed: { ...this.closedByReason },
+        forced: this.forced,
+        rejected: { ...this.rejectedByReason },
+      },
+      bytesReceived,
+      bytesSent,
+      lines,
+    };
+  }
+
+  /** Binds and starts accepting; resolves to the bound address. */
+  async listen(): Promise<AddressInfo> {
+    if (this.stateValue !== 'idle') throw new ServerStateError(`listen() called while ${this.stateValue}`);
+    const { host, port, backlog } = this.options;
+    const listening = once(this.server, 'listening');
+    this.server.listen({ host, port, backlog });
+    try {
+      await listening;
+    } catch (err) {
+      this.setState('closed');
+      throw err;
+    }
+    this.startedAt = new Date();
+    this.setState('listening');
+    const address = this.address as AddressInfo;
+    this.options.logger.info({ address: address.address, port: address.port, family: address.family, mode: this.options.mode }, 'listening');
+    return address;
+  }
+
+  /**
+   * Drains and closes, as on SIGTERM: readiness turns false; after `shutdownDelayMs` the
+   * listener stops accepting; every open connection gets what it sent echoed, then is closed;
+   * whatever is still open after `drainTimeoutMs` is destroyed. Idempotent: every call returns
+   * the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { logger, shutdownDelayMs, drainTimeoutMs } = this.options;
+    if (this.stateValue === 'idle') {
+      this.setState('closed');
+      return;
+    }
+    this.setState('stopping');
+    logger.info({ shutdownDelayMs, drainTimeoutMs, active: this.connections.size }, 'shutting down');
+    if (shutdownDelayMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
+    }
+    this.setState('draining');
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const drained = new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+    for (const connection of this.connections) connection.close('shutdown');
+    if (this.connections.size === 0) this.drained?.();
+    // Each connection destroys itself drainTimeoutMs after its close(); nothing waits longer.
+    await drained;
+    await stopped;
+    this.rejectLog.flush();
+    this.setState('closed');
+    const { connections, bytesReceived, bytesSent, lines } = this.stats;
+    logger.info({ connections: connections.total, forced: connections.forced, bytesReceived, bytesSent, lines }, 'closed');
+  }
+
+  private setState(state: ServerState): void {
+    this.stateValue = state;
+    this.emit('state', state);
+  }
+
+  private onConnection(socket: Socket): void {
+    socket.on('error', onSocketError);
+    const remoteAddress = socket.remoteAddress ?? '';
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    if (this.stateValue === 'draining' || this.stateValue === 'closed') {
+      // Accepted by the kernel just before the listener closed.
+      socket.destroy();
+      return;
+    }
+    if (maxConnections > 0 && this.connections.size >= maxConnections) {
+      this.reject(socket, 'max_connections', remoteAddress, maxConnections);
+      return;
+    }
+    if (maxConnectionsPerIp > 0) {
+      const count = this.perIp.get(remoteAddress) ?? 0;
+      if (count >= maxConnectionsPerIp) {
+        this.reject(socket, 'max_connections_per_ip', remoteAddress, maxConnectionsPerIp);
+        return;
+      }
+      this.perIp.set(remoteAddress, count + 1);
+    }
+    const framer: Framer = this.options.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
+    const connection = new Connection(this.nextId++, socket, framer, this.context);
+    this.connections.add(connection);
+    this.total++;
+    this.options.logger.info({ connId: connection.id, remote: remoteAddress, remotePort: connection.remotePort }, 'connection opened');
+    // A connection accepted while stopping is served, then drained with the others.
+    this.emit('connection', connection.id, remoteAddress, connection.remotePort);
+  }
+
+  private reject(socket: Socket, reason: RejectReason, remoteAddress: string, limit: number): void {
+    this.rejectedByReason[reason]++;
+    this.rejectLog.record(reason, { remote: remoteAddress, remotePort: socket.remotePort, limit });
+    this.emit('reject', reason, remoteAddress);
+    socket.destroy();
+  }
+
+  private onConnectionClosed(connection: Connection): void {
+    this.connections.delete(connection);
+    if (this.options.maxConnectionsPerIp > 0) {
+      const left = (this.perIp.get(connection.remoteAddress) ?? 1) - 1;
+      if (left > 0) this.perIp.set(connection.remoteAddress, left);
+      else this.perIp.delete(connection.remoteAddress);
+    }
+    const reason = connection.reason ?? 'client_closed';
+    const summary: ConnectionSummary = {
+      id: connection.id,
+      remoteAddress: connection.remoteAddress,
+      remotePort: connection.remotePort,
+      reason,
+      forced: connection.forced,
+      bytesReceived: connection.bytesReceived,
+      bytesSent: connection.bytesSent,
+      lines: connection.lines,
+      durationMs: Date.now() - connection.openedAt,
+    };
+    this.closedBytesReceived += summary.bytesReceived;
+    this.closedBytesSent += summary.bytesSent;
+    this.closedLines += summary.lines;
+    this.closedByReason[reason]++;
+    if (summary.forced) this.forced++;
+    const level = reason === 'error' ? 'warn' : 'info';
+    this.options.logger[level](
+      {
+        connId: summary.id,
+        remote: summary.remoteAddress,
+        remotePort: summary.remotePort,
+        reason,
+        ...(summary.forced ? { forced: true } : {}),
+        ...(connection.errorCode !== null ? { errorCode: connection.errorCode } : {}),
+        bytesIn: summary.bytesReceived,
+        bytesOut: summary.bytesSent,
+        lines: summary.lines,
+        durationMs: summary.durationMs,
+      },
+      'connection closed',
+    );
+    this.emit('connectionClose', summary);
+    if (this.drained !== null && this.connections.size === 0) this.drained();
+  }
+}
+
+/** Builds an echo server (options validated here, once); call `listen()` to start it. */
+export function createEchoServer(options: EchoServerOptions = {}): EchoServer {
+  return new EchoServer(options);
+}

@@ -1,0 +1,55 @@
+/**
+ * What the server counts, and the snapshot it hands out (`server.stats`, `/stats`).
+ * Counting on the byte path is per chunk, never per line: bytes come from the socket's own
+ * counters and lines from the framer's per-chunk count.
+ */
+
+/** Why a connection ended. Stable strings: logs, metrics labels and tests use them. */
+export const CLOSE_REASONS = [
+  'client_closed',
+  'reset',
+  'line_too_long',
+  'idle_timeout',
+  'write_stalled',
+  'shutdown',
+  'error',
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+/** Why a connection was refused as soon as it was accepted. */
+export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/**
+ * The server's lifecycle. `idle` → `listening` → `stopping` (readiness off, still serving and
+ * accepting for `shutdownDelayMs`) → `draining` (no longer accepting; open connections finish)
+ * → `closed`. `close()` before `listen()` goes straight from `idle` to `closed`.
+ */
+export type ServerState = 'idle' | 'listening' | 'stopping' | 'draining' | 'closed';
+
+export interface ServerStats {
+  state: ServerState;
+  /** True while a load balancer should send new connections here (`/readyz`). */
+  ready: boolean;
+  /** ISO time `listen()` succeeded, or null before that. */
+  startedAt: string | null;
+  connections: {
+    active: number;
+    /** Accepted and served (rejected ones not included). */
+    total: number;
+    closed: Record<CloseReason, number>;
+    /** Of the closed ones, how many had to be destroyed because they did not finish in time. */
+    forced: number;
+    rejected: Record<RejectReason, number>;
+  };
+  bytesReceived: number;
+  bytesSent: number;
+  /** Complete (newline-terminated) lines echoed; 0 in raw mode. */
+  lines: number;
+}
+
+export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {
+  const counts = {} as Record<K, number>;
+  for (const key of keys) counts[key] = 0;
+  return counts;
+}
