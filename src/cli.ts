@@ -5,8 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { createCliLogger, type LogFormat } from './cli-logger.js';
+import { AdminServer } from './admin.js';
 import { InvalidOptionError } from './errors.js';
 import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.js';
+import { createMetrics } from './metrics.js';
 import type { EchoServerOptions } from './options.js';
 import { createEchoServer } from './server.js';
 
@@ -68,7 +70,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   }
   const level = (values.get('log-level') as string | undefined) ?? 'info';
   const format = (values.get('log-format') as LogFormat | undefined) ?? 'auto';
-  const { logger, flush } = createCliLogger(level, format, io.stdout.isTTY === true);
+  const { logger, close: closeLog, flushSync } = createCliLogger(level, format, io.stdout.isTTY === true);
 
   let server;
   try {
@@ -81,13 +83,24 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     throw err;
   }
 
+  const version = packageVersion();
+  const adminPort = values.get('admin-port') as number | undefined;
+  let admin: AdminServer | null = null;
   try {
+    if (adminPort !== undefined) {
+      if (adminPort > 65_535) return usage(io, new UsageError(`invalid --admin-port: ${adminPort} (expected an integer from 0 to 65535)`));
+      const registry = createMetrics(server, { version });
+      admin = new AdminServer({ echo: server, registry, host: (values.get('admin-host') as string | undefined) ?? '127.0.0.1', port: adminPort, logger });
+      await admin.listen();
+    }
     await server.listen();
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');
-    flush();
+    await admin?.close();
+    await closeLog();
     return EXIT_FAILURE;
   }
+  logger.info({ version, options: loggableOptions(server.options) }, 'echod started');
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     io.signals.once('SIGTERM', () => resolve('SIGTERM'));
@@ -96,14 +109,21 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   logger.info({ signal }, 'signal received, draining (send it again to exit at once)');
   const onSecondSignal = (second: NodeJS.Signals): void => {
     logger.warn({ signal: second }, 'second signal, exiting at once');
-    flush();
+    flushSync();
     process.exit(EXIT_FAILURE);
   };
   io.signals.once('SIGTERM', () => onSecondSignal('SIGTERM'));
   io.signals.once('SIGINT', () => onSecondSignal('SIGINT'));
   await server.close();
-  flush();
+  // The admin endpoint outlives the drain, so probes see /readyz 503 until the very end.
+  await admin?.close();
+  await closeLog();
   return EXIT_OK;
+}
+
+function loggableOptions(options: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { logger: _logger, ...rest } = options;
+  return rest;
 }
 
 function usage(io: CliIo, err: unknown): number {

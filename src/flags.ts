@@ -33,6 +33,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
+  { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
+  { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
   { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
   { name: 'log-format', kind: { oneOf: ['auto', 'json', 'pretty'] }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
 ];

@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics for an echo server (prom-client). Nothing here runs on the byte path:
+ * per-connection events are counted when they happen (open, close, reject), and the byte and
+ * line totals are read from the server's own counters when Prometheus scrapes.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EchoServer } from './server.js';
+import { CLOSE_REASONS, REJECT_REASONS } from './stats.js';
+
+export interface MetricsOptions {
+  /** Registry to register into. @default a new Registry */
+  registry?: Registry;
+  /** Also collect prom-client's default process metrics (memory, CPU, event-loop lag, fds). @default true */
+  processMetrics?: boolean;
+  /** Labels added to every series (e.g. `{ server_id: 'echod-0' }`). @default {} */
+  labels?: Record<string, string>;
+  /** The version reported by `echod_build_info`. @default 'unknown' */
+  version?: string;
+}
+
+/** Connection lifetimes span milliseconds (probes) to hours (held streams). */
+const DURATION_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400];
+
+/**
+ * Registers echod's series for `server` and returns the registry. See docs/metrics.md for
+ * every series and what it means.
+ */
+export function createMetrics(server: EchoServer, options: MetricsOptions = {}): Registry {
+  const registry = options.registry ?? new Registry();
+  if (options.labels !== undefined) registry.setDefaultLabels(options.labels);
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  new Gauge({
+    name: 'echod_build_info',
+    help: 'Always 1; labels say which echod this is and how it echoes.',
+    labelNames: ['version', 'mode'],
+    registers,
+    collect() {
+      this.set({ version: options.version ?? 'unknown', mode: server.options.mode }, 1);
+    },
+  });
+  new Gauge({
+    name: 'echod_ready',
+    help: '1 while the server accepts new connections (as /readyz), 0 from the moment it starts draining.',
+    registers,
+    collect() {
+      this.set(server.ready ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'echod_connections_active',
+    help: 'Connections open now.',
+    registers,
+    collect() {
+      this.set(server.stats.connections.active);
+    },
+  });
+  new Gauge({
+    name: 'echod_connections_limit',
+    help: 'The --max-connections limit (0 = none).',
+    registers,
+    collect() {
+      this.set(server.options.maxConnections);
+    },
+  });
+
+  const opened = new Counter({ name: 'echod_connections_total', help: 'Connections accepted and served (rejected ones not included).', registers });
+  const closed = new Counter({
+    name: 'echod_connections_closed_total',
+    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, error).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const forced = new Counter({
+    name: 'echod_connections_forced_total',
+    help: 'Closing connections destroyed because they did not finish within --drain-timeout.',
+    registers,
+  });
+  const rejected = new Counter({
+    name: 'echod_connections_rejected_total',
+    help: 'Connections closed as soon as they were accepted, by reason (max_connections, max_connections_per_ip).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'echod_connection_duration_seconds',
+    help: 'How long connections stayed open, observed when they close.',
+    buckets: DURATION_BUCKETS_SECONDS,
+    registers,
+  });
+  // Every reason shows from the start (at 0), so dashboards and alerts need no absent().
+  for (const reason of CLOSE_REASONS) closed.inc({ reason }, 0);
+  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+
+  totalOf('echod_bytes_received_total', 'Bytes received from clients.', () => server.stats.bytesReceived);
+  totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => server.stats.bytesSent);
+  totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => server.stats.lines);
+
+  server.on('connection', () => opened.inc());
+  server.on('reject', (reason) => rejected.inc({ reason }));
+  server.on('connectionClose', (summary) => {
+    closed.inc({ reason: summary.reason });
+    if (summary.forced) forced.inc();
+    duration.observe(summary.durationMs / 1000);
+  });
+  return registry;
+
+  /** A counter whose value is read from the server at scrape time (it only ever grows). */
+  function totalOf(name: string, help: string, read: () => number): void {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  }
+}
