@@ -7,6 +7,7 @@
  * another or into the process.
  */
 import type { Socket } from 'node:net';
+import type { CoarseClock, Expirable } from './deadlines.js';
 import type { Framer } from './framing.js';
 import { escapeBytes, type Logger } from './log.js';
 import type { CloseReason } from './stats.js';
@@ -18,6 +19,8 @@ export interface ConnectionContext {
   readonly writeStallTimeoutMs: number;
   /** How long a closing connection may take to flush and finish before it is destroyed. */
   readonly drainTimeoutMs: number;
+  /** Read on the byte path to stamp activity; moved forward by the server's deadline sweep. */
+  readonly clock: CoarseClock;
   readonly logMessages: boolean;
   readonly logContent: boolean;
   onClose(connection: Connection): void;
@@ -35,7 +38,7 @@ type ConnectionSocket = Socket & { [kConnection]: Connection };
 /** Error codes that mean the peer went away abruptly, not that something is wrong here. */
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-export class Connection {
+export class Connection implements Expirable {
   readonly id: number;
   readonly socket: Socket;
   readonly remoteAddress: string;
@@ -49,8 +52,12 @@ export class Connection {
   errorCode: string | null = null;
   readonly context: ConnectionContext;
   private readonly framer: Framer;
-  private stallTimer: NodeJS.Timeout | null = null;
-  private lingerTimer: NodeJS.Timeout | null = null;
+  /** Clock time of the last bytes in either direction (idle deadline). */
+  private lastActive: number;
+  /** Clock time the client stopped taking our output, or -1 (write-stall deadline). */
+  private blockedSince = -1;
+  /** Clock time close() began, or -1 (drain deadline). */
+  private closingSince = -1;
 
   constructor(id: number, socket: Socket, framer: Framer, context: ConnectionContext) {
     this.id = id;
@@ -60,15 +67,12 @@ export class Connection {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
     this.openedAt = Date.now();
+    this.lastActive = context.clock.now;
     (socket as ConnectionSocket)[kConnection] = this;
     socket.on('data', context.logMessages ? onDataLogged : onData);
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
-    if (context.idleTimeoutMs > 0) {
-      socket.setTimeout(context.idleTimeoutMs);
-      socket.on('timeout', onIdle);
-    }
   }
 
   get bytesReceived(): number {
@@ -103,7 +107,7 @@ export class Connection {
     socket.on('data', discard);
     socket.end();
     socket.resume();
-    this.lingerTimer = setTimeout(onLingerExpired, this.context.drainTimeoutMs, this);
+    this.closingSince = this.context.clock.now;
   }
 
   /** Destroys the socket at once, keeping the first reason given. */
@@ -117,17 +121,27 @@ export class Connection {
   /** The client is not taking our output: stop reading from it until it does. */
   onBlocked(): void {
     this.socket.pause();
-    if (this.context.writeStallTimeoutMs > 0 && this.stallTimer === null) {
-      this.stallTimer = setTimeout(onStalled, this.context.writeStallTimeoutMs, this);
-    }
+    if (this.blockedSince === -1) this.blockedSince = this.context.clock.now;
   }
 
   onDrained(): void {
-    if (this.stallTimer !== null) {
-      clearTimeout(this.stallTimer);
-      this.stallTimer = null;
-    }
+    this.blockedSince = -1;
+    this.lastActive = this.context.clock.now;
     this.socket.resume();
+  }
+
+  /** The deadline sweep: `slack` keeps a deadline from firing early on a coarse stamp. */
+  expire(now: number, slack: number): void {
+    const { idleTimeoutMs, writeStallTimeoutMs, drainTimeoutMs } = this.context;
+    if (this.state === 'closing') {
+      if (now - this.closingSince >= drainTimeoutMs + slack) this.destroy(this.reason ?? 'error', true);
+    } else if (this.state === 'open') {
+      if (this.blockedSince !== -1) {
+        if (writeStallTimeoutMs > 0 && now - this.blockedSince >= writeStallTimeoutMs + slack) this.destroy('write_stalled', false);
+      } else if (idleTimeoutMs > 0 && now - this.lastActive >= idleTimeoutMs + slack) {
+        this.close('idle_timeout');
+      }
+    }
   }
 
   onEnded(): void {
@@ -145,16 +159,13 @@ export class Connection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.reason ??= 'client_closed';
-    if (this.stallTimer !== null) clearTimeout(this.stallTimer);
-    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
-    this.stallTimer = null;
-    this.lingerTimer = null;
     this.context.onClose(this);
   }
 
   /** The framer's verdict on one chunk, echoed in one write. */
   echo(chunk: Buffer): Buffer {
     const framer = this.framer;
+    this.lastActive = this.context.clock.now;
     const out = framer.push(chunk);
     this.lines += framer.lines;
     if (out.length !== 0 && !this.socket.write(out)) this.onBlocked();
@@ -209,18 +220,6 @@ function onDrain(this: Socket): void {
 
 function onClose(this: Socket): void {
   connectionOf(this).onClosed();
-}
-
-function onIdle(this: Socket): void {
-  connectionOf(this).close('idle_timeout');
-}
-
-function onStalled(connection: Connection): void {
-  connection.destroy('write_stalled', false);
-}
-
-function onLingerExpired(connection: Connection): void {
-  connection.destroy(connection.reason ?? 'error', true);
 }
 
 /**

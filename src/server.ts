@@ -9,6 +9,7 @@ import { EventEmitter, once } from 'node:events';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { AggregatedLog } from './aggregated-log.js';
 import { Connection, type ConnectionContext, onSocketError } from './connection.js';
+import { DeadlineSweeper } from './deadlines.js';
 import { ServerStateError } from './errors.js';
 import { type Framer, LineFramer, RawFramer } from './framing.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -54,6 +55,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private readonly perIp = new Map<string, number>();
   private readonly context: ConnectionContext;
   private readonly rejectLog: AggregatedLog<RejectReason>;
+  private readonly sweeper: DeadlineSweeper;
   private nextId = 1;
   private startedAt: Date | null = null;
   private closing: Promise<void> | null = null;
@@ -70,12 +72,14 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   constructor(options: EchoServerOptions = {}) {
     super();
     this.options = Object.freeze(resolveOptions(options));
-    const { logger } = this.options;
+    const { logger, idleTimeoutMs, writeStallTimeoutMs, drainTimeoutMs } = this.options;
+    this.sweeper = new DeadlineSweeper(this.connections, [idleTimeoutMs, writeStallTimeoutMs, drainTimeoutMs]);
     this.context = {
       logger,
       idleTimeoutMs: this.options.idleTimeoutMs,
       writeStallTimeoutMs: this.options.writeStallTimeoutMs,
       drainTimeoutMs: this.options.drainTimeoutMs,
+      clock: this.sweeper.clock,
       // Decided once: above debug, the byte path does no logging work at all.
       logMessages: logger.isLevelEnabled('debug'),
       logContent: logger.isLevelEnabled('trace'),
@@ -142,6 +146,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       throw err;
     }
     this.startedAt = new Date();
+    this.sweeper.start();
     this.setState('listening');
     const address = this.address as AddressInfo;
     this.options.logger.info({ address: address.address, port: address.port, family: address.family, mode: this.options.mode }, 'listening');
@@ -177,9 +182,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     });
     for (const connection of this.connections) connection.close('shutdown');
     if (this.connections.size === 0) this.drained?.();
-    // Each connection destroys itself drainTimeoutMs after its close(); nothing waits longer.
+    // The sweep destroys each connection drainTimeoutMs after its close(); nothing waits longer.
     await drained;
     await stopped;
+    this.sweeper.stop();
     this.rejectLog.flush();
     this.setState('closed');
     const { connections, bytesReceived, bytesSent, lines } = this.stats;
