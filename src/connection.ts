@@ -24,6 +24,8 @@ export interface ConnectionContext {
   readonly logMessages: boolean;
   readonly logContent: boolean;
   onClose(connection: Connection): void;
+  /** An unexpected exception while handling `connection` (a bug): log and count it. */
+  onInternalError(connection: Connection, err: unknown): void;
 }
 
 /**
@@ -162,6 +164,15 @@ export class Connection implements Expirable {
     this.context.onClose(this);
   }
 
+  /**
+   * The safety net: a bug in handling this connection ends this connection (reason `error`),
+   * is logged and counted, and goes no further. Tests show it is never reached.
+   */
+  fail(err: unknown): void {
+    this.context.onInternalError(this, err);
+    this.destroy('error', false);
+  }
+
   /** The framer's verdict on one chunk, echoed in one write. */
   echo(chunk: Buffer): Buffer {
     const framer = this.framer;
@@ -179,16 +190,25 @@ function connectionOf(socket: Socket): Connection {
 }
 
 function onData(this: Socket, chunk: Buffer): void {
-  connectionOf(this).echo(chunk);
+  const connection = connectionOf(this);
+  try {
+    connection.echo(chunk);
+  } catch (err) {
+    connection.fail(err);
+  }
 }
 
 /** The same as onData, with the seed's per-message log: sizes at debug, content at trace. */
 function onDataLogged(this: Socket, chunk: Buffer): void {
   const connection = connectionOf(this);
   const { logger, logContent } = connection.context;
-  const out = connection.echo(chunk);
-  logger.debug({ connId: connection.id, bytes: chunk.length, echoed: out.length, lines: lineCount(out) }, 'message received');
-  if (logContent && out.length > 0) logContentOf(connection, out);
+  try {
+    const out = connection.echo(chunk);
+    logger.debug({ connId: connection.id, bytes: chunk.length, echoed: out.length, lines: lineCount(out) }, 'message received');
+    if (logContent && out.length > 0) logContentOf(connection, out);
+  } catch (err) {
+    connection.fail(err);
+  }
 }
 
 /** One trace line per echoed line (or per raw chunk), the bytes escaped. */
@@ -211,15 +231,30 @@ function lineCount(out: Buffer): number {
 function discard(): void {}
 
 function onEnd(this: Socket): void {
-  connectionOf(this).onEnded();
+  const connection = connectionOf(this);
+  try {
+    connection.onEnded();
+  } catch (err) {
+    connection.fail(err);
+  }
 }
 
 function onDrain(this: Socket): void {
-  connectionOf(this).onDrained();
+  const connection = connectionOf(this);
+  try {
+    connection.onDrained();
+  } catch (err) {
+    connection.fail(err);
+  }
 }
 
 function onClose(this: Socket): void {
-  connectionOf(this).onClosed();
+  const connection = connectionOf(this);
+  try {
+    connection.onClosed();
+  } catch (err) {
+    connection.context.onInternalError(connection, err);
+  }
 }
 
 /**

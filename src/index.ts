@@ -2,6 +2,10 @@
 export { createEchoServer, EchoServer } from './server.js';
 export type { ConnectionSummary, EchoServerEvents } from './server.js';
 export { DEFAULTS, resolveOptions } from './options.js';
+export { createMetrics } from './metrics.js';
+export type { MetricsOptions } from './metrics.js';
+export { AdminServer } from './admin.js';
+export type { AdminServerOptions } from './admin.js';
 export type { EchoMode, EchoServerOptions, ResolvedOptions } from './options.js';
 export { EchodError, InvalidOptionError, ServerStateError } from './errors.js';
 export { LineFramer, RawFramer } from './framing.js';

@@ -96,6 +96,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   totalOf('echod_bytes_received_total', 'Bytes received from clients.', () => server.stats.bytesReceived);
   totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => server.stats.bytesSent);
   totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => server.stats.lines);
+  totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => server.stats.internalErrors);
 
   server.on('connection', () => opened.inc());
   server.on('reject', (reason) => rejected.inc({ reason }));

@@ -66,6 +66,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private closedLines = 0;
   private total = 0;
   private forced = 0;
+  private internalErrors = 0;
   private readonly closedByReason = zeroCounts(CLOSE_REASONS);
   private readonly rejectedByReason = zeroCounts(REJECT_REASONS);
 
@@ -84,6 +85,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       logMessages: logger.isLevelEnabled('debug'),
       logContent: logger.isLevelEnabled('trace'),
       onClose: (connection) => this.onConnectionClosed(connection),
+      onInternalError: (connection, err) => {
+        this.internalErrors++;
+        logger.error({ err, connId: connection.id }, 'internal error handling a connection; closing it');
+      },
     };
     this.rejectLog = new AggregatedLog(logger, 'connection rejected');
     this.server = createServer({ allowHalfOpen: true, noDelay: this.options.noDelay });
@@ -130,6 +135,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       bytesReceived,
       bytesSent,
       lines,
+      internalErrors: this.internalErrors,
     };
   }
 

@@ -46,6 +46,8 @@ export interface ServerStats {
   bytesSent: number;
   /** Complete (newline-terminated) lines echoed; 0 in raw mode. */
   lines: number;
+  /** Unexpected exceptions caught while handling a connection (bugs; should stay 0). */
+  internalErrors: number;
 }
 
 export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {
