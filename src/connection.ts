@@ -1,12 +1,9 @@
 /**
- * One client connection over a node:net socket: the thin transport around a framer.
- *
- * Handlers are defined once at module level and find their connection through the socket
- * (no closures per connection: memory per held connection is a target). The socket has an
- * 'error' listener from its first moment, and nothing one connection does can throw into
- * another or into the process.
+ * One client connection, whatever carries it: the rules of a connection's life around the
+ * framer — echo, backpressure, deadlines, graceful close — written once. Transports (node:net,
+ * Bun's sockets) subclass it and supply the five socket primitives; the byte path stays one
+ * call deep in each.
  */
-import type { Socket } from 'node:net';
 import type { CoarseClock, Expirable } from './deadlines.js';
 import type { Framer } from './framing.js';
 import { escapeBytes, type Logger } from './log.js';
@@ -34,25 +31,21 @@ export interface ConnectionContext {
  */
 export type ConnectionState = 'open' | 'closing' | 'closed';
 
-const kConnection = Symbol('echod.connection');
-type ConnectionSocket = Socket & { [kConnection]: Connection };
-
 /** Error codes that mean the peer went away abruptly, not that something is wrong here. */
-const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-export class Connection implements Expirable {
+export abstract class Connection implements Expirable {
   readonly id: number;
-  readonly socket: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly openedAt: number;
+  readonly context: ConnectionContext;
   state: ConnectionState = 'open';
   reason: CloseReason | null = null;
   /** True when the connection had to be destroyed because it did not finish in time. */
   forced = false;
   lines = 0;
   errorCode: string | null = null;
-  readonly context: ConnectionContext;
   private readonly framer: Framer;
   /** Clock time of the last bytes in either direction (idle deadline). */
   private lastActive: number;
@@ -61,75 +54,106 @@ export class Connection implements Expirable {
   /** Clock time close() began, or -1 (drain deadline). */
   private closingSince = -1;
 
-  constructor(id: number, socket: Socket, framer: Framer, context: ConnectionContext) {
+  constructor(id: number, remoteAddress: string, remotePort: number, framer: Framer, context: ConnectionContext) {
     this.id = id;
-    this.socket = socket;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
     this.framer = framer;
     this.context = context;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
     this.openedAt = Date.now();
     this.lastActive = context.clock.now;
-    (socket as ConnectionSocket)[kConnection] = this;
-    socket.on('data', context.logMessages ? onDataLogged : onData);
-    socket.on('end', onEnd);
-    socket.on('drain', onDrain);
-    socket.on('close', onClose);
   }
 
-  get bytesReceived(): number {
-    return this.socket.bytesRead;
-  }
-
-  get bytesSent(): number {
-    return this.socket.bytesWritten;
-  }
+  abstract get bytesReceived(): number;
+  abstract get bytesSent(): number;
+  /** Writes `data`; false when the transport could not take it all now (backpressure). */
+  protected abstract write(data: Buffer): boolean;
+  protected abstract pauseReading(): void;
+  protected abstract resumeReading(): void;
+  /** Sends FIN once everything written has gone out; from now on input is discarded. */
+  protected abstract finish(): void;
+  /** Tears the connection down at once; the transport reports 'closed' afterwards. */
+  protected abstract destroyTransport(): void;
+  /** True once the transport is torn down (its close report may still be on its way). */
+  protected abstract get transportDestroyed(): boolean;
 
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
     return this.framer.pendingBytes;
   }
 
+  /** The byte path: the framer's verdict on one chunk, echoed in one write. */
+  echo(chunk: Buffer): Buffer {
+    const framer = this.framer;
+    this.lastActive = this.context.clock.now;
+    const out = framer.push(chunk);
+    this.lines += framer.lines;
+    if (out.length !== 0 && !this.write(out)) this.onBlocked();
+    if (framer.overflowed) this.close('line_too_long');
+    return out;
+  }
+
+  /** `echo` with the seed's per-message log: sizes at debug, content at trace. */
+  echoLogged(chunk: Buffer): void {
+    const { logger, logContent } = this.context;
+    const out = this.echo(chunk);
+    logger.debug({ connId: this.id, bytes: chunk.length, echoed: out.length, lines: lineCount(out) }, 'message received');
+    if (logContent && out.length > 0) logContentOf(this, out);
+  }
+
   /**
    * Ends the connection gracefully: whatever was received is echoed (an unterminated last line
-   * included), our side is closed, and the socket is destroyed if the peer has not finished
+   * included), our side is closed, and the transport is destroyed if the peer has not finished
    * within `drainTimeoutMs`. Harmless on a connection that is already closing.
    */
   close(reason: CloseReason): void {
     if (this.state !== 'open') return;
     this.reason = reason;
     this.state = 'closing';
-    const socket = this.socket;
-    if (socket.destroyed) return; // 'close' is on its way
+    if (this.transportDestroyed) return; // its close report is on its way
     const tail = this.framer.flush();
-    if (tail.length > 0) socket.write(tail);
-    // Keep reading (and discarding) so the peer's FIN is seen and the kernel never has
-    // unread data to answer with a reset that could cost the peer its last echoes.
-    socket.removeAllListeners('data');
-    socket.on('data', discard);
-    socket.end();
-    socket.resume();
+    if (tail.length > 0) this.write(tail);
     this.closingSince = this.context.clock.now;
+    this.finish();
   }
 
-  /** Destroys the socket at once, keeping the first reason given. */
+  /** Destroys the connection at once, keeping the first reason given. */
   destroy(reason: CloseReason, forced: boolean): void {
     if (this.state === 'closed') return;
     this.reason ??= reason;
     this.forced = forced;
-    this.socket.destroy();
+    this.destroyTransport();
   }
 
   /** The client is not taking our output: stop reading from it until it does. */
   onBlocked(): void {
-    this.socket.pause();
+    this.pauseReading();
     if (this.blockedSince === -1) this.blockedSince = this.context.clock.now;
   }
 
+  /** The transport took all pending output. */
   onDrained(): void {
     this.blockedSince = -1;
     this.lastActive = this.context.clock.now;
-    this.socket.resume();
+    if (this.state === 'open') this.resumeReading();
+  }
+
+  /** The client half-closed: echo what is pending, then close our side. */
+  onEnded(): void {
+    this.close('client_closed');
+  }
+
+  onErrored(code: string): void {
+    this.errorCode = code;
+    this.reason ??= RESET_CODES.has(code) ? 'reset' : 'error';
+  }
+
+  /** The transport is gone: report once. */
+  onClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.reason ??= 'client_closed';
+    this.context.onClose(this);
   }
 
   /** The deadline sweep: `slack` keeps a deadline from firing early on a coarse stamp. */
@@ -146,24 +170,6 @@ export class Connection implements Expirable {
     }
   }
 
-  onEnded(): void {
-    if (this.state !== 'open') return;
-    this.close('client_closed');
-  }
-
-  onErrored(err: NodeJS.ErrnoException): void {
-    const code = err.code ?? 'UNKNOWN';
-    this.errorCode = code;
-    this.reason ??= RESET_CODES.has(code) ? 'reset' : 'error';
-  }
-
-  onClosed(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.reason ??= 'client_closed';
-    this.context.onClose(this);
-  }
-
   /**
    * The safety net: a bug in handling this connection ends this connection (reason `error`),
    * is logged and counted, and goes no further. Tests show it is never reached.
@@ -172,43 +178,12 @@ export class Connection implements Expirable {
     this.context.onInternalError(this, err);
     this.destroy('error', false);
   }
-
-  /** The framer's verdict on one chunk, echoed in one write. */
-  echo(chunk: Buffer): Buffer {
-    const framer = this.framer;
-    this.lastActive = this.context.clock.now;
-    const out = framer.push(chunk);
-    this.lines += framer.lines;
-    if (out.length !== 0 && !this.socket.write(out)) this.onBlocked();
-    if (framer.overflowed) this.close('line_too_long');
-    return out;
-  }
 }
 
-function connectionOf(socket: Socket): Connection {
-  return (socket as ConnectionSocket)[kConnection];
-}
-
-function onData(this: Socket, chunk: Buffer): void {
-  const connection = connectionOf(this);
-  try {
-    connection.echo(chunk);
-  } catch (err) {
-    connection.fail(err);
-  }
-}
-
-/** The same as onData, with the seed's per-message log: sizes at debug, content at trace. */
-function onDataLogged(this: Socket, chunk: Buffer): void {
-  const connection = connectionOf(this);
-  const { logger, logContent } = connection.context;
-  try {
-    const out = connection.echo(chunk);
-    logger.debug({ connId: connection.id, bytes: chunk.length, echoed: out.length, lines: lineCount(out) }, 'message received');
-    if (logContent && out.length > 0) logContentOf(connection, out);
-  } catch (err) {
-    connection.fail(err);
-  }
+function lineCount(out: Buffer): number {
+  let count = 0;
+  for (let nl = out.indexOf(0x0a); nl !== -1; nl = out.indexOf(0x0a, nl + 1)) count++;
+  return count;
 }
 
 /** One trace line per echoed line (or per raw chunk), the bytes escaped. */
@@ -220,48 +195,4 @@ function logContentOf(connection: Connection, out: Buffer): void {
     start = nl + 1;
   }
   if (start < out.length) logger.trace({ connId: connection.id, data: escapeBytes(out.subarray(start)) }, 'data');
-}
-
-function lineCount(out: Buffer): number {
-  let count = 0;
-  for (let nl = out.indexOf(0x0a); nl !== -1; nl = out.indexOf(0x0a, nl + 1)) count++;
-  return count;
-}
-
-function discard(): void {}
-
-function onEnd(this: Socket): void {
-  const connection = connectionOf(this);
-  try {
-    connection.onEnded();
-  } catch (err) {
-    connection.fail(err);
-  }
-}
-
-function onDrain(this: Socket): void {
-  const connection = connectionOf(this);
-  try {
-    connection.onDrained();
-  } catch (err) {
-    connection.fail(err);
-  }
-}
-
-function onClose(this: Socket): void {
-  const connection = connectionOf(this);
-  try {
-    connection.onClosed();
-  } catch (err) {
-    connection.context.onInternalError(connection, err);
-  }
-}
-
-/**
- * The listener every accepted socket gets before anything else: an error on one socket is
- * recorded on its connection (if it has one yet) and goes no further.
- */
-export function onSocketError(this: Socket, err: NodeJS.ErrnoException): void {
-  const connection = (this as Partial<ConnectionSocket>)[kConnection];
-  connection?.onErrored(err);
 }

@@ -5,13 +5,14 @@
  * way SIGTERM does and is safe to call any number of times. The state is explicit
  * (see {@link ServerState}) and every transition is logged.
  */
-import { EventEmitter, once } from 'node:events';
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { AggregatedLog } from './aggregated-log.js';
-import { Connection, type ConnectionContext, onSocketError } from './connection.js';
+import type { Connection, ConnectionContext } from './connection.js';
 import { DeadlineSweeper } from './deadlines.js';
 import { ServerStateError } from './errors.js';
 import { type Framer, LineFramer, RawFramer } from './framing.js';
+import { listenNode } from './node-transport.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
   CLOSE_REASONS,
@@ -22,6 +23,7 @@ import {
   type ServerStats,
   zeroCounts,
 } from './stats.js';
+import type { Acceptor, Admission, Listener } from './transport.js';
 
 /** What the server reports about a connection once it has closed. */
 export interface ConnectionSummary {
@@ -47,10 +49,10 @@ export interface EchoServerEvents {
   reject: [reason: RejectReason, remoteAddress: string];
 }
 
-export class EchoServer extends EventEmitter<EchoServerEvents> {
+export class EchoServer extends EventEmitter<EchoServerEvents> implements Acceptor {
   readonly options: Readonly<ResolvedOptions>;
   private stateValue: ServerState = 'idle';
-  private readonly server: Server;
+  private listener: Listener | null = null;
   private readonly connections = new Set<Connection>();
   private readonly perIp = new Map<string, number>();
   private readonly context: ConnectionContext;
@@ -58,6 +60,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   private readonly sweeper: DeadlineSweeper;
   private nextId = 1;
   private startedAt: Date | null = null;
+  private starting: Promise<AddressInfo> | null = null;
   private closing: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   // Totals of the connections that have closed; the open ones are added in on demand.
@@ -91,9 +94,6 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       },
     };
     this.rejectLog = new AggregatedLog(logger, 'connection rejected');
-    this.server = createServer({ allowHalfOpen: true, noDelay: this.options.noDelay });
-    this.server.on('connection', (socket) => this.onConnection(socket));
-    this.server.on('error', (err) => logger.error({ err }, 'listener error'));
   }
 
   get state(): ServerState {
@@ -107,8 +107,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
 
   /** The bound address once listening, else null. */
   get address(): AddressInfo | null {
-    const address = this.server.address();
-    return address !== null && typeof address === 'object' ? address : null;
+    return this.listener === null || this.stateValue === 'closed' ? null : this.listener.address();
   }
 
   /** A consistent snapshot of the counters (cheap; safe to call often). */
@@ -140,13 +139,18 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   }
 
   /** Binds and starts accepting; resolves to the bound address. */
-  async listen(): Promise<AddressInfo> {
-    if (this.stateValue !== 'idle') throw new ServerStateError(`listen() called while ${this.stateValue}`);
-    const { host, port, backlog } = this.options;
-    const listening = once(this.server, 'listening');
-    this.server.listen({ host, port, backlog });
+  listen(): Promise<AddressInfo> {
+    if (this.stateValue !== 'idle' || this.starting !== null || this.closing !== null) {
+      return Promise.reject(new ServerStateError(`listen() called while ${this.closing !== null ? 'closing' : this.starting !== null ? 'starting' : this.stateValue}`));
+    }
+    this.starting = this.start();
+    return this.starting;
+  }
+
+  private async start(): Promise<AddressInfo> {
+    const { host, port, backlog, noDelay } = this.options;
     try {
-      await listening;
+      this.listener = await listenNode({ host, port, backlog, noDelay }, this, this.options.logger);
     } catch (err) {
       this.setState('closed');
       throw err;
@@ -172,8 +176,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
 
   private async shutdown(): Promise<void> {
     const { logger, shutdownDelayMs, drainTimeoutMs } = this.options;
-    if (this.stateValue === 'idle') {
-      this.setState('closed');
+    // close() while listen() is binding: let the bind finish (or fail), then close what it made.
+    if (this.stateValue === 'idle' && this.starting !== null) await this.starting.catch(() => {});
+    if (this.stateValue === 'idle' || this.stateValue === 'closed') {
+      if (this.stateValue === 'idle') this.setState('closed');
       return;
     }
     this.setState('stopping');
@@ -182,7 +188,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
       await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
     }
     this.setState('draining');
-    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const stopped = this.listener?.stop() ?? Promise.resolve();
     const drained = new Promise<void>((resolve) => {
       this.drained = resolve;
     });
@@ -203,41 +209,37 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
     this.emit('state', state);
   }
 
-  private onConnection(socket: Socket): void {
-    socket.on('error', onSocketError);
-    const remoteAddress = socket.remoteAddress ?? '';
+  /** @internal The transports' question: may this client be served? Null closes it at once. */
+  admit(remoteAddress: string, remotePort: number): Admission | null {
     const { maxConnections, maxConnectionsPerIp } = this.options;
-    if (this.stateValue === 'draining' || this.stateValue === 'closed') {
-      // Accepted by the kernel just before the listener closed.
-      socket.destroy();
-      return;
+    if (this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
+      return null; // accepted by the kernel just before the listener closed
     }
     if (maxConnections > 0 && this.connections.size >= maxConnections) {
-      this.reject(socket, 'max_connections', remoteAddress, maxConnections);
-      return;
+      return this.reject('max_connections', remoteAddress, remotePort, maxConnections);
     }
     if (maxConnectionsPerIp > 0) {
       const count = this.perIp.get(remoteAddress) ?? 0;
-      if (count >= maxConnectionsPerIp) {
-        this.reject(socket, 'max_connections_per_ip', remoteAddress, maxConnectionsPerIp);
-        return;
-      }
+      if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', remoteAddress, remotePort, maxConnectionsPerIp);
       this.perIp.set(remoteAddress, count + 1);
     }
     const framer: Framer = this.options.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
-    const connection = new Connection(this.nextId++, socket, framer, this.context);
-    this.connections.add(connection);
-    this.total++;
-    this.options.logger.info({ connId: connection.id, remote: remoteAddress, remotePort: connection.remotePort }, 'connection opened');
-    // A connection accepted while stopping is served, then drained with the others.
-    this.emit('connection', connection.id, remoteAddress, connection.remotePort);
+    return { id: this.nextId++, framer, context: this.context };
   }
 
-  private reject(socket: Socket, reason: RejectReason, remoteAddress: string, limit: number): void {
+  /** @internal A transport built an admitted connection. Accepted while stopping: served, then drained with the others. */
+  register(connection: Connection): void {
+    this.connections.add(connection);
+    this.total++;
+    this.options.logger.info({ connId: connection.id, remote: connection.remoteAddress, remotePort: connection.remotePort }, 'connection opened');
+    this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort);
+  }
+
+  private reject(reason: RejectReason, remoteAddress: string, remotePort: number, limit: number): null {
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, { remote: remoteAddress, remotePort: socket.remotePort, limit });
+    this.rejectLog.record(reason, { remote: remoteAddress, remotePort, limit });
     this.emit('reject', reason, remoteAddress);
-    socket.destroy();
+    return null;
   }
 
   private onConnectionClosed(connection: Connection): void {
