@@ -33,6 +33,8 @@ export interface EchoServerOptions {
   backlog?: number;
   /** Disable Nagle's algorithm so each echo leaves at once. @default true */
   noDelay?: boolean;
+  /** `auto`: Bun.listen when running under Bun, node:net otherwise; `node`: node:net always. @default 'auto' */
+  transport?: 'auto' | 'node';
   /** Where to log (pino or anything with its methods). @default a logger that logs nothing */
   logger?: Logger;
 }
@@ -52,6 +54,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger'>> = Object.freeze
   shutdownDelayMs: 0,
   backlog: 4096,
   noDelay: true,
+  transport: 'auto',
 });
 
 const MODES: readonly EchoMode[] = ['line', 'raw'];
@@ -86,6 +89,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   integer('drainTimeoutMs', merged.drainTimeoutMs, 0, MAX_TIMER_MS);
   integer('shutdownDelayMs', merged.shutdownDelayMs, 0, MAX_TIMER_MS);
   integer('backlog', merged.backlog, 1, 65_535);
+  if (merged.transport !== 'auto' && merged.transport !== 'node') throw new InvalidOptionError('transport', merged.transport, 'auto or node');
   if (typeof merged.noDelay !== 'boolean') throw new InvalidOptionError('noDelay', merged.noDelay, 'true or false');
   const { logger } = merged;
   if (typeof logger !== 'object' || logger === null || typeof logger.info !== 'function' || typeof logger.isLevelEnabled !== 'function') {

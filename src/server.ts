@@ -12,6 +12,7 @@ import type { Connection, ConnectionContext } from './connection.js';
 import { DeadlineSweeper } from './deadlines.js';
 import { ServerStateError } from './errors.js';
 import { type Framer, LineFramer, RawFramer } from './framing.js';
+import { bunRuntime, listenBun } from './bun-transport.js';
 import { listenNode } from './node-transport.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
@@ -96,6 +97,11 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     this.rejectLog = new AggregatedLog(logger, 'connection rejected');
   }
 
+  /** Which transport serves the connections: `bun` (Bun.listen) under Bun, else `node` (node:net). */
+  get transport(): 'node' | 'bun' {
+    return this.options.transport !== 'node' && bunRuntime() !== undefined ? 'bun' : 'node';
+  }
+
   get state(): ServerState {
     return this.stateValue;
   }
@@ -150,7 +156,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   private async start(): Promise<AddressInfo> {
     const { host, port, backlog, noDelay } = this.options;
     try {
-      this.listener = await listenNode({ host, port, backlog, noDelay }, this, this.options.logger);
+      const spec = { host, port, backlog, noDelay };
+      const bun = this.options.transport === 'node' ? undefined : bunRuntime();
+      this.listener = bun !== undefined ? await listenBun(bun, spec, this, this.options.logger) : await listenNode(spec, this, this.options.logger);
     } catch (err) {
       this.setState('closed');
       throw err;
@@ -159,7 +167,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     this.sweeper.start();
     this.setState('listening');
     const address = this.address as AddressInfo;
-    this.options.logger.info({ address: address.address, port: address.port, family: address.family, mode: this.options.mode }, 'listening');
+    this.options.logger.info({ address: address.address, port: address.port, family: address.family, mode: this.options.mode, transport: this.transport }, 'listening');
     return address;
   }
 

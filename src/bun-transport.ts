@@ -1,0 +1,200 @@
+/**
+ * The Bun transport: `Bun.listen` natively instead of node:net, used when echod runs under Bun.
+ *
+ * Bun's socket API differs from node:net in one way that matters here: `write()` takes what
+ * the kernel takes now and returns the count; nothing is queued. So this transport keeps the
+ * unwritten rest (at most one chunk's echo, since reading pauses until it is gone) and writes it
+ * from the `drain` handler, and it sends FIN only once that rest is out.
+ */
+import { Connection, type ConnectionContext } from './connection.js';
+import type { Framer } from './framing.js';
+import type { Logger } from './log.js';
+import type { Acceptor, Listener, ListenSpec } from './transport.js';
+
+/** The part of Bun's socket this transport uses. */
+interface BunSocket {
+  data: BunConnection | undefined;
+  readonly remoteAddress: string;
+  readonly remotePort?: number;
+  write(data: Uint8Array): number;
+  end(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(enabled: boolean): boolean;
+}
+
+interface BunErrorLike {
+  code?: string;
+}
+
+interface BunSocketHandler {
+  open(socket: BunSocket): void;
+  data(socket: BunSocket, chunk: Buffer): void;
+  drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
+  close(socket: BunSocket, err?: BunErrorLike): void;
+  error(socket: BunSocket, err: BunErrorLike): void;
+}
+
+interface BunListener {
+  readonly hostname: string;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunRuntime {
+  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; socket: BunSocketHandler }): BunListener;
+}
+
+/** The Bun global when running under Bun, else undefined. */
+export function bunRuntime(): BunRuntime | undefined {
+  return (globalThis as { Bun?: BunRuntime }).Bun;
+}
+
+export class BunConnection extends Connection {
+  private readonly socket: BunSocket;
+  private received = 0;
+  private sent = 0;
+  /** Echo the kernel has not taken yet (a copy), written on drain; null when all is out. */
+  private unsent: Buffer | null = null;
+  /** FIN is owed once `unsent` is out. */
+  private finishing = false;
+  private destroyed = false;
+
+  constructor(id: number, socket: BunSocket, framer: Framer, context: ConnectionContext) {
+    super(id, socket.remoteAddress, socket.remotePort ?? 0, framer, context);
+    this.socket = socket;
+  }
+
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  get bytesSent(): number {
+    return this.sent;
+  }
+
+  /** Called for every chunk Bun reads. */
+  receive(chunk: Buffer): void {
+    this.received += chunk.length;
+    if (this.state !== 'open') return; // closing: read and discard until the peer finishes
+    if (this.context.logMessages) this.echoLogged(chunk);
+    else this.echo(chunk);
+  }
+
+  /** Bun's drain: the kernel has room again. */
+  flushUnsent(): void {
+    const unsent = this.unsent;
+    if (unsent === null) return;
+    this.unsent = null;
+    if (!this.write(unsent)) return;
+    if (this.finishing) {
+      this.socket.end();
+      return;
+    }
+    this.onDrained();
+  }
+
+  markDestroyed(): void {
+    this.destroyed = true;
+  }
+
+  protected write(data: Buffer): boolean {
+    if (this.unsent !== null) {
+      // Behind earlier output; only the tail at close can get here.
+      this.unsent = Buffer.concat([this.unsent, data]);
+      return false;
+    }
+    const written = this.socket.write(data);
+    if (written < 0) return true; // closed: the close report follows
+    this.sent += written;
+    if (written === data.length) return true;
+    this.unsent = Buffer.from(data.subarray(written));
+    return false;
+  }
+
+  protected pauseReading(): void {
+    this.socket.pause();
+  }
+
+  protected resumeReading(): void {
+    this.socket.resume();
+  }
+
+  protected finish(): void {
+    // Keep reading (and discarding) so the peer's FIN is seen; FIN goes once all echo is out.
+    this.socket.resume();
+    if (this.unsent === null) this.socket.end();
+    else this.finishing = true;
+  }
+
+  protected destroyTransport(): void {
+    this.destroyed = true;
+    this.socket.terminate();
+  }
+
+  protected get transportDestroyed(): boolean {
+    return this.destroyed;
+  }
+}
+
+function guarded(connection: BunConnection, action: () => void): void {
+  try {
+    action();
+  } catch (err) {
+    connection.fail(err);
+  }
+}
+
+/** A TCP listener on Bun.listen. */
+export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
+  const handler: BunSocketHandler = {
+    open(socket) {
+      const admitted = acceptor.admit(socket.remoteAddress, socket.remotePort ?? 0);
+      if (admitted === null) {
+        socket.terminate();
+        return;
+      }
+      if (spec.noDelay) socket.setNoDelay(true);
+      const connection = new BunConnection(admitted.id, socket, admitted.framer, admitted.context);
+      socket.data = connection;
+      acceptor.register(connection);
+    },
+    data(socket, chunk) {
+      const connection = socket.data;
+      if (connection !== undefined) guarded(connection, () => connection.receive(chunk));
+    },
+    drain(socket) {
+      const connection = socket.data;
+      if (connection !== undefined) guarded(connection, () => connection.flushUnsent());
+    },
+    end(socket) {
+      const connection = socket.data;
+      if (connection !== undefined) guarded(connection, () => connection.onEnded());
+    },
+    error(socket, err) {
+      socket.data?.onErrored(err.code ?? 'UNKNOWN');
+    },
+    close(socket, err) {
+      const connection = socket.data;
+      if (connection === undefined) return;
+      if (err?.code !== undefined) connection.onErrored(err.code);
+      connection.markDestroyed();
+      try {
+        connection.onClosed();
+      } catch (caught) {
+        connection.context.onInternalError(connection, caught);
+      }
+    },
+  };
+  // Bun binds synchronously and throws on failure (EADDRINUSE…).
+  const listener = bun.listen({ hostname: spec.host, port: spec.port, allowHalfOpen: true, socket: handler });
+  return Promise.resolve({
+    address: () => ({ address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' }),
+    stop: () => {
+      listener.stop(false);
+      return Promise.resolve();
+    },
+  });
+}
