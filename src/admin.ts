@@ -7,18 +7,53 @@ import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ServerStateError } from './errors.js';
 import type { Logger } from './log.js';
 import type { EchoServer } from './server.js';
+import type { ServerState } from './stats.js';
 
-export interface AdminServerOptions {
-  echo: EchoServer;
-  registry: Registry;
+/** What the admin endpoint reports on: one echo server, or a pool of worker processes. */
+export interface AdminSource {
+  readonly state: ServerState;
+  readonly ready: boolean;
+  stats(): Promise<object>;
+  metrics(): Promise<string>;
+  readonly metricsContentType: string;
+}
+
+/** The admin source for one in-process server and its metrics registry. */
+export function serverAdminSource(echo: EchoServer, registry: Registry): AdminSource {
+  return {
+    get state() {
+      return echo.state;
+    },
+    get ready() {
+      return echo.ready;
+    },
+    stats: () => Promise.resolve(echo.stats),
+    metrics: () => registry.metrics(),
+    metricsContentType: registry.contentType,
+  };
+}
+
+export type AdminServerOptions = (
+  | {
+      /** The server to report on… */
+      echo: EchoServer;
+      /** …and its metrics (see createMetrics). */
+      registry: Registry;
+    }
+  | {
+      /** Or any other source (the worker pool uses this). */
+      source: AdminSource;
+    }
+) & {
   /** @default '127.0.0.1' (never public unless asked) */
   host?: string;
   /** @default 0 (a free port) */
   port?: number;
   logger: Logger;
-}
+};
 
 /** Scrapers and probes need few connections; anything beyond this is refused. */
 const ADMIN_MAX_CONNECTIONS = 64;
@@ -29,9 +64,13 @@ const ADMIN_MAX_HEADER_BYTES = 8192;
 export class AdminServer {
   private readonly server: Server;
   private readonly options: AdminServerOptions;
+  private readonly source: AdminSource;
+  private starting: Promise<AddressInfo> | null = null;
+  private closing: Promise<void> | null = null;
 
   constructor(options: AdminServerOptions) {
     this.options = options;
+    this.source = 'source' in options ? options.source : serverAdminSource(options.echo, options.registry);
     this.server = createServer({ maxHeaderSize: ADMIN_MAX_HEADER_BYTES, requestTimeout: ADMIN_REQUEST_TIMEOUT_MS, headersTimeout: ADMIN_HEADERS_TIMEOUT_MS }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         options.logger.error({ err }, 'admin request failed');
@@ -43,7 +82,22 @@ export class AdminServer {
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
 
-  async listen(): Promise<AddressInfo> {
+  /** Binds; rejects with ServerStateError after close() or on a second call. */
+  listen(): Promise<AddressInfo> {
+    if (this.starting !== null || this.closing !== null) {
+      return Promise.reject(new ServerStateError(`admin listen() called while ${this.closing !== null ? 'closed' : 'starting'}`));
+    }
+    this.starting = this.bind();
+    return this.starting;
+  }
+
+  /** Stops listening and drops idle keep-alive connections. Idempotent; waits for a bind in progress. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async bind(): Promise<AddressInfo> {
     const listening = once(this.server, 'listening');
     this.server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 });
     await listening;
@@ -52,7 +106,8 @@ export class AdminServer {
     return address;
   }
 
-  async close(): Promise<void> {
+  private async shutdown(): Promise<void> {
+    await this.starting?.catch(() => {});
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
@@ -65,26 +120,27 @@ export class AdminServer {
       return;
     }
     const path = (req.url ?? '/').split('?', 1)[0];
-    const { echo, registry } = this.options;
+    const source = this.source;
     switch (path) {
       case '/metrics': {
-        const body = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType }).end(body);
+        const body = await source.metrics();
+        res.writeHead(200, { 'content-type': source.metricsContentType }).end(body);
         return;
       }
       case '/healthz': {
         // Alive as long as the process can answer; draining is not a reason to be restarted.
-        const healthy = echo.state !== 'closed';
-        res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(healthy ? 'ok\n' : `${echo.state}\n`);
+        const healthy = source.state !== 'closed';
+        res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(healthy ? 'ok\n' : `${source.state}\n`);
         return;
       }
       case '/readyz': {
-        const ready = echo.ready;
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `${echo.state}\n`);
+        const ready = source.ready;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `${source.state}\n`);
         return;
       }
       case '/stats': {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(echo.stats)}\n`);
+        const stats = await source.stats();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(stats)}\n`);
         return;
       }
       default:

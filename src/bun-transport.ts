@@ -44,7 +44,7 @@ interface BunListener {
 }
 
 interface BunRuntime {
-  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; socket: BunSocketHandler }): BunListener;
+  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: BunSocketHandler }): BunListener;
 }
 
 /** The Bun global when running under Bun, else undefined. */
@@ -129,6 +129,10 @@ export class BunConnection extends Connection {
     else this.finishing = true;
   }
 
+  protected echoBuffered(): void {
+    // Bun delivers every chunk it reads at once; nothing is held back while paused.
+  }
+
   protected destroyTransport(): void {
     this.destroyed = true;
     this.socket.terminate();
@@ -189,7 +193,7 @@ export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor,
     },
   };
   // Bun binds synchronously and throws on failure (EADDRINUSE…).
-  const listener = bun.listen({ hostname: spec.host, port: spec.port, allowHalfOpen: true, socket: handler });
+  const listener = bun.listen({ hostname: spec.host, port: spec.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
   return Promise.resolve({
     address: () => ({ address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' }),
     stop: () => {

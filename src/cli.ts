@@ -1,16 +1,23 @@
 /**
  * The `echod` command. `main(argv)` is a plain function: it parses flags and environment,
- * starts the server, serves until SIGTERM or SIGINT, drains, and resolves to the exit code.
- * A bad command line prints a message naming the flag and resolves to 2 before anything listens.
+ * starts the server (or, with `--workers N`, a pool of worker processes), serves until SIGTERM
+ * or SIGINT, drains, and resolves to the exit code. A bad command line prints a message naming
+ * the flag and resolves to 2 before anything listens.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { createCliLogger, type LogFormat } from './cli-logger.js';
-import { AdminServer } from './admin.js';
+import { createServer as createNetServer } from 'node:net';
+import { once } from 'node:events';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import { AdminServer, type AdminSource } from './admin.js';
+import { createCliLogger, type CliLogger, type LogFormat } from './cli-logger.js';
+import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
 import { InvalidOptionError } from './errors.js';
 import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.js';
 import { createMetrics } from './metrics.js';
 import type { EchoServerOptions } from './options.js';
-import { createEchoServer } from './server.js';
+import { createEchoServer, type EchoServer } from './server.js';
+import { WorkerPool } from './worker-pool.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -30,6 +37,9 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   shutdownDelayMs: 'shutdown-delay',
   backlog: 'backlog',
 };
+
+/** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
+const WORKER_PORT_ENV = 'ECHOD_WORKER_PORT';
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -68,57 +78,181 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     const value = values.get(flag);
     if (value !== undefined) (options as Record<string, FlagValue>)[option] = value;
   }
+  const adminPort = values.get('admin-port') as number | undefined;
+  if (adminPort !== undefined && adminPort > 65_535) {
+    return usage(io, new UsageError(`invalid --admin-port: ${adminPort} (expected an integer from 0 to 65535)`));
+  }
+  const workers = (values.get('workers') as number | undefined) ?? 1;
   const level = (values.get('log-level') as string | undefined) ?? 'info';
   const format = (values.get('log-format') as LogFormat | undefined) ?? 'auto';
-  const { logger, close: closeLog, flushSync } = createCliLogger(level, format, io.stdout.isTTY === true);
+  const log = createCliLogger(level, format, io.stdout.isTTY === true);
+  const run: Run = { io, log, values, adminPort, version: packageVersion() };
 
-  let server;
-  try {
-    server = createEchoServer({ ...options, logger });
-  } catch (err) {
-    if (err instanceof InvalidOptionError) {
-      const flag = OPTION_FLAGS[err.option] ?? err.option;
-      return usage(io, new UsageError(err.message.replace(`invalid ${err.option}:`, `invalid --${flag}:`)));
-    }
-    throw err;
+  if (cluster.isWorker) {
+    const workerPort = io.env[WORKER_PORT_ENV];
+    if (workerPort !== undefined) options.port = Number(workerPort);
+    return runWorker(run, options);
   }
-
-  const version = packageVersion();
-  const adminPort = values.get('admin-port') as number | undefined;
-  let admin: AdminServer | null = null;
+  // Checked here, before any process is forked, so a bad value exits 2 from the primary.
+  let server: EchoServer;
   try {
-    if (adminPort !== undefined) {
-      if (adminPort > 65_535) return usage(io, new UsageError(`invalid --admin-port: ${adminPort} (expected an integer from 0 to 65535)`));
-      const registry = createMetrics(server, { version });
-      admin = new AdminServer({ echo: server, registry, host: (values.get('admin-host') as string | undefined) ?? '127.0.0.1', port: adminPort, logger });
-      await admin.listen();
-    }
+    server = createEchoServer({ ...options, logger: log.logger });
+  } catch (err) {
+    return usage(io, flagError(err));
+  }
+  if (workers > 1) return runPrimary(run, workers, server.options.host, server.options.port);
+  return runSingle(run, server);
+}
+
+interface Run {
+  io: CliIo;
+  log: CliLogger;
+  values: Map<string, FlagValue>;
+  adminPort: number | undefined;
+  version: string;
+}
+
+/** One process: the echo server, and the admin endpoint if asked for. */
+async function runSingle(run: Run, server: EchoServer): Promise<number> {
+  const { logger } = run.log;
+  const registry = run.adminPort !== undefined ? createMetrics(server, { version: run.version }) : null;
+  const admin = registry !== null ? startAdmin(run, { echo: server, registry }) : null;
+  try {
+    await admin?.listen();
     await server.listen();
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');
     await admin?.close();
-    await closeLog();
+    await run.log.close();
     return EXIT_FAILURE;
   }
-  logger.info({ version, options: loggableOptions(server.options) }, 'echod started');
-
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    io.signals.once('SIGTERM', () => resolve('SIGTERM'));
-    io.signals.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info({ signal }, 'signal received, draining (send it again to exit at once)');
-  const onSecondSignal = (second: NodeJS.Signals): void => {
-    logger.warn({ signal: second }, 'second signal, exiting at once');
-    flushSync();
-    process.exit(EXIT_FAILURE);
-  };
-  io.signals.once('SIGTERM', () => onSecondSignal('SIGTERM'));
-  io.signals.once('SIGINT', () => onSecondSignal('SIGINT'));
+  logger.info({ version: run.version, options: loggableOptions(server.options) }, 'echod started');
+  await untilSignal(run, () => process.exit(EXIT_FAILURE));
   await server.close();
   // The admin endpoint outlives the drain, so probes see /readyz 503 until the very end.
   await admin?.close();
-  await closeLog();
+  await run.log.close();
   return EXIT_OK;
+}
+
+/** `--workers N`: the primary forks the workers and answers the admin endpoint for all of them. */
+async function runPrimary(run: Run, workers: number, host: string, port: number): Promise<number> {
+  const { logger } = run.log;
+  const pool = new WorkerPool({ workers, logger, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
+  const admin = run.adminPort !== undefined ? startAdmin(run, { source: pool }) : null;
+  try {
+    await admin?.listen();
+    await pool.start();
+  } catch (err) {
+    logger.fatal({ err }, 'cannot start the workers');
+    await pool.close();
+    await admin?.close();
+    await run.log.close();
+    return EXIT_FAILURE;
+  }
+  logger.info({ version: run.version, workers }, 'echod started');
+  await untilSignal(run, () => {
+    pool.kill();
+    process.exit(EXIT_FAILURE);
+  });
+  await pool.close();
+  await admin?.close();
+  logger.info('all workers drained');
+  await run.log.close();
+  return EXIT_OK;
+}
+
+/** A worker of the pool: serves, answers the primary's stats requests, drains when told. */
+async function runWorker(run: Run, options: EchoServerOptions): Promise<number> {
+  const index = Number(run.io.env.ECHOD_WORKER_INDEX ?? 0);
+  const logger = run.log.logger.child({ worker: index });
+  let server: EchoServer;
+  try {
+    server = createEchoServer({ ...options, reusePort: true, logger });
+  } catch (err) {
+    return usage(run.io, flagError(err));
+  }
+  // The primary aggregates this registry into its /metrics; constructing an AggregatorRegistry
+  // is what makes prom-client answer the primary's requests in a worker.
+  AggregatorRegistry.setRegistries(createMetrics(server, { version: run.version }));
+  new AggregatorRegistry();
+  try {
+    const address = await server.listen();
+    sendToPrimary({ type: 'echod:listening', address: address.address, port: address.port, family: address.family });
+  } catch (err) {
+    logger.fatal({ err }, 'cannot listen');
+    await run.log.close();
+    return EXIT_FAILURE;
+  }
+  const drained = new Promise<void>((resolve) => {
+    process.on('message', (message: unknown) => {
+      if (!isPrimaryMessage(message)) return;
+      if (message.type === 'echod:stats-request') sendToPrimary({ type: 'echod:stats', requestId: message.requestId, stats: server.stats });
+      else void server.close().then(resolve);
+    });
+    // The primary coordinates: a terminal's Ctrl-C reaches every process of the group, but only
+    // the primary's decides. SIGTERM sent to a worker directly still drains it.
+    process.on('SIGINT', () => {});
+    process.once('SIGTERM', () => void server.close().then(resolve));
+    process.once('disconnect', () => void server.close().then(resolve));
+  });
+  await drained;
+  await run.log.close();
+  // The IPC channel would keep this process alive.
+  if (process.connected) process.disconnect();
+  return EXIT_OK;
+}
+
+function sendToPrimary(message: WorkerMessage): void {
+  process.send?.(message);
+}
+
+function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {
+  const host = (run.values.get('admin-host') as string | undefined) ?? '127.0.0.1';
+  return new AdminServer({ ...source, host, port: run.adminPort ?? 0, logger: run.log.logger });
+}
+
+/**
+ * Resolves at the first SIGTERM or SIGINT; a second one calls `exitNow`. One listener per signal
+ * stays in place from start to exit: between removing a first listener and adding a second,
+ * Node would restore the default action and a quick second signal would kill the process.
+ */
+async function untilSignal(run: Run, exitNow: () => void): Promise<void> {
+  const { io, log } = run;
+  let first = true;
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (received: NodeJS.Signals): void => {
+      if (first) {
+        first = false;
+        resolve(received);
+        return;
+      }
+      log.logger.warn({ signal: received }, 'second signal, exiting at once');
+      log.flushSync();
+      exitNow();
+    };
+    io.signals.on('SIGTERM', onSignal);
+    io.signals.on('SIGINT', onSignal);
+  });
+  log.logger.info({ signal }, 'signal received, draining (send it again to exit at once)');
+}
+
+/** A free port on `host`, for `--workers` with `--port 0` (every worker must bind the same one). */
+async function freePort(host: string): Promise<number> {
+  const probe = createNetServer();
+  probe.listen({ host, port: 0 });
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function flagError(err: unknown): unknown {
+  if (err instanceof InvalidOptionError) {
+    const flag = OPTION_FLAGS[err.option] ?? err.option;
+    return new UsageError(err.message.replace(`invalid ${err.option}:`, `invalid --${flag}:`));
+  }
+  return err;
 }
 
 function loggableOptions(options: Readonly<Record<string, unknown>>): Record<string, unknown> {

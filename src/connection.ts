@@ -76,6 +76,8 @@ export abstract class Connection implements Expirable {
   protected abstract destroyTransport(): void;
   /** True once the transport is torn down (its close report may still be on its way). */
   protected abstract get transportDestroyed(): boolean;
+  /** Passes to `echo()` whatever the transport has read but not yet delivered. */
+  protected abstract echoBuffered(): void;
 
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
@@ -108,6 +110,9 @@ export abstract class Connection implements Expirable {
    */
   close(reason: CloseReason): void {
     if (this.state !== 'open') return;
+    // Bytes the transport already read (while reading was paused) were received: echo them.
+    this.echoBuffered();
+    if (this.state !== 'open') return; // that echo closed it (a line too long)
     this.reason = reason;
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way

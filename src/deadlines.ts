@@ -41,6 +41,8 @@ export class DeadlineSweeper {
 
   start(): void {
     if (this.timer !== null) return;
+    // Connections accepted before the first sweep are stamped with this; it must be now.
+    this.clock.now = Date.now();
     this.timer = setInterval(() => this.sweep(), this.periodMs);
     this.timer.unref();
   }

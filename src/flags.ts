@@ -2,13 +2,14 @@
  * The command line's flags: one table, from which parsing, environment variables
  * (`ECHOD_<NAME>`) and `--help` are all derived, so they cannot disagree.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { EchodError } from './errors.js';
 import { DEFAULTS } from './options.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from './units.js';
 
 /** How a flag's text becomes a value. */
-type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | { oneOf: readonly string[] };
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | { oneOf: readonly string[] };
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
@@ -20,6 +21,9 @@ export interface FlagSpec {
   /** Default as shown in `--help`; undefined for flags that are off unless given. */
   shown?: string;
 }
+
+/** More processes than this on one port is a mistake, not a configuration. */
+const MAX_WORKERS = 256;
 
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host },
@@ -33,6 +37,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
+  { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
   { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
@@ -102,6 +107,10 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
   }
   if (kind === 'integer') return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : bad('a whole number ≥ 0');
   if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
+  if (kind === 'workers') {
+    if (text === 'auto') return availableParallelism();
+    return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_WORKERS ? Number(text) : bad(`auto or a whole number from 1 to ${MAX_WORKERS}`);
+  }
   if (kind === 'duration') return parseDurationMs(text) ?? bad('a duration such as 500ms, 30s or 5m, or 0');
   return kind.oneOf.includes(text) ? text : bad(kind.oneOf.join(', '));
 }

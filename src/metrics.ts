@@ -31,10 +31,12 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
+  // With --workers, the primary sums the workers' series; `aggregator` says where a sum is wrong.
   new Gauge({
     name: 'echod_build_info',
     help: 'Always 1; labels say which echod this is and how it echoes.',
     labelNames: ['version', 'mode'],
+    aggregator: 'first',
     registers,
     collect() {
       this.set({ version: options.version ?? 'unknown', mode: server.options.mode }, 1);
@@ -43,6 +45,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   new Gauge({
     name: 'echod_ready',
     help: '1 while the server accepts new connections (as /readyz), 0 from the moment it starts draining.',
+    aggregator: 'min',
     registers,
     collect() {
       this.set(server.ready ? 1 : 0);

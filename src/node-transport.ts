@@ -59,6 +59,12 @@ export class NodeConnection extends Connection {
     socket.resume();
   }
 
+  protected echoBuffered(): void {
+    const socket = this.socket;
+    // read() hands the buffered bytes to the 'data' listener, i.e. to echo().
+    while (!socket.destroyed && socket.readableLength > 0 && socket.read() !== null);
+  }
+
   protected destroyTransport(): void {
     this.socket.destroy();
   }

@@ -33,6 +33,8 @@ export interface EchoServerOptions {
   backlog?: number;
   /** Disable Nagle's algorithm so each echo leaves at once. @default true */
   noDelay?: boolean;
+  /** Let several processes bind the same port (SO_REUSEPORT; Bun only, for --workers). @default false */
+  reusePort?: boolean;
   /** `auto`: Bun.listen when running under Bun, node:net otherwise; `node`: node:net always. @default 'auto' */
   transport?: 'auto' | 'node';
   /** Where to log (pino or anything with its methods). @default a logger that logs nothing */
@@ -55,6 +57,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger'>> = Object.freeze
   backlog: 4096,
   noDelay: true,
   transport: 'auto',
+  reusePort: false,
 });
 
 const MODES: readonly EchoMode[] = ['line', 'raw'];
@@ -90,6 +93,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   integer('shutdownDelayMs', merged.shutdownDelayMs, 0, MAX_TIMER_MS);
   integer('backlog', merged.backlog, 1, 65_535);
   if (merged.transport !== 'auto' && merged.transport !== 'node') throw new InvalidOptionError('transport', merged.transport, 'auto or node');
+  if (typeof merged.reusePort !== 'boolean') throw new InvalidOptionError('reusePort', merged.reusePort, 'true or false');
   if (typeof merged.noDelay !== 'boolean') throw new InvalidOptionError('noDelay', merged.noDelay, 'true or false');
   const { logger } = merged;
   if (typeof logger !== 'object' || logger === null || typeof logger.info !== 'function' || typeof logger.isLevelEnabled !== 'function') {

@@ -154,9 +154,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   }
 
   private async start(): Promise<AddressInfo> {
-    const { host, port, backlog, noDelay } = this.options;
+    const { host, port, backlog, noDelay, reusePort } = this.options;
     try {
-      const spec = { host, port, backlog, noDelay };
+      const spec = { host, port, backlog, noDelay, reusePort };
       const bun = this.options.transport === 'node' ? undefined : bunRuntime();
       this.listener = bun !== undefined ? await listenBun(bun, spec, this, this.options.logger) : await listenNode(spec, this, this.options.logger);
     } catch (err) {

@@ -10,6 +10,7 @@ export interface ListenSpec {
   port: number;
   backlog: number;
   noDelay: boolean;
+  reusePort: boolean;
 }
 
 /** A connection the server agreed to serve, with what it needs to be built. */

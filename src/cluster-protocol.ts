@@ -1,0 +1,48 @@
+/**
+ * The messages between the `--workers` primary and its worker processes (over cluster IPC),
+ * and how the workers' stats add up.
+ */
+import type { ServerStats } from './stats.js';
+
+export type PrimaryMessage = { type: 'echod:stats-request'; requestId: number } | { type: 'echod:shutdown' };
+
+export type WorkerMessage =
+  | { type: 'echod:listening'; address: string; port: number; family: string }
+  | { type: 'echod:stats'; requestId: number; stats: ServerStats };
+
+export function isWorkerMessage(message: unknown): message is WorkerMessage {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && (message as { type: string }).type.startsWith('echod:');
+}
+
+export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+  return isWorkerMessage(message);
+}
+
+function addCounts<K extends string>(into: Record<K, number>, from: Record<K, number>): void {
+  for (const key of Object.keys(from) as K[]) into[key] = (into[key] ?? 0) + from[key];
+}
+
+/** The pool's stats: every count summed over the workers; state and readiness are the pool's own. */
+export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 'state' | 'ready' | 'startedAt'>): ServerStats & { workers: number } {
+  const total: ServerStats & { workers: number } = {
+    ...base,
+    workers: all.length,
+    connections: { active: 0, total: 0, closed: {} as ServerStats['connections']['closed'], forced: 0, rejected: {} as ServerStats['connections']['rejected'] },
+    bytesReceived: 0,
+    bytesSent: 0,
+    lines: 0,
+    internalErrors: 0,
+  };
+  for (const stats of all) {
+    total.connections.active += stats.connections.active;
+    total.connections.total += stats.connections.total;
+    total.connections.forced += stats.connections.forced;
+    addCounts(total.connections.closed, stats.connections.closed);
+    addCounts(total.connections.rejected, stats.connections.rejected);
+    total.bytesReceived += stats.bytesReceived;
+    total.bytesSent += stats.bytesSent;
+    total.lines += stats.lines;
+    total.internalErrors += stats.internalErrors;
+  }
+  return total;
+}

@@ -1,0 +1,376 @@
+// The `echod` command end to end: the built binary (bin/echod.js over dist/, which `npm test`
+// builds first) run as a child process, its JSON log read from stdout (a pipe, so pino writes
+// JSON lines), real clients on loopback, real signals.
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { once } from 'node:events';
+import { afterEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { envName, FLAGS } from '../src/flags.js';
+import { Client, HOST, WAIT_MS } from './helpers/clients.js';
+import type { SignalGapOutcome } from './helpers/signal-gap.js';
+import { Waiters, within } from './helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/echod.js', import.meta.url));
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const TEST_TIMEOUT_MS = 15_000;
+/** pino's numeric levels. */
+const INFO = 30;
+const WARN = 40;
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** One echod process, its log parsed line by line as it arrives. */
+class Echod {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly logs: LogLine[] = [];
+  /** stdout lines that were not JSON (there should be none when stdout is a pipe). */
+  readonly unparsed: string[] = [];
+  stdout = '';
+  stderr = '';
+  exitCode: number | null = null;
+  private pending = '';
+  private readonly waiters = new Waiters();
+
+  constructor(args: readonly string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+    this.child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('latin1')));
+    this.child.stderr.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+      this.waiters.notify();
+    });
+    this.child.on('exit', (code) => {
+      this.exitCode = code ?? -1;
+      this.waiters.notify();
+    });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The first log line (already seen or still to come) that `match` accepts. */
+  async log(match: (line: LogLine) => boolean, what: string, ms = WAIT_MS): Promise<LogLine> {
+    await this.waiters.until(
+      () => {
+        if (this.logs.some(match)) return true;
+        if (this.exitCode !== null) throw new Error(`echod exited (${this.exitCode}) before logging ${what}; stderr: ${this.stderr}`);
+        return false;
+      },
+      ms,
+      `echod to log ${what}`,
+    );
+    return this.logs.find(match) as LogLine;
+  }
+
+  /** The port from the `listening` log line. */
+  async port(): Promise<number> {
+    const line = await this.log((l) => l.msg === 'listening', '"listening"');
+    assert.equal(line.address, HOST);
+    return line.port as number;
+  }
+
+  async exit(ms = WAIT_MS): Promise<number> {
+    await this.waiters.until(() => this.exitCode !== null, ms, 'echod to exit');
+    return this.exitCode as number;
+  }
+
+  kill(): void {
+    if (this.running) this.child.kill('SIGKILL');
+  }
+
+  private onStdout(text: string): void {
+    this.stdout += text;
+    this.pending += text;
+    const lines = this.pending.split('\n');
+    this.pending = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        this.logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.unparsed.push(line);
+      }
+    }
+    this.waiters.notify();
+  }
+}
+
+/** The test process's environment without anything that would change echod's behaviour. */
+function cleanEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key.startsWith('ECHOD_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST')) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+/** A loopback listener holding a port, so a test can name a port that is surely taken. */
+async function holdPort(): Promise<Server> {
+  const server = createServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  return server;
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object');
+  return address.port;
+}
+
+describe('echod command', () => {
+  const processes: Echod[] = [];
+  const clients: Client[] = [];
+  const held: Server[] = [];
+
+  function echod(args: readonly string[], env: Record<string, string> = {}): Echod {
+    const proc = new Echod(args, env);
+    processes.push(proc);
+    return proc;
+  }
+
+  async function client(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<Client> {
+    const connected = await Client.connect(port, options);
+    clients.push(connected);
+    return connected;
+  }
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    for (const proc of processes.splice(0)) proc.kill();
+    await Promise.all(held.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  describe('serving', () => {
+    it('listens on the port its `listening` log line names, echoes, and exits 0 on SIGTERM', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0']);
+      const port = await proc.port();
+      assert.ok(port > 0);
+      const c = await client(port);
+      await c.write('hello, echod\n');
+      assert.equal(await c.readText('hello, echod\n'), 'hello, echod\n');
+      proc.child.kill('SIGTERM');
+      assert.equal(await proc.exit(), 0);
+      assert.deepEqual(proc.unparsed, [], 'stdout is JSON lines when it is a pipe');
+    });
+
+    it('SIGTERM with lines in flight: what was received is echoed, clients see EOF, exit 0, `closed` logged last', { timeout: TEST_TIMEOUT_MS }, async () => {
+      // debug: the `message received` events say when the server has read the bytes.
+      const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
+      const port = await proc.port();
+      const first = await client(port);
+      const second = await client(port);
+      const firstSent = 'one\ntwo\npart';
+      const secondSent = 'three\nfour';
+      await first.write(firstSent);
+      await second.write(secondSent);
+      const total = firstSent.length + secondSent.length;
+      const received = (): number => proc.logs.filter((l) => l.msg === 'message received').reduce((sum, l) => sum + (l.bytes as number), 0);
+      await proc.log(() => received() === total, 'every byte received');
+
+      proc.child.kill('SIGTERM');
+      assert.equal((await first.readToEnd()).toString(), firstSent);
+      assert.equal((await second.readToEnd()).toString(), secondSent);
+      assert.equal(await proc.exit(), 0);
+      await proc.log((l) => l.msg === 'closed', '"closed"');
+      assert.equal(proc.logs.at(-1)?.msg, 'closed', 'the totals are the last line');
+      assert.equal(proc.logs.at(-1)?.bytesReceived, total);
+      const closes = proc.logs.filter((l) => l.msg === 'connection closed');
+      assert.deepEqual(
+        closes.map((l) => l.reason),
+        ['shutdown', 'shutdown'],
+      );
+      assert.ok(proc.logs.some((l) => l.msg.startsWith('signal received') && l.signal === 'SIGTERM'));
+    });
+
+    it('a second SIGTERM while draining exits at once with code 1', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0', '--drain-timeout', '1m']);
+      const port = await proc.port();
+      // Never closes its side: the drain would wait for it for a minute.
+      await client(port, { allowHalfOpen: true });
+      await proc.log((l) => l.msg === 'connection opened', '"connection opened"');
+      proc.child.kill('SIGTERM');
+      // "shutting down" is logged once the drain has begun, after the second-signal handlers
+      // are in place. ("signal received" comes earlier, inside a window where a signal is lost
+      // or kills the process by default action: see the report on cli.ts.)
+      await proc.log((l) => l.msg === 'shutting down', '"shutting down"');
+      proc.child.kill('SIGTERM');
+      assert.equal(await proc.exit(2000), 1);
+    });
+
+    it(
+      'from the first signal to exit, SIGTERM and SIGINT always have a listener',
+      {
+        timeout: TEST_TIMEOUT_MS,
+      },
+      async () => {
+        // In a child process: main() there owns its stdout; the outcome comes back on stderr.
+        const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('helpers/signal-gap.ts', import.meta.url))], { cwd: ROOT, env: cleanEnv() });
+        let err = '';
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.stdout.resume();
+        try {
+          const [code] = (await within(once(child, 'exit'), WAIT_MS, 'the signal script')) as [number | null];
+          assert.equal(code, 0, err);
+        } finally {
+          child.kill('SIGKILL');
+        }
+        const outcome = JSON.parse(err.trim().split('\n').at(-1) ?? '') as SignalGapOutcome;
+        assert.equal(outcome.exitCode, 0);
+        assert.deepEqual(outcome.gaps, [], 'a signal was left without a listener while draining');
+      },
+    );
+
+    it('a normal client close is logged at info, reason client_closed, not as an error', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0']);
+      const port = await proc.port();
+      const c = await client(port);
+      await c.write('bye\n');
+      c.end();
+      assert.equal((await c.readToEnd()).toString(), 'bye\n');
+      const line = await proc.log((l) => l.msg === 'connection closed', '"connection closed"');
+      assert.equal(line.level, INFO);
+      assert.equal(line.reason, 'client_closed');
+      assert.equal(line.bytesIn, 4);
+      assert.equal(line.bytesOut, 4);
+      assert.equal(line.lines, 1);
+      assert.equal(line.err, undefined);
+      assert.ok(proc.logs.every((l) => l.level < WARN), 'nothing at warn or above');
+      assert.ok(!proc.logs.some((l) => l.msg === 'message received'), 'no per-message log at info');
+      proc.child.kill('SIGTERM');
+      assert.equal(await proc.exit(), 0);
+    });
+
+    it('a real client (nc) that half-closes gets its unterminated last line back', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0']);
+      const port = await proc.port();
+      // As in the README's example, with -N (shut down on EOF) rather than -q1 (wait a second).
+      const nc = spawn('nc', ['-N', HOST, String(port)]);
+      let out = '';
+      nc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      nc.on('error', () => {}); // reported below as a failed exit
+      nc.stdin.end('hello\nworld\nno newline');
+      const [code] = (await within(once(nc, 'exit'), WAIT_MS, 'nc to exit')) as [number | null];
+      assert.equal(code, 0);
+      assert.equal(out, 'hello\nworld\nno newline');
+      proc.child.kill('SIGTERM');
+      assert.equal(await proc.exit(), 0);
+    });
+  });
+
+  describe('help and version', () => {
+    it('--help lists every flag with its environment variable, and exits 0', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--help']);
+      assert.equal(await proc.exit(), 0);
+      for (const flag of FLAGS) {
+        const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `));
+        assert.ok(row !== undefined, `--${flag.name} is missing from --help`);
+        assert.ok(row.includes(envName(flag.name)), `--${flag.name}'s row does not name ${envName(flag.name)}`);
+      }
+    });
+
+    it('--help mentions no flag that does not exist', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--help']);
+      assert.equal(await proc.exit(), 0);
+      const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version']);
+      const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z-]*)/g)].map((match) => match[1] as string));
+      assert.deepEqual([...mentioned].filter((name) => !known.has(name)), []);
+    });
+
+    it('--version and -v print the package version', { timeout: TEST_TIMEOUT_MS }, async () => {
+      for (const flag of ['--version', '-v']) {
+        const proc = echod([flag]);
+        assert.equal(await proc.exit(), 0);
+        assert.equal(proc.stdout, `${VERSION}\n`);
+      }
+    });
+  });
+
+  describe('bad command lines exit 2, naming the flag, before anything listens', () => {
+    const cases: { name: string; args: string[]; env?: Record<string, string>; names: string }[] = [
+      { name: 'an unknown flag', args: ['--no-such-flag', '1'], names: '--no-such-flag' },
+      { name: '--port 70000', args: ['--port', '70000'], names: '--port' },
+      { name: '--max-line-bytes -1', args: ['--max-line-bytes', '-1'], names: '--max-line-bytes' },
+      { name: '--max-line-bytes=-1', args: ['--max-line-bytes=-1'], names: '--max-line-bytes' },
+      { name: '--max-line-bytes 0', args: ['--max-line-bytes', '0'], names: '--max-line-bytes' },
+      { name: '--mode udp', args: ['--mode', 'udp'], names: '--mode' },
+      { name: '--idle-timeout 5 (no unit)', args: ['--idle-timeout', '5'], names: '--idle-timeout' },
+      { name: 'ECHOD_IDLE_TIMEOUT=5', args: [], env: { ECHOD_IDLE_TIMEOUT: '5' }, names: 'ECHOD_IDLE_TIMEOUT' },
+      { name: 'ECHOD_MAX_CONNECTIONS=-3', args: [], env: { ECHOD_MAX_CONNECTIONS: '-3' }, names: 'ECHOD_MAX_CONNECTIONS' },
+    ];
+    for (const { name, args, env, names } of cases) {
+      it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
+        // Were the bad value ignored, this would listen on loopback (and be seen doing so).
+        const base = args.some((arg) => arg.startsWith('--port')) ? ['--host', HOST] : ['--host', HOST, '--port', '0'];
+        const proc = echod([...base, ...args], env);
+        assert.equal(await proc.exit(), 2);
+        assert.ok(proc.stderr.includes(names), `stderr does not name ${names}: ${proc.stderr}`);
+        assert.ok(!proc.logs.some((l) => l.msg === 'listening'), 'it listened');
+      });
+    }
+  });
+
+  describe('environment variables', () => {
+    it('ECHOD_PORT and ECHOD_MAX_LINE_BYTES take effect', { timeout: TEST_TIMEOUT_MS }, async () => {
+      // A port that was free a moment ago (and, on this loopback, surely still is).
+      const probe = await holdPort();
+      const free = portOf(probe);
+      await new Promise((resolve) => probe.close(resolve));
+      const proc = echod(['--host', HOST], { ECHOD_PORT: String(free), ECHOD_MAX_LINE_BYTES: '8' });
+      assert.equal(await proc.port(), free);
+      const c = await client(free);
+      await c.write('1234567\n'); // 8 bytes with its newline: the longest allowed
+      assert.equal(await c.readText('1234567\n'), '1234567\n');
+      await c.write('12345678\n');
+      assert.equal((await c.readToEnd()).length, 0, 'a 9-byte line closes the connection');
+      const closed = await proc.log((l) => l.msg === 'connection closed', '"connection closed"');
+      assert.equal(closed.reason, 'line_too_long');
+    });
+
+    it('flags win over their environment variables', { timeout: TEST_TIMEOUT_MS }, async () => {
+      // Were ECHOD_PORT used, listening would fail: the port is taken.
+      const taken = await holdPort();
+      held.push(taken);
+      const proc = echod(['--host', HOST, '--port', '0', '--max-line-bytes', '64'], { ECHOD_PORT: String(portOf(taken)), ECHOD_MAX_LINE_BYTES: '8' });
+      const port = await proc.port();
+      assert.notEqual(port, portOf(taken));
+      const c = await client(port);
+      const line = 'longer than eight bytes\n';
+      await c.write(line);
+      assert.equal(await c.readText(line), line);
+    });
+  });
+
+  describe('log levels', () => {
+    it('debug logs each message received, with its sizes', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
+      const c = await client(await proc.port());
+      await c.write('hello\nwor');
+      await c.readText('hello\n');
+      const line = await proc.log((l) => l.msg === 'message received', '"message received"');
+      assert.deepEqual({ bytes: line.bytes, echoed: line.echoed, lines: line.lines }, { bytes: 9, echoed: 6, lines: 1 });
+      assert.equal(typeof line.connId, 'number');
+      assert.ok(!proc.logs.some((l) => 'data' in l), 'no content below trace');
+    });
+
+    it('trace logs each line’s content, escaped so no client can inject a line or a terminal escape', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'trace']);
+      const c = await client(await proc.port());
+      const sent = Buffer.from('red \x1b[31m alert\r\n', 'latin1');
+      await c.write(sent);
+      await c.read(sent.length);
+      const line = await proc.log((l) => l.msg === 'line', 'a "line" event');
+      assert.equal(line.data, 'red \\x1b[31m alert\\x0d\\x0a');
+      assert.ok(!proc.stdout.includes('\x1b'), 'a raw escape byte reached the log');
+      assert.ok(!proc.stdout.includes('\r'), 'a raw carriage return reached the log');
+    });
+  });
+});
