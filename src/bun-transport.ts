@@ -6,10 +6,9 @@
  * unwritten rest (at most one chunk's echo, since reading pauses until it is gone) and writes it
  * from the `drain` handler, and it sends FIN only once that rest is out.
  */
-import { Connection, type ConnectionContext } from './connection.js';
-import type { Framer } from './framing.js';
+import { Connection } from './connection.js';
 import type { Logger } from './log.js';
-import type { Acceptor, Listener, ListenSpec } from './transport.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
 
 /** The part of Bun's socket this transport uses. */
 interface BunSocket {
@@ -44,7 +43,7 @@ interface BunListener {
 }
 
 interface BunRuntime {
-  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: BunSocketHandler }): BunListener;
+  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: BunSocketHandler } | { unix: string; allowHalfOpen: boolean; socket: BunSocketHandler }): BunListener;
 }
 
 /** The Bun global when running under Bun, else undefined. */
@@ -62,8 +61,8 @@ export class BunConnection extends Connection {
   private finishing = false;
   private destroyed = false;
 
-  constructor(id: number, socket: BunSocket, framer: Framer, context: ConnectionContext) {
-    super(id, socket.remoteAddress, socket.remotePort ?? 0, framer, context);
+  constructor(admission: Admission, socket: BunSocket, peer: Peer) {
+    super(admission, peer);
     this.socket = socket;
   }
 
@@ -155,13 +154,14 @@ function guarded(connection: BunConnection, action: () => void): void {
 export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
   const handler: BunSocketHandler = {
     open(socket) {
-      const admitted = acceptor.admit(socket.remoteAddress, socket.remotePort ?? 0);
+      const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };
+      const admitted = acceptor.admit(peer, spec.listener);
       if (admitted === null) {
         socket.terminate();
         return;
       }
       if (spec.noDelay) socket.setNoDelay(true);
-      const connection = new BunConnection(admitted.id, socket, admitted.framer, admitted.context);
+      const connection = new BunConnection(admitted, socket, peer);
       socket.data = connection;
       acceptor.register(connection);
     },
@@ -193,12 +193,24 @@ export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor,
     },
   };
   // Bun binds synchronously and throws on failure (EADDRINUSE…).
-  const listener = bun.listen({ hostname: spec.host, port: spec.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
+  const { listener: config } = spec;
+  const listener =
+    config.protocol === 'unix'
+      ? bun.listen({ unix: config.path, allowHalfOpen: true, socket: handler })
+      : bun.listen({ hostname: config.host, port: config.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
   return Promise.resolve({
-    address: () => ({ address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' }),
+    config,
+    address: () =>
+      config.protocol === 'unix' ? { path: config.path } : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' },
     stop: () => {
       listener.stop(false);
       return Promise.resolve();
     },
   });
+}
+
+/** Bun.listen serves plain TCP and Unix sockets; TLS, UDP, PROXY headers and inherited fds use node's modules. */
+export function bunCanServe(spec: ListenSpec): boolean {
+  const { listener } = spec;
+  return (listener.protocol === 'tcp' || listener.protocol === 'unix') && listener.proxyProtocol === 'off' && listener.fd === null;
 }

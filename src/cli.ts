@@ -14,8 +14,9 @@ import { createCliLogger, type CliLogger, type LogFormat } from './cli-logger.js
 import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
 import { InvalidOptionError } from './errors.js';
 import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.js';
+import { type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from './listen-url.js';
 import { createMetrics } from './metrics.js';
-import type { EchoServerOptions } from './options.js';
+import type { EchoServerOptions, TlsOptions } from './options.js';
 import { createEchoServer, type EchoServer } from './server.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -36,6 +37,8 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   drainTimeoutMs: 'drain-timeout',
   shutdownDelayMs: 'shutdown-delay',
   backlog: 'backlog',
+  proxyProtocolTimeoutMs: 'proxy-protocol-timeout',
+  udpRatePerSource: 'udp-rate-per-source',
 };
 
 /** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
@@ -77,6 +80,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   for (const [option, flag] of Object.entries(OPTION_FLAGS)) {
     const value = values.get(flag);
     if (value !== undefined) (options as Record<string, FlagValue>)[option] = value;
+  }
+  try {
+    const listeners = listenersFrom(values, io.env);
+    if (listeners !== undefined) options.listeners = listeners;
+    const tls = tlsFrom(values);
+    if (tls !== undefined) options.tls = tls;
+  } catch (err) {
+    return usage(io, err);
   }
   const adminPort = values.get('admin-port') as number | undefined;
   if (adminPort !== undefined && adminPort > 65_535) {
@@ -127,7 +138,18 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
     return EXIT_FAILURE;
   }
   logger.info({ version: run.version, options: loggableOptions(server.options) }, 'echod started');
+  const reload = (): void => {
+    try {
+      const tls = tlsFrom(run.values);
+      if (tls === undefined || server.options.tls === null) return;
+      server.reloadTls(tls).catch((err: unknown) => logger.error({ err }, 'tls reload failed; keeping the old certificates'));
+    } catch (err) {
+      logger.error({ err }, 'tls reload failed; keeping the old certificates');
+    }
+  };
+  run.io.signals.on('SIGHUP', reload);
   await untilSignal(run, () => process.exit(EXIT_FAILURE));
+  run.io.signals.removeListener('SIGHUP', reload);
   await server.close();
   // The admin endpoint outlives the drain, so probes see /readyz 503 until the very end.
   await admin?.close();
@@ -247,6 +269,70 @@ async function freePort(host: string): Promise<number> {
   return port;
 }
 
+/**
+ * The listeners: systemd's sockets when it passed some (LISTEN_FDS), else every --listen URL,
+ * else undefined (the library's default: one TCP listener on --host/--port).
+ */
+function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): ListenerOptions[] | undefined {
+  const proxyProtocol = values.get('proxy-protocol') as ProxyProtocolMode | undefined;
+  const mode = values.get('mode') as 'line' | 'raw' | undefined;
+  const inherited = socketActivationFds(env);
+  if (inherited.length > 0) {
+    return inherited.map((fd) => ({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
+  }
+  const urls = values.get('listen') as string[] | undefined;
+  if (urls === undefined || urls.length === 0) {
+    return proxyProtocol !== undefined && proxyProtocol !== 'off' ? [{ protocol: 'tcp', proxyProtocol }] : undefined;
+  }
+  return urls.map((url) => {
+    try {
+      const listener = parseListenUrl(url);
+      if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix')) {
+        listener.proxyProtocol = proxyProtocol;
+      }
+      return listener;
+    } catch (err) {
+      if (err instanceof ListenUrlError) throw new UsageError(`invalid --listen: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+/** systemd socket activation: fds 3… when LISTEN_PID is this process. */
+function socketActivationFds(env: NodeJS.ProcessEnv): number[] {
+  const count = Number(env.LISTEN_FDS ?? 0);
+  if (env.LISTEN_PID !== String(process.pid) || !Number.isInteger(count) || count <= 0) return [];
+  return Array.from({ length: count }, (_, index) => 3 + index);
+}
+
+/** The TLS options from --tls-* flags, reading the PEM files (again on SIGHUP). */
+function tlsFrom(values: Map<string, FlagValue>): TlsOptions | undefined {
+  const certFile = values.get('tls-cert') as string | undefined;
+  const keyFile = values.get('tls-key') as string | undefined;
+  const caFile = values.get('tls-ca') as string | undefined;
+  const selfSigned = values.get('tls-self-signed') === true;
+  if (certFile === undefined && keyFile === undefined && !selfSigned) return undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (flag: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`invalid --${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const tls: TlsOptions = { selfSigned };
+  if (certFile !== undefined && keyFile !== undefined) {
+    tls.cert = read('tls-cert', certFile);
+    tls.key = read('tls-key', keyFile);
+  }
+  if (caFile !== undefined) tls.ca = read('tls-ca', caFile);
+  const clientAuth = values.get('tls-client-auth') as TlsOptions['clientAuth'] | undefined;
+  if (clientAuth !== undefined) tls.clientAuth = clientAuth;
+  const minVersion = values.get('tls-min-version') as TlsOptions['minVersion'] | undefined;
+  if (minVersion !== undefined) tls.minVersion = minVersion;
+  return tls;
+}
+
 function flagError(err: unknown): unknown {
   if (err instanceof InvalidOptionError) {
     const flag = OPTION_FLAGS[err.option] ?? err.option;
@@ -256,8 +342,9 @@ function flagError(err: unknown): unknown {
 }
 
 function loggableOptions(options: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const { logger: _logger, ...rest } = options;
-  return rest;
+  const { logger: _logger, tls, ...rest } = options as Record<string, unknown> & { tls?: unknown };
+  // Never log key material.
+  return { ...rest, tls: tls === null || tls === undefined ? null : 'configured' };
 }
 
 function usage(io: CliIo, err: unknown): number {

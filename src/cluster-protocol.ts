@@ -32,6 +32,7 @@ export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 's
     bytesSent: 0,
     lines: 0,
     internalErrors: 0,
+    udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0 } },
   };
   for (const stats of all) {
     total.connections.active += stats.connections.active;
@@ -43,6 +44,11 @@ export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 's
     total.bytesSent += stats.bytesSent;
     total.lines += stats.lines;
     total.internalErrors += stats.internalErrors;
+    total.udp.received += stats.udp.received;
+    total.udp.echoed += stats.udp.echoed;
+    total.udp.bytesReceived += stats.udp.bytesReceived;
+    total.udp.bytesSent += stats.udp.bytesSent;
+    addCounts(total.udp.dropped, stats.udp.dropped);
   }
   return total;
 }

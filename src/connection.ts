@@ -7,7 +7,20 @@
 import type { CoarseClock, Expirable } from './deadlines.js';
 import type { Framer } from './framing.js';
 import { escapeBytes, type Logger } from './log.js';
+import type { ProxyHeader } from './proxy-protocol.js';
 import type { CloseReason } from './stats.js';
+import type { Admission, Peer } from './transport.js';
+
+/** What a TLS connection negotiated, for its close log line and /stats. */
+export interface TlsInfo {
+  version: string | null;
+  cipher: string | null;
+  servername: string | null;
+  alpn: string | null;
+  /** The client certificate's subject (mTLS), or null. */
+  clientSubject: string | null;
+  authorized: boolean;
+}
 
 /** What every connection of one server shares. One object per server, not per connection. */
 export interface ConnectionContext {
@@ -38,6 +51,10 @@ export abstract class Connection implements Expirable {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The socket's own peer when a PROXY header named the client (the balancer), else null. */
+  readonly via: { address: string; port: number } | null;
+  readonly proxy: ProxyHeader | null;
+  tls: TlsInfo | null = null;
   readonly openedAt: number;
   readonly context: ConnectionContext;
   state: ConnectionState = 'open';
@@ -54,10 +71,17 @@ export abstract class Connection implements Expirable {
   /** Clock time close() began, or -1 (drain deadline). */
   private closingSince = -1;
 
-  constructor(id: number, remoteAddress: string, remotePort: number, framer: Framer, context: ConnectionContext) {
+  /** The listener's URL form (tcp://0.0.0.0:8080). */
+  readonly listener: string;
+
+  constructor(admission: Admission, peer: Peer) {
+    const { id, framer, context } = admission;
     this.id = id;
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
+    this.listener = admission.listener;
+    this.remoteAddress = peer.address;
+    this.remotePort = peer.port;
+    this.via = peer.via ?? null;
+    this.proxy = peer.proxy ?? null;
     this.framer = framer;
     this.context = context;
     this.openedAt = Date.now();

@@ -9,7 +9,7 @@ import { DEFAULTS } from './options.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from './units.js';
 
 /** How a flag's text becomes a value. */
-type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | { oneOf: readonly string[] };
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | { oneOf: readonly string[] };
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
@@ -28,6 +28,7 @@ const MAX_WORKERS = 256;
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host },
   { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port) },
+  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional (env: space-separated); replaces --host/--port' },
   { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode },
   { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes) },
   { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections) },
@@ -37,6 +38,15 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
+  { name: 'proxy-protocol', kind: { oneOf: ['off', 'optional', 'required'] }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners)', shown: 'off' },
+  { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs) },
+  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// listeners (re-read on SIGHUP)' },
+  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// listeners (re-read on SIGHUP)' },
+  { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)' },
+  { name: 'tls-client-auth', kind: { oneOf: ['none', 'request', 'require'] }, arg: 'MODE', description: 'ask for (request) or insist on (require) a client certificate', shown: 'none' },
+  { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2' },
+  { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)' },
+  { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', shown: String(DEFAULTS.udpRatePerSource) },
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
@@ -51,7 +61,7 @@ export class UsageError extends EchodError {
   }
 }
 
-export type FlagValue = string | number | boolean;
+export type FlagValue = string | number | boolean | string[];
 
 export interface ParsedCommandLine {
   help: boolean;
@@ -75,7 +85,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       options: {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
-        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' ? 'boolean' : 'string' }] as const)),
+        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const)),
       },
     });
   } catch (err) {
@@ -92,6 +102,11 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
 }
 
 function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], source: string): FlagValue {
+  if (flag.kind === 'urls') {
+    // Repeatable on the command line; space-separated in the environment.
+    const items = Array.isArray(raw) ? raw.map(String) : String(raw).split(/\s+/).filter((item) => item !== '');
+    return items;
+  }
   if (Array.isArray(raw)) throw new UsageError(`${source} given more than once`);
   const text = String(raw);
   const kind = flag.kind;
@@ -117,7 +132,7 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
 
 export function helpText(version: string): string {
   const rows = FLAGS.map((flag) => {
-    const left = `  --${flag.name} ${flag.arg}`;
+    const left = `  --${flag.name}${flag.arg === '' ? '' : ` ${flag.arg}`}`;
     const right = `${flag.description}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''} [env: ${envName(flag.name)}]`;
     return `${left.padEnd(36)}${right}`;
   });
@@ -132,10 +147,13 @@ export function helpText(version: string): string {
     `${'  -v, --version'.padEnd(36)}print the version`,
     '',
     'Sizes: 65536, 64KiB, 1MiB, 1MB. Durations: 500ms, 30s, 5m, 1h, or 0 for off.',
-    'Signals: SIGTERM or SIGINT drains and exits 0; a second one exits at once.',
+    'Signals: SIGTERM or SIGINT drains and exits 0; a second one exits at once. SIGHUP re-reads the TLS files.',
+    'systemd socket activation: listening sockets passed in LISTEN_FDS are served (stream sockets).',
     '',
     'Examples:',
     '  echod --port 7000',
+    '  echod --listen tcp://:8080 --listen udp://:8080 --listen tls://:8443 --tls-self-signed',
+    '  echod --listen "tcp://[::]:7000?mode=raw&proxy=optional"',
     '  ECHOD_MAX_LINE_BYTES=64KiB echod --idle-timeout 30s --admin-port 9090',
     '  printf "hello\\n" | nc -q1 127.0.0.1 8080',
   ].join('\n');

@@ -1,5 +1,6 @@
 /**
- * The node:net transport: a listener and its connections.
+ * The node:net and node:tls transport: listeners (TCP, TLS, Unix sockets, inherited fds) and
+ * their connections.
  *
  * Handlers are defined once at module level and find their connection through the socket
  * (no closures per connection: memory per held connection is a target). Every socket has an
@@ -7,23 +8,28 @@
  * another or into the process.
  */
 import { once } from 'node:events';
-import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { Connection, type ConnectionContext } from './connection.js';
-import type { Framer } from './framing.js';
+import { unlinkSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+import { type SecureContextOptions, type TLSSocket, createServer as createTlsServer } from 'node:tls';
+import { Connection, type TlsInfo } from './connection.js';
 import type { Logger } from './log.js';
-import type { Acceptor, Listener, ListenSpec } from './transport.js';
+import { parseProxyHeader } from './proxy-protocol.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
 
+/** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export class NodeConnection extends Connection {
   readonly socket: Socket;
 
-  constructor(id: number, socket: Socket, framer: Framer, context: ConnectionContext) {
-    super(id, socket.remoteAddress ?? '', socket.remotePort ?? 0, framer, context);
+  constructor(admission: Admission, socket: Socket, peer: Peer) {
+    super(admission, peer);
     this.socket = socket;
     (socket as ConnectionSocket)[kConnection] = this;
-    socket.on('data', context.logMessages ? onDataLogged : onData);
+    socket.on('data', admission.context.logMessages ? onDataLogged : onData);
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
@@ -130,25 +136,160 @@ function onSocketError(this: Socket, err: NodeJS.ErrnoException): void {
   (this as ConnectionSocket)[kConnection]?.onErrored(err.code ?? 'UNKNOWN');
 }
 
-/** A node:net TCP listener. */
-export async function listenNode(spec: ListenSpec, acceptor: Acceptor, logger: Logger): Promise<Listener> {
-  const server: Server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay });
-  server.on('connection', (socket: Socket) => {
-    socket.on('error', onSocketError);
-    const remoteAddress = socket.remoteAddress ?? '';
-    const admitted = acceptor.admit(remoteAddress, socket.remotePort ?? 0);
-    if (admitted === null) {
-      socket.destroy();
+function socketPeer(socket: Socket): Peer {
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+}
+
+function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec): void {
+  const admitted = acceptor.admit(peer, spec.listener);
+  if (admitted === null) {
+    socket.destroy();
+    return;
+  }
+  const connection = new NodeConnection(admitted, socket, peer);
+  if ('encrypted' in socket) connection.tls = tlsInfoOf(socket as TLSSocket);
+  acceptor.register(connection);
+  // After a PROXY header the socket was paused explicitly; a 'data' listener alone does not
+  // restart a stream paused that way.
+  if (socket.isPaused()) socket.resume();
+}
+
+/**
+ * Reads a PROXY protocol header off a fresh socket, then serves the client with the header's
+ * source as its address. Everything after the header is put back for the echo. Bounded: the
+ * parser refuses oversized headers, and a header that does not complete in time is refused.
+ */
+function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec): void {
+  const mode = spec.listener.proxyProtocol;
+  const own = socketPeer(socket);
+  let received: Buffer = Buffer.alloc(0);
+  acceptor.pending++;
+  const finish = (): void => {
+    acceptor.pending--;
+    clearTimeout(timer);
+    socket.removeListener('data', onPreamble);
+    socket.removeListener('close', onEarlyClose);
+    socket.pause();
+  };
+  const refuse = (detail: string): void => {
+    finish();
+    acceptor.refuse('proxy_protocol_error', own, detail);
+    socket.destroy();
+  };
+  const onEarlyClose = (): void => {
+    finish();
+  };
+  const onPreamble = (chunk: Buffer): void => {
+    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+    const result = parseProxyHeader(received);
+    if (result.kind === 'incomplete') return;
+    if (result.kind === 'invalid') return refuse(result.reason);
+    if (result.kind === 'absent') {
+      if (mode === 'required') return refuse('no PROXY protocol header');
+      finish();
+      socket.unshift(received);
+      serve(socket, own, acceptor, spec);
       return;
     }
-    acceptor.register(new NodeConnection(admitted.id, socket, admitted.framer, admitted.context));
-  });
+    finish();
+    const rest = received.subarray(result.length);
+    if (rest.length > 0) socket.unshift(rest);
+    const { header } = result;
+    const peer: Peer =
+      header.source !== undefined && header.command === 'PROXY'
+        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header }
+        : { ...own, proxy: header };
+    serve(socket, peer, acceptor, spec);
+  };
+  const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);
+  timer.unref();
+  socket.on('data', onPreamble);
+  socket.on('close', onEarlyClose);
+}
+
+function tlsInfoOf(socket: TLSSocket): TlsInfo {
+  const cert = socket.getPeerCertificate();
+  const subject = cert !== null && typeof cert === 'object' && cert.subject !== undefined ? Object.entries(cert.subject).map(([key, value]) => `${key}=${String(value)}`).join(', ') : null;
+  const alpn = socket.alpnProtocol;
+  return {
+    version: socket.getProtocol(),
+    cipher: socket.getCipher()?.name ?? null,
+    servername: typeof socket.servername === 'string' ? socket.servername : null,
+    alpn: typeof alpn === 'string' ? alpn : null,
+    clientSubject: subject === '' ? null : subject,
+    authorized: socket.authorized,
+  };
+}
+
+export interface TlsSettings {
+  context: SecureContextOptions;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+}
+
+/** A node:net (tcp, unix, inherited fd) or node:tls listener. */
+export async function listenNode(
+  spec: ListenSpec,
+  acceptor: Acceptor,
+  logger: Logger,
+  tls: TlsSettings | null,
+): Promise<Listener & { setSecureContext(options: SecureContextOptions): void }> {
+  const { listener } = spec;
+  const proxied = listener.proxyProtocol !== 'off';
+  let server: Server;
+  if (listener.protocol === 'tls') {
+    if (tls === null) throw new Error('a tls listener needs certificates');
+    const tlsServer = createTlsServer({
+      ...tls.context,
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.rejectUnauthorized,
+      allowHalfOpen: true,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+    });
+    tlsServer.on('secureConnection', (socket: TLSSocket) => {
+      socket.on('error', onSocketError);
+      if (spec.noDelay) socket.setNoDelay(true);
+      serve(socket, socketPeer(socket), acceptor, spec);
+    });
+    tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      acceptor.refuse('tls_error', socketPeer(socket), err.code ?? err.message);
+      socket.destroy();
+    });
+    server = tlsServer;
+  } else {
+    server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay });
+    server.on('connection', (socket: Socket) => {
+      socket.on('error', onSocketError);
+      if (proxied) serveAfterProxyHeader(socket, acceptor, spec);
+      else serve(socket, socketPeer(socket), acceptor, spec);
+    });
+  }
   const listening = once(server, 'listening');
-  server.listen({ host: spec.host, port: spec.port, backlog: spec.backlog });
+  if (listener.fd !== null) server.listen({ fd: listener.fd, backlog: spec.backlog });
+  else if (listener.protocol === 'unix') {
+    removeStaleSocket(listener.path);
+    server.listen({ path: listener.path, backlog: spec.backlog });
+  } else server.listen({ host: listener.host, port: listener.port, backlog: spec.backlog });
   await listening; // rejects with the bind error (EADDRINUSE, EACCES…)
   server.on('error', (err) => logger.error({ err }, 'listener error'));
   return {
-    address: () => server.address() as AddressInfo,
+    config: listener,
+    address: () => {
+      const address = server.address();
+      return typeof address === 'string' ? { path: address } : (address as { address: string; family: string; port: number });
+    },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    setSecureContext: (options) => {
+      if ('setSecureContext' in server) (server as ReturnType<typeof createTlsServer>).setSecureContext(options);
+    },
   };
+}
+
+/** A socket file left by an echod that did not exit cleanly would make the bind fail. */
+function removeStaleSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Nothing there (or not ours to remove: the bind reports it).
+  }
 }

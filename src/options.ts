@@ -4,9 +4,45 @@
  */
 import { isIP } from 'node:net';
 import { InvalidOptionError } from './errors.js';
+import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
 import { type Logger, silentLogger } from './log.js';
 
 export type EchoMode = 'line' | 'raw';
+
+export interface TlsOptions {
+  /** PEM certificate chain (reload with `server.reloadTls()`). */
+  cert?: string | Buffer;
+  /** PEM private key. */
+  key?: string | Buffer;
+  /** PEM CA bundle to verify client certificates against (mTLS). */
+  ca?: string | Buffer;
+  /** `request`: ask for a client certificate; `require`: refuse a client without a valid one. @default 'none' */
+  clientAuth?: 'none' | 'request' | 'require';
+  /** @default 'TLSv1.2' */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Make a self-signed certificate in memory at listen() (for tests and labs). @default false */
+  selfSigned?: boolean;
+}
+
+/** A listener with every field decided. */
+export interface ResolvedListener {
+  protocol: ListenerProtocol;
+  host: string;
+  port: number;
+  path: string;
+  mode: EchoMode;
+  proxyProtocol: ProxyProtocolMode;
+  fd: number | null;
+}
+
+export interface ResolvedTls {
+  cert: string | Buffer | null;
+  key: string | Buffer | null;
+  ca: string | Buffer | null;
+  clientAuth: 'none' | 'request' | 'require';
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  selfSigned: boolean;
+}
 
 export interface EchoServerOptions {
   /** Address to listen on; `::` serves IPv4 and IPv6. @default '0.0.0.0' */
@@ -37,13 +73,27 @@ export interface EchoServerOptions {
   reusePort?: boolean;
   /** `auto`: Bun.listen when running under Bun, node:net otherwise; `node`: node:net always. @default 'auto' */
   transport?: 'auto' | 'node';
+  /**
+   * Every listener (tcp, tls, udp, unix), each with its own mode and PROXY protocol setting.
+   * @default one TCP listener on `host`:`port`
+   */
+  listeners?: ListenerOptions[];
+  /** How long a PROXY protocol header may take to arrive (`proxy_protocol_error`). @default 5000 */
+  proxyProtocolTimeoutMs?: number;
+  /** Certificates for tls listeners. */
+  tls?: TlsOptions;
+  /** UDP: datagrams answered per second per source address at most; the rest are dropped. 0 = no limit. @default 1000 */
+  udpRatePerSource?: number;
   /** Where to log (pino or anything with its methods). @default a logger that logs nothing */
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<EchoServerOptions>;
+export type ResolvedOptions = Omit<Required<EchoServerOptions>, 'listeners' | 'tls'> & {
+  listeners: ResolvedListener[];
+  tls: ResolvedTls | null;
+};
 
-export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger'>> = Object.freeze({
+export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | 'tls'>> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
   mode: 'line',
@@ -58,12 +108,15 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger'>> = Object.freeze
   noDelay: true,
   transport: 'auto',
   reusePort: false,
+  proxyProtocolTimeoutMs: 5000,
+  udpRatePerSource: 1000,
 });
 
 const MODES: readonly EchoMode[] = ['line', 'raw'];
 /** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'logger']);
+const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'logger', 'listeners', 'tls']);
+const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix'];
 
 /**
  * Fills in defaults and checks every value. Throws {@link InvalidOptionError} (code
@@ -77,7 +130,8 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidOptionError(key, (options as Record<string, unknown>)[key], 'a known option');
   }
-  const merged = { ...DEFAULTS, logger: silentLogger, ...stripUndefined(options) };
+  const { listeners: listenerOptions, tls: tlsOptions, ...rest } = options;
+  const merged = { ...DEFAULTS, logger: silentLogger, ...stripUndefined(rest) };
 
   if (typeof merged.host !== 'string' || (merged.host !== 'localhost' && isIP(merged.host) === 0 && !isHostname(merged.host))) {
     throw new InvalidOptionError('host', merged.host, 'an IP address or host name');
@@ -99,7 +153,74 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   if (typeof logger !== 'object' || logger === null || typeof logger.info !== 'function' || typeof logger.isLevelEnabled !== 'function') {
     throw new InvalidOptionError('logger', logger, 'a pino-compatible logger');
   }
-  return merged;
+  integer('proxyProtocolTimeoutMs', merged.proxyProtocolTimeoutMs, 1, MAX_TIMER_MS);
+  integer('udpRatePerSource', merged.udpRatePerSource, 0, Number.MAX_SAFE_INTEGER);
+  const listeners = resolveListeners(listenerOptions, merged);
+  const tls = resolveTls(tlsOptions, listeners);
+  return { ...merged, listeners, tls };
+}
+
+function resolveListeners(given: unknown, server: { host: string; port: number; mode: EchoMode }): ResolvedListener[] {
+  if (given === undefined) {
+    return [{ protocol: 'tcp', host: server.host, port: server.port, path: '', mode: server.mode, proxyProtocol: 'off', fd: null }];
+  }
+  if (!Array.isArray(given) || given.length === 0) throw new InvalidOptionError('listeners', given, 'a non-empty array of listeners');
+  return given.map((item: unknown, index) => {
+    const name = `listeners[${index}]`;
+    if (typeof item !== 'object' || item === null) throw new InvalidOptionError(name, item, 'an object');
+    const listener = item as ListenerOptions;
+    const protocol = listener.protocol ?? 'tcp';
+    if (!PROTOCOLS.includes(protocol)) throw new InvalidOptionError(`${name}.protocol`, protocol, PROTOCOLS.join(', '));
+    const host = listener.host ?? server.host;
+    if (typeof host !== 'string' || (host !== 'localhost' && isIP(host) === 0 && !isHostname(host))) {
+      throw new InvalidOptionError(`${name}.host`, host, 'an IP address or host name');
+    }
+    const port = listener.port ?? server.port;
+    integer(`${name}.port`, port, 0, 65_535);
+    const path = listener.path ?? '';
+    if (protocol === 'unix' && (typeof path !== 'string' || !path.startsWith('/'))) throw new InvalidOptionError(`${name}.path`, path, 'an absolute path');
+    const mode = listener.mode ?? server.mode;
+    if (!MODES.includes(mode)) throw new InvalidOptionError(`${name}.mode`, mode, MODES.join(' or '));
+    const proxyProtocol = listener.proxyProtocol ?? 'off';
+    if (!PROXY_PROTOCOL_MODES.includes(proxyProtocol) || (protocol === 'udp' && proxyProtocol !== 'off')) {
+      throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, protocol === 'udp' ? 'off (udp)' : PROXY_PROTOCOL_MODES.join(', '));
+    }
+    if (protocol === 'tls' && proxyProtocol !== 'off') {
+      // The header precedes the TLS handshake: node's TLS layer reads the socket itself, so the
+      // header cannot be taken off first without a slower JavaScript stream in between.
+      throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, 'off on tls listeners (not supported yet)');
+    }
+    const fd = listener.fd ?? null;
+    if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
+    return { protocol, host, port, path, mode, proxyProtocol, fd };
+  });
+}
+
+function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedListener[]): ResolvedTls | null {
+  const needed = listeners.some((listener) => listener.protocol === 'tls');
+  if (given === undefined) {
+    if (needed) throw new InvalidOptionError('tls', given, 'certificates (cert and key, or selfSigned) for the tls listener');
+    return null;
+  }
+  if (typeof given !== 'object' || given === null) throw new InvalidOptionError('tls', given, 'an object');
+  const tls: ResolvedTls = {
+    cert: given.cert ?? null,
+    key: given.key ?? null,
+    ca: given.ca ?? null,
+    clientAuth: given.clientAuth ?? 'none',
+    minVersion: given.minVersion ?? 'TLSv1.2',
+    selfSigned: given.selfSigned ?? false,
+  };
+  for (const field of ['cert', 'key', 'ca'] as const) {
+    const value = tls[field];
+    if (value !== null && typeof value !== 'string' && !Buffer.isBuffer(value)) throw new InvalidOptionError(`tls.${field}`, value, 'PEM text');
+  }
+  if (!['none', 'request', 'require'].includes(tls.clientAuth)) throw new InvalidOptionError('tls.clientAuth', tls.clientAuth, 'none, request or require');
+  if (tls.minVersion !== 'TLSv1.2' && tls.minVersion !== 'TLSv1.3') throw new InvalidOptionError('tls.minVersion', tls.minVersion, 'TLSv1.2 or TLSv1.3');
+  if (typeof tls.selfSigned !== 'boolean') throw new InvalidOptionError('tls.selfSigned', tls.selfSigned, 'true or false');
+  if (!tls.selfSigned && (tls.cert === null || tls.key === null)) throw new InvalidOptionError('tls', 'no certificate', 'cert and key, or selfSigned: true');
+  if (tls.clientAuth !== 'none' && tls.ca === null) throw new InvalidOptionError('tls.ca', null, 'a CA bundle to verify client certificates against');
+  return tls;
 }
 
 function integer(option: string, value: unknown, min: number, max: number): void {

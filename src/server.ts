@@ -12,9 +12,13 @@ import type { Connection, ConnectionContext } from './connection.js';
 import { DeadlineSweeper } from './deadlines.js';
 import { ServerStateError } from './errors.js';
 import { type Framer, LineFramer, RawFramer } from './framing.js';
-import { bunRuntime, listenBun } from './bun-transport.js';
+import { bunCanServe, bunRuntime, listenBun } from './bun-transport.js';
+import { formatListener } from './listen-url.js';
 import { listenNode } from './node-transport.js';
-import { type EchoServerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import type { SecureContextOptions } from 'node:tls';
+import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from './options.js';
+import { tlsSettings } from './self-signed.js';
+import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from './udp.js';
 import {
   CLOSE_REASONS,
   type CloseReason,
@@ -24,13 +28,17 @@ import {
   type ServerStats,
   zeroCounts,
 } from './stats.js';
-import type { Acceptor, Admission, Listener } from './transport.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
 
 /** What the server reports about a connection once it has closed. */
 export interface ConnectionSummary {
   id: number;
   remoteAddress: string;
   remotePort: number;
+  /** The balancer, when a PROXY header named the client. */
+  via: { address: string; port: number } | null;
+  /** tcp://…, tls://…, unix://… */
+  listener: string;
   reason: CloseReason;
   forced: boolean;
   bytesReceived: number;
@@ -53,7 +61,11 @@ export interface EchoServerEvents {
 export class EchoServer extends EventEmitter<EchoServerEvents> implements Acceptor {
   readonly options: Readonly<ResolvedOptions>;
   private stateValue: ServerState = 'idle';
-  private listener: Listener | null = null;
+  private streamListeners: (Listener & { setSecureContext?(options: SecureContextOptions): void })[] = [];
+  private udpListeners: UdpEchoListener[] = [];
+  private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS) };
+  /** Sockets accepted and reading a PROXY header: they count against maxConnections. */
+  pending = 0;
   private readonly connections = new Set<Connection>();
   private readonly perIp = new Map<string, number>();
   private readonly context: ConnectionContext;
@@ -111,9 +123,20 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     return this.stateValue === 'listening';
   }
 
-  /** The bound address once listening, else null. */
+  /** The first listener's bound address once listening, else null (see `addresses` for all). */
   get address(): AddressInfo | null {
-    return this.listener === null || this.stateValue === 'closed' ? null : this.listener.address();
+    if (this.stateValue === 'closed') return null;
+    const first = this.addresses[0];
+    return first !== undefined && 'port' in first ? (first) : null;
+  }
+
+  /** Every listener's bound address (`{ path }` for unix sockets), in the order configured. */
+  get addresses(): ({ protocol: string; address: string; family: string; port: number } | { protocol: string; path: string })[] {
+    if (this.stateValue === 'closed') return [];
+    return [
+      ...this.streamListeners.map((listener) => ({ protocol: listener.config.protocol, ...listener.address() })),
+      ...this.udpListeners.map((listener) => ({ protocol: 'udp', ...listener.address() })),
+    ];
   }
 
   /** A consistent snapshot of the counters (cheap; safe to call often). */
@@ -141,6 +164,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       bytesSent,
       lines,
       internalErrors: this.internalErrors,
+      udp: { ...this.udp, dropped: { ...this.udp.dropped } },
     };
   }
 
@@ -153,22 +177,62 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     return this.starting;
   }
 
+  /** Swaps the tls listeners' certificates without dropping a connection (SIGHUP in the CLI). */
+  async reloadTls(tls: TlsOptions): Promise<void> {
+    const current = this.options.tls;
+    const settings = await tlsSettings({
+      cert: tls.cert ?? null,
+      key: tls.key ?? null,
+      ca: tls.ca ?? current?.ca ?? null,
+      clientAuth: tls.clientAuth ?? current?.clientAuth ?? 'none',
+      minVersion: tls.minVersion ?? current?.minVersion ?? 'TLSv1.2',
+      selfSigned: tls.selfSigned ?? false,
+    });
+    for (const listener of this.streamListeners) listener.setSecureContext?.(settings.context);
+    this.options.logger.info('tls certificates reloaded');
+  }
+
+  private transportOf(config: ResolvedListener): 'node' | 'bun' {
+    if (config.protocol === 'udp') return 'node';
+    const spec = { listener: config, backlog: 0, noDelay: true, reusePort: false, proxyProtocolTimeoutMs: 0 };
+    return this.options.transport !== 'node' && bunCanServe(spec) && bunRuntime() !== undefined ? 'bun' : 'node';
+  }
+
+  private async stopListening(): Promise<void> {
+    await Promise.all([...this.streamListeners.map((listener) => listener.stop()), ...this.udpListeners.map((listener) => listener.stop())]);
+  }
+
   private async start(): Promise<AddressInfo> {
-    const { host, port, backlog, noDelay, reusePort } = this.options;
+    const { backlog, noDelay, reusePort, proxyProtocolTimeoutMs, logger } = this.options;
     try {
-      const spec = { host, port, backlog, noDelay, reusePort };
-      const bun = this.options.transport === 'node' ? undefined : bunRuntime();
-      this.listener = bun !== undefined ? await listenBun(bun, spec, this, this.options.logger) : await listenNode(spec, this, this.options.logger);
+      const tls = this.options.tls === null ? null : await tlsSettings(this.options.tls);
+      for (const config of this.options.listeners) {
+        if (config.protocol === 'udp') {
+          const udp = new UdpEchoListener(config, this.options.udpRatePerSource, this.udp, logger);
+          await udp.listen();
+          this.udpListeners.push(udp);
+          continue;
+        }
+        const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs };
+        const bun = this.options.transport === 'node' || !bunCanServe(spec) ? undefined : bunRuntime();
+        this.streamListeners.push(bun !== undefined ? await listenBun(bun, spec, this, logger) : await listenNode(spec, this, logger, tls));
+      }
     } catch (err) {
+      await this.stopListening();
       this.setState('closed');
       throw err;
     }
     this.startedAt = new Date();
     this.sweeper.start();
     this.setState('listening');
-    const address = this.address as AddressInfo;
-    this.options.logger.info({ address: address.address, port: address.port, family: address.family, mode: this.options.mode, transport: this.transport }, 'listening');
-    return address;
+    for (const listener of [...this.streamListeners, ...this.udpListeners]) {
+      const { config } = listener;
+      const bound = listener.address();
+      const where = 'port' in bound ? { address: bound.address, port: bound.port, family: bound.family } : { path: bound.path };
+      const url = formatListener({ ...config, port: 'port' in bound ? bound.port : config.port });
+      logger.info({ listener: url, ...where, mode: config.mode, proxyProtocol: config.proxyProtocol, transport: this.transportOf(config) }, 'listening');
+    }
+    return (this.address ?? { address: '', family: '', port: 0 });
   }
 
   /**
@@ -196,7 +260,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
     }
     this.setState('draining');
-    const stopped = this.listener?.stop() ?? Promise.resolve();
+    const stopped = this.stopListening();
     const drained = new Promise<void>((resolve) => {
       this.drained = resolve;
     });
@@ -218,35 +282,53 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   }
 
   /** @internal The transports' question: may this client be served? Null closes it at once. */
-  admit(remoteAddress: string, remotePort: number): Admission | null {
+  admit(peer: Peer, listener: ResolvedListener): Admission | null {
     const { maxConnections, maxConnectionsPerIp } = this.options;
     if (this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
       return null; // accepted by the kernel just before the listener closed
     }
-    if (maxConnections > 0 && this.connections.size >= maxConnections) {
-      return this.reject('max_connections', remoteAddress, remotePort, maxConnections);
+    // Sockets still reading a PROXY header hold a slot too.
+    if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
+      return this.reject('max_connections', peer, maxConnections);
     }
     if (maxConnectionsPerIp > 0) {
-      const count = this.perIp.get(remoteAddress) ?? 0;
-      if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', remoteAddress, remotePort, maxConnectionsPerIp);
-      this.perIp.set(remoteAddress, count + 1);
+      const count = this.perIp.get(peer.address) ?? 0;
+      if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', peer, maxConnectionsPerIp);
+      this.perIp.set(peer.address, count + 1);
     }
-    const framer: Framer = this.options.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
-    return { id: this.nextId++, framer, context: this.context };
+    const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
+    return { id: this.nextId++, framer, context: this.context, listener: formatListener(listener) };
+  }
+
+  /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */
+  refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void {
+    this.rejectedByReason[reason]++;
+    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, detail });
+    this.emit('reject', reason, peer.address);
   }
 
   /** @internal A transport built an admitted connection. Accepted while stopping: served, then drained with the others. */
   register(connection: Connection): void {
     this.connections.add(connection);
     this.total++;
-    this.options.logger.info({ connId: connection.id, remote: connection.remoteAddress, remotePort: connection.remotePort }, 'connection opened');
+    this.options.logger.info(
+      {
+        connId: connection.id,
+        remote: connection.remoteAddress,
+        remotePort: connection.remotePort,
+        listener: connection.listener,
+        ...(connection.via !== null ? { via: connection.via } : {}),
+        ...(connection.proxy !== null ? { proxy: connection.proxy } : {}),
+      },
+      'connection opened',
+    );
     this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort);
   }
 
-  private reject(reason: RejectReason, remoteAddress: string, remotePort: number, limit: number): null {
+  private reject(reason: RejectReason, peer: Peer, limit: number): null {
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, { remote: remoteAddress, remotePort, limit });
-    this.emit('reject', reason, remoteAddress);
+    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, ...(peer.via !== undefined ? { via: peer.via.address } : {}), limit });
+    this.emit('reject', reason, peer.address);
     return null;
   }
 
@@ -262,6 +344,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       id: connection.id,
       remoteAddress: connection.remoteAddress,
       remotePort: connection.remotePort,
+      via: connection.via,
+      listener: connection.listener,
       reason,
       forced: connection.forced,
       bytesReceived: connection.bytesReceived,
@@ -280,6 +364,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
         connId: summary.id,
         remote: summary.remoteAddress,
         remotePort: summary.remotePort,
+        listener: summary.listener,
+        ...(summary.via !== null ? { via: summary.via } : {}),
+        ...(connection.tls !== null ? { tls: connection.tls } : {}),
         reason,
         ...(summary.forced ? { forced: true } : {}),
         ...(connection.errorCode !== null ? { errorCode: connection.errorCode } : {}),

@@ -16,8 +16,11 @@ export const CLOSE_REASONS = [
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-/** Why a connection was refused as soon as it was accepted. */
-export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip'] as const;
+/**
+ * Why a connection was refused before it was served: a limit, or a PROXY header or TLS
+ * handshake that failed.
+ */
+export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip', 'proxy_protocol_error', 'tls_error'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**
@@ -48,6 +51,14 @@ export interface ServerStats {
   lines: number;
   /** Unexpected exceptions caught while handling a connection (bugs; should stay 0). */
   internalErrors: number;
+  /** UDP listeners: datagrams in, answered, and dropped by reason. */
+  udp: {
+    received: number;
+    echoed: number;
+    bytesReceived: number;
+    bytesSent: number;
+    dropped: Record<'rate_limited' | 'reflection_port', number>;
+  };
 }
 
 export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {

@@ -1,16 +1,18 @@
 /**
- * What a transport (node:net, Bun) and the server promise each other. The server decides who
- * is admitted and keeps the books; the transport moves bytes and reports events.
+ * What a transport (node:net, node:tls, Bun) and the server promise each other. The server
+ * decides who is admitted and keeps the books; the transport moves bytes and reports events.
  */
 import type { Connection, ConnectionContext } from './connection.js';
 import type { Framer } from './framing.js';
+import type { ResolvedListener } from './options.js';
+import type { ProxyHeader } from './proxy-protocol.js';
 
 export interface ListenSpec {
-  host: string;
-  port: number;
+  listener: ResolvedListener;
   backlog: number;
   noDelay: boolean;
   reusePort: boolean;
+  proxyProtocolTimeoutMs: number;
 }
 
 /** A connection the server agreed to serve, with what it needs to be built. */
@@ -18,18 +20,35 @@ export interface Admission {
   id: number;
   framer: Framer;
   context: ConnectionContext;
+  /** The listener's URL form, for logs. */
+  listener: string;
+}
+
+/** Who is on the other end, as the transport knows it. */
+export interface Peer {
+  /** The client: the PROXY header's source when there is one, else the socket's peer. */
+  address: string;
+  port: number;
+  /** The socket's own peer when a PROXY header named someone else (the balancer). */
+  via?: { address: string; port: number };
+  proxy?: ProxyHeader;
 }
 
 /** The server's side of accepting. */
 export interface Acceptor {
   /** Null: refused (limits, or the server is draining); the transport closes the socket at once. */
-  admit(remoteAddress: string, remotePort: number): Admission | null;
+  admit(peer: Peer, listener: ResolvedListener): Admission | null;
   /** The transport built the admitted connection; the server starts tracking it. */
   register(connection: Connection): void;
+  /** A connection failed before it could be admitted (bad PROXY header, TLS handshake). */
+  refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void;
+  /** Sockets accepted but not yet admitted (reading a PROXY header) count against the limit. */
+  pending: number;
 }
 
 export interface Listener {
-  address(): { address: string; family: string; port: number };
+  readonly config: ResolvedListener;
+  address(): { address: string; family: string; port: number } | { path: string };
   /** Stops accepting; resolves once the listening socket is closed. */
   stop(): Promise<void>;
 }

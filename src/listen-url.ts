@@ -1,0 +1,80 @@
+/**
+ * `--listen URL`: one listener per URL, each with its own options.
+ *
+ *   tcp://0.0.0.0:8080   tcp://[::]:8080   tls://:8443   udp://[::]:8080
+ *   unix:///run/echod.sock   tcp://:7000?mode=raw&proxy=optional
+ *
+ * Pure: text in, a listener description out, or an error naming what is wrong.
+ */
+import { isIP } from 'node:net';
+
+export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix';
+export type ProxyProtocolMode = 'off' | 'optional' | 'required';
+export const PROXY_PROTOCOL_MODES: readonly ProxyProtocolMode[] = ['off', 'optional', 'required'];
+
+/** One listener, as the library takes it (fields left out take the server's defaults). */
+export interface ListenerOptions {
+  protocol?: ListenerProtocol;
+  /** tcp, tls, udp: the address; empty or absent means the server's `host`. */
+  host?: string;
+  port?: number;
+  /** unix: the socket's path. */
+  path?: string;
+  /** line or raw; absent means the server's `mode` (UDP always echoes datagrams whole). */
+  mode?: 'line' | 'raw';
+  /** PROXY protocol header before the client's bytes (tcp, tls, unix). @default 'off' */
+  proxyProtocol?: ProxyProtocolMode;
+  /** An already-open listening socket (systemd socket activation). */
+  fd?: number;
+}
+
+const URL_RE = /^(tcp|tls|udp|unix):\/\/([^?]*)(?:\?(.*))?$/;
+const HOST_PORT_RE = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/;
+
+export class ListenUrlError extends Error {
+  readonly code = 'ERR_ECHOD_LISTEN_URL';
+}
+
+export function parseListenUrl(text: string): ListenerOptions {
+  const match = URL_RE.exec(text.trim());
+  if (match === null) throw new ListenUrlError(`${JSON.stringify(text)} is not tcp://, tls://, udp:// or unix:// followed by an address`);
+  const [, scheme = '', address = '', query] = match;
+  const protocol = scheme as ListenerProtocol;
+  const listener: ListenerOptions = { protocol };
+  if (protocol === 'unix') {
+    if (!address.startsWith('/')) throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
+    listener.path = decodeURIComponent(address);
+  } else {
+    const hostPort = HOST_PORT_RE.exec(address);
+    if (hostPort === null) throw new ListenUrlError(`${JSON.stringify(text)}: expected HOST:PORT, [IPv6]:PORT or :PORT`);
+    const [, v6, host = '', port = ''] = hostPort;
+    const bracketed = v6 !== undefined;
+    const hostText = bracketed ? v6 : host;
+    if (bracketed && isIP(hostText) !== 6) throw new ListenUrlError(`${JSON.stringify(text)}: ${hostText} is not an IPv6 address`);
+    if (!bracketed && hostText !== '' && hostText.includes(':')) throw new ListenUrlError(`${JSON.stringify(text)}: put an IPv6 address in brackets`);
+    const portNumber = Number(port);
+    if (portNumber > 65_535) throw new ListenUrlError(`${JSON.stringify(text)}: port ${port} is above 65535`);
+    if (hostText !== '') listener.host = hostText;
+    listener.port = portNumber;
+  }
+  for (const [key, value] of new URLSearchParams(query ?? '')) {
+    if (key === 'mode') {
+      if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
+      listener.mode = value;
+    } else if (key === 'proxy') {
+      if (!(PROXY_PROTOCOL_MODES as readonly string[]).includes(value)) throw new ListenUrlError(`${JSON.stringify(text)}: proxy must be off, optional or required`);
+      if (protocol === 'udp' && value !== 'off') throw new ListenUrlError(`${JSON.stringify(text)}: the PROXY protocol is for stream listeners, not udp`);
+      listener.proxyProtocol = value as ProxyProtocolMode;
+    } else {
+      throw new ListenUrlError(`${JSON.stringify(text)}: unknown option ${JSON.stringify(key)} (mode, proxy)`);
+    }
+  }
+  return listener;
+}
+
+/** The URL form of a listener, for logs. */
+export function formatListener(listener: { protocol: ListenerProtocol; host: string; port: number; path: string }): string {
+  if (listener.protocol === 'unix') return `unix://${listener.path}`;
+  const host = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
+  return `${listener.protocol}://${host}:${listener.port}`;
+}

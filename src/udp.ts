@@ -1,0 +1,104 @@
+/**
+ * UDP echo (RFC 862): each datagram is answered once, to its sender, with the same payload.
+ *
+ * Safe by default on a public address: a reply is never larger than its request (it is the
+ * request); each source address gets at most `ratePerSource` answers per second (the rest are
+ * dropped and counted); and datagrams from the well-known ports of echo-like services are
+ * dropped, so two reflectors cannot be made to bounce packets between each other forever.
+ */
+import { type Socket as DgramSocket, createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { isIPv6 } from 'node:net';
+import type { Logger } from './log.js';
+import type { ResolvedListener } from './options.js';
+
+/** echo (7), daytime (13), qotd (17), chargen (19), time (37): services that answer anything. */
+export const REFLECTION_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]);
+/** Sources tracked for the rate limit in one second, at most; past it, new sources wait for the next second. */
+export const MAX_TRACKED_SOURCES = 100_000;
+const RATE_WINDOW_MS = 1000;
+
+export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port'] as const;
+export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
+
+export interface UdpCounters {
+  received: number;
+  echoed: number;
+  bytesReceived: number;
+  bytesSent: number;
+  dropped: Record<UdpDropReason, number>;
+}
+
+export class UdpEchoListener {
+  readonly config: ResolvedListener;
+  private readonly socket: DgramSocket;
+  private readonly counters: UdpCounters;
+  private readonly ratePerSource: number;
+  private readonly logger: Logger;
+  /** Answers per source address in the current second. */
+  private window = new Map<string, number>();
+  private readonly windowTimer: NodeJS.Timeout;
+
+  constructor(config: ResolvedListener, ratePerSource: number, counters: UdpCounters, logger: Logger) {
+    this.config = config;
+    this.ratePerSource = ratePerSource;
+    this.counters = counters;
+    this.logger = logger;
+    this.socket = createSocket({ type: isIPv6(config.host) ? 'udp6' : 'udp4', reuseAddr: false });
+    this.socket.on('message', (message, remote) => this.onMessage(message, remote.address, remote.port));
+    this.socket.on('error', (err) => this.logger.error({ err }, 'udp listener error'));
+    this.windowTimer = setInterval(() => {
+      this.window = new Map();
+    }, RATE_WINDOW_MS);
+    this.windowTimer.unref();
+  }
+
+  async listen(): Promise<void> {
+    const listening = once(this.socket, 'listening');
+    if (this.config.fd !== null) this.socket.bind({ fd: this.config.fd });
+    else this.socket.bind({ address: this.config.host, port: this.config.port });
+    await listening;
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return this.socket.address();
+  }
+
+  stop(): Promise<void> {
+    clearInterval(this.windowTimer);
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+
+  private onMessage(message: Buffer, address: string, port: number): void {
+    const counters = this.counters;
+    counters.received++;
+    counters.bytesReceived += message.length;
+    if (REFLECTION_PORTS.has(port)) {
+      counters.dropped.reflection_port++;
+      return;
+    }
+    if (this.ratePerSource > 0) {
+      const sent = this.window.get(address);
+      if (sent === undefined) {
+        if (this.window.size >= MAX_TRACKED_SOURCES) {
+          counters.dropped.rate_limited++;
+          return;
+        }
+        this.window.set(address, 1);
+      } else if (sent >= this.ratePerSource) {
+        counters.dropped.rate_limited++;
+        return;
+      } else {
+        this.window.set(address, sent + 1);
+      }
+    }
+    this.socket.send(message, port, address, (err) => {
+      if (err !== null) {
+        this.logger.debug({ err, remote: address, remotePort: port }, 'udp reply failed');
+        return;
+      }
+      counters.echoed++;
+      counters.bytesSent += message.length;
+    });
+  }
+}
