@@ -17,6 +17,8 @@ export interface AdminSource {
   readonly state: ServerState;
   readonly ready: boolean;
   stats(): Promise<object>;
+  /** Every open connection (GET /connections). */
+  connections(): Promise<object[]>;
   metrics(): Promise<string>;
   readonly metricsContentType: string;
 }
@@ -31,6 +33,7 @@ export function serverAdminSource(echo: EchoServer, registry: Registry): AdminSo
       return echo.ready;
     },
     stats: () => Promise.resolve(echo.stats),
+    connections: () => Promise.resolve(echo.connectionsSnapshot()),
     metrics: () => registry.metrics(),
     metricsContentType: registry.contentType,
   };
@@ -143,8 +146,13 @@ export class AdminServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(stats)}\n`);
         return;
       }
+      case '/connections': {
+        const connections = await source.connections();
+        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(connections)}\n`);
+        return;
+      }
       default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz or /stats\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz, /stats or /connections\n');
     }
   }
 }

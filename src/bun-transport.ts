@@ -15,6 +15,8 @@ interface BunSocket {
   data: BunConnection | undefined;
   readonly remoteAddress: string;
   readonly remotePort?: number;
+  readonly localAddress?: string;
+  readonly localPort?: number;
   write(data: Uint8Array): number;
   end(): void;
   terminate(): void;
@@ -132,6 +134,10 @@ export class BunConnection extends Connection {
     // Bun delivers every chunk it reads at once; nothing is held back while paused.
   }
 
+  protected resetTransport(): void {
+    this.destroyTransport();
+  }
+
   protected destroyTransport(): void {
     this.destroyed = true;
     this.socket.terminate();
@@ -154,7 +160,7 @@ function guarded(connection: BunConnection, action: () => void): void {
 export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
   const handler: BunSocketHandler = {
     open(socket) {
-      const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };
+      const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } };
       const admitted = acceptor.admit(peer, spec.listener);
       if (admitted === null) {
         socket.terminate();

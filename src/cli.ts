@@ -14,7 +14,9 @@ import { createCliLogger, type CliLogger, type LogFormat } from './cli-logger.js
 import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
 import { InvalidOptionError } from './errors.js';
 import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.js';
-import { type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from './listen-url.js';
+import type { FaultOptions } from './faults.js';
+import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from './listen-url.js';
+import { hostname } from 'node:os';
 import { createMetrics } from './metrics.js';
 import type { EchoServerOptions, TlsOptions } from './options.js';
 import { createEchoServer, type EchoServer } from './server.js';
@@ -39,7 +41,13 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = {
   backlog: 'backlog',
   proxyProtocolTimeoutMs: 'proxy-protocol-timeout',
   udpRatePerSource: 'udp-rate-per-source',
+  serverId: 'server-id',
+  banner: 'banner',
+  prefix: 'prefix',
+  digest: 'digest',
 };
+
+const FAULT_FLAGS = ['delay', 'throttle', 'chunk', 'close-after', 'close-how', 'accept-then-hang', 'refuse-rate', 'drop-rate', 'duplicate-rate', 'reorder-window'] as const;
 
 /** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
 const WORKER_PORT_ENV = 'ECHOD_WORKER_PORT';
@@ -97,7 +105,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   const level = (values.get('log-level') as string | undefined) ?? 'info';
   const format = (values.get('log-format') as LogFormat | undefined) ?? 'auto';
   const log = createCliLogger(level, format, io.stdout.isTTY === true);
-  const run: Run = { io, log, values, adminPort, version: packageVersion() };
+  const serverId = (values.get('server-id') as string | undefined) ?? hostname();
+  log.logger = log.logger.child({ serverId });
+  const run: Run = { io, log, values, adminPort, version: packageVersion(), serverId };
 
   if (cluster.isWorker) {
     const workerPort = io.env[WORKER_PORT_ENV];
@@ -121,12 +131,13 @@ interface Run {
   values: Map<string, FlagValue>;
   adminPort: number | undefined;
   version: string;
+  serverId: string;
 }
 
 /** One process: the echo server, and the admin endpoint if asked for. */
 async function runSingle(run: Run, server: EchoServer): Promise<number> {
   const { logger } = run.log;
-  const registry = run.adminPort !== undefined ? createMetrics(server, { version: run.version }) : null;
+  const registry = run.adminPort !== undefined ? createMetrics(server, { version: run.version, labels: { server_id: run.serverId } }) : null;
   const admin = registry !== null ? startAdmin(run, { echo: server, registry }) : null;
   try {
     await admin?.listen();
@@ -160,7 +171,7 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
 /** `--workers N`: the primary forks the workers and answers the admin endpoint for all of them. */
 async function runPrimary(run: Run, workers: number, host: string, port: number): Promise<number> {
   const { logger } = run.log;
-  const pool = new WorkerPool({ workers, logger, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
+  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
   const admin = run.adminPort !== undefined ? startAdmin(run, { source: pool }) : null;
   try {
     await admin?.listen();
@@ -196,7 +207,7 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   }
   // The primary aggregates this registry into its /metrics; constructing an AggregatorRegistry
   // is what makes prom-client answer the primary's requests in a worker.
-  AggregatorRegistry.setRegistries(createMetrics(server, { version: run.version }));
+  AggregatorRegistry.setRegistries(createMetrics(server, { version: run.version, labels: { server_id: run.serverId } }));
   new AggregatorRegistry();
   try {
     const address = await server.listen();
@@ -209,8 +220,10 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   const drained = new Promise<void>((resolve) => {
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
-      if (message.type === 'echod:stats-request') sendToPrimary({ type: 'echod:stats', requestId: message.requestId, stats: server.stats });
-      else void server.close().then(resolve);
+      if (message.type === 'echod:request') {
+        const body = message.what === 'stats' ? server.stats : { worker: index, connections: server.connectionsSnapshot() };
+        sendToPrimary({ type: 'echod:reply', requestId: message.requestId, body });
+      } else void server.close().then(resolve);
     });
     // The primary coordinates: a terminal's Ctrl-C reaches every process of the group, but only
     // the primary's decides. SIGTERM sent to a worker directly still drains it.
@@ -276,15 +289,26 @@ async function freePort(host: string): Promise<number> {
 function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): ListenerOptions[] | undefined {
   const proxyProtocol = values.get('proxy-protocol') as ProxyProtocolMode | undefined;
   const mode = values.get('mode') as 'line' | 'raw' | undefined;
+  let faults: FaultOptions | undefined;
+  for (const flag of FAULT_FLAGS) {
+    const value = values.get(flag);
+    if (value !== undefined) faults = { ...faults, ...parseFault(flag, String(value)) };
+  }
+  const withFaults = (listener: ListenerOptions): ListenerOptions => (faults === undefined ? listener : { ...listener, faults: { ...faults, ...listener.faults } });
   const inherited = socketActivationFds(env);
   if (inherited.length > 0) {
-    return inherited.map((fd) => ({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
+    return inherited.map((fd) => withFaults({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
   }
   const urls = values.get('listen') as string[] | undefined;
   if (urls === undefined || urls.length === 0) {
-    return proxyProtocol !== undefined && proxyProtocol !== 'off' ? [{ protocol: 'tcp', proxyProtocol }] : undefined;
+    if ((proxyProtocol === undefined || proxyProtocol === 'off') && faults === undefined) return undefined;
+    return [withFaults({ protocol: 'tcp', ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) })];
   }
-  return urls.map((url) => {
+  return urls.map((url) => withFaults(parseUrl(url, proxyProtocol)));
+}
+
+function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): ListenerOptions {
+  {
     try {
       const listener = parseListenUrl(url);
       if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix')) {
@@ -295,7 +319,7 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
       if (err instanceof ListenUrlError) throw new UsageError(`invalid --listen: ${err.message}`);
       throw err;
     }
-  });
+  }
 }
 
 /** systemd socket activation: fds 3… when LISTEN_PID is this process. */

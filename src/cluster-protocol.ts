@@ -4,11 +4,11 @@
  */
 import type { ServerStats } from './stats.js';
 
-export type PrimaryMessage = { type: 'echod:stats-request'; requestId: number } | { type: 'echod:shutdown' };
+export type PrimaryMessage = { type: 'echod:request'; requestId: number; what: 'stats' | 'connections' } | { type: 'echod:shutdown' };
 
 export type WorkerMessage =
   | { type: 'echod:listening'; address: string; port: number; family: string }
-  | { type: 'echod:stats'; requestId: number; stats: ServerStats };
+  | { type: 'echod:reply'; requestId: number; body: unknown };
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
   return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && (message as { type: string }).type.startsWith('echod:');
@@ -23,7 +23,7 @@ function addCounts<K extends string>(into: Record<K, number>, from: Record<K, nu
 }
 
 /** The pool's stats: every count summed over the workers; state and readiness are the pool's own. */
-export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 'state' | 'ready' | 'startedAt'>): ServerStats & { workers: number } {
+export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 'serverId' | 'state' | 'ready' | 'startedAt'>): ServerStats & { workers: number } {
   const total: ServerStats & { workers: number } = {
     ...base,
     workers: all.length,
@@ -32,7 +32,7 @@ export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 's
     bytesSent: 0,
     lines: 0,
     internalErrors: 0,
-    udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0 } },
+    udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
   };
   for (const stats of all) {
     total.connections.active += stats.connections.active;
@@ -49,6 +49,7 @@ export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 's
     total.udp.bytesReceived += stats.udp.bytesReceived;
     total.udp.bytesSent += stats.udp.bytesSent;
     addCounts(total.udp.dropped, stats.udp.dropped);
+    total.udp.duplicated += stats.udp.duplicated;
   }
   return total;
 }

@@ -5,7 +5,9 @@
  * call deep in each.
  */
 import type { CoarseClock, Expirable } from './deadlines.js';
-import type { Framer } from './framing.js';
+import type { StreamDigest } from './digest.js';
+import type { FaultOptions, OutputShaper, ShapedSink } from './faults.js';
+import { type Framer, prefixLines } from './framing.js';
 import { escapeBytes, type Logger } from './log.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 import type { CloseReason } from './stats.js';
@@ -39,6 +41,17 @@ export interface ConnectionContext {
 }
 
 /**
+ * What a connection does beyond plain echo, when configured: a per-line prefix, stream digests,
+ * output faults. Null on the default path, which then never looks further.
+ */
+export interface ConnectionExtras {
+  prefix: Buffer | null;
+  digestIn: StreamDigest | null;
+  digestOut: StreamDigest | null;
+  shaper: OutputShaper | null;
+}
+
+/**
  * `open`: echoing. `closing`: our side has ended (FIN sent after the last echo); input is
  * read and discarded until the peer finishes or `drainTimeoutMs` passes. `closed`: gone.
  */
@@ -47,7 +60,7 @@ export type ConnectionState = 'open' | 'closing' | 'closed';
 /** Error codes that mean the peer went away abruptly, not that something is wrong here. */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-export abstract class Connection implements Expirable {
+export abstract class Connection implements Expirable, ShapedSink {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -63,9 +76,12 @@ export abstract class Connection implements Expirable {
   forced = false;
   lines = 0;
   errorCode: string | null = null;
+  extras: ConnectionExtras | null = null;
+  /** `--accept-then-hang`: never read, never echo. */
+  private hanging = false;
   private readonly framer: Framer;
   /** Clock time of the last bytes in either direction (idle deadline). */
-  private lastActive: number;
+  lastActive: number;
   /** Clock time the client stopped taking our output, or -1 (write-stall deadline). */
   private blockedSince = -1;
   /** Clock time close() began, or -1 (drain deadline). */
@@ -73,11 +89,16 @@ export abstract class Connection implements Expirable {
 
   /** The listener's URL form (tcp://0.0.0.0:8080). */
   readonly listener: string;
+  readonly faults: FaultOptions | null;
+  /** Our end: address and port (empty for unix sockets). */
+  readonly local: { address: string; port: number };
 
   constructor(admission: Admission, peer: Peer) {
     const { id, framer, context } = admission;
     this.id = id;
     this.listener = admission.listener;
+    this.faults = admission.faults;
+    this.local = peer.local ?? { address: '', port: 0 };
     this.remoteAddress = peer.address;
     this.remotePort = peer.port;
     this.via = peer.via ?? null;
@@ -102,6 +123,8 @@ export abstract class Connection implements Expirable {
   protected abstract get transportDestroyed(): boolean;
   /** Passes to `echo()` whatever the transport has read but not yet delivered. */
   protected abstract echoBuffered(): void;
+  /** Tears the connection down with a TCP reset (RST) instead of a FIN. */
+  protected abstract resetTransport(): void;
 
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
@@ -114,9 +137,69 @@ export abstract class Connection implements Expirable {
     this.lastActive = this.context.clock.now;
     const out = framer.push(chunk);
     this.lines += framer.lines;
-    if (out.length !== 0 && !this.write(out)) this.onBlocked();
+    if (this.extras === null) {
+      if (out.length !== 0 && !this.write(out)) this.onBlocked();
+    } else {
+      this.echoWithExtras(chunk, out, framer.lines);
+    }
     if (framer.overflowed) this.close('line_too_long');
     return out;
+  }
+
+  /** The configured extras' path: digests, prefix, faults. */
+  private echoWithExtras(chunk: Buffer, out: Buffer, lines: number): void {
+    const extras = this.extras as ConnectionExtras;
+    extras.digestIn?.update(chunk);
+    extras.shaper?.received(chunk.length);
+    if (out.length === 0) return;
+    const shaped = extras.prefix === null ? out : prefixLines(out, extras.prefix);
+    if (extras.shaper !== null) extras.shaper.send(shaped, lines);
+    else this.writeNow(shaped);
+  }
+
+  /** Writes echo out now, through the output digest if any. ShapedSink. */
+  writeNow(data: Buffer): boolean {
+    this.extras?.digestOut?.update(data);
+    const taken = this.write(data);
+    if (!taken) this.onBlocked();
+    return taken;
+  }
+
+  /** ShapedSink: the shaper holds enough output; stop reading the client for now. */
+  pauseInput(): void {
+    this.pauseReading();
+  }
+
+  /** ShapedSink: room again, unless the socket itself is blocked or the connection hangs. */
+  resumeInput(): void {
+    if (this.state === 'open' && this.blockedSince === -1 && !this.hanging) this.resumeReading();
+  }
+
+  /** ShapedSink: a close-after fault fired. */
+  faultClose(how: 'fin' | 'rst'): void {
+    if (how === 'fin') {
+      this.close('fault_close_after');
+      return;
+    }
+    if (this.state === 'closed') return;
+    this.reason ??= 'fault_close_after';
+    this.resetTransport();
+  }
+
+  /** Sends bytes that are not echo (the banner), counted and digested like echo. */
+  sendBanner(data: Buffer): void {
+    this.writeNow(data);
+  }
+
+  /** ShapedSink: false while the transport holds unsent output (the shaper waits for drain). */
+  writable(): boolean {
+    return this.blockedSince === -1 && this.state === 'open';
+  }
+
+  /** `--accept-then-hang`: the client is accepted and then never read nor answered. */
+  hang(): void {
+    this.hanging = true;
+    this.pauseReading();
   }
 
   /** `echo` with the seed's per-message log: sizes at debug, content at trace. */
@@ -141,7 +224,12 @@ export abstract class Connection implements Expirable {
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way
     const tail = this.framer.flush();
-    if (tail.length > 0) this.write(tail);
+    if (tail.length > 0) {
+      const extras = this.extras;
+      if (extras === null) this.write(tail);
+      else this.writeNow(extras.prefix === null ? tail : prefixLines(tail, extras.prefix));
+    }
+    this.extras?.shaper?.dispose();
     this.closingSince = this.context.clock.now;
     this.finish();
   }
@@ -164,7 +252,8 @@ export abstract class Connection implements Expirable {
   onDrained(): void {
     this.blockedSince = -1;
     this.lastActive = this.context.clock.now;
-    if (this.state === 'open') this.resumeReading();
+    this.extras?.shaper?.drained();
+    if (this.state === 'open' && !this.hanging) this.resumeReading();
   }
 
   /** The client half-closed: echo what is pending, then close our side. */
@@ -182,6 +271,7 @@ export abstract class Connection implements Expirable {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.reason ??= 'client_closed';
+    this.extras?.shaper?.dispose();
     this.context.onClose(this);
   }
 

@@ -5,11 +5,13 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { EchodError } from './errors.js';
+import { FaultOptionError } from './faults.js';
+import { parseFault } from './listen-url.js';
 import { DEFAULTS } from './options.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from './units.js';
 
 /** How a flag's text becomes a value. */
-type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | { oneOf: readonly string[] };
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
@@ -47,6 +49,20 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2' },
   { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)' },
   { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', shown: String(DEFAULTS.udpRatePerSource) },
+  { name: 'server-id', kind: 'string', arg: 'NAME', description: 'names this server in logs, metrics (server_id label) and /stats', shown: 'the host name' },
+  { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}' },
+  { name: 'prefix', kind: 'string', arg: 'TEMPLATE', description: 'put before every echoed line (same placeholders as --banner)' },
+  { name: 'digest', kind: { oneOf: ['off', 'crc32c', 'sha256'] }, arg: 'KIND', description: "log a digest of each connection's received and sent bytes at close", shown: 'off' },
+  { name: 'delay', kind: 'fault', arg: 'DURATION[..DURATION]', description: 'fault: hold each echo this long (a range is uniform jitter); order is kept' },
+  { name: 'throttle', kind: 'fault', arg: 'RATE', description: 'fault: bytes per second per connection, each direction (e.g. 64KiB/s)' },
+  { name: 'chunk', kind: 'fault', arg: 'N', description: 'fault: echo in writes of at most N bytes' },
+  { name: 'close-after', kind: 'fault', arg: 'lines=N|bytes=N|time=D', description: 'fault: close each connection after that much (reason fault_close_after)' },
+  { name: 'close-how', kind: 'fault', arg: 'fin|rst', description: 'fault: how --close-after closes', shown: 'fin' },
+  { name: 'accept-then-hang', kind: 'fault', arg: '', description: 'fault: accept connections, then never read nor answer' },
+  { name: 'refuse-rate', kind: 'fault', arg: 'SHARE', description: 'fault: close this share (0..1) of new connections at once' },
+  { name: 'drop-rate', kind: 'fault', arg: 'SHARE', description: 'fault (udp): drop this share of datagrams' },
+  { name: 'duplicate-rate', kind: 'fault', arg: 'SHARE', description: 'fault (udp): answer this share of datagrams twice' },
+  { name: 'reorder-window', kind: 'fault', arg: 'N', description: 'fault (udp): release answers shuffled in groups of N' },
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
@@ -85,7 +101,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       options: {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
-        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const)),
+        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const)),
       },
     });
   } catch (err) {
@@ -114,8 +130,19 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
     throw new UsageError(`invalid ${source}: ${JSON.stringify(text)} (expected ${expected})`);
   };
   if (kind === 'string') return text;
+  if (kind === 'fault') {
+    // Checked here so a bad value exits 2 naming the flag; the listeners get the parsed form.
+    try {
+      parseFault(flag.name, typeof raw === 'boolean' ? '' : text);
+    } catch (err) {
+      if (err instanceof FaultOptionError) throw new UsageError(`invalid ${source}: ${err.message}`);
+      throw err;
+    }
+    return typeof raw === 'boolean' ? 'true' : text;
+  }
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
+    if (text === '') return true;
     if (/^(1|true|yes|on)$/i.test(text)) return true;
     if (/^(0|false|no|off)$/i.test(text)) return false;
     return bad('true or false');

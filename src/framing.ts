@@ -137,3 +137,20 @@ export class RawFramer implements Framer {
     return EMPTY;
   }
 }
+
+/**
+ * `--prefix`: the echo of complete lines with `prefix` before each one. Pure; used only when a
+ * prefix is configured (it copies every byte, which the plain echo never does).
+ */
+export function prefixLines(lines: Buffer, prefix: Buffer): Buffer {
+  if (lines.length === 0) return lines;
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let nl = lines.indexOf(NEWLINE); nl !== -1; nl = lines.indexOf(NEWLINE, start)) {
+    parts.push(prefix, lines.subarray(start, nl + 1));
+    start = nl + 1;
+  }
+  // Raw mode, or an unterminated tail at close: prefixed as one piece.
+  if (start < lines.length) parts.push(prefix, lines.subarray(start));
+  return Buffer.concat(parts);
+}

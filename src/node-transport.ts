@@ -75,6 +75,12 @@ export class NodeConnection extends Connection {
     this.socket.destroy();
   }
 
+  protected resetTransport(): void {
+    // SO_LINGER 0 then close: the peer sees ECONNRESET. Not available on TLS sockets' wrappers.
+    if (typeof this.socket.resetAndDestroy === 'function' && !('encrypted' in this.socket)) this.socket.resetAndDestroy();
+    else this.socket.destroy();
+  }
+
   protected get transportDestroyed(): boolean {
     return this.socket.destroyed;
   }
@@ -137,7 +143,7 @@ function onSocketError(this: Socket, err: NodeJS.ErrnoException): void {
 }
 
 function socketPeer(socket: Socket): Peer {
-  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } };
 }
 
 function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec): void {
@@ -197,7 +203,7 @@ function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenS
     const { header } = result;
     const peer: Peer =
       header.source !== undefined && header.command === 'PROXY'
-        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header }
+        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header, ...(own.local !== undefined ? { local: own.local } : {}) }
         : { ...own, proxy: header };
     serve(socket, peer, acceptor, spec);
   };

@@ -3,9 +3,13 @@
  * once at the boundary (library and CLI alike). Code past `resolveOptions()` trusts them.
  */
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { InvalidOptionError } from './errors.js';
 import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
+import type { DigestKind } from './digest.js';
+import type { FaultOptions } from './faults.js';
 import { type Logger, silentLogger } from './log.js';
+import { unknownPlaceholders } from './template.js';
 
 export type EchoMode = 'line' | 'raw';
 
@@ -33,6 +37,8 @@ export interface ResolvedListener {
   mode: EchoMode;
   proxyProtocol: ProxyProtocolMode;
   fd: number | null;
+  /** Faults on this listener (see FaultOptions), or null for plain echo. */
+  faults: FaultOptions | null;
 }
 
 export interface ResolvedTls {
@@ -84,6 +90,14 @@ export interface EchoServerOptions {
   tls?: TlsOptions;
   /** UDP: datagrams answered per second per source address at most; the rest are dropped. 0 = no limit. @default 1000 */
   udpRatePerSource?: number;
+  /** Names this server in logs, metrics (`server_id`) and /stats. @default the host name */
+  serverId?: string;
+  /** A line sent when a connection opens (template: {hostname}, {conn_id}, {remote}, …). @default '' (none) */
+  banner?: string;
+  /** Put before every echoed line (line mode; template as banner). @default '' (none) */
+  prefix?: string;
+  /** Log a digest of each connection's received and sent bytes at close. @default 'off' */
+  digest?: DigestKind;
   /** Where to log (pino or anything with its methods). @default a logger that logs nothing */
   logger?: Logger;
 }
@@ -110,6 +124,10 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | '
   reusePort: false,
   proxyProtocolTimeoutMs: 5000,
   udpRatePerSource: 1000,
+  serverId: hostname(),
+  banner: '',
+  prefix: '',
+  digest: 'off',
 });
 
 const MODES: readonly EchoMode[] = ['line', 'raw'];
@@ -155,6 +173,14 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   }
   integer('proxyProtocolTimeoutMs', merged.proxyProtocolTimeoutMs, 1, MAX_TIMER_MS);
   integer('udpRatePerSource', merged.udpRatePerSource, 0, Number.MAX_SAFE_INTEGER);
+  if (typeof merged.serverId !== 'string' || merged.serverId === '' || merged.serverId.length > 253) throw new InvalidOptionError('serverId', merged.serverId, 'a non-empty name');
+  for (const field of ['banner', 'prefix'] as const) {
+    const value = merged[field];
+    if (typeof value !== 'string') throw new InvalidOptionError(field, value, 'a template string');
+    const unknown = unknownPlaceholders(value);
+    if (unknown.length > 0) throw new InvalidOptionError(field, value, `known placeholders only (not ${unknown.join(', ')})`);
+  }
+  if (!['off', 'crc32c', 'sha256'].includes(merged.digest)) throw new InvalidOptionError('digest', merged.digest, 'off, crc32c or sha256');
   const listeners = resolveListeners(listenerOptions, merged);
   const tls = resolveTls(tlsOptions, listeners);
   return { ...merged, listeners, tls };
@@ -162,7 +188,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
 
 function resolveListeners(given: unknown, server: { host: string; port: number; mode: EchoMode }): ResolvedListener[] {
   if (given === undefined) {
-    return [{ protocol: 'tcp', host: server.host, port: server.port, path: '', mode: server.mode, proxyProtocol: 'off', fd: null }];
+    return [{ protocol: 'tcp', host: server.host, port: server.port, path: '', mode: server.mode, proxyProtocol: 'off', fd: null, faults: null }];
   }
   if (!Array.isArray(given) || given.length === 0) throw new InvalidOptionError('listeners', given, 'a non-empty array of listeners');
   return given.map((item: unknown, index) => {
@@ -192,8 +218,34 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     }
     const fd = listener.fd ?? null;
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
-    return { protocol, host, port, path, mode, proxyProtocol, fd };
+    const faults = listener.faults ?? null;
+    if (faults !== null) checkFaults(name, faults);
+    return { protocol, host, port, path, mode, proxyProtocol, fd, faults };
   });
+}
+
+function checkFaults(name: string, faults: FaultOptions): void {
+  if (typeof faults !== 'object') throw new InvalidOptionError(`${name}.faults`, faults, 'an object');
+  const share = (field: 'refuseRate' | 'dropRate' | 'duplicateRate'): void => {
+    const value = faults[field];
+    if (value !== undefined && (typeof value !== 'number' || !(value >= 0 && value <= 1))) throw new InvalidOptionError(`${name}.faults.${field}`, value, 'a share from 0 to 1');
+  };
+  share('refuseRate');
+  share('dropRate');
+  share('duplicateRate');
+  const positive = (field: 'throttleBytesPerSecond' | 'chunkBytes' | 'reorderWindow'): void => {
+    const value = faults[field];
+    if (value !== undefined) integer(`${name}.faults.${field}`, value, 1, Number.MAX_SAFE_INTEGER);
+  };
+  positive('throttleBytesPerSecond');
+  positive('chunkBytes');
+  positive('reorderWindow');
+  if (faults.delayMs !== undefined) {
+    const [min, max] = faults.delayMs;
+    integer(`${name}.faults.delayMs[0]`, min, 0, MAX_TIMER_MS);
+    integer(`${name}.faults.delayMs[1]`, max, min, MAX_TIMER_MS);
+  }
+  if (faults.closeHow !== undefined && faults.closeHow !== 'fin' && faults.closeHow !== 'rst') throw new InvalidOptionError(`${name}.faults.closeHow`, faults.closeHow, 'fin or rst');
 }
 
 function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedListener[]): ResolvedTls | null {

@@ -19,6 +19,10 @@ import type { SecureContextOptions } from 'node:tls';
 import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from './options.js';
 import { tlsSettings } from './self-signed.js';
 import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from './udp.js';
+import { StreamDigest } from './digest.js';
+import { OutputShaper, shapesOutput } from './faults.js';
+import { expandTemplate, type TemplateValues, unescapeTemplate } from './template.js';
+import { hostname } from 'node:os';
 import {
   CLOSE_REASONS,
   type CloseReason,
@@ -45,6 +49,27 @@ export interface ConnectionSummary {
   bytesSent: number;
   lines: number;
   durationMs: number;
+  /** With `digest`: the digests of the bytes received and sent. */
+  digest: { algorithm: string; received: string; sent: string } | null;
+}
+
+/** One open connection, as `GET /connections` shows it. */
+export interface ConnectionSnapshot {
+  id: number;
+  listener: string;
+  remote: { address: string; port: number };
+  local: { address: string; port: number };
+  via: { address: string; port: number } | null;
+  proxySource: { address: string; port: number } | null;
+  tls: Connection['tls'];
+  state: Connection['state'];
+  bytesIn: number;
+  bytesOut: number;
+  lines: number;
+  pendingBytes: number;
+  ageMs: number;
+  /** Time since the last bytes either way, at the deadline sweep's resolution. */
+  idleMs: number;
 }
 
 export interface EchoServerEvents {
@@ -63,7 +88,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   private stateValue: ServerState = 'idle';
   private streamListeners: (Listener & { setSecureContext?(options: SecureContextOptions): void })[] = [];
   private udpListeners: UdpEchoListener[] = [];
-  private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS) };
+  private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
   /** Sockets accepted and reading a PROXY header: they count against maxConnections. */
   pending = 0;
   private readonly connections = new Set<Connection>();
@@ -150,6 +175,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       lines += connection.lines;
     }
     return {
+      serverId: this.options.serverId,
       state: this.stateValue,
       ready: this.ready,
       startedAt: this.startedAt?.toISOString() ?? null,
@@ -166,6 +192,28 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       internalErrors: this.internalErrors,
       udp: { ...this.udp, dropped: { ...this.udp.dropped } },
     };
+  }
+
+  /** Every open connection, for `GET /connections`: who, where, how much, how long. */
+  connectionsSnapshot(): ConnectionSnapshot[] {
+    const now = Date.now();
+    const clock = this.sweeper.clock.now;
+    return [...this.connections].map((connection) => ({
+      id: connection.id,
+      listener: connection.listener,
+      remote: { address: connection.remoteAddress, port: connection.remotePort },
+      local: connection.local,
+      via: connection.via,
+      proxySource: connection.proxy?.source ?? null,
+      tls: connection.tls,
+      state: connection.state,
+      bytesIn: connection.bytesReceived,
+      bytesOut: connection.bytesSent,
+      lines: connection.lines,
+      pendingBytes: connection.pendingBytes,
+      ageMs: now - connection.openedAt,
+      idleMs: Math.max(0, clock - connection.lastActive),
+    }));
   }
 
   /** Binds and starts accepting; resolves to the bound address. */
@@ -296,8 +344,13 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', peer, maxConnectionsPerIp);
       this.perIp.set(peer.address, count + 1);
     }
+    const refuseRate = listener.faults?.refuseRate;
+    if (refuseRate !== undefined && Math.random() < refuseRate) {
+      if (maxConnectionsPerIp > 0) this.releasePerIp(peer.address);
+      return this.reject('fault_refused', peer, 0);
+    }
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
-    return { id: this.nextId++, framer, context: this.context, listener: formatListener(listener) };
+    return { id: this.nextId++, framer, context: this.context, listener: formatListener(listener), faults: listener.faults };
   }
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */
@@ -323,6 +376,45 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       'connection opened',
     );
     this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort);
+    this.addExtras(connection);
+  }
+
+  /** Banner, prefix, digests and faults: only for connections that have any. */
+  private addExtras(connection: Connection): void {
+    const { banner, prefix, digest } = this.options;
+    const faults = connection.faults;
+    const shaped = shapesOutput(faults);
+    if (banner === '' && prefix === '' && digest === 'off' && !shaped && faults?.acceptThenHang !== true) return;
+    const values = (): TemplateValues => ({
+      hostname: hostname(),
+      pid: process.pid,
+      server_id: this.options.serverId,
+      conn_id: connection.id,
+      remote: `${connection.remoteAddress}:${connection.remotePort}`,
+      local: `${connection.local.address}:${connection.local.port}`,
+      proxy_source: connection.proxy?.source !== undefined ? `${connection.proxy.source.address}:${connection.proxy.source.port}` : '',
+      time: new Date().toISOString(),
+      env: process.env,
+    });
+    if (prefix !== '' || digest !== 'off' || shaped) {
+      connection.extras = {
+        prefix: prefix === '' ? null : Buffer.from(expandTemplate(unescapeTemplate(prefix), values())),
+        digestIn: digest === 'off' ? null : new StreamDigest(digest),
+        digestOut: digest === 'off' ? null : new StreamDigest(digest),
+        shaper: shaped && faults !== null ? new OutputShaper(faults, connection) : null,
+      };
+    }
+    if (banner !== '') {
+      const line = expandTemplate(unescapeTemplate(banner), values());
+      connection.sendBanner(Buffer.from(line.endsWith('\n') ? line : `${line}\n`));
+    }
+    if (faults?.acceptThenHang === true) connection.hang();
+  }
+
+  private releasePerIp(address: string): void {
+    const left = (this.perIp.get(address) ?? 1) - 1;
+    if (left > 0) this.perIp.set(address, left);
+    else this.perIp.delete(address);
   }
 
   private reject(reason: RejectReason, peer: Peer, limit: number): null {
@@ -334,11 +426,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   private onConnectionClosed(connection: Connection): void {
     this.connections.delete(connection);
-    if (this.options.maxConnectionsPerIp > 0) {
-      const left = (this.perIp.get(connection.remoteAddress) ?? 1) - 1;
-      if (left > 0) this.perIp.set(connection.remoteAddress, left);
-      else this.perIp.delete(connection.remoteAddress);
-    }
+    if (this.options.maxConnectionsPerIp > 0) this.releasePerIp(connection.remoteAddress);
     const reason = connection.reason ?? 'client_closed';
     const summary: ConnectionSummary = {
       id: connection.id,
@@ -352,6 +440,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       bytesSent: connection.bytesSent,
       lines: connection.lines,
       durationMs: Date.now() - connection.openedAt,
+      digest:
+        connection.extras?.digestIn != null && connection.extras.digestOut != null
+          ? { algorithm: connection.extras.digestIn.algorithm, received: connection.extras.digestIn.hex(), sent: connection.extras.digestOut.hex() }
+          : null,
     };
     this.closedBytesReceived += summary.bytesReceived;
     this.closedBytesSent += summary.bytesSent;
@@ -367,6 +459,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
         listener: summary.listener,
         ...(summary.via !== null ? { via: summary.via } : {}),
         ...(connection.tls !== null ? { tls: connection.tls } : {}),
+        ...(summary.digest !== null ? { digest: summary.digest } : {}),
         reason,
         ...(summary.forced ? { forced: true } : {}),
         ...(connection.errorCode !== null ? { errorCode: connection.errorCode } : {}),

@@ -12,6 +12,7 @@ export const CLOSE_REASONS = [
   'idle_timeout',
   'write_stalled',
   'shutdown',
+  'fault_close_after',
   'error',
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
@@ -20,7 +21,7 @@ export type CloseReason = (typeof CLOSE_REASONS)[number];
  * Why a connection was refused before it was served: a limit, or a PROXY header or TLS
  * handshake that failed.
  */
-export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip', 'proxy_protocol_error', 'tls_error'] as const;
+export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip', 'proxy_protocol_error', 'tls_error', 'fault_refused'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**
@@ -31,6 +32,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export type ServerState = 'idle' | 'listening' | 'stopping' | 'draining' | 'closed';
 
 export interface ServerStats {
+  serverId: string;
   state: ServerState;
   /** True while a load balancer should send new connections here (`/readyz`). */
   ready: boolean;
@@ -57,7 +59,8 @@ export interface ServerStats {
     echoed: number;
     bytesReceived: number;
     bytesSent: number;
-    dropped: Record<'rate_limited' | 'reflection_port', number>;
+    dropped: Record<'rate_limited' | 'reflection_port' | 'fault_drop', number>;
+    duplicated: number;
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Connection, ConnectionContext } from './connection.js';
 import type { Framer } from './framing.js';
+import type { FaultOptions } from './faults.js';
 import type { ResolvedListener } from './options.js';
 import type { ProxyHeader } from './proxy-protocol.js';
 
@@ -22,6 +23,8 @@ export interface Admission {
   context: ConnectionContext;
   /** The listener's URL form, for logs. */
   listener: string;
+  /** The listener's faults, or null. */
+  faults: FaultOptions | null;
 }
 
 /** Who is on the other end, as the transport knows it. */
@@ -32,6 +35,8 @@ export interface Peer {
   /** The socket's own peer when a PROXY header named someone else (the balancer). */
   via?: { address: string; port: number };
   proxy?: ProxyHeader;
+  /** Our end of the connection. */
+  local?: { address: string; port: number };
 }
 
 /** The server's side of accepting. */

@@ -18,7 +18,9 @@ export const REFLECTION_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]
 export const MAX_TRACKED_SOURCES = 100_000;
 const RATE_WINDOW_MS = 1000;
 
-export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port'] as const;
+export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port', 'fault_drop'] as const;
+/** A reorder window that does not fill is released after this long anyway. */
+export const REORDER_FLUSH_MS = 100;
 export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
 
 export interface UdpCounters {
@@ -27,6 +29,8 @@ export interface UdpCounters {
   bytesReceived: number;
   bytesSent: number;
   dropped: Record<UdpDropReason, number>;
+  /** Answers sent twice by the duplicate fault. */
+  duplicated: number;
 }
 
 export class UdpEchoListener {
@@ -38,6 +42,9 @@ export class UdpEchoListener {
   /** Answers per source address in the current second. */
   private window = new Map<string, number>();
   private readonly windowTimer: NodeJS.Timeout;
+  /** Reorder fault: answers held back, released shuffled. */
+  private held: { message: Buffer; address: string; port: number }[] = [];
+  private heldTimer: NodeJS.Timeout | null = null;
 
   constructor(config: ResolvedListener, ratePerSource: number, counters: UdpCounters, logger: Logger) {
     this.config = config;
@@ -66,6 +73,7 @@ export class UdpEchoListener {
 
   stop(): Promise<void> {
     clearInterval(this.windowTimer);
+    if (this.heldTimer !== null) clearTimeout(this.heldTimer);
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
 
@@ -92,6 +100,41 @@ export class UdpEchoListener {
         this.window.set(address, sent + 1);
       }
     }
+    const faults = this.config.faults;
+    if (faults !== null) {
+      if (faults.dropRate !== undefined && Math.random() < faults.dropRate) {
+        counters.dropped.fault_drop++;
+        return;
+      }
+      if (faults.duplicateRate !== undefined && Math.random() < faults.duplicateRate) {
+        counters.duplicated++;
+        this.reply(message, address, port);
+      }
+      if (faults.reorderWindow !== undefined && faults.reorderWindow > 1) {
+        this.held.push({ message, address, port });
+        if (this.held.length >= faults.reorderWindow) this.releaseHeld();
+        else this.heldTimer ??= setTimeout(() => this.releaseHeld(), REORDER_FLUSH_MS);
+        return;
+      }
+    }
+    this.reply(message, address, port);
+  }
+
+  /** Sends the held answers in a random order (Fisher–Yates). */
+  private releaseHeld(): void {
+    if (this.heldTimer !== null) clearTimeout(this.heldTimer);
+    this.heldTimer = null;
+    const held = this.held;
+    this.held = [];
+    for (let i = held.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [held[i], held[j]] = [held[j] as (typeof held)[number], held[i] as (typeof held)[number]];
+    }
+    for (const { message, address, port } of held) this.reply(message, address, port);
+  }
+
+  private reply(message: Buffer, address: string, port: number): void {
+    const counters = this.counters;
     this.socket.send(message, port, address, (err) => {
       if (err !== null) {
         this.logger.debug({ err, remote: address, remotePort: port }, 'udp reply failed');

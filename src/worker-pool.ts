@@ -25,6 +25,7 @@ const STATS_TIMEOUT_MS = 2000;
 
 export interface WorkerPoolOptions {
   workers: number;
+  serverId: string;
   logger: Logger;
   /** Extra environment for the workers. */
   env?: Record<string, string>;
@@ -45,7 +46,7 @@ export class WorkerPool implements AdminSource {
   private readonly options: WorkerPoolOptions;
   private readonly aggregator = new AggregatorRegistry();
   private nextRequestId = 1;
-  private readonly pendingStats = new Map<number, { answers: ServerStats[]; expected: number; done: () => void }>();
+  private readonly pending = new Map<number, { answers: unknown[]; expected: number; done: () => void }>();
   private startedAt: Date | null = null;
   private allListening: (() => void) | null = null;
   private closing: Promise<void> | null = null;
@@ -80,21 +81,33 @@ export class WorkerPool implements AdminSource {
   }
 
   async stats(): Promise<object> {
+    const answers = (await this.ask('stats')) as ServerStats[];
+    return sumStats(answers, { serverId: this.options.serverId, state: this.stateValue, ready: this.ready, startedAt: this.startedAt?.toISOString() ?? null });
+  }
+
+  /** Every worker's open connections, each marked with its worker's index. */
+  async connections(): Promise<object[]> {
+    const answers = (await this.ask('connections')) as { worker: number; connections: object[] }[];
+    return answers.flatMap(({ worker, connections }) => connections.map((connection) => ({ worker, ...connection })));
+  }
+
+  /** Asks every live worker; resolves with the answers that came within STATS_TIMEOUT_MS. */
+  private async ask(what: 'stats' | 'connections'): Promise<unknown[]> {
     const workers = this.slots.map((slot) => slot.worker).filter((worker): worker is Worker => worker !== null && worker.isConnected());
     const requestId = this.nextRequestId++;
-    const answers: ServerStats[] = [];
+    const answers: unknown[] = [];
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, STATS_TIMEOUT_MS);
       const done = (): void => {
         clearTimeout(timer);
         resolve();
       };
-      this.pendingStats.set(requestId, { answers, expected: workers.length, done });
+      this.pending.set(requestId, { answers, expected: workers.length, done });
       if (workers.length === 0) done();
-      for (const worker of workers) send(worker, { type: 'echod:stats-request', requestId });
+      for (const worker of workers) send(worker, { type: 'echod:request', requestId, what });
     });
-    this.pendingStats.delete(requestId);
-    return sumStats(answers, { state: this.stateValue, ready: this.ready, startedAt: this.startedAt?.toISOString() ?? null });
+    this.pending.delete(requestId);
+    return answers;
   }
 
   metrics(): Promise<string> {
@@ -144,9 +157,9 @@ export class WorkerPool implements AdminSource {
       slot.listening = true;
       if (this.slots.every((each) => each.listening)) this.allListening?.();
     } else {
-      const pending = this.pendingStats.get(typed.requestId);
+      const pending = this.pending.get(typed.requestId);
       if (pending === undefined) return;
-      pending.answers.push(typed.stats);
+      pending.answers.push(typed.body);
       if (pending.answers.length >= pending.expected) pending.done();
     }
   }

@@ -1,0 +1,273 @@
+/**
+ * The clients `echod check` drives its cases with: a byte-stream client (TCP or TLS) that keeps
+ * everything it receives and says how a wait ended (never throws for what the server did), and
+ * a UDP one. Every wait is bounded.
+ */
+import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from './target.js';
+
+/** How a wait for bytes ended. */
+export type WaitOutcome = 'ok' | 'timeout' | 'eof' | 'reset' | 'error';
+
+export interface Received {
+  bytes: Buffer;
+  outcome: WaitOutcome;
+  /** For `reset` and `error`: the socket error. */
+  error?: string;
+}
+
+/** Wakes waiters when something they may be waiting for happened. */
+class Waiters {
+  private readonly pending = new Set<() => void>();
+
+  notify(): void {
+    for (const wake of [...this.pending]) wake();
+  }
+
+  /** Resolves true once `condition()` holds, or false after `ms`. */
+  until(condition: () => boolean, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!condition()) return;
+        done();
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        done();
+        resolve(false);
+      }, ms);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.pending.delete(check);
+      };
+      this.pending.add(check);
+      check();
+    });
+  }
+}
+
+/** Every client a case opens, so the case's end can close whatever it left open. */
+export class ClientSet {
+  private readonly clients = new Set<{ destroy(): void }>();
+
+  add<T extends { destroy(): void }>(client: T): T {
+    this.clients.add(client);
+    return client;
+  }
+
+  destroyAll(): void {
+    for (const client of this.clients) client.destroy();
+    this.clients.clear();
+  }
+}
+
+export class StreamClient {
+  readonly socket: Socket;
+  /** The server's FIN arrived. */
+  ended = false;
+  closed = false;
+  error: NodeJS.ErrnoException | null = null;
+  /** performance.now() when the server's FIN or an error ended the stream. */
+  endedAt = 0;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private readonly waiters = new Waiters();
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.error = err;
+      if (this.endedAt === 0) this.endedAt = performance.now();
+      this.waiters.notify();
+    });
+    socket.on('end', () => {
+      this.ended = true;
+      if (this.endedAt === 0) this.endedAt = performance.now();
+      this.waiters.notify();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      if (this.endedAt === 0) this.endedAt = performance.now();
+      this.waiters.notify();
+    });
+  }
+
+  /**
+   * Connects (and, over TLS, completes the handshake). Resolves to the client, or to a string
+   * saying why not. `read: false` leaves the socket paused: nothing is read until asked.
+   */
+  static connect(target: Target, transport: TransportSpec, timeoutMs: number, read = true): Promise<StreamClient | string> {
+    return new Promise((resolve) => {
+      // Half-open allowed: after the server's FIN this side closes only when the case says so.
+      let socket: Socket;
+      if (transport.kind === 'tls') {
+        // tls.connect honours allowHalfOpen (it builds the TLSSocket with it); its types omit it.
+        const options = { ...tlsConnectOptions(target, transport.tls), allowHalfOpen: true };
+        socket = tlsConnect(options);
+      } else {
+        socket = netConnect({ host: target.address, port: target.port, noDelay: true, allowHalfOpen: true });
+      }
+      const client = new StreamClient(socket);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(`could not connect within ${timeoutMs} ms`);
+      }, timeoutMs);
+      const fail = (err: NodeJS.ErrnoException): void => {
+        clearTimeout(timer);
+        resolve(`cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`);
+      };
+      socket.once('error', fail);
+      socket.once(transport.kind === 'tls' ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        socket.off('error', fail);
+        socket.setNoDelay(true);
+        if (read) client.startReading();
+        resolve(client);
+      });
+    });
+  }
+
+  private startReading(): void {
+    this.socket.on('data', (chunk: Buffer) => {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      this.waiters.notify();
+    });
+  }
+
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /** Writes; resolves once the bytes are handed to the kernel, or false if the socket failed first. */
+  write(data: Uint8Array | string): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed) {
+        resolve(false);
+        return;
+      }
+      this.socket.write(data, (err) => resolve(err == null));
+    });
+  }
+
+  /** Half-closes: our FIN; the echo may keep coming. */
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Waits for exactly `n` bytes (more stay buffered); whatever came is returned, with how the wait ended. */
+  async read(n: number, timeoutMs: number): Promise<Received> {
+    await this.waiters.until(() => this.buffered >= n || this.ended || this.error !== null || this.closed, timeoutMs);
+    return this.take(n, this.buffered >= n ? 'ok' : this.stopReason());
+  }
+
+  /** Everything until the server's FIN (`eof`), a reset, or the timeout. */
+  async readToEnd(timeoutMs: number): Promise<Received> {
+    await this.waiters.until(() => this.ended || this.error !== null || this.closed, timeoutMs);
+    return this.take(this.buffered, this.ended ? 'eof' : this.stopReason());
+  }
+
+  /**
+   * A slow reader: takes at most `chunkBytes` every `everyMs` until `n` bytes have come; gives
+   * up after `stallMs` without progress. The socket must have been connected with `read: false`.
+   */
+  async readSlowly(n: number, chunkBytes: number, everyMs: number, stallMs: number): Promise<Received> {
+    let lastProgress = performance.now();
+    this.socket.on('readable', () => this.waiters.notify());
+    while (this.buffered < n) {
+      let taken = 0;
+      let chunk: Buffer | null;
+      while (taken < chunkBytes && (chunk = this.socket.read() as Buffer | null) !== null) {
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+        taken += chunk.length;
+      }
+      if (taken > 0) lastProgress = performance.now();
+      if (this.buffered >= n) break;
+      if (this.error !== null || this.closed || (this.ended && this.socket.readableLength === 0)) break;
+      if (performance.now() - lastProgress > stallMs) break;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+    const outcome: WaitOutcome = this.buffered >= n ? 'ok' : this.error !== null || this.closed || this.ended ? this.stopReason() : 'timeout';
+    return this.take(Math.min(n, this.buffered), outcome);
+  }
+
+  /** Resolves true if the connection ended (FIN, reset or close) within `ms`. */
+  endsWithin(ms: number): Promise<boolean> {
+    return this.waiters.until(() => this.ended || this.error !== null || this.closed, ms);
+  }
+
+  private stopReason(): WaitOutcome {
+    if (this.error !== null) return isResetError(this.error) ? 'reset' : 'error';
+    if (this.ended || this.closed) return 'eof';
+    return 'timeout';
+  }
+
+  private take(n: number, outcome: WaitOutcome): Received {
+    const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.buffered);
+    const count = Math.min(n, all.length);
+    this.chunks = all.length > count ? [all.subarray(count)] : [];
+    this.buffered = all.length - count;
+    const received: Received = { bytes: all.subarray(0, count), outcome };
+    if (this.error !== null && (outcome === 'reset' || outcome === 'error')) received.error = this.error.code ?? this.error.message;
+    return received;
+  }
+}
+
+/** A connected UDP socket that keeps every datagram it receives. */
+export class DatagramClient {
+  readonly datagrams: Buffer[] = [];
+  error: NodeJS.ErrnoException | null = null;
+  private readonly socket: DatagramSocket;
+  private readonly waiters = new Waiters();
+
+  private constructor(socket: DatagramSocket) {
+    this.socket = socket;
+    socket.on('message', (msg: Buffer) => {
+      this.datagrams.push(msg);
+      this.waiters.notify();
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.error = err;
+      this.waiters.notify();
+    });
+  }
+
+  static connect(target: Target, timeoutMs: number): Promise<DatagramClient | string> {
+    return new Promise((resolve) => {
+      const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+      const client = new DatagramClient(socket);
+      const timer = setTimeout(() => {
+        socket.close();
+        resolve(`could not set up a UDP socket within ${timeoutMs} ms`);
+      }, timeoutMs);
+      socket.connect(target.port, target.address, () => {
+        clearTimeout(timer);
+        resolve(client);
+      });
+    });
+  }
+
+  send(datagram: Uint8Array): void {
+    this.socket.send(datagram);
+  }
+
+  /** Resolves true once `n` datagrams in all have arrived, false after `ms` (or on an error such as ICMP port unreachable). */
+  until(n: number, ms: number): Promise<boolean> {
+    return this.waiters.until(() => this.datagrams.length >= n || this.error !== null, ms).then((met) => met && this.datagrams.length >= n);
+  }
+
+  destroy(): void {
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
