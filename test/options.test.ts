@@ -96,7 +96,7 @@ describe('options', () => {
   it('no options at all resolve to the documented defaults', () => {
     const { logger, listeners, tls, ...rest } = resolveOptions();
     assert.deepEqual(rest, { ...DEFAULTS });
-    assert.deepEqual(listeners, [{ protocol: 'tcp', host: DEFAULTS.host, port: DEFAULTS.port, path: '', mode: DEFAULTS.mode, proxyProtocol: 'off', fd: null }]);
+    assert.deepEqual(listeners, [{ protocol: 'tcp', host: DEFAULTS.host, port: DEFAULTS.port, path: '', mode: DEFAULTS.mode, proxyProtocol: 'off', fd: null, faults: null }]);
     assert.equal(tls, null);
     assert.equal(logger.isLevelEnabled('info'), false, 'the library logs nothing unless given a logger');
   });
