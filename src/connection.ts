@@ -152,7 +152,8 @@ export abstract class Connection implements Expirable, ShapedSink {
     extras.digestIn?.update(chunk);
     extras.shaper?.received(chunk.length);
     if (out.length === 0) return;
-    const shaped = extras.prefix === null ? out : prefixLines(out, extras.prefix);
+    // Line mode prefixes each line; raw mode (no lines) each chunk.
+    const shaped = extras.prefix === null ? out : lines > 0 ? prefixLines(out, extras.prefix) : Buffer.concat([extras.prefix, out]);
     if (extras.shaper !== null) extras.shaper.send(shaped, lines);
     else this.writeNow(shaped);
   }
