@@ -121,6 +121,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   } catch (err) {
     return usage(io, flagError(err));
   }
+  if (workers > 1 && socketActivationFds(io.env).length > 0) {
+    // The inherited sockets belong to this process; workers could not serve them.
+    return usage(io, new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'));
+  }
   if (workers > 1) return runPrimary(run, workers, server.options.host, server.options.port);
   return runSingle(run, server);
 }
