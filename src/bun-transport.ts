@@ -19,6 +19,8 @@ interface BunSocket {
   readonly localPort?: number;
   write(data: Uint8Array): number;
   end(): void;
+  /** Sends FIN and keeps reading (with no argument; `shutdown(true)` sends nothing in Bun 1.4). */
+  shutdown(): void;
   terminate(): void;
   pause(): void;
   resume(): void;
@@ -79,7 +81,11 @@ export class BunConnection extends Connection {
   /** Called for every chunk Bun reads. */
   receive(chunk: Buffer): void {
     this.received += chunk.length;
-    if (this.state !== 'open') return; // closing: read and discard until the peer finishes
+    if (this.state !== 'open') {
+      // Closing: read and discard until the peer finishes (within a budget).
+      this.discarded(chunk.length);
+      return;
+    }
     if (this.context.logMessages) this.echoLogged(chunk);
     else this.echo(chunk);
   }
@@ -91,7 +97,7 @@ export class BunConnection extends Connection {
     this.unsent = null;
     if (!this.write(unsent)) return;
     if (this.finishing) {
-      this.socket.end();
+      this.socket.shutdown();
       return;
     }
     this.onDrained();
@@ -126,7 +132,9 @@ export class BunConnection extends Connection {
   protected finish(): void {
     // Keep reading (and discarding) so the peer's FIN is seen; FIN goes once all echo is out.
     this.socket.resume();
-    if (this.unsent === null) this.socket.end();
+    // shutdown, not end: Bun's end() closes the socket outright even with allowHalfOpen, so a
+    // client still sending would get a reset and could lose echo already written.
+    if (this.unsent === null) this.socket.shutdown();
     else this.finishing = true;
   }
 

@@ -57,6 +57,14 @@ export interface ConnectionExtras {
  */
 export type ConnectionState = 'open' | 'closing' | 'closed';
 
+/**
+ * After our FIN, at most this much more input is read (and discarded); then reading stops.
+ * Enough for a client cut off in the middle of a large write to finish it and read its EOF
+ * cleanly; small enough that one ignoring the FIN costs a few tens of milliseconds of reading,
+ * not the whole drain timeout at full speed.
+ */
+export const CLOSE_DISCARD_LIMIT_BYTES = 32 * 1024 * 1024;
+
 /** Error codes that mean the peer went away abruptly, not that something is wrong here. */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -79,6 +87,7 @@ export abstract class Connection implements Expirable, ShapedSink {
   extras: ConnectionExtras | null = null;
   /** `--accept-then-hang`: never read, never echo. */
   private hanging = false;
+  private discardedBytes = 0;
   private readonly framer: Framer;
   /** Clock time of the last bytes in either direction (idle deadline). */
   lastActive: number;
@@ -264,7 +273,20 @@ export abstract class Connection implements Expirable, ShapedSink {
 
   onErrored(code: string): void {
     this.errorCode = code;
-    this.reason ??= RESET_CODES.has(code) ? 'reset' : 'error';
+    const reset = RESET_CODES.has(code);
+    // Node reports a reset that arrives with data as an end of stream first: a reset then
+    // corrects the client_closed that end set.
+    if (this.reason === null || (reset && this.reason === 'client_closed')) this.reason = reset ? 'reset' : 'error';
+  }
+
+  /**
+   * Input read after our side closed is thrown away, but only up to a budget: past it, reading
+   * stops, so a client that keeps sending after the FIN (a 256 MiB "line") is not read at full
+   * speed; it has had its EOF, and the drain timeout ends the connection.
+   */
+  discarded(bytes: number): void {
+    this.discardedBytes += bytes;
+    if (this.discardedBytes > CLOSE_DISCARD_LIMIT_BYTES) this.pauseReading();
   }
 
   /** The transport is gone: report once. */

@@ -108,7 +108,9 @@ function onDataLogged(this: Socket, chunk: Buffer): void {
   }
 }
 
-function discard(): void {}
+function discard(this: Socket, chunk: Buffer): void {
+  connectionOf(this).discarded(chunk.length);
+}
 
 function onEnd(this: Socket): void {
   const connection = connectionOf(this);

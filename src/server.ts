@@ -339,14 +339,15 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
       return this.reject('max_connections', peer, maxConnections);
     }
-    if (maxConnectionsPerIp > 0) {
+    // A peer already gone when accepted has no address to count (its close follows at once).
+    if (maxConnectionsPerIp > 0 && peer.address !== '') {
       const count = this.perIp.get(peer.address) ?? 0;
       if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', peer, maxConnectionsPerIp);
       this.perIp.set(peer.address, count + 1);
     }
     const refuseRate = listener.faults?.refuseRate;
     if (refuseRate !== undefined && Math.random() < refuseRate) {
-      if (maxConnectionsPerIp > 0) this.releasePerIp(peer.address);
+      if (maxConnectionsPerIp > 0 && peer.address !== '') this.releasePerIp(peer.address);
       return this.reject('fault_refused', peer, 0);
     }
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
@@ -426,7 +427,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   private onConnectionClosed(connection: Connection): void {
     this.connections.delete(connection);
-    if (this.options.maxConnectionsPerIp > 0) this.releasePerIp(connection.remoteAddress);
+    if (this.options.maxConnectionsPerIp > 0 && connection.remoteAddress !== '') this.releasePerIp(connection.remoteAddress);
     const reason = connection.reason ?? 'client_closed';
     const summary: ConnectionSummary = {
       id: connection.id,

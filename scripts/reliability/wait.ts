@@ -1,0 +1,102 @@
+// Bounded waiting for the reliability scenarios: every wait has a deadline and names what it
+// waited for when it gives up. Waits are woken by events; `pollUntil` is only for conditions
+// nothing announces (a /proc count, a counter behind the admin endpoint).
+import type { EventEmitter } from 'node:events';
+
+/** Rejects with a message naming `what` if `promise` has not settled within `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Wakes waiters whenever something they may be waiting for happened: the owner calls
+ * `notify()` from its event handlers, and `until()` re-checks its condition on each one.
+ */
+export class Waiters {
+  private readonly pending = new Set<() => void>();
+
+  notify(): void {
+    for (const wake of [...this.pending]) wake();
+  }
+
+  /** Resolves once `condition()` holds (checked now and on every notify), or rejects after `ms`. */
+  until(condition: () => boolean, ms: number, what: string): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.pending.delete(check);
+      };
+      const check = (): void => {
+        let met: boolean;
+        try {
+          met = condition();
+        } catch (err) {
+          done();
+          reject(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        if (met) {
+          done();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+      }, ms);
+      this.pending.add(check);
+    });
+  }
+}
+
+/** How often `pollUntil` looks again by default. */
+const POLL_INTERVAL_MS = 50;
+
+/**
+ * For conditions no event announces (a file count under /proc, a counter read over HTTP):
+ * evaluates `condition()` every `intervalMs` until it holds, or rejects after `ms`.
+ */
+export async function pollUntil(condition: () => boolean | Promise<boolean>, ms: number, what: string, intervalMs = POLL_INTERVAL_MS): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(intervalMs);
+  }
+}
+
+/** Resolves with the name of the first of `events` that `emitter` emits, or rejects after `ms`. */
+export async function firstEvent(emitter: EventEmitter, events: readonly string[], ms: number, what: string): Promise<string> {
+  const handlers: [string, () => void][] = [];
+  try {
+    return await within(
+      new Promise<string>((resolve) => {
+        for (const name of events) {
+          const handler = (): void => resolve(name);
+          handlers.push([name, handler]);
+          emitter.on(name, handler);
+        }
+      }),
+      ms,
+      what,
+    );
+  } finally {
+    for (const [name, handler] of handlers) emitter.off(name, handler);
+  }
+}
+
+/**
+ * A pause of a fixed length. Only for pacing load (one byte a second, a line every 20 ms) and
+ * for measurement windows, never to wait for something that has an event.
+ */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

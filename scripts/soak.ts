@@ -1,0 +1,245 @@
+// `npm run soak -- --duration 10m`: mixed load on echod for a bounded time, every echo
+// verified, with echod's memory, heap, open fds, active connections and error counts sampled
+// every few seconds. Fails (exit 1) on any wrong echo or error, if memory, heap or fds trend
+// upward after warm-up (median of the last quarter of the post-warm-up samples above the
+// median of the first quarter by more than a tolerance), or if connections or fds are not
+// given back once the load stops. Writes soak-<timestamp>.csv and .svg into --out.
+//
+//   --duration D        how long the load runs: 30s, 10m, 1h (default 2m, at most 24h)
+//   --target H:P        soak a running echod instead of spawning one (needs --admin)
+//   --admin H:P         its admin endpoint (/stats, /metrics)
+//   --out DIR           where the CSV and SVG go (default ./soak-out)
+//   --interval D        sample period (default duration/60, between 1s and 5s)
+//   --warmup D          samples before this are not judged (default 20% of the duration)
+//   --seed N            seed of the random payloads (default 1)
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDurationMs } from '../src/units.js';
+import { getMetrics, getStats, type Metrics, type ServerStats } from './reliability/admin.js';
+import { describeExit, EchodProcess } from './reliability/echod.js';
+import { formatLatency, MIB, mib, summarize } from './reliability/latency.js';
+import { fdCount, rssBytes } from './reliability/proc.js';
+import { delay, pollUntil, within } from './reliability/wait.js';
+import { renderChart } from './soak/chart.js';
+import { startLoad, Tally } from './soak/load.js';
+import { type Sample, toCsv, type Trend, trendOf } from './soak/series.js';
+
+const MAX_DURATION_MS = 24 * 3600 * 1000;
+const STOP_TIMEOUT_MS = 30_000;
+const SETTLE_MS = 15_000;
+const MIN_JUDGED_SAMPLES = 8;
+/** The admin endpoint not answering this many samples in a row ends the soak early (and fails it). */
+const MAX_CONSECUTIVE_SCRAPE_FAILURES = 5;
+/** Trend tolerances: how far the last quarter's median may sit above the first's. */
+const TOLERANCE = {
+  rss: { absolute: 8 * MIB, relative: 0.1 },
+  heap: { absolute: 4 * MIB, relative: 0.1 },
+  fds: { absolute: 10, relative: 0.1 },
+} as const;
+
+class UsageError extends Error {}
+
+interface Endpoint {
+  host: string;
+  port: number;
+}
+
+function endpoint(flag: string, text: string): Endpoint {
+  const match = /^(.+):(\d+)$/.exec(text);
+  const port = Number(match?.[2]);
+  if (match === null || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`${flag}: expected host:port, got ${JSON.stringify(text)}`);
+  return { host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS) throw new UsageError(`${flag}: expected a duration such as 30s, 10m or 1h (at most 24h), got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+interface Options {
+  durationMs: number;
+  intervalMs: number;
+  warmupMs: number;
+  target: Endpoint | null;
+  admin: Endpoint | null;
+  out: string;
+  seed: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '2m' },
+      target: { type: 'string' },
+      admin: { type: 'string' },
+      out: { type: 'string', default: './soak-out' },
+      interval: { type: 'string' },
+      warmup: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+    },
+  });
+  const durationMs = duration('--duration', values.duration);
+  const target = values.target === undefined ? null : endpoint('--target', values.target);
+  const admin = values.admin === undefined ? null : endpoint('--admin', values.admin);
+  if (target !== null && admin === null) throw new UsageError('--target needs --admin (memory, heap and fds are read from its /metrics)');
+  const intervalMs = values.interval !== undefined ? duration('--interval', values.interval) : Math.min(5000, Math.max(1000, Math.round(durationMs / 60)));
+  const warmupMs = values.warmup !== undefined ? duration('--warmup', values.warmup) : Math.round(durationMs * 0.2);
+  if (warmupMs >= durationMs) throw new UsageError('--warmup must be shorter than --duration');
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) throw new UsageError('--seed: expected an integer');
+  return { durationMs, intervalMs, warmupMs, target, admin, out: resolve(values.out), seed };
+}
+
+function serverErrors(stats: ServerStats): number {
+  return stats.connections.closed.error + stats.internalErrors;
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`soak: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const spawned = options.target === null ? await EchodProcess.start([]) : null;
+  try {
+    const port = spawned?.port ?? (options.target as Endpoint).port;
+    const admin = spawned !== null ? { host: '127.0.0.1', port: spawned.adminPort } : (options.admin as Endpoint);
+    const pid = spawned?.pid ?? null;
+    const target = options.target ?? { host: '127.0.0.1', port };
+    const readFds = async (): Promise<number> => (pid !== null ? fdCount(pid) : (await getMetrics(admin.host, admin.port)).sum('process_open_fds'));
+    const startStats = await getStats(admin.host, admin.port);
+    const fdsAtStart = await readFds();
+    const errorsAtStart = serverErrors(startStats);
+    process.stdout.write(
+      `soak: ${spawned !== null ? `spawned echod pid ${spawned.pid} on port ${port}` : `echod at ${target.host}:${port}`}; ` +
+        `${options.durationMs / 1000} s of load, a sample every ${options.intervalMs / 1000} s, warm-up ${options.warmupMs / 1000} s\n`,
+    );
+
+    const tally = new Tally();
+    const loaders = startLoad(target, tally, options.seed);
+    const samples: Sample[] = [];
+    const scrapeFailures: string[] = [];
+    let consecutiveScrapeFailures = 0;
+    const start = performance.now();
+    for (let i = 1; ; i++) {
+      const at = start + i * options.intervalMs;
+      if (at > start + options.durationMs + 1) break;
+      await delay(at - performance.now());
+      let stats: ServerStats;
+      let metrics: Metrics;
+      try {
+        [stats, metrics] = await Promise.all([getStats(admin.host, admin.port), getMetrics(admin.host, admin.port)]);
+        consecutiveScrapeFailures = 0;
+      } catch (err) {
+        // A scrape that fails is a finding (the admin endpoint must answer under load), not a crash.
+        scrapeFailures.push(`${((performance.now() - start) / 1000).toFixed(0)} s: ${(err as Error).message}`);
+        process.stdout.write(`  ${((performance.now() - start) / 1000).toFixed(0)} s: admin endpoint did not answer: ${(err as Error).message}\n`);
+        if (++consecutiveScrapeFailures >= MAX_CONSECUTIVE_SCRAPE_FAILURES) break;
+        continue;
+      }
+      const sample: Sample = {
+        t: (performance.now() - start) / 1000,
+        rssBytes: pid !== null ? rssBytes(pid) : metrics.sum('process_resident_memory_bytes'),
+        heapUsedBytes: metrics.sum('nodejs_heap_size_used_bytes'),
+        openFds: pid !== null ? fdCount(pid) : metrics.sum('process_open_fds'),
+        activeConnections: stats.connections.active,
+        echoes: tally.echoes,
+        bytesVerified: tally.bytesVerified,
+        wrongEchoes: tally.wrongEchoes,
+        clientErrors: tally.clientErrors,
+        serverErrors: serverErrors(stats) - errorsAtStart,
+      };
+      samples.push(sample);
+      if (i % Math.max(1, Math.round(10_000 / options.intervalMs)) === 0) {
+        process.stdout.write(
+          `  ${sample.t.toFixed(0)} s: rss ${mib(sample.rssBytes)}, heap ${mib(sample.heapUsedBytes)}, fds ${sample.openFds}, active ${sample.activeConnections}, ` +
+            `${sample.echoes} echoes verified, ${sample.wrongEchoes} wrong, ${sample.clientErrors} client errors, ${sample.serverErrors} server errors\n`,
+        );
+      }
+    }
+
+    process.stdout.write('soak: stopping the load\n');
+    await within(Promise.all(loaders.map((loader) => loader.stop())), STOP_TIMEOUT_MS, 'the load to stop');
+    const failures: string[] = [];
+    // Everything given back: connections and descriptors return to where they were.
+    let active = -1;
+    let fds = -1;
+    await pollUntil(async () => (active = (await getStats(admin.host, admin.port)).connections.active) <= startStats.connections.active, SETTLE_MS, 'connections').catch(() => undefined);
+    await pollUntil(async () => (fds = await readFds()) <= fdsAtStart, SETTLE_MS, 'fds').catch(() => undefined);
+    if (active > startStats.connections.active) failures.push(`active connections ${active} after the load (was ${startStats.connections.active})`);
+    if (fds > fdsAtStart) failures.push(`open fds ${fds} after the load (was ${fdsAtStart})`);
+    const endStats = await getStats(admin.host, admin.port);
+    if (spawned !== null) {
+      const exit = await spawned.terminate();
+      if (exit.code !== 0 || exit.killed) failures.push(`echod did not exit 0 on SIGTERM (${exit.killed ? 'killed' : describeExit(exit)})`);
+    }
+
+    // The verdict.
+    if (scrapeFailures.length > 0) failures.push(`the admin endpoint did not answer ${scrapeFailures.length} times (first: ${scrapeFailures[0]})`);
+    if (tally.wrongEchoes > 0) failures.push(`${tally.wrongEchoes} wrong echoes`);
+    if (tally.clientErrors > 0) failures.push(`${tally.clientErrors} client errors (timeouts or disconnects)`);
+    if (serverErrors(endStats) - errorsAtStart > 0) failures.push(`${serverErrors(endStats) - errorsAtStart} server errors (closes with reason error, internal errors)`);
+    const judged = samples.filter((sample) => sample.t * 1000 >= options.warmupMs);
+    let trends: Trend[] = [];
+    if (judged.length < MIN_JUDGED_SAMPLES) {
+      failures.push(`only ${judged.length} samples after warm-up (need ${MIN_JUDGED_SAMPLES}): run longer or sample more often`);
+    } else {
+      trends = [
+        trendOf('rss', judged, (s) => s.rssBytes, TOLERANCE.rss.absolute, TOLERANCE.rss.relative),
+        trendOf('heap used', judged, (s) => s.heapUsedBytes, TOLERANCE.heap.absolute, TOLERANCE.heap.relative),
+        trendOf('open fds', judged, (s) => s.openFds, TOLERANCE.fds.absolute, TOLERANCE.fds.relative),
+      ];
+      for (const trend of trends.filter((t) => t.upward)) failures.push(`${trend.series} trends upward after warm-up`);
+    }
+
+    // The record.
+    const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+    mkdirSync(options.out, { recursive: true });
+    const csvPath = join(options.out, `soak-${stamp}.csv`);
+    const svgPath = join(options.out, `soak-${stamp}.svg`);
+    writeFileSync(csvPath, toCsv(samples));
+    const trendOfSeries = (name: string): { trend?: Trend } => {
+      const trend = trends.find((t) => t.series === name);
+      return trend === undefined ? {} : { trend };
+    };
+    writeFileSync(
+      svgPath,
+      renderChart(`echod soak ${stamp}: ${options.durationMs / 1000} s, ${failures.length === 0 ? 'pass' : 'FAIL'}`, samples, options.warmupMs / 1000, [
+        { title: 'resident memory', pick: (s) => s.rssBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('rss') },
+        { title: 'V8 heap used', pick: (s) => s.heapUsedBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('heap used') },
+        { title: 'open fds', pick: (s) => s.openFds, unit: 1, unitLabel: 'count', ...trendOfSeries('open fds') },
+        { title: 'active connections', pick: (s) => s.activeConnections, unit: 1, unitLabel: 'count' },
+        { title: 'errors (wrong echoes + client + server)', pick: (s) => s.wrongEchoes + s.clientErrors + s.serverErrors, unit: 1, unitLabel: 'count' },
+      ]),
+    );
+
+    const last = samples[samples.length - 1];
+    process.stdout.write(`soak: ${tally.echoes} echoes verified (${mib(tally.bytesVerified)}); pingpong latency ${formatLatency(summarize(tally.latencies))}\n`);
+    if (last !== undefined) process.stdout.write(`soak: ${samples.length} samples; last: rss ${mib(last.rssBytes)}, heap ${mib(last.heapUsedBytes)}, fds ${last.openFds}, active ${last.activeConnections}\n`);
+    for (const trend of trends) {
+      const scale = trend.series === 'open fds' ? 1 : MIB;
+      const unit = trend.series === 'open fds' ? '' : ' MiB';
+      process.stdout.write(
+        `soak: ${trend.series}: first-quarter median ${(trend.firstMedian / scale).toFixed(1)}${unit}, last-quarter median ${(trend.lastMedian / scale).toFixed(1)}${unit} ` +
+          `(tolerance +${(trend.tolerance / scale).toFixed(1)}${unit}), slope ${(trend.slopePerMinute / scale).toFixed(2)}${unit}/min: ${trend.upward ? 'UPWARD' : 'flat'}\n`,
+      );
+    }
+    process.stdout.write(`soak: after the load: ${active} active connections (were ${startStats.connections.active}), ${fds} fds (were ${fdsAtStart})\n`);
+    for (const sample of tally.errorSamples) process.stdout.write(`soak: error: ${sample}\n`);
+    process.stdout.write(`soak: wrote ${csvPath} and ${svgPath}\n`);
+    process.stdout.write(failures.length === 0 ? 'soak: PASS\n' : `soak: FAIL: ${failures.join('; ')}\n`);
+    return failures.length === 0 ? 0 : 1;
+  } finally {
+    spawned?.kill();
+  }
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  process.stderr.write(`soak: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+});
