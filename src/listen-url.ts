@@ -46,7 +46,11 @@ export function parseListenUrl(text: string): ListenerOptions {
   const listener: ListenerOptions = { protocol };
   if (protocol === 'unix') {
     if (!address.startsWith('/')) throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
-    listener.path = decodeURIComponent(address);
+    try {
+      listener.path = decodeURIComponent(address);
+    } catch {
+      throw new ListenUrlError(`${JSON.stringify(text)}: bad %-escape in the path`);
+    }
   } else {
     const hostPort = HOST_PORT_RE.exec(address);
     if (hostPort === null) throw new ListenUrlError(`${JSON.stringify(text)}: expected HOST:PORT, [IPv6]:PORT or :PORT`);

@@ -247,15 +247,22 @@ export async function listenNode(
   let server: Server;
   if (listener.protocol === 'tls') {
     if (tls === null) throw new Error('a tls listener needs certificates');
+    // Client certificates are checked here rather than by node during the handshake: node
+    // would destroy the socket first, and the refusal could name neither client nor reason.
     const tlsServer = createTlsServer({
       ...tls.context,
       requestCert: tls.requestCert,
-      rejectUnauthorized: tls.rejectUnauthorized,
+      rejectUnauthorized: false,
       allowHalfOpen: true,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
     });
     tlsServer.on('secureConnection', (socket: TLSSocket) => {
       socket.on('error', onSocketError);
+      if (tls.rejectUnauthorized && !socket.authorized) {
+        acceptor.refuse('tls_error', socketPeer(socket), String(socket.authorizationError ?? 'no client certificate'));
+        socket.destroy();
+        return;
+      }
       if (spec.noDelay) socket.setNoDelay(true);
       serve(socket, socketPeer(socket), acceptor, spec);
     });

@@ -88,6 +88,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   private stateValue: ServerState = 'idle';
   private streamListeners: (Listener & { setSecureContext?(options: SecureContextOptions): void })[] = [];
   private udpListeners: UdpEchoListener[] = [];
+  /** Every bound listener, in the order configured. */
+  private bound: (Listener | UdpEchoListener)[] = [];
+  /** Each listener's URL with its bound port (for port 0), as logs and /connections show it. */
+  private readonly labels = new Map<ResolvedListener, string>();
   private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
   /** Sockets accepted and reading a PROXY header: they count against maxConnections. */
   pending = 0;
@@ -158,10 +162,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** Every listener's bound address (`{ path }` for unix sockets), in the order configured. */
   get addresses(): ({ protocol: string; address: string; family: string; port: number } | { protocol: string; path: string })[] {
     if (this.stateValue === 'closed') return [];
-    return [
-      ...this.streamListeners.map((listener) => ({ protocol: listener.config.protocol, ...listener.address() })),
-      ...this.udpListeners.map((listener) => ({ protocol: 'udp', ...listener.address() })),
-    ];
+    return this.bound.map((listener) => ({ protocol: listener.config.protocol, ...listener.address() }));
   }
 
   /** A consistent snapshot of the counters (cheap; safe to call often). */
@@ -259,11 +260,16 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
           const udp = new UdpEchoListener(config, this.options.udpRatePerSource, this.udp, logger);
           await udp.listen();
           this.udpListeners.push(udp);
+          this.bound.push(udp);
           continue;
         }
         const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs };
         const bun = this.options.transport === 'node' || !bunCanServe(spec) ? undefined : bunRuntime();
-        this.streamListeners.push(bun !== undefined ? await listenBun(bun, spec, this, logger) : await listenNode(spec, this, logger, tls));
+        const listener = bun !== undefined ? await listenBun(bun, spec, this, logger) : await listenNode(spec, this, logger, tls);
+        this.streamListeners.push(listener);
+        this.bound.push(listener);
+        const bound = listener.address();
+        this.labels.set(config, formatListener({ ...config, port: 'port' in bound ? bound.port : config.port }));
       }
     } catch (err) {
       await this.stopListening();
@@ -273,7 +279,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     this.startedAt = new Date();
     this.sweeper.start();
     this.setState('listening');
-    for (const listener of [...this.streamListeners, ...this.udpListeners]) {
+    for (const listener of this.bound) {
       const { config } = listener;
       const bound = listener.address();
       const where = 'port' in bound ? { address: bound.address, port: bound.port, family: bound.family } : { path: bound.path };
@@ -351,7 +357,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       return this.reject('fault_refused', peer, 0);
     }
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
-    return { id: this.nextId++, framer, context: this.context, listener: formatListener(listener), faults: listener.faults };
+    return { id: this.nextId++, framer, context: this.context, listener: this.labels.get(listener) ?? formatListener(listener), faults: listener.faults };
   }
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */

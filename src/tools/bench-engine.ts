@@ -14,7 +14,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests, type DigestKind } from './digest.js';
 import { type Difference, difference, escapeBytes } from './format.js';
-import { type Histogram, intervalHistogram, MAX_LATENCY_US } from './histogram.js';
+import { type Histogram, LatencyRecorder } from './histogram.js';
 import { newRing, type PayloadMode, readSeq, SEQ_DIGITS, seqWidth, writeSeq } from './payload.js';
 import { isResetError, isTlsError, type Target, tlsConnectOptions, type TransportSpec } from './target.js';
 
@@ -162,7 +162,7 @@ export class Engine {
   private readonly connections: Connection[] = [];
   /** Receives the intervals the engine closes on its own (at a phase change). */
   private readonly onInterval: (report: IntervalReport) => void;
-  private histogram = intervalHistogram();
+  private readonly latencies = new LatencyRecorder();
   private intervalMessages = 0;
   private intervalStart = 0;
   private measureStart = 0;
@@ -253,10 +253,8 @@ export class Engine {
   }
 
   private record(ms: number): void {
-    let us = Math.round(ms * 1000);
-    if (us > MAX_LATENCY_US) us = MAX_LATENCY_US;
-    else if (us < 0) us = 0;
-    this.histogram.recordValue(us);
+    const us = Math.round(ms * 1000);
+    this.latencies.record(us < 0 ? 0 : us);
   }
 
   /** Counts an error; describes it if it is one of the first few. */
@@ -299,11 +297,10 @@ export class Engine {
       startMs: epoch(this.intervalStart),
       endMs: epoch(now),
       messages: this.intervalMessages,
-      histogram: this.histogram,
+      histogram: this.latencies.take(),
       errors: { ...this.errors },
       open: this.open,
     };
-    this.histogram = intervalHistogram();
     this.intervalMessages = 0;
     this.intervalStart = now;
     return report;
@@ -395,6 +392,8 @@ class StreamConnection implements Connection {
   readonly digests: ConnectionDigests | null;
   private readonly engine: Engine;
   private readonly ring: Buffer;
+  /** Each slot's message as its own view, so the common one-message write allocates nothing. */
+  private readonly slotViews: Buffer[];
   /** Send (open loop: intended send) time of the message in each slot, performance.now() ms. */
   private readonly sentAt: Float64Array;
   private readonly size: number;
@@ -422,6 +421,7 @@ class StreamConnection implements Connection {
     this.depth = spec.depth;
     this.width = seqWidth(spec.size, spec.mode);
     this.ring = newRing(spec.depth, spec.size, spec.mode, id);
+    this.slotViews = Array.from({ length: spec.depth }, (_, slot) => this.ring.subarray(slot * spec.size, (slot + 1) * spec.size));
     this.sentAt = new Float64Array(spec.depth);
     this.digests = createDigests(spec.digest);
     this.phaseOffset = spec.rate !== null ? (engine.periodMs * index) / spec.connections : 0;
@@ -587,14 +587,23 @@ class StreamConnection implements Connection {
     this.sentSeq += k;
     engine.inflight += k;
     engine.sent += k;
-    const firstEnd = first + k <= depth ? first + k : depth;
-    this.write(socket, first * size, firstEnd * size);
-    if (first + k > depth) this.write(socket, 0, (first + k - depth) * size);
+    if (this.digests !== null) this.digest(first, k);
+    if (k === 1) {
+      socket.write(this.slotViews[first] as Buffer);
+    } else if (first + k <= depth) {
+      socket.write(first === 0 && k === depth ? ring : ring.subarray(first * size, (first + k) * size));
+    } else {
+      socket.write(ring.subarray(first * size));
+      socket.write(ring.subarray(0, (first + k - depth) * size));
+    }
   }
 
-  private write(socket: Socket, start: number, end: number): void {
-    if (this.digests !== null) this.digests.sent.update(this.ring, start, end);
-    socket.write(this.ring.subarray(start, end));
+  private digest(first: number, k: number): void {
+    const { ring, size, depth } = this;
+    const sent = (this.digests as ConnectionDigests).sent;
+    const end = Math.min(depth, first + k);
+    sent.update(ring, first * size, end * size);
+    if (first + k > depth) sent.update(ring, 0, (first + k - depth) * size);
   }
 
   private mismatch(buf: Buffer, off: number, take: number, slot: number): void {
@@ -614,7 +623,7 @@ class StreamConnection implements Connection {
     const diff = difference(expected.subarray(firstByte, firstByte + got.length), got);
     if (diff !== null) {
       diff.offset += firstByte;
-      diff.summary = `byte ${diff.offset} of ${size} differs: expected ${escapeBytes(expected.subarray(diff.offset, diff.offset + 1))}, got ${escapeBytes(got.subarray(diff.offset - firstByte, diff.offset - firstByte + 1))}`;
+      diff.summary = `byte ${diff.offset} of ${size} differs: expected "${escapeBytes(expected.subarray(diff.offset, diff.offset + 1))}", got "${escapeBytes(got.subarray(diff.offset - firstByte, diff.offset - firstByte + 1))}"`;
     }
     this.engine.error('mismatch', this.id, `connection ${this.id}, message ${seq}: ${diff?.summary ?? 'bytes differ'}`, { seq, ...(diff !== null ? { difference: diff } : {}) });
     this.restart();
@@ -631,7 +640,9 @@ class StreamConnection implements Connection {
       return;
     }
     if (this.sentSeq !== this.recvSeq && now - this.waitingSince > timeoutMs) {
-      this.engine.error('timeout', this.id, `connection ${this.id}: no echo for ${timeoutMs} ms with ${this.sentSeq - this.recvSeq} message(s) outstanding`, { seq: this.recvSeq });
+      // Raw messages hold newlines anywhere: a line server keeps the bytes after the last one.
+      const hint = this.engine.spec.mode === 'raw' ? ' (--mode raw needs a raw echo; a line echo holds back bytes after the last newline)' : '';
+      this.engine.error('timeout', this.id, `connection ${this.id}: no echo for ${timeoutMs} ms with ${this.sentSeq - this.recvSeq} message(s) outstanding${hint}`, { seq: this.recvSeq });
       this.restart();
     }
   }

@@ -57,6 +57,8 @@ const MAX_THREADS = 64;
 const MAX_RING_BYTES = 1024 ** 3;
 /** The largest UDP payload over IPv4. */
 const MAX_DATAGRAM = 65_507;
+/** Errors described in the table (the JSON has all the engine kept). */
+const PRINTED_SAMPLES = 3;
 /** The live line and the `--histogram` log have one interval per second. */
 const TICK_MS = 1000;
 
@@ -250,6 +252,10 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   let engineReports: EngineReport[];
   try {
     engineReports = await reports;
+  } catch (err) {
+    // A worker thread died (it cannot fail otherwise): the run has no trustworthy figures.
+    if (live) io.stdout.write('\r\x1b[2K');
+    return fail(io, options, `a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     clearInterval(ticker);
     await Promise.all(runners.map((runner) => runner.dispose()));
@@ -351,6 +357,14 @@ class InlineRunner implements Runner {
 /** The worker's module: compiled JavaScript next to this file, or TypeScript when run from source (tests, tsx). */
 const WORKER_URL = new URL(`./bench-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
+function startWorker(spec: EngineSpec): Worker {
+  if (!WORKER_URL.pathname.endsWith('.ts')) return new Worker(WORKER_URL, { workerData: spec });
+  // From source, under tsx: a worker does not inherit the loader hooks, so it registers tsx's first.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(code, { eval: true, workerData: spec });
+}
+
 class WorkerRunner implements Runner {
   readonly ready: Promise<void>;
   onInterval: (interval: IntervalReport) => void = () => {};
@@ -362,7 +376,7 @@ class WorkerRunner implements Runner {
   private exited = false;
 
   constructor(spec: EngineSpec) {
-    this.worker = new Worker(WORKER_URL, { workerData: spec });
+    this.worker = startWorker(spec);
     this.ready = new Promise((resolve, reject) => {
       this.failed = reject;
       this.worker.on('message', (message: WorkerMessage) => {
@@ -533,7 +547,7 @@ function combine(options: BenchOptions, reports: readonly EngineReport[], total:
     durationS: options.durationMs === null ? null : options.durationMs / 1000,
     count: options.count,
     rate: options.rate,
-    elapsedS: round(elapsedS, 3),
+    elapsedS: round(elapsedS, 6),
     msgs,
     bytes: msgs * options.size,
     msgsPerSec: Math.round(msgsPerSec),
@@ -590,7 +604,7 @@ export function summary(result: BenchResult): string {
     lines.push('  errors      none');
   } else {
     lines.push(`  errors      ${kinds.map((kind) => `${kind} ${count(result.errors[kind])}`).join(', ')}`);
-    for (const sample of result.errorSamples) {
+    for (const sample of result.errorSamples.slice(0, PRINTED_SAMPLES)) {
       lines.push(`    ${sample.kind.padEnd(11)} ${sample.message}`);
       if (sample.difference !== undefined) {
         lines.push(`                expected ${sample.difference.expected}`);
@@ -598,6 +612,7 @@ export function summary(result: BenchResult): string {
       }
     }
   }
+  if (result.errorSamples.length > PRINTED_SAMPLES) lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
   if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);
   let verdict: string;
   if (result.ok) verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${count(result.errors.lost)} datagrams lost)` : ''}`;

@@ -61,7 +61,7 @@ const EXTRA_WAIT_MS = 50;
 const SPLIT_GAP_MS = 2;
 /** The slow reader reads nothing this long, then this much every few ms. */
 const SLOW_PAUSE_MS = 1000;
-const SLOW_CHUNK_BYTES = 64 * 1024;
+const SLOW_CHUNK_BYTES = 128 * 1024;
 const SLOW_EVERY_MS = 5;
 const SLOW_LINE_BYTES = 1024;
 const MANY_LINES = 1000;

@@ -7,7 +7,7 @@ import { UsageError } from '../flags.js';
 import { formatBytes } from '../units.js';
 import { applicableCases, CASES, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './check-cases.js';
 import { flagRows, HELP_ROW, parseToolArgs, type ToolFlagSpec, type ToolValue } from './flags.js';
-import type { Difference } from './format.js';
+import { count, type Difference } from './format.js';
 import { EXIT_FAILURE, EXIT_OK, processIo, type ToolIo, usageError } from './io.js';
 import { formatTarget, parseTarget, resolveTarget, type Target, TRANSPORT_FLAGS, transportFromFlags, transportName, type TransportSpec } from './target.js';
 
@@ -224,8 +224,9 @@ function row(result: CaseResult, nameWidth: number): string {
   const indent = ' '.repeat(8 + nameWidth);
   lines.push(`${indent}${result.reason}`);
   if (result.difference !== undefined) {
-    lines.push(`${indent}at byte ${result.difference.offset}: expected ${result.difference.expected}`);
-    lines.push(`${indent}${' '.repeat(`at byte ${result.difference.offset}: `.length)}got      ${result.difference.got}`);
+    const at = `at byte ${count(result.difference.offset)}: `;
+    lines.push(`${indent}${at}expected ${result.difference.expected}`);
+    lines.push(`${indent}${' '.repeat(at.length)}got      ${result.difference.got}`);
   }
   return lines.join('\n');
 }
