@@ -68,6 +68,9 @@ export function packageVersion(): string {
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  // Subcommands: tools that work against any echo server (loaded only when asked for).
+  if (argv[0] === 'bench') return (await import('./tools/bench.js')).benchMain(argv.slice(1), io);
+  if (argv[0] === 'check') return (await import('./tools/check.js')).checkMain(argv.slice(1), io);
   let values: Map<string, FlagValue>;
   try {
     const parsed = parseCommandLine(argv, io.env);

@@ -166,7 +166,9 @@ export function helpText(version: string): string {
   return [
     `echod ${version} - a TCP echo server: every line (or, in raw mode, every byte) comes back as sent.`,
     '',
-    'Usage: echod [flags]',
+    'Usage: echod [flags]           serve',
+    '       echod bench HOST:PORT   load-test any echo server, every byte verified (echod bench --help)',
+    '       echod check HOST:PORT   conformance checks for any echo server (echod check --help)',
     '',
     'Flags (each can also be set by its environment variable; a flag wins over the variable):',
     ...rows,
