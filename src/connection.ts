@@ -203,7 +203,7 @@ export abstract class Connection implements Expirable, ShapedSink {
 
   /** ShapedSink: false while the transport holds unsent output (the shaper waits for drain). */
   writable(): boolean {
-    return this.blockedSince === -1 && this.state === 'open';
+    return this.blockedSince === -1 && this.state !== 'closed';
   }
 
   /** `--accept-then-hang`: the client is accepted and then never read nor answered. */
@@ -233,15 +233,32 @@ export abstract class Connection implements Expirable, ShapedSink {
     this.reason = reason;
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way
-    const tail = this.framer.flush();
-    if (tail.length > 0) {
-      const extras = this.extras;
-      if (extras === null) this.write(tail);
-      else this.writeNow(extras.prefix === null ? tail : prefixLines(tail, extras.prefix));
-    }
-    this.extras?.shaper?.dispose();
     this.closingSince = this.context.clock.now;
-    this.finish();
+    const tail = this.framer.flush();
+    const extras = this.extras;
+    if (extras === null) {
+      if (tail.length > 0) this.write(tail);
+      this.finish();
+      return;
+    }
+    // A close-after fault ends the stream where the limit fell: no unfinished line after it.
+    if (reason === 'fault_close_after') {
+      extras.shaper?.dispose();
+      this.finish();
+      return;
+    }
+    const shaped = tail.length === 0 || extras.prefix === null ? tail : prefixLines(tail, extras.prefix);
+    const shaper = extras.shaper;
+    if (shaper === null) {
+      if (shaped.length > 0) this.writeNow(shaped);
+      this.finish();
+      return;
+    }
+    // Delayed or throttled echo still waiting goes out first, in order (the drain deadline bounds it).
+    if (shaped.length > 0) shaper.send(shaped, 0);
+    shaper.whenEmpty(() => {
+      if (this.state === 'closing') this.finish();
+    });
   }
 
   /** Destroys the connection at once, keeping the first reason given. */

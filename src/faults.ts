@@ -9,6 +9,9 @@
  */
 import { parseBytes, parseDurationMs } from './units.js';
 
+/** Node's timers hold at most 2^31-1 ms; longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface FaultOptions {
   /** Hold each echo this long before sending it, order kept; a [min, max] range is uniform jitter. */
   delayMs?: [number, number];
@@ -41,7 +44,7 @@ export function parseDelay(text: string): [number, number] {
   const [low = '', high, extra] = text.split('..');
   const min = parseDurationMs(low);
   const max = high === undefined ? min : parseDurationMs(high);
-  if (extra !== undefined || min === undefined || max === undefined || max < min) {
+  if (extra !== undefined || min === undefined || max === undefined || max < min || max > MAX_TIMER_MS) {
     throw new FaultOptionError(`delay ${JSON.stringify(text)}: expected a duration (50ms) or a range (20ms..80ms)`);
   }
   return [min, max];
@@ -51,7 +54,7 @@ export function parseDelay(text: string): [number, number] {
 export function parseThrottle(text: string): number {
   const match = /^(.+)\/s$/.exec(text.trim());
   const bytes = match === null ? undefined : parseBytes(match[1] ?? '');
-  if (bytes === undefined || bytes === 0) throw new FaultOptionError(`throttle ${JSON.stringify(text)}: expected a rate such as 64KiB/s`);
+  if (bytes === undefined || bytes === 0 || !Number.isSafeInteger(bytes)) throw new FaultOptionError(`throttle ${JSON.stringify(text)}: expected a rate such as 64KiB/s`);
   return bytes;
 }
 
@@ -67,7 +70,7 @@ export function parseCloseAfter(text: string): NonNullable<FaultOptions['closeAf
     }
     if (kind === 'time') {
       const ms = parseDurationMs(value);
-      if (ms !== undefined && ms > 0) return { ms };
+      if (ms !== undefined && ms > 0 && ms <= MAX_TIMER_MS) return { ms };
     }
   }
   throw new FaultOptionError(`close-after ${JSON.stringify(text)}: expected lines=N, bytes=SIZE or time=DURATION`);
@@ -80,8 +83,9 @@ export function parseRate(name: string, text: string): number {
 }
 
 export function parsePositiveInteger(name: string, text: string): number {
-  if (!/^[1-9]\d*$/.test(text.trim())) throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a whole number ≥ 1`);
-  return Number(text);
+  const value = Number(text);
+  if (!/^[1-9]\d*$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a whole number ≥ 1`);
+  return value;
 }
 
 /** Whether any per-connection output fault is set (the shaper is needed). */
@@ -123,9 +127,13 @@ export class OutputShaper {
   private lastRelease = 0;
   private sentBytes = 0;
   private sentLines = 0;
-  /** Throttle: bytes allowed now; refilled with time. */
+  /** Throttle: bytes allowed now in each direction; refilled with time. */
   private budget: number;
   private budgetAt = Date.now();
+  private inBudget: number;
+  private inBudgetAt = Date.now();
+  /** Called once when a close is waiting for the queue to empty. */
+  private onEmpty: (() => void) | null = null;
   private inputPaused = false;
   private closed = false;
   private closeTimer: NodeJS.Timeout | null = null;
@@ -134,6 +142,7 @@ export class OutputShaper {
     this.faults = faults;
     this.sink = sink;
     this.budget = faults.throttleBytesPerSecond ?? Number.POSITIVE_INFINITY;
+    this.inBudget = this.budget;
     const after = faults.closeAfter;
     if (after !== undefined && 'ms' in after) {
       this.closeTimer = setTimeout(() => this.closeNow(), after.ms);
@@ -173,16 +182,32 @@ export class OutputShaper {
   received(bytes: number): void {
     const rate = this.faults.throttleBytesPerSecond;
     if (rate === undefined) return;
-    this.refill();
-    this.budget -= bytes;
-    if (this.budget < 0 && !this.inputPaused) {
+    const now = Date.now();
+    this.inBudget = Math.min(rate, this.inBudget + ((now - this.inBudgetAt) * rate) / 1000);
+    this.inBudgetAt = now;
+    this.inBudget -= bytes;
+    if (this.inBudget < 0 && !this.inputPaused) {
       this.inputPaused = true;
       this.sink.pauseInput();
       setTimeout(() => {
         this.inputPaused = false;
         this.sink.resumeInput();
-      }, Math.ceil((-this.budget / rate) * 1000)).unref();
+      }, Math.ceil((-this.inBudget / rate) * 1000)).unref();
     }
+  }
+
+  /** True while echo waits here. */
+  get holding(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** The connection is closing: `done` runs once everything queued has been written. */
+  whenEmpty(done: () => void): void {
+    if (this.queue.length === 0) {
+      done();
+      return;
+    }
+    this.onEmpty = done;
   }
 
   /** The socket took all its output: continue. */
@@ -267,6 +292,9 @@ export class OutputShaper {
       this.sink.resumeInput();
     }
     if (this.closeOnEmpty) this.closeNow();
+    const onEmpty = this.onEmpty;
+    this.onEmpty = null;
+    onEmpty?.();
   }
 
   private schedule(ms: number): void {

@@ -156,10 +156,10 @@ function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec)
   }
   const connection = new NodeConnection(admitted, socket, peer);
   if ('encrypted' in socket) connection.tls = tlsInfoOf(socket as TLSSocket);
-  acceptor.register(connection);
   // After a PROXY header the socket was paused explicitly; a 'data' listener alone does not
-  // restart a stream paused that way.
-  if (socket.isPaused()) socket.resume();
+  // restart a stream paused that way. A hanging listener's sockets stay as accepted: unread.
+  if (socket.isPaused() && spec.listener.faults?.acceptThenHang !== true) socket.resume();
+  acceptor.register(connection);
 }
 
 /**
@@ -213,6 +213,7 @@ function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenS
   timer.unref();
   socket.on('data', onPreamble);
   socket.on('close', onEarlyClose);
+  socket.resume(); // the header must be read even on a listener whose sockets start paused
 }
 
 function tlsInfoOf(socket: TLSSocket): TlsInfo {
@@ -272,7 +273,8 @@ export async function listenNode(
     });
     server = tlsServer;
   } else {
-    server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay });
+    // --accept-then-hang: sockets start paused, so not a byte is read from the kernel.
+    server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect: listener.faults?.acceptThenHang === true });
     server.on('connection', (socket: Socket) => {
       socket.on('error', onSocketError);
       if (proxied) serveAfterProxyHeader(socket, acceptor, spec);

@@ -245,6 +245,14 @@ function checkFaults(name: string, faults: FaultOptions): void {
     integer(`${name}.faults.delayMs[0]`, min, 0, MAX_TIMER_MS);
     integer(`${name}.faults.delayMs[1]`, max, min, MAX_TIMER_MS);
   }
+  const after = faults.closeAfter;
+  if (after !== undefined) {
+    if (typeof after !== 'object' || after === null) throw new InvalidOptionError(`${name}.faults.closeAfter`, after, '{ lines }, { bytes } or { ms }');
+    if ('lines' in after) integer(`${name}.faults.closeAfter.lines`, after.lines, 1, Number.MAX_SAFE_INTEGER);
+    else if ('bytes' in after) integer(`${name}.faults.closeAfter.bytes`, after.bytes, 1, Number.MAX_SAFE_INTEGER);
+    else if ('ms' in after) integer(`${name}.faults.closeAfter.ms`, after.ms, 1, MAX_TIMER_MS);
+    else throw new InvalidOptionError(`${name}.faults.closeAfter`, after, '{ lines }, { bytes } or { ms }');
+  }
   if (faults.closeHow !== undefined && faults.closeHow !== 'fin' && faults.closeHow !== 'rst') throw new InvalidOptionError(`${name}.faults.closeHow`, faults.closeHow, 'fin or rst');
 }
 

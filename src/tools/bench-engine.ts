@@ -15,7 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests, type DigestKind } from './digest.js';
 import { type Difference, difference, escapeBytes } from './format.js';
 import { type Histogram, LatencyRecorder } from './histogram.js';
-import { newRing, type PayloadMode, readSeq, SEQ_DIGITS, seqWidth, writeSeq } from './payload.js';
+import { advanceSeq, newRing, type PayloadMode, readSeq, SEQ_DIGITS, seqWidth } from './payload.js';
 import { isResetError, isTlsError, type Target, tlsConnectOptions, type TransportSpec } from './target.js';
 
 /** Every way an exchange can go wrong, in the order reports list them. */
@@ -574,7 +574,7 @@ class StreamConnection implements Connection {
     for (let i = 0; i < k; i++) {
       const seq = this.sentSeq + i;
       const slot = seq % depth;
-      writeSeq(ring, slot * size, width, seq);
+      advanceSeq(ring, slot * size, width, seq, seq - depth);
       if (open) {
         sentAt[slot] = this.nextDue;
         const lag = now - this.nextDue;
@@ -819,7 +819,7 @@ class DatagramConnection implements Connection {
       this.slotNext[slot] = seq + this.depth;
       this.slotSeq[slot] = seq;
       const start = slot * this.size;
-      writeSeq(this.ring, start, SEQ_DIGITS, seq);
+      advanceSeq(this.ring, start, SEQ_DIGITS, seq, seq - this.depth);
       if (open) {
         this.sentAt[slot] = this.nextDue;
         const lag = now - this.nextDue;

@@ -197,6 +197,8 @@ export interface BenchResult {
   drained: number;
   reconnects: number;
   stalled: boolean;
+  /** Ctrl-C ended the measured window early. */
+  interrupted: boolean;
   /** Open loop: how far behind its schedule the client fell at worst, ms. */
   maxSendLagMs: number | null;
   digests?: EngineReport['digests'];
@@ -240,6 +242,14 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   });
   const startedAt = Date.now();
   const reports = Promise.all(runners.map((runner) => runner.start()));
+  // Ctrl-C ends the measured window now and still prints the summary; a second one kills.
+  let interrupted = false;
+  const onInterrupt = (): void => {
+    interrupted = true;
+    process.off('SIGINT', onInterrupt);
+    for (const runner of runners) runner.stop();
+  };
+  process.on('SIGINT', onInterrupt);
   const ticker = setInterval(() => {
     void Promise.all(runners.map((runner) => runner.roll())).then((intervals) => {
       intervals.forEach((interval, index) => {
@@ -257,6 +267,7 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
     if (live) io.stdout.write('\r\x1b[2K');
     return fail(io, options, `a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
+    process.off('SIGINT', onInterrupt);
     clearInterval(ticker);
     await Promise.all(runners.map((runner) => runner.dispose()));
   }
@@ -264,6 +275,7 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   totals.flushLog();
 
   const result = combine(options, engineReports, totals.total);
+  result.interrupted = interrupted;
   if (options.histogramFile !== null) {
     try {
       totals.log.write(options.histogramFile);
@@ -328,6 +340,8 @@ interface Runner {
   onInterval: (interval: IntervalReport) => void;
   start(): Promise<EngineReport>;
   roll(): Promise<IntervalReport | null>;
+  /** Ends the measured window now. */
+  stop(): void;
   dispose(): Promise<void>;
 }
 
@@ -347,6 +361,10 @@ class InlineRunner implements Runner {
 
   roll(): Promise<IntervalReport | null> {
     return Promise.resolve(this.engine.roll());
+  }
+
+  stop(): void {
+    this.engine.stop();
   }
 
   dispose(): Promise<void> {
@@ -423,6 +441,10 @@ class WorkerRunner implements Runner {
       this.rolls.set(id, resolve);
       this.post({ type: 'roll', id });
     });
+  }
+
+  stop(): void {
+    if (!this.exited) this.post({ type: 'stop' });
   }
 
   private post(message: MainMessage): void {
@@ -560,6 +582,7 @@ function combine(options: BenchOptions, reports: readonly EngineReport[], total:
     drained,
     reconnects,
     stalled,
+    interrupted: false,
     maxSendLagMs: options.rate === null ? null : round(maxSendLagMs, 1),
   };
   const digests = reports.flatMap((report) => report.digests ?? []);
@@ -590,7 +613,7 @@ export function summary(result: BenchResult): string {
   const lat = result.latencyUs;
   const lines = [
     '',
-    `  measured    ${result.elapsedS.toFixed(2)} s${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} messages echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
+    `  measured    ${result.elapsedS.toFixed(2)} s${result.interrupted ? ' (interrupted)' : ''}${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} messages echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
     '',
     `  ${'msgs/s'.padStart(11)} ${'MB/s'.padStart(8)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)}`,
     `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)} ${micros(lat.p50).padStart(8)} ${micros(lat.p90).padStart(8)} ${micros(lat.p99).padStart(8)} ${micros(lat.p999).padStart(8)} ${micros(lat.max).padStart(8)}`,
@@ -611,6 +634,9 @@ export function summary(result: BenchResult): string {
         lines.push(`                got      ${sample.difference.got}`);
       }
     }
+  }
+  if (result.errors.lost > 0) {
+    lines.push('    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)');
   }
   if (result.errorSamples.length > PRINTED_SAMPLES) lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
   if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);

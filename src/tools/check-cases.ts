@@ -367,7 +367,7 @@ const idle: CheckCase = {
 
 const noNewline: CheckCase = {
   name: 'no-newline',
-  title: 'bytes without a newline are echoed at once (raw mode)',
+  title: 'bytes without a newline are echoed at once',
   transport: 'stream',
   mode: 'raw',
   policy: required,
@@ -419,7 +419,7 @@ const datagramCases: CheckCase[] = [
   ...DATAGRAM_SIZES.map(
     (size): CheckCase => ({
       name: `datagram-${size}`,
-      title: `a ${count(size)}-byte datagram comes back as one datagram, intact`,
+      title: `a datagram of ${count(size)} byte${size === 1 ? '' : 's'} comes back as one datagram, intact`,
       transport: 'datagram',
       policy: required,
       run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), false),
@@ -468,7 +468,7 @@ const datagramCases: CheckCase[] = [
   ...BIG_DATAGRAM_SIZES.map(
     (size): CheckCase => ({
       name: `datagram-${size}`,
-      title: `a ${count(size)}-byte datagram`,
+      title: `a datagram of ${count(size)} bytes`,
       transport: 'datagram',
       policy: () => true,
       run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), true),

@@ -30,7 +30,7 @@ export const CHECK_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'max-size', kind: 'size', arg: 'SIZE', description: 'length of the long line of the max-line case, its newline included', shown: formatBytes(DEFAULTS.maxSize) },
   { name: 'idle', kind: 'seconds', arg: 'DURATION', description: 'how long the idle case leaves its connection silent', shown: '2s' },
   { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'how long any one wait of a case lasts before the case fails', shown: '5s' },
-  { name: 'connections', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections the concurrent case opens at once', shown: String(DEFAULTS.connections) },
+  { name: 'connections', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections the concurrent case holds open at once (opened a few at a time, then all sending together)', shown: String(DEFAULTS.connections) },
   { name: 'slow-size', kind: 'size', arg: 'SIZE', description: 'bytes the slow-reader case sends (more than the socket buffers hold)', shown: formatBytes(DEFAULTS.slowBytes) },
   { name: 'cases', kind: 'string', arg: 'LIST', description: 'run only these cases (comma-separated names; see below)' },
   ...TRANSPORT_FLAGS,

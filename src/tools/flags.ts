@@ -97,15 +97,35 @@ function convert(flag: ToolFlagSpec, raw: string | boolean | (string | boolean)[
   return kind.oneOf.includes(text) ? text : bad(kind.oneOf.join(' or '));
 }
 
-/** The `Flags:` rows of a tool's help, each flag's description and default. */
+/** Help is laid out for a terminal this wide. */
+const HELP_WIDTH = 100;
+const FLAG_COLUMN = 32;
+
+/** The `Flags:` rows of a tool's help, each flag's description (wrapped) and default. */
 export function flagRows(flags: readonly ToolFlagSpec[]): string[] {
-  const width = 32;
   return flags.map((flag) => {
     const short = flag.short !== undefined ? `-${flag.short}, ` : '    ';
     const left = `  ${short}--${flag.name}${flag.arg !== '' ? ` ${flag.arg}` : ''}`;
-    const right = `${flag.description}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''}`;
-    return left.length >= width ? `${left}\n${' '.repeat(width)}${right}` : `${left.padEnd(width)}${right}`;
+    const right = wrap(`${flag.description}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''}`, HELP_WIDTH - FLAG_COLUMN);
+    const pad = ' '.repeat(FLAG_COLUMN);
+    const first = left.length >= FLAG_COLUMN ? `${left}\n${pad}` : left.padEnd(FLAG_COLUMN);
+    return `${first}${right.join(`\n${pad}`)}`;
   });
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }
 
 export const HELP_ROW = `${'  -h, --help'.padEnd(32)}show this help`;

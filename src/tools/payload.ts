@@ -9,8 +9,9 @@
  * on the connection and the slot, so a byte dropped or a message misplaced shows up at once.
  *
  * Each connection owns a ring of `depth` message slots; message `seq` lives in slot
- * `seq % depth`. Only its 12 sequence digits change from one message in a slot to the next, so
- * making a message is 12 byte stores. A slot is rewritten only after the echo of the message it
+ * `seq % depth`, after message `seq - depth`. Only the sequence digits change from one message
+ * in a slot to the next, and only the low ones that differ are rewritten: making a message is
+ * one or two byte stores. A slot is rewritten only after the echo of the message it
  * held has been checked in full, which also means that message's bytes have long left the
  * socket's write queue: the ring is both what is sent and what the echo is compared with.
  */
@@ -52,13 +53,19 @@ function fillTemplate(ring: Buffer, start: number, size: number, mode: PayloadMo
   if (mode === 'line') ring[start + size - 1] = NEWLINE;
 }
 
-/** Writes `seq` as `width` lowercase hex digits at `offset` (the low digits, if `width` < 12). */
-export function writeSeq(buf: Buffer, offset: number, width: number, seq: number): void {
+/**
+ * Rewrites the digits of a slot that held `previous` so that it holds `seq`: only the low digits
+ * that differ are written (usually one or two). `previous` is -1 for a slot still holding its
+ * template (all zeros).
+ */
+export function advanceSeq(buf: Buffer, offset: number, width: number, seq: number, previous: number): void {
   let value = seq;
-  for (let i = offset + width - 1; i >= offset; i--) {
+  let old = previous < 0 ? 0 : previous;
+  for (let i = offset + width - 1; i >= offset && value !== old; i--) {
     const digit = value % 16;
     buf[i] = HEX[digit] as number;
     value = (value - digit) / 16;
+    old = (old - (old % 16)) / 16;
   }
 }
 
