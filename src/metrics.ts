@@ -71,7 +71,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   const opened = new Counter({ name: 'echod_connections_total', help: 'Connections accepted and served (rejected ones not included).', registers });
   const closed = new Counter({
     name: 'echod_connections_closed_total',
-    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, error).',
+    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error).',
     labelNames: ['reason'],
     registers,
   });
@@ -82,7 +82,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   });
   const rejected = new Counter({
     name: 'echod_connections_rejected_total',
-    help: 'Connections closed as soon as they were accepted, by reason (max_connections, max_connections_per_ip).',
+    help: 'Connections refused before being served, by reason (max_connections, max_connections_per_ip, proxy_protocol_error, tls_error, fault_refused).',
     labelNames: ['reason'],
     registers,
   });
@@ -100,6 +100,21 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => server.stats.bytesSent);
   totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => server.stats.lines);
   totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => server.stats.internalErrors);
+
+  totalOf('echod_udp_datagrams_received_total', 'UDP datagrams received.', () => server.stats.udp.received);
+  totalOf('echod_udp_datagrams_echoed_total', 'UDP datagrams answered (a duplicate fault counts twice).', () => server.stats.udp.echoed);
+  totalOf('echod_udp_bytes_received_total', 'UDP payload bytes received.', () => server.stats.udp.bytesReceived);
+  totalOf('echod_udp_bytes_sent_total', 'UDP payload bytes sent back.', () => server.stats.udp.bytesSent);
+  new Counter({
+    name: 'echod_udp_datagrams_dropped_total',
+    help: 'UDP datagrams not answered, by reason (rate_limited, reflection_port, fault_drop).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of Object.entries(server.stats.udp.dropped)) this.inc({ reason }, count);
+    },
+  });
 
   server.on('connection', () => opened.inc());
   server.on('reject', (reason) => rejected.inc({ reason }));
