@@ -270,6 +270,7 @@ export class Engine {
 
   private startMeasure(): void {
     if (this.phase !== WARMUP && this.phase !== IDLE) return;
+    if (this.phaseTimer !== null) clearTimeout(this.phaseTimer);
     const now = performance.now();
     if (this.phase === WARMUP) this.handIn(now);
     this.phase = MEASURE;
