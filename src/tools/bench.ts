@@ -10,6 +10,7 @@
  * `--threads`. This file parses flags, starts the engines, asks each for an interval every
  * second (the live line and the `--histogram` log), and adds their reports into the summary.
  */
+import type { DigestKind } from './digest.js';
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,7 @@ export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
+  { name: 'digest', kind: { oneOf: ['none', 'crc32c'] }, arg: 'KIND', description: "crc32c: print each connection's CRC32C of the bytes sent and received, to compare with echod --digest crc32c (costs client CPU)", shown: 'none' },
   { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
 ];
 
@@ -124,6 +126,7 @@ export interface BenchOptions {
   timeoutMs: number;
   json: boolean;
   histogramFile: string | null;
+  digest: DigestKind;
 }
 
 export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): BenchOptions {
@@ -162,6 +165,7 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
     timeoutMs,
     json: get<boolean>('json') === true,
     histogramFile: get<string>('histogram') ?? null,
+    digest: (get<string>('digest') ?? 'none') as DigestKind,
   };
 }
 
@@ -321,7 +325,7 @@ function split(options: BenchOptions, target: Target): EngineSpec[] {
       count: options.count === null ? null : share(options.count, options.threads, i),
       rate: options.rate === null ? null : (options.rate * connections) / options.connections,
       timeoutMs: options.timeoutMs,
-      digest: 'none',
+      digest: options.digest,
     });
     firstConnId += connections;
   }
@@ -609,6 +613,10 @@ function header(options: BenchOptions): string {
 }
 
 /** The human summary: a short table, the errors by kind with the first few described, a verdict. */
+function hex(value: number): string {
+  return value.toString(16).padStart(8, '0');
+}
+
 export function summary(result: BenchResult): string {
   const lat = result.latencyUs;
   const lines = [
@@ -634,6 +642,10 @@ export function summary(result: BenchResult): string {
         lines.push(`                got      ${sample.difference.got}`);
       }
     }
+  }
+  if (result.digests !== undefined) {
+    lines.push('  crc32c      per connection, sent / received (compare with the server\'s close lines):');
+    for (const digest of result.digests) lines.push(`    conn ${String(digest.connection).padStart(5)}  ${hex(digest.sent)} / ${hex(digest.received)}`);
   }
   if (result.errors.lost > 0) {
     lines.push('    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)');

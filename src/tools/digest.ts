@@ -8,6 +8,8 @@
  * a `crc32c` kind here, an implementation of {@link StreamDigest}, and a flag in bench.ts.
  */
 
+import { crc32c } from '../digest.js';
+
 export interface StreamDigest {
   /** Folds in `bytes[start, end)`, in stream order. */
   update(bytes: Uint8Array, start: number, end: number): void;
@@ -21,11 +23,22 @@ export interface ConnectionDigests {
 }
 
 /** Which digest a run keeps. Plain data, so it crosses into worker threads. */
-export type DigestKind = 'none';
+export type DigestKind = 'none' | 'crc32c';
+
+/** CRC32C (Castagnoli), the same function as the server's `--digest crc32c`. */
+class Crc32cDigest implements StreamDigest {
+  value = 0;
+
+  update(bytes: Uint8Array, start: number, end: number): void {
+    this.value = crc32c(bytes.subarray(start, end), this.value);
+  }
+}
 
 export function createDigests(kind: DigestKind): ConnectionDigests | null {
   switch (kind) {
     case 'none':
       return null;
+    case 'crc32c':
+      return { sent: new Crc32cDigest(), received: new Crc32cDigest() };
   }
 }
