@@ -7,10 +7,7 @@
  * socket when any output fault (or a prefix or digest) is configured; the default byte path
  * never sees it.
  */
-import { parseBytes, parseDurationMs } from './units.js';
-
-/** Node's timers hold at most 2^31-1 ms; longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS, parseBytes, parseDurationMs } from './units.js';
 
 export interface FaultOptions {
   /** Hold each echo this long before sending it, order kept; a [min, max] range is uniform jitter. */

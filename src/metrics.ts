@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from './server.js';
-import { CLOSE_REASONS, REJECT_REASONS } from './stats.js';
+import { CLOSE_REASONS, REJECT_REASONS, type ServerStats } from './stats.js';
 
 export interface MetricsOptions {
   /** Registry to register into. @default a new Registry */
@@ -30,6 +30,18 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   if (options.labels !== undefined) registry.setDefaultLabels(options.labels);
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // One snapshot per scrape: every series below reads the same one (the snapshot walks every
+  // open connection), and it is dropped once the scrape's synchronous work is done.
+  let snapshot: ServerStats | null = null;
+  const stats = (): ServerStats => {
+    if (snapshot === null) {
+      snapshot = server.stats;
+      setImmediate(() => {
+        snapshot = null;
+      });
+    }
+    return snapshot;
+  };
 
   // With --workers, the primary sums the workers' series; `aggregator` says where a sum is wrong.
   new Gauge({
@@ -56,7 +68,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     help: 'Connections open now.',
     registers,
     collect() {
-      this.set(server.stats.connections.active);
+      this.set(stats().connections.active);
     },
   });
   new Gauge({
@@ -96,15 +108,15 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   for (const reason of CLOSE_REASONS) closed.inc({ reason }, 0);
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
 
-  totalOf('echod_bytes_received_total', 'Bytes received from clients.', () => server.stats.bytesReceived);
-  totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => server.stats.bytesSent);
-  totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => server.stats.lines);
-  totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => server.stats.internalErrors);
+  totalOf('echod_bytes_received_total', 'Bytes received from clients.', () => stats().bytesReceived);
+  totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => stats().bytesSent);
+  totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => stats().lines);
+  totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => stats().internalErrors);
 
-  totalOf('echod_udp_datagrams_received_total', 'UDP datagrams received.', () => server.stats.udp.received);
-  totalOf('echod_udp_datagrams_echoed_total', 'UDP datagrams answered (a duplicate fault counts twice).', () => server.stats.udp.echoed);
-  totalOf('echod_udp_bytes_received_total', 'UDP payload bytes received.', () => server.stats.udp.bytesReceived);
-  totalOf('echod_udp_bytes_sent_total', 'UDP payload bytes sent back.', () => server.stats.udp.bytesSent);
+  totalOf('echod_udp_datagrams_received_total', 'UDP datagrams received.', () => stats().udp.received);
+  totalOf('echod_udp_datagrams_echoed_total', 'UDP datagrams answered (a duplicate fault counts twice).', () => stats().udp.echoed);
+  totalOf('echod_udp_bytes_received_total', 'UDP payload bytes received.', () => stats().udp.bytesReceived);
+  totalOf('echod_udp_bytes_sent_total', 'UDP payload bytes sent back.', () => stats().udp.bytesSent);
   new Counter({
     name: 'echod_udp_datagrams_dropped_total',
     help: 'UDP datagrams not answered, by reason (rate_limited, reflection_port, fault_drop).',
@@ -112,7 +124,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     registers,
     collect() {
       this.reset();
-      for (const [reason, count] of Object.entries(server.stats.udp.dropped)) this.inc({ reason }, count);
+      for (const [reason, count] of Object.entries(stats().udp.dropped)) this.inc({ reason }, count);
     },
   });
 

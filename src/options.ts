@@ -10,6 +10,7 @@ import type { DigestKind } from './digest.js';
 import type { FaultOptions } from './faults.js';
 import { type Logger, silentLogger } from './log.js';
 import { unknownPlaceholders } from './template.js';
+import { MAX_TIMER_MS } from './units.js';
 
 export type EchoMode = 'line' | 'raw';
 
@@ -131,8 +132,6 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | '
 });
 
 const MODES: readonly EchoMode[] = ['line', 'raw'];
-/** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'logger', 'listeners', 'tls']);
 const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix'];
 

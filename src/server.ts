@@ -268,8 +268,6 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
         const listener = bun !== undefined ? await listenBun(bun, spec, this, logger) : await listenNode(spec, this, logger, tls);
         this.streamListeners.push(listener);
         this.bound.push(listener);
-        const bound = listener.address();
-        this.labels.set(config, formatListener({ ...config, port: 'port' in bound ? bound.port : config.port }));
       }
     } catch (err) {
       await this.stopListening();
@@ -283,7 +281,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       const { config } = listener;
       const bound = listener.address();
       const where = 'port' in bound ? { address: bound.address, port: bound.port, family: bound.family } : { path: bound.path };
+      // The URL with the bound port (port 0 resolved): what logs and /connections call it.
       const url = formatListener({ ...config, port: 'port' in bound ? bound.port : config.port });
+      this.labels.set(config, url);
       logger.info({ listener: url, ...where, mode: config.mode, proxyProtocol: config.proxyProtocol, transport: this.transportOf(config) }, 'listening');
     }
     return (this.address ?? { address: '', family: '', port: 0 });

@@ -4,6 +4,9 @@
  * when the text is not a size or duration at all (the caller names the option in its error).
  */
 
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,
   b: 1,
