@@ -17,6 +17,7 @@ import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.
 import type { FaultOptions } from './faults.js';
 import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from './listen-url.js';
 import { hostname } from 'node:os';
+import { tuneRuntime } from './runtime-tuning.js';
 import { createMetrics } from './metrics.js';
 import type { EchoServerOptions, TlsOptions } from './options.js';
 import { createEchoServer, type EchoServer } from './server.js';
@@ -166,7 +167,9 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
     }
   };
   run.io.signals.on('SIGHUP', reload);
+  const untune = tuneRuntime(() => server.stats.bytesReceived, run.io.env);
   await untilSignal(run, () => process.exit(EXIT_FAILURE));
+  untune();
   run.io.signals.removeListener('SIGHUP', reload);
   await server.close();
   // The admin endpoint outlives the drain, so probes see /readyz 503 until the very end.
@@ -219,6 +222,7 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   try {
     const address = await server.listen();
     sendToPrimary({ type: 'echod:listening', address: address.address, port: address.port, family: address.family });
+    tuneRuntime(() => server.stats.bytesReceived, run.io.env);
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');
     await run.log.close();

@@ -1,0 +1,106 @@
+/**
+ * Two adjustments to the process the `echod` command serves from, each removing a stall that
+ * made bulk echo (bulk16k: 10 connections × 4 × 16 KiB lines in flight, one core) two to three
+ * times as expensive per message on some starts and not others. Both come from Node allocating
+ * a fresh buffer for every socket read (about 1.5 GB/s of them here). Figures: docs/performance.md.
+ *
+ * Only for the command's serving processes on Node: a library must not retune its host
+ * process, and Bun has its own allocator and collector.
+ *
+ * 1. malloc's trim threshold. glibc returns the top of its heap to the kernel whenever more
+ *    than the trim threshold (128 KiB at start) is free there, and the next reads fault those
+ *    pages back in, zeroed: 3–4 page faults per 16 KiB message, 16–20 µs of server CPU per
+ *    message instead of 7–10. glibc raises the threshold to twice the size of the first large
+ *    mmap'ed block it frees, so one 24 MiB buffer allocated and dropped at start-up moves it to
+ *    48 MiB, above the ~32 MiB of read buffers a scavenge frees at once: faults fall to ~0.05
+ *    per message. (Setting MALLOC_TRIM_THRESHOLD_ in the environment does the same; a process
+ *    cannot set its own environment before malloc reads it.)
+ *
+ * 2. V8's heap headroom. A scavenge frees read buffers only once ~32 MiB of them have piled
+ *    up, and V8 counts external memory allocated since the last mark-compact against the old
+ *    generation's limit. When that limit sits less than ~48 MiB above the live heap — where
+ *    echod's ~9 MiB of loaded code (pino, prom-client) puts it after an early mark-compact —
+ *    every 32 MiB read starts a new marking cycle: 80–90 mark-compacts in 3 s, and p99 at
+ *    12.5 ms instead of ~1 ms. V8's growth factor (`--heap-growing-percent`) is set so that its
+ *    next limit lies at least `HEADROOM_BYTES` above the old generation, and handed back to V8's
+ *    own heuristics (0) once the old generation alone is that large or reads slow down; checked
+ *    every second. A `--heap-growing-percent`
+ *    the user gave (NODE_OPTIONS or node's arguments) is left alone.
+ */
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+
+export const HEADROOM_BYTES = 64 * 1024 * 1024;
+/** Below this read rate a scavenge's worth of read buffers takes over a second: no headroom needed. */
+export const FAST_READ_BYTES_PER_S = 32 * 1024 * 1024;
+const CHECK_EVERY_MS = 1_000;
+const FLAG = 'heap-growing-percent';
+/** Spaces that make up V8's old generation (names differ slightly between V8 versions). */
+const OLD_SPACES: ReadonlySet<string> = new Set(['old_space', 'code_space', 'map_space', 'large_object_space', 'code_large_object_space']);
+/** The block whose release raises glibc's trim threshold to twice its size (at most 32 MiB). */
+export const MALLOC_WARMUP_BYTES = 24 * 1024 * 1024;
+
+/**
+ * The growth percentage for V8's next old-generation limit: while reads run at
+ * `FAST_READ_BYTES_PER_S` or more, one that puts the limit `HEADROOM_BYTES` above `oldBytes`;
+ * otherwise, or once the old generation alone is that large, 0 (V8 decides, as usual).
+ */
+export function growingPercentFor(oldBytes: number, readBytesPerSecond: number): number {
+  if (readBytesPerSecond < FAST_READ_BYTES_PER_S || oldBytes >= HEADROOM_BYTES) return 0;
+  return Math.ceil((HEADROOM_BYTES / Math.max(oldBytes, 1024 * 1024)) * 100);
+}
+
+function oldGenerationBytes(): number {
+  let total = 0;
+  for (const space of getHeapSpaceStatistics()) if (OLD_SPACES.has(space.space_name)) total += space.space_used_size;
+  return total;
+}
+
+/** True when the user chose the growth factor themselves. */
+function userChose(env: NodeJS.ProcessEnv): boolean {
+  return process.execArgv.some((arg) => arg.includes(FLAG)) || (env.NODE_OPTIONS ?? '').includes(FLAG);
+}
+
+/**
+ * Applies both adjustments; `readBytes` is the total read so far by the process's server.
+ * Returns the function that stops the headroom checks and hands the growth factor back to V8.
+ * A no-op (returning a no-op) on Bun.
+ */
+export function tuneRuntime(readBytes: () => number, env: NodeJS.ProcessEnv = process.env): () => void {
+  if (process.versions.bun !== undefined) return () => {};
+  raiseMallocTrimThreshold();
+  return userChose(env) ? () => {} : keepHeapHeadroom(readBytes);
+}
+
+/**
+ * Allocates one block above malloc's mmap threshold and drops it; the next scavenge frees it,
+ * and glibc then keeps up to twice its size free at the top of its heap instead of 128 KiB.
+ */
+function raiseMallocTrimThreshold(): void {
+  const block = Buffer.allocUnsafeSlow(MALLOC_WARMUP_BYTES);
+  block[0] = 0; // touched, so no allocator can skip it
+}
+
+/**
+ * Once a second: headroom while reads are fast, V8's own heuristics otherwise (so idle and
+ * merely held connections are collected as tightly as ever: hold10k 4.6 KiB per connection
+ * either way, 5.4 with the headroom always on).
+ */
+function keepHeapHeadroom(readBytes: () => number): () => void {
+  let current = 0;
+  let lastRead = readBytes();
+  const set = (percent: number): void => {
+    if (percent === current) return;
+    current = percent;
+    setFlagsFromString(`--${FLAG}=${percent}`);
+  };
+  const timer = setInterval(() => {
+    const read = readBytes();
+    set(growingPercentFor(oldGenerationBytes(), ((read - lastRead) * 1000) / CHECK_EVERY_MS));
+    lastRead = read;
+  }, CHECK_EVERY_MS);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    set(0);
+  };
+}
