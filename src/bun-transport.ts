@@ -78,6 +78,10 @@ export class BunConnection extends Connection {
     return this.sent;
   }
 
+  protected localEndpoint(): { address: string; port: number } {
+    return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
+  }
+
   /** Called for every chunk Bun reads. */
   receive(chunk: Buffer): void {
     this.received += chunk.length;
@@ -168,7 +172,7 @@ function guarded(connection: BunConnection, action: () => void): void {
 export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
   const handler: BunSocketHandler = {
     open(socket) {
-      const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } };
+      const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };
       const admitted = acceptor.admit(peer, spec.listener);
       if (admitted === null) {
         socket.terminate();

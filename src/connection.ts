@@ -4,7 +4,7 @@
  * Bun's sockets) subclass it and supply the five socket primitives; the byte path stays one
  * call deep in each.
  */
-import type { CoarseClock, Expirable } from './deadlines.js';
+import { type CoarseClock, clockMs, type Expirable } from './deadlines.js';
 import type { StreamDigest } from './digest.js';
 import type { FaultOptions, OutputShaper, ShapedSink } from './faults.js';
 import { type Framer, prefixLines } from './framing.js';
@@ -76,6 +76,7 @@ export abstract class Connection implements Expirable, ShapedSink {
   readonly via: { address: string; port: number } | null;
   readonly proxy: ProxyHeader | null;
   tls: TlsInfo | null = null;
+  /** When the connection was accepted, in `clockMs()` units. */
   readonly openedAt: number;
   readonly context: ConnectionContext;
   state: ConnectionState = 'open';
@@ -99,25 +100,32 @@ export abstract class Connection implements Expirable, ShapedSink {
   /** The listener's URL form (tcp://0.0.0.0:8080). */
   readonly listener: string;
   readonly faults: FaultOptions | null;
-  /** Our end: address and port (empty for unix sockets). */
-  readonly local: { address: string; port: number };
 
   constructor(admission: Admission, peer: Peer) {
     const { id, framer, context } = admission;
     this.id = id;
     this.listener = admission.listener;
     this.faults = admission.faults;
-    this.local = peer.local ?? { address: '', port: 0 };
     this.remoteAddress = peer.address;
     this.remotePort = peer.port;
     this.via = peer.via ?? null;
     this.proxy = peer.proxy ?? null;
     this.framer = framer;
     this.context = context;
-    this.openedAt = Date.now();
+    this.openedAt = clockMs();
     this.lastActive = context.clock.now;
   }
 
+  /**
+   * Our end: address and port (empty for unix sockets), asked of the socket when needed
+   * rather than kept: node:net caches what it is asked, and most connections are never asked
+   * (about 130 bytes per held connection).
+   */
+  get local(): { address: string; port: number } {
+    return this.localEndpoint();
+  }
+
+  protected abstract localEndpoint(): { address: string; port: number };
   abstract get bytesReceived(): number;
   abstract get bytesSent(): number;
   /** Writes `data`; false when the transport could not take it all now (backpressure). */

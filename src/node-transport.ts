@@ -43,6 +43,10 @@ export class NodeConnection extends Connection {
     return this.socket.bytesWritten;
   }
 
+  protected localEndpoint(): { address: string; port: number } {
+    return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
+  }
+
   protected write(data: Buffer): boolean {
     return this.socket.write(data);
   }
@@ -145,7 +149,7 @@ function onSocketError(this: Socket, err: NodeJS.ErrnoException): void {
 }
 
 function socketPeer(socket: Socket): Peer {
-  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 } };
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
 }
 
 function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec): void {
@@ -205,7 +209,7 @@ function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenS
     const { header } = result;
     const peer: Peer =
       header.source !== undefined && header.command === 'PROXY'
-        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header, ...(own.local !== undefined ? { local: own.local } : {}) }
+        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header }
         : { ...own, proxy: header };
     serve(socket, peer, acceptor, spec);
   };

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { AggregatedLog } from './aggregated-log.js';
 import type { Connection, ConnectionContext } from './connection.js';
-import { DeadlineSweeper } from './deadlines.js';
+import { clockMs, DeadlineSweeper } from './deadlines.js';
 import { ServerStateError } from './errors.js';
 import { type Framer, LineFramer, RawFramer } from './framing.js';
 import { bunCanServe, bunRuntime, listenBun } from './bun-transport.js';
@@ -197,7 +197,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   /** Every open connection, for `GET /connections`: who, where, how much, how long. */
   connectionsSnapshot(): ConnectionSnapshot[] {
-    const now = Date.now();
+    const now = clockMs();
     const clock = this.sweeper.clock.now;
     return [...this.connections].map((connection) => ({
       id: connection.id,
@@ -446,7 +446,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       bytesReceived: connection.bytesReceived,
       bytesSent: connection.bytesSent,
       lines: connection.lines,
-      durationMs: Date.now() - connection.openedAt,
+      durationMs: clockMs() - connection.openedAt,
       digest:
         connection.extras?.digestIn != null && connection.extras.digestOut != null
           ? { algorithm: connection.extras.digestIn.algorithm, received: connection.extras.digestIn.hex(), sent: connection.extras.digestOut.hex() }

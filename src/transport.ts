@@ -35,8 +35,6 @@ export interface Peer {
   /** The socket's own peer when a PROXY header named someone else (the balancer). */
   via?: { address: string; port: number };
   proxy?: ProxyHeader;
-  /** Our end of the connection. */
-  local?: { address: string; port: number };
 }
 
 /** The server's side of accepting. */
