@@ -16,6 +16,13 @@ export interface CliLogger {
   flushSync: () => void;
 }
 
+/** Log lines are written once this much is waiting... */
+export const LOG_BATCH_BYTES = 4096;
+/** ...or after this long, whichever comes first. */
+export const LOG_FLUSH_MS = 50;
+/** What may wait for a stdout that does not take it; beyond this, lines are dropped. */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
+
 /** A stdout nobody reads must not hold the exit back for long. */
 const LOG_CLOSE_TIMEOUT_MS = 2000;
 
@@ -25,8 +32,11 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
     const stream = pretty({ sync: true, colorize: isTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
     return { logger: pino({ level, base: null }, stream), close: () => Promise.resolve(), flushSync: () => {} };
   }
-  // Asynchronous writes coalesce under load (one write for many lines).
-  const destination = pino.destination({ dest: 1, sync: false });
+  // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:
+  // one asynchronous write per line cost ~17% of the server's busy time on churn (two lines per
+  // connection, 8,000 connections a second). Bounded: if stdout stops taking lines, at most
+  // LOG_BUFFER_MAX_BYTES wait and later lines are dropped, never the server's memory.
+  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_MAX_BYTES });
   const logger = pino({ level }, destination);
   return {
     logger,
