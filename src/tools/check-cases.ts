@@ -3,10 +3,12 @@
  * echo server must give back, and judges what came back: PASS, FAIL with the reason and the
  * first bytes that differed, or — for what is a server's policy rather than a rule (the tail
  * left at half-close, the longest line) — NOTE with what was observed. Corrupted bytes are a
- * FAIL in every case, policy or not.
+ * FAIL in every case, policy or not. With a digest asked for, each outcome also carries every
+ * connection's digests, taken as the case ends.
  */
 import { type Difference, difference, count } from './format.js';
-import { ClientSet, DatagramClient, type Received, StreamClient } from './check-client.js';
+import { ClientSet, type ConnectionDigest, DatagramClient, type Received, StreamClient } from './check-client.js';
+import type { DigestAlgorithm } from './digest.js';
 import type { Target, TransportSpec } from './target.js';
 
 export type CaseStatus = 'pass' | 'fail' | 'note';
@@ -25,12 +27,16 @@ export interface CheckSettings {
   connections: number;
   /** How much the slow reader sends. */
   slowBytes: number;
+  /** Keep each stream connection's digests (echod's `--digest`); null for none. */
+  digest: DigestAlgorithm | null;
 }
 
 export interface Outcome {
   status: CaseStatus;
   reason: string;
   difference?: Difference;
+  /** With a digest: every stream connection the case opened, in the order they connected. */
+  connections?: ConnectionDigest[];
 }
 
 export interface CheckCase {
@@ -92,7 +98,7 @@ function seconds(ms: number): string {
 }
 
 async function connect(settings: CheckSettings, clients: ClientSet, read = true): Promise<StreamClient> {
-  const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, read);
+  const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { read, digest: settings.digest });
   if (typeof client === 'string') throw new CaseStop(fail(client));
   return clients.add(client);
 }
@@ -298,7 +304,7 @@ const concurrent: CheckCase = {
       const wave = Array.from({ length: Math.min(CONNECT_WAVE, n - first) }, (_, j) => first + j);
       const outcomes = await Promise.all(
         wave.map(async (i): Promise<Outcome | null> => {
-          const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs);
+          const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { digest: settings.digest });
           if (typeof client === 'string') return fail(client);
           open[i] = clients.add(client);
           return exchange(client, line(i, 1), settings.timeoutMs, false);
@@ -494,13 +500,19 @@ export async function runCase(c: CheckCase, settings: CheckSettings): Promise<Ou
   const guard = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve(fail(`the case did not finish within ${seconds(guardMs)}`)), guardMs);
   });
+  let outcome: Outcome;
   try {
-    return await Promise.race([c.run(settings, clients), guard]);
+    outcome = await Promise.race([c.run(settings, clients), guard]);
   } catch (err) {
-    if (err instanceof CaseStop) return err.outcome;
-    return fail(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof CaseStop) outcome = err.outcome;
+    else outcome = fail(`internal error: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     clearTimeout(timer);
+  }
+  try {
+    // Taken before the connections are closed: what each one sent and got while the case ran.
+    return settings.digest === null ? outcome : { ...outcome, connections: clients.digests() };
+  } finally {
     clients.destroyAll();
   }
 }

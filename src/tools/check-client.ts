@@ -1,11 +1,13 @@
 /**
  * The clients `echod check` drives its cases with: a byte-stream client (TCP or TLS) that keeps
  * everything it receives and says how a wait ended (never throws for what the server did), and
- * a UDP one. Every wait is bounded.
+ * a UDP one. Every wait is bounded. With a digest asked for, a stream client also keeps the
+ * digests of every byte it sent and received, as echod's `--digest` does on the other side.
  */
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { createHexDigests, type DigestAlgorithm, type HexDigests } from './digest.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from './target.js';
 
 /** How a wait for bytes ended. */
@@ -48,19 +50,49 @@ class Waiters {
   }
 }
 
+/**
+ * One connection as the client saw it, for comparison with echod's close line for the same
+ * connection: there, `remotePort` is this `localPort` (when nothing sits in between), `bytesIn`
+ * is `bytesSent` and `digest.received` is `digest.sent` — and the other way round.
+ */
+export interface ConnectionDigest {
+  /** The client's end of the connection, `address:port`. */
+  local: string;
+  localPort: number;
+  bytesSent: number;
+  bytesReceived: number;
+  digest: { algorithm: DigestAlgorithm; sent: string; received: string };
+}
+
 /** Every client a case opens, so the case's end can close whatever it left open. */
 export class ClientSet {
   private readonly clients = new Set<{ destroy(): void }>();
+  /** The stream clients, in the order they connected, for their digests. */
+  private readonly streams: StreamClient[] = [];
 
   add<T extends { destroy(): void }>(client: T): T {
     this.clients.add(client);
+    if (client instanceof StreamClient) this.streams.push(client);
     return client;
+  }
+
+  /** The digests of every stream client that keeps them, as they stand now. */
+  digests(): ConnectionDigest[] {
+    return this.streams.map((client) => client.digestReport()).filter((report): report is ConnectionDigest => report !== null);
   }
 
   destroyAll(): void {
     for (const client of this.clients) client.destroy();
     this.clients.clear();
+    this.streams.length = 0;
   }
+}
+
+export interface StreamConnectOptions {
+  /** False leaves the socket paused: nothing is read until asked. @default true */
+  read?: boolean;
+  /** Keep digests of the bytes sent and received. @default null */
+  digest?: DigestAlgorithm | null;
 }
 
 export class StreamClient {
@@ -71,12 +103,19 @@ export class StreamClient {
   error: NodeJS.ErrnoException | null = null;
   /** performance.now() when the server's FIN or an error ended the stream. */
   endedAt = 0;
+  /** Bytes handed to the socket, and bytes read from it. */
+  bytesSent = 0;
+  bytesReceived = 0;
+  /** The client's end, once connected (a closed socket forgets it). */
+  local: { address: string; port: number } | null = null;
+  private readonly digests: HexDigests | null;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private readonly waiters = new Waiters();
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, digest: DigestAlgorithm | null) {
     this.socket = socket;
+    this.digests = digest === null ? null : createHexDigests(digest);
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.error = err;
       if (this.endedAt === 0) this.endedAt = performance.now();
@@ -94,11 +133,9 @@ export class StreamClient {
     });
   }
 
-  /**
-   * Connects (and, over TLS, completes the handshake). Resolves to the client, or to a string
-   * saying why not. `read: false` leaves the socket paused: nothing is read until asked.
-   */
-  static connect(target: Target, transport: TransportSpec, timeoutMs: number, read = true): Promise<StreamClient | string> {
+  /** Connects (and, over TLS, completes the handshake). Resolves to the client, or to a string saying why not. */
+  static connect(target: Target, transport: TransportSpec, timeoutMs: number, options: StreamConnectOptions = {}): Promise<StreamClient | string> {
+    const { read = true, digest = null } = options;
     return new Promise((resolve) => {
       // Half-open allowed: after the server's FIN this side closes only when the case says so.
       let socket: Socket;
@@ -109,7 +146,7 @@ export class StreamClient {
       } else {
         socket = netConnect({ host: target.address, port: target.port, noDelay: true, allowHalfOpen: true });
       }
-      const client = new StreamClient(socket);
+      const client = new StreamClient(socket, digest);
       const timer = setTimeout(() => {
         socket.destroy();
         resolve(`could not connect within ${timeoutMs} ms`);
@@ -123,6 +160,7 @@ export class StreamClient {
         clearTimeout(timer);
         socket.off('error', fail);
         socket.setNoDelay(true);
+        if (socket.localAddress !== undefined && socket.localPort !== undefined) client.local = { address: socket.localAddress, port: socket.localPort };
         if (read) client.startReading();
         resolve(client);
       });
@@ -131,10 +169,42 @@ export class StreamClient {
 
   private startReading(): void {
     this.socket.on('data', (chunk: Buffer) => {
+      this.received(chunk);
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       this.waiters.notify();
     });
+  }
+
+  /** Counts (and digests) bytes as they are read from the socket. */
+  private received(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    this.digests?.received.update(chunk);
+  }
+
+  /**
+   * This connection's byte counts and digests, or null without a digest. Bytes that arrived
+   * but were not read yet (a paused socket) are read first, so `received` covers everything
+   * the server's echo got this far.
+   */
+  digestReport(): ConnectionDigest | null {
+    if (this.digests === null || this.local === null) return null;
+    if (this.socket.readableFlowing !== true && !this.socket.destroyed) {
+      let chunk: Buffer | null;
+      while ((chunk = this.socket.read() as Buffer | null) !== null) {
+        this.received(chunk);
+        this.chunks.push(chunk);
+        this.buffered += chunk.length;
+      }
+    }
+    const { address, port } = this.local;
+    return {
+      local: `${address.includes(':') ? `[${address}]` : address}:${port}`,
+      localPort: port,
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      digest: { algorithm: this.digests.algorithm, sent: this.digests.sent.hex(), received: this.digests.received.hex() },
+    };
   }
 
   get pendingBytes(): number {
@@ -148,7 +218,10 @@ export class StreamClient {
         resolve(false);
         return;
       }
-      this.socket.write(data, (err) => resolve(err == null));
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      this.bytesSent += bytes.length;
+      this.digests?.sent.update(bytes);
+      this.socket.write(bytes, (err) => resolve(err == null));
     });
   }
 
@@ -184,6 +257,7 @@ export class StreamClient {
       let taken = 0;
       let chunk: Buffer | null;
       while (taken < chunkBytes && (chunk = this.socket.read() as Buffer | null) !== null) {
+        this.received(chunk);
         this.chunks.push(chunk);
         this.buffered += chunk.length;
         taken += chunk.length;

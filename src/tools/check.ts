@@ -1,12 +1,16 @@
 /**
  * `echod check [host:port]`: a conformance suite for an echo server, or for anything in front of
  * one (a proxy, a TLS terminator). Runs the cases of check-cases.ts one after another, prints
- * PASS / FAIL / NOTE for each with its reason, and exits 0 only if no case failed.
+ * PASS / FAIL / NOTE for each with its reason, and exits 0 only if no case failed. With
+ * `--digest`, each connection's digests of what it sent and received are printed too, to be
+ * compared with the `digest` of echod's close lines (`--digest` on the server).
  */
 import { UsageError } from '../flags.js';
 import { formatBytes } from '../units.js';
 import { applicableCases, CASES, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './check-cases.js';
 import { flagRows, HELP_ROW, parseToolArgs, type ToolFlagSpec, type ToolValue } from './flags.js';
+import type { ConnectionDigest } from './check-client.js';
+import { DIGEST_ALGORITHMS, type DigestAlgorithm } from './digest.js';
 import { count, type Difference } from './format.js';
 import { EXIT_FAILURE, EXIT_OK, processIo, type ToolIo, usageError } from './io.js';
 import { formatTarget, parseTarget, resolveTarget, type Target, TRANSPORT_FLAGS, transportFromFlags, transportName, type TransportSpec } from './target.js';
@@ -33,6 +37,13 @@ export const CHECK_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'connections', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections the concurrent case holds open at once (opened a few at a time, then all sending together)', shown: String(DEFAULTS.connections) },
   { name: 'slow-size', kind: 'size', arg: 'SIZE', description: 'bytes the slow-reader case sends (more than the socket buffers hold)', shown: formatBytes(DEFAULTS.slowBytes) },
   { name: 'cases', kind: 'string', arg: 'LIST', description: 'run only these cases (comma-separated names; see below)' },
+  {
+    name: 'digest',
+    kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] },
+    arg: 'KIND',
+    description: "crc32c or sha256: print each connection's client port, bytes and digest of what it sent and received, to compare with echod --digest's close lines (its received is check's sent); TCP and TLS only",
+    shown: 'none',
+  },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the results as one JSON object' },
 ];
@@ -70,6 +81,7 @@ export function checkHelp(): string {
     '  echod check --tls --tls-ca ca.pem echo.example.net:443',
     '  echod check --udp 127.0.0.1:9000',
     '  echod check --cases half-close,idle --idle 30 --json',
+    '  echod check --digest crc32c 127.0.0.1:9000     (through a proxy: compare with echod --digest crc32c)',
   ].join('\n');
 }
 
@@ -82,6 +94,8 @@ export interface CaseResult {
   reason: string;
   difference?: Difference;
   durationMs: number;
+  /** With `--digest`: each stream connection the case opened, its bytes and digests. */
+  connections?: ConnectionDigest[];
 }
 
 export interface CheckResult {
@@ -89,6 +103,8 @@ export interface CheckResult {
   target: string;
   transport: TransportSpec['kind'];
   mode: CheckMode;
+  /** With `--digest`: the algorithm of every case's `connections[].digest`. */
+  digest?: DigestAlgorithm;
   passed: number;
   failed: number;
   notes: number;
@@ -107,6 +123,7 @@ interface CheckOptions {
   connections: number;
   slowBytes: number;
   cases: string[] | null;
+  digest: DigestAlgorithm | null;
   json: boolean;
 }
 
@@ -119,6 +136,10 @@ function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, positionals
   if (maxSize < 2 || maxSize > MAX_MAX_SIZE) throw new UsageError(`invalid --max-size: ${maxSize} (expected 2 bytes to ${formatBytes(MAX_MAX_SIZE)})`);
   const slowBytes = get<number>('slow-size') ?? DEFAULTS.slowBytes;
   if (slowBytes < 1024 || slowBytes > MAX_MAX_SIZE) throw new UsageError(`invalid --slow-size: ${slowBytes} (expected 1KiB to ${formatBytes(MAX_MAX_SIZE)})`);
+  const digestFlag = get<string>('digest') ?? 'none';
+  const digest = digestFlag === 'none' ? null : (digestFlag as DigestAlgorithm);
+  // echod digests connections; its UDP echo keeps no per-datagram digest to compare with.
+  if (digest !== null && transport.kind === 'udp') throw new UsageError('--digest applies to TCP and TLS connections, not to --udp');
   const timeoutMs = get<number>('timeout') ?? DEFAULTS.timeoutMs;
   if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');
   let cases: string[] | null = null;
@@ -141,6 +162,7 @@ function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, positionals
     connections: get<number>('connections') ?? DEFAULTS.connections,
     slowBytes,
     cases,
+    digest,
     json: get<boolean>('json') === true,
   };
 }
@@ -177,9 +199,14 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     timeoutMs: options.timeoutMs,
     connections: options.connections,
     slowBytes: options.slowBytes,
+    digest: options.digest,
   };
   const cases = applicableCases(options.transport.kind, options.mode).filter((c) => options.cases === null || options.cases.includes(c.name));
-  if (!options.json) io.stdout.write(`echod check ${formatTarget(options.target)}: ${transportName(options.transport)}, ${options.mode} mode, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n\n`);
+  if (!options.json) {
+    io.stdout.write(`echod check ${formatTarget(options.target)}: ${transportName(options.transport)}, ${options.mode} mode, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`);
+    if (options.digest !== null) io.stdout.write(`${digestLegend(options.digest)}\n`);
+    io.stdout.write('\n');
+  }
 
   const results: CaseResult[] = [];
   const nameWidth = Math.max(...cases.map((c) => c.name.length));
@@ -194,6 +221,7 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
       reason: outcome.reason,
       durationMs: Math.round(performance.now() - started),
       ...(outcome.difference !== undefined ? { difference: outcome.difference } : {}),
+      ...(outcome.connections !== undefined ? { connections: outcome.connections } : {}),
     };
     results.push(result);
     if (!options.json) io.stdout.write(`${row(result, nameWidth)}\n`);
@@ -205,6 +233,7 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     target: formatTarget(options.target),
     transport: options.transport.kind,
     mode: options.mode,
+    ...(options.digest !== null ? { digest: options.digest } : {}),
     passed: tally('pass'),
     failed: tally('fail'),
     notes: tally('note'),
@@ -221,12 +250,28 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
 function row(result: CaseResult, nameWidth: number): string {
   const time = result.durationMs >= 1000 ? `${(result.durationMs / 1000).toFixed(1)} s` : `${result.durationMs} ms`;
   const lines = [`  ${LABELS[result.status]}  ${result.name.padEnd(nameWidth)}  ${result.title} (${time})`];
-  const indent = ' '.repeat(8 + nameWidth);
+  // Under the title: two spaces, the four-letter label, two spaces, the name, two spaces.
+  const indent = ' '.repeat(10 + nameWidth);
   lines.push(`${indent}${result.reason}`);
   if (result.difference !== undefined) {
     const at = `at byte ${count(result.difference.offset)}: `;
     lines.push(`${indent}${at}expected ${result.difference.expected}`);
     lines.push(`${indent}${' '.repeat(at.length)}got      ${result.difference.got}`);
   }
+  for (const connection of result.connections ?? []) lines.push(`${indent}${digestLine(connection)}`);
   return lines.join('\n');
+}
+
+/** What the per-connection digest lines mean, printed once above the table. */
+function digestLegend(algorithm: DigestAlgorithm): string {
+  return [
+    `  ${algorithm} of each connection: "from" is the client's address and port (echod's "remote" and "remotePort"`,
+    '  unless a proxy is in between); check\'s "sent" is the "received" of echod\'s close line and "received" its "sent".',
+  ].join('\n');
+}
+
+/** One connection's digests: `from 127.0.0.1:40312  sent 33 B 1a2b3c4d  received 33 B 1a2b3c4d`. */
+function digestLine(connection: ConnectionDigest): string {
+  const { digest } = connection;
+  return `${digest.algorithm} from ${connection.local}  sent ${count(connection.bytesSent)} B ${digest.sent}  received ${count(connection.bytesReceived)} B ${digest.received}`;
 }

@@ -1,14 +1,18 @@
 /**
- * A running digest of each connection's byte stream, one per direction: the place where the
- * planned per-connection CRC32C (of bytes sent and of bytes received) plugs into bench.
+ * The client side of echod's `--digest`: a running digest of each connection's byte stream, one
+ * per direction, made by the same code as the server's (src/digest.ts), so that what a tool
+ * prints can be compared with the `digest` of echod's close line, where the directions are
+ * crossed over (the server's `received` is the client's `sent`).
  *
- * The bench engine already calls `update()` on every batch it writes and every chunk it reads,
- * and puts each connection's `value`s in its report; today the only kind is `none`, which
- * makes no digest at all (so the byte path pays one null check per chunk). Adding CRC32C is:
- * a `crc32c` kind here, an implementation of {@link StreamDigest}, and a flag in bench.ts.
+ * Two shapes, for two callers:
+ * - bench's engine folds every batch it writes and every chunk it reads into a numeric CRC32C
+ *   ({@link StreamDigest}, {@link createDigests}); `none` makes no digest at all, so its byte
+ *   path pays one null check per chunk.
+ * - check keeps hex digests as echod logs them ({@link HexDigests}, {@link createHexDigests}),
+ *   CRC32C or SHA-256.
  */
 
-import { crc32c } from '../digest.js';
+import { crc32c, StreamDigest as ServerStreamDigest } from '../digest.js';
 
 export interface StreamDigest {
   /** Folds in `bytes[start, end)`, in stream order. */
@@ -22,8 +26,13 @@ export interface ConnectionDigests {
   received: StreamDigest;
 }
 
-/** Which digest a run keeps. Plain data, so it crosses into worker threads. */
+/** Which digest a bench run keeps. Plain data, so it crosses into worker threads. */
 export type DigestKind = 'none' | 'crc32c';
+
+/** The algorithms of echod's `--digest` (its `off` is a tool's absent flag). */
+export type DigestAlgorithm = 'crc32c' | 'sha256';
+
+export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['crc32c', 'sha256'];
 
 /** CRC32C (Castagnoli), the same function as the server's `--digest crc32c`. */
 class Crc32cDigest implements StreamDigest {
@@ -41,4 +50,17 @@ export function createDigests(kind: DigestKind): ConnectionDigests | null {
     case 'crc32c':
       return { sent: new Crc32cDigest(), received: new Crc32cDigest() };
   }
+}
+
+/** One connection's digests in echod's own representation: `hex()` is what its close line says. */
+export interface HexDigests {
+  readonly algorithm: DigestAlgorithm;
+  /** Every byte the client handed to the connection (echod's `received`). */
+  readonly sent: ServerStreamDigest;
+  /** Every byte the client read from it (echod's `sent`, banner and prefixes included). */
+  readonly received: ServerStreamDigest;
+}
+
+export function createHexDigests(algorithm: DigestAlgorithm): HexDigests {
+  return { algorithm, sent: new ServerStreamDigest(algorithm), received: new ServerStreamDigest(algorithm) };
 }
