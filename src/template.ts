@@ -18,14 +18,18 @@ export interface TemplateValues {
 }
 
 const PLACEHOLDER = /\{([a-z_]+)(?::([A-Za-z_][A-Za-z0-9_]*))?\}/g;
+/** Anything shaped like a placeholder, for checking: `{HOSTNAME}`, `{server-id}`, `{env:my-var}` are typos to refuse, not text. */
+const PLACEHOLDER_LIKE = /\{([A-Za-z][A-Za-z0-9_-]*)(?::([^{}\s]*))?\}/g;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAMES: ReadonlySet<string> = new Set(['hostname', 'pid', 'server_id', 'conn_id', 'remote', 'local', 'proxy_source', 'time', 'env']);
 
 /** The placeholder names a template uses that echod does not know, or an empty list. */
 export function unknownPlaceholders(template: string): string[] {
   const unknown: string[] = [];
-  for (const match of template.matchAll(PLACEHOLDER)) {
+  for (const match of template.matchAll(PLACEHOLDER_LIKE)) {
     const [whole, name = '', argument] = match;
-    if (!NAMES.has(name) || (name === 'env') !== (argument !== undefined)) unknown.push(whole);
+    const known = NAMES.has(name) && (name === 'env' ? argument !== undefined && ENV_NAME.test(argument) : argument === undefined);
+    if (!known) unknown.push(whole);
   }
   return unknown;
 }

@@ -223,6 +223,12 @@ describe('banner and prefix templates', () => {
     assert.deepEqual(unknownPlaceholders('{hostnme} ok {pid} {env} {pid:x} {nope}'), ['{hostnme}', '{env}', '{pid:x}', '{nope}']);
   });
 
+  it('unknownPlaceholders refuses near misses in other cases and spellings instead of sending them as text', { timeout: TEST_TIMEOUT_MS }, () => {
+    assert.deepEqual(unknownPlaceholders('{HOSTNAME} {Pid} {server-id} {conn_id} {env:my-var} {env:}'), ['{HOSTNAME}', '{Pid}', '{server-id}', '{env:my-var}', '{env:}']);
+    // Braces that cannot be placeholders stay text: JSON, numbers, empty and spaced braces.
+    assert.deepEqual(unknownPlaceholders('{"id":1} {1} {} { pid } {-x}'), []);
+  });
+
   it('expandTemplate fills every placeholder; an unset variable is empty; other text is untouched', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(
       expandTemplate('{hostname}/{pid}/{server_id}/{conn_id}/{remote}/{local}/{proxy_source}/{time}/{env:POD_NAME}', values),
