@@ -14,6 +14,8 @@ export interface CliLogger {
   close: () => Promise<void>;
   /** Best effort for an immediate exit: writes the buffer synchronously. */
   flushSync: () => void;
+  /** Log lines dropped because stdout did not take them (`LOG_BUFFER_MAX_BYTES` were waiting). */
+  readonly dropped: number;
 }
 
 /** Log lines are written once this much is waiting... */
@@ -30,7 +32,7 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
   const usePretty = format === 'pretty' || (format === 'auto' && isTerminal);
   if (usePretty) {
     const stream = pretty({ sync: true, colorize: isTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
-    return { logger: pino({ level, base: null }, stream), close: () => Promise.resolve(), flushSync: () => {} };
+    return { logger: pino({ level, base: null }, stream), close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
   }
   // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:
   // one asynchronous write per line cost ~17% of the server's busy time on churn (two lines per
@@ -38,8 +40,15 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
   // LOG_BUFFER_MAX_BYTES wait and later lines are dropped, never the server's memory.
   const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_MAX_BYTES });
   const logger = pino({ level }, destination);
+  let dropped = 0;
+  destination.on('drop', () => {
+    dropped++;
+  });
   return {
     logger,
+    get dropped() {
+      return dropped;
+    },
     close: async () => {
       const closed = once(destination, 'close');
       destination.end();

@@ -16,6 +16,8 @@ export interface MetricsOptions {
   labels?: Record<string, string>;
   /** The version reported by `echod_build_info`. @default 'unknown' */
   version?: string;
+  /** Log lines dropped by the process's logger so far (the CLI's bounded log buffer), if any. */
+  logLinesDropped?: () => number;
 }
 
 /** Connection lifetimes span milliseconds (probes) to hours (held streams). */
@@ -44,6 +46,18 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   };
 
   // With --workers, the primary sums the workers' series; `aggregator` says where a sum is wrong.
+  const logLinesDropped = options.logLinesDropped;
+  if (logLinesDropped !== undefined) {
+    new Counter({
+      name: 'echod_log_lines_dropped_total',
+      help: 'Log lines dropped because stdout did not take them and 16 MiB of lines were already waiting.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    });
+  }
   new Gauge({
     name: 'echod_build_info',
     help: 'Always 1; labels say which echod this is and how it echoes.',
