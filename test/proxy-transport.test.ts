@@ -15,6 +15,7 @@ import type { EchoServerOptions } from '../src/options.js';
 import type { RejectReason } from '../src/stats.js';
 import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
 import { type EchodProcess, localPort, startEchod } from './helpers/echod-process.js';
+import { addresses, authorityTlv, FAMILY, v1, v2 } from './helpers/proxy-headers.js';
 import { RecordingLogger } from './helpers/recording-logger.js';
 import { StreamClient } from './helpers/stream-client.js';
 import { Waiters } from './helpers/wait.js';
@@ -24,48 +25,6 @@ const CLI_TIMEOUT_MS = 30_000;
 /** Short, so the timeout tests are quick; long enough for any loopback header to arrive. */
 const HEADER_TIMEOUT_MS = 300;
 const SOCAT = spawnSync('socat', ['-V']).status === 0;
-
-const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
-const FAMILY = { UNSPEC: 0x00, TCP4: 0x11, TCP6: 0x21 } as const;
-
-function v1(transport: 'TCP4' | 'TCP6', source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
-  return Buffer.from(`PROXY ${transport} ${source} ${destination} ${sourcePort} ${destinationPort}\r\n`, 'latin1');
-}
-
-/** A v2 header; `versionCommand` is the 13th byte (0x21: version 2, PROXY; 0x20: LOCAL). */
-function v2(versionCommand: number, familyProtocol: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const fixed = Buffer.alloc(4);
-  fixed[0] = versionCommand;
-  fixed[1] = familyProtocol;
-  fixed.writeUInt16BE(body.length, 2);
-  return Buffer.concat([SIGNATURE, fixed, body]);
-}
-
-function ipv6Bytes(address: string): Buffer {
-  const [head = '', tail] = address.split('::');
-  const front = head === '' ? [] : head.split(':');
-  const back = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
-  const bytes = Buffer.alloc(16);
-  groups.forEach((group, index) => bytes.writeUInt16BE(Number.parseInt(group, 16), index * 2));
-  return bytes;
-}
-
-function addresses(family: 'TCP4' | 'TCP6', source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
-  const ip = (address: string): Buffer => (family === 'TCP4' ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address));
-  const ports = Buffer.alloc(4);
-  ports.writeUInt16BE(sourcePort, 0);
-  ports.writeUInt16BE(destinationPort, 2);
-  return Buffer.concat([ip(source), ip(destination), ports]);
-}
-
-/** PP2_TYPE_AUTHORITY (0x02): the host name the client asked for. */
-function authorityTlv(host: string): Buffer {
-  const value = Buffer.from(host);
-  const head = Buffer.from([0x02, 0, 0]);
-  head.writeUInt16BE(value.length, 1);
-  return Buffer.concat([head, value]);
-}
 
 describe('PROXY protocol on stream listeners', () => {
   let fixture: Fixture | undefined;
