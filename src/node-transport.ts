@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { unlinkSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
-import { type SecureContextOptions, type TLSSocket, createServer as createTlsServer } from 'node:tls';
+import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { Connection, type TlsInfo } from './connection.js';
 import type { Logger } from './log.js';
 import { parseProxyHeader } from './proxy-protocol.js';
@@ -18,6 +18,9 @@ import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transpor
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
+/** On a tls+PROXY listener's accepted socket: the client its header named, until TLS is up. */
+const kPeer = Symbol('echod.peer');
+type ProxiedSocket = Socket & { [kPeer]?: Peer | undefined };
 
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -166,12 +169,16 @@ function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec)
   acceptor.register(connection);
 }
 
+/** What is done with a socket once its PROXY header is read: `peer` is the client it named. */
+type AfterHeader = (socket: Socket, peer: Peer) => void;
+
 /**
- * Reads a PROXY protocol header off a fresh socket, then serves the client with the header's
- * source as its address. Everything after the header is put back for the echo. Bounded: the
- * parser refuses oversized headers, and a header that does not complete in time is refused.
+ * Reads a PROXY protocol header off a fresh socket, then hands the socket on (`next`) with the
+ * header's source as the client's address; everything after the header is put back on the
+ * socket first, for the echo or the TLS handshake. Bounded: the parser refuses oversized
+ * headers, and a header that does not complete in time is refused.
  */
-function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec): void {
+function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, next: AfterHeader): void {
   const mode = spec.listener.proxyProtocol;
   const own = socketPeer(socket);
   let received: Buffer = Buffer.alloc(0);
@@ -200,7 +207,7 @@ function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenS
       if (mode === 'required') return refuse('no PROXY protocol header');
       finish();
       socket.unshift(received);
-      serve(socket, own, acceptor, spec);
+      next(socket, own);
       return;
     }
     finish();
@@ -211,13 +218,26 @@ function serveAfterProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenS
       header.source !== undefined && header.command === 'PROXY'
         ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header }
         : { ...own, proxy: header };
-    serve(socket, peer, acceptor, spec);
+    next(socket, peer);
   };
   const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);
   timer.unref();
   socket.on('data', onPreamble);
   socket.on('close', onEarlyClose);
   socket.resume(); // the header must be read even on a listener whose sockets start paused
+}
+
+/**
+ * The client of a TLS socket on a tls+PROXY listener: the peer its header named, kept on the
+ * accepted socket underneath (node:tls's `_parent`, set by every TLSSocket built over a
+ * net.Socket, in node and in Bun). Taken once, so the socket does not keep it.
+ */
+function proxiedPeer(socket: TLSSocket): Peer {
+  const raw = (socket as TLSSocket & { _parent?: ProxiedSocket | null })._parent;
+  const peer = raw?.[kPeer];
+  if (raw === undefined || raw === null || peer === undefined) return socketPeer(socket);
+  raw[kPeer] = undefined;
+  return peer;
 }
 
 function tlsInfoOf(socket: TLSSocket): TlsInfo {
@@ -250,38 +270,20 @@ export async function listenNode(
   const { listener } = spec;
   const proxied = listener.proxyProtocol !== 'off';
   let server: Server;
+  let tlsServer: TlsServer | null = null;
   if (listener.protocol === 'tls') {
     if (tls === null) throw new Error('a tls listener needs certificates');
-    // Client certificates are checked here rather than by node during the handshake: node
-    // would destroy the socket first, and the refusal could name neither client nor reason.
-    const tlsServer = createTlsServer({
-      ...tls.context,
-      requestCert: tls.requestCert,
-      rejectUnauthorized: false,
-      allowHalfOpen: true,
-      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
-    });
-    tlsServer.on('secureConnection', (socket: TLSSocket) => {
-      socket.on('error', onSocketError);
-      if (tls.rejectUnauthorized && !socket.authorized) {
-        acceptor.refuse('tls_error', socketPeer(socket), String(socket.authorizationError ?? 'no client certificate'));
-        socket.destroy();
-        return;
-      }
-      if (spec.noDelay) socket.setNoDelay(true);
-      serve(socket, socketPeer(socket), acceptor, spec);
-    });
-    tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      acceptor.refuse('tls_error', socketPeer(socket), err.code ?? err.message);
-      socket.destroy();
-    });
+    tlsServer = createTlsHandshaker(spec, acceptor, tls, proxied ? proxiedPeer : socketPeer);
+  }
+  if (tlsServer !== null && !proxied) {
     server = tlsServer;
   } else {
     // --accept-then-hang: sockets start paused, so not a byte is read from the kernel.
     server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect: listener.faults?.acceptThenHang === true });
+    const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeAfterHeader(tlsServer);
     server.on('connection', (socket: Socket) => {
       socket.on('error', onSocketError);
-      if (proxied) serveAfterProxyHeader(socket, acceptor, spec);
+      if (proxied) readProxyHeader(socket, acceptor, spec, next);
       else serve(socket, socketPeer(socket), acceptor, spec);
     });
   }
@@ -300,9 +302,72 @@ export async function listenNode(
       return typeof address === 'string' ? { path: address } : (address as { address: string; family: string; port: number });
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-    setSecureContext: (options) => {
-      if ('setSecureContext' in server) (server as ReturnType<typeof createTlsServer>).setSecureContext(options);
-    },
+    setSecureContext: (options) => tlsServer?.setSecureContext(options),
+  };
+}
+
+/**
+ * The node:tls server of a tls listener: handshakes, checks client certificates, serves. On a
+ * plain tls listener it is the listening server itself. On a tls+PROXY listener it never
+ * listens: a plain net server accepts, the PROXY header is read off the socket (see
+ * `handshakeAfterHeader`), and the socket is handed to this server, so both kinds of tls
+ * listener share one handshake path — certificates (and their reload), SNI, ALPN, the
+ * handshake timeout, mTLS, the TLS details of the close line.
+ */
+function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSettings, peerOf: (socket: TLSSocket) => Peer): TlsServer {
+  // Client certificates are checked here rather than by node during the handshake: node
+  // would destroy the socket first, and the refusal could name neither client nor reason.
+  const tlsServer = createTlsServer({
+    ...tls.context,
+    requestCert: tls.requestCert,
+    rejectUnauthorized: false,
+    allowHalfOpen: true,
+    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+  });
+  tlsServer.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', onSocketError);
+    const peer = peerOf(socket);
+    if (tls.rejectUnauthorized && !socket.authorized) {
+      acceptor.refuse('tls_error', peer, String(socket.authorizationError ?? 'no client certificate'));
+      socket.destroy();
+      return;
+    }
+    if (spec.noDelay) socket.setNoDelay(true);
+    serve(socket, peer, acceptor, spec);
+  });
+  tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    acceptor.refuse('tls_error', peerOf(socket), err.code ?? err.message);
+    socket.destroy();
+  });
+  return tlsServer;
+}
+
+/** tcp and unix listeners: the client is served as soon as its header is read. */
+function serveAfterHeader(acceptor: Acceptor, spec: ListenSpec): AfterHeader {
+  return (socket, peer) => serve(socket, peer, acceptor, spec);
+}
+
+/**
+ * tls+PROXY listeners: the PROXY header comes in clear text before the ClientHello, so it is
+ * read off the accepted socket first; then the socket goes to the tls server as if that had
+ * accepted it. Bytes read past the header (the ClientHello often shares its segment) were put
+ * back on the socket, and node:tls feeds a socket's buffered bytes to the handshake before
+ * anything else it reads (`initRead` in node's lib/_tls_wrap.js; Bun does likewise).
+ *
+ * What this costs over a plain tls listener: the header read, exactly as on a tcp+PROXY
+ * listener (a timer and a few closures per connection until the header is in; a header that
+ * comes in pieces is copied as they arrive, at most V2_MAX_BYTES), the bytes read past it
+ * handed to the handshake in one call, and one property on the accepted socket. There is no
+ * stream wrapper: the TLS layer is built on the socket's own handle, as on a plain tls
+ * listener, so once the handshake is done bytes take the same native path, with the same
+ * backpressure, at the same cost per byte and per held connection. The TLS handshake timeout
+ * starts once the header is in: a client has at most the PROXY timeout plus
+ * TLS_HANDSHAKE_TIMEOUT_MS to be served or refused.
+ */
+function handshakeAfterHeader(tlsServer: TlsServer): AfterHeader {
+  return (socket, peer) => {
+    (socket as ProxiedSocket)[kPeer] = peer;
+    tlsServer.emit('connection', socket);
   };
 }
 

@@ -210,11 +210,6 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     if (!PROXY_PROTOCOL_MODES.includes(proxyProtocol) || (protocol === 'udp' && proxyProtocol !== 'off')) {
       throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, protocol === 'udp' ? 'off (udp)' : PROXY_PROTOCOL_MODES.join(', '));
     }
-    if (protocol === 'tls' && proxyProtocol !== 'off') {
-      // The header precedes the TLS handshake: node's TLS layer reads the socket itself, so the
-      // header cannot be taken off first without a slower JavaScript stream in between.
-      throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, 'off on tls listeners (not supported yet)');
-    }
     const fd = listener.fd ?? null;
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
     const faults = listener.faults ?? null;

@@ -72,6 +72,7 @@ describe('parseListenUrl', () => {
       for (const mode of ['off', 'optional', 'required'] as const) {
         assert.equal(parseListenUrl(`tcp://:1?proxy=${mode}`).proxyProtocol, mode);
         assert.equal(parseListenUrl(`unix:///s?proxy=${mode}`).proxyProtocol, mode);
+        assert.equal(parseListenUrl(`tls://:1?proxy=${mode}`).proxyProtocol, mode);
       }
       assert.equal(parseListenUrl('tcp://:1').proxyProtocol, undefined);
     });

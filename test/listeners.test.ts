@@ -228,11 +228,20 @@ describe('listeners', () => {
       );
     }
 
-    it('tls with a PROXY protocol is refused (InvalidOptionError)', { timeout: TEST_TIMEOUT_MS }, () => {
-      for (const proxyProtocol of ['optional', 'required'] as const) {
-        refused({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol }], tls: { selfSigned: true } }, 'listeners[0].proxyProtocol');
+    it('tls takes a PROXY protocol setting as tcp does (served in proxy-tls.test.ts)', { timeout: TEST_TIMEOUT_MS }, () => {
+      for (const proxyProtocol of ['off', 'optional', 'required'] as const) {
+        const server = createEchoServer({ listeners: [{ protocol: 'tcp', host: HOST, port: 0 }, { protocol: 'tls', host: HOST, port: 0, proxyProtocol }], tls: { selfSigned: true } });
+        assert.deepEqual(
+          server.options.listeners.map((listener) => [listener.protocol, listener.proxyProtocol]),
+          [
+            ['tcp', 'off'],
+            ['tls', proxyProtocol],
+          ],
+        );
       }
-      refused({ listeners: [{ protocol: 'tcp', host: HOST, port: 0 }, { protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'optional' }], tls: { selfSigned: true } }, 'listeners[1].proxyProtocol');
+      refused({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'always' as 'required' }], tls: { selfSigned: true } }, 'listeners[0].proxyProtocol');
+      // A tls listener needs certificates, with a PROXY protocol or without.
+      refused({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'required' }] }, 'tls');
     });
 
     it('other listener mistakes name the listener and the field', { timeout: TEST_TIMEOUT_MS }, () => {
