@@ -40,7 +40,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
-  { name: 'proxy-protocol', kind: { oneOf: ['off', 'optional', 'required'] }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners)', shown: 'off' },
+  { name: 'proxy-protocol', kind: { oneOf: ['off', 'optional', 'required'] }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
   { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs) },
   { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// listeners (re-read on SIGHUP)' },
   { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// listeners (re-read on SIGHUP)' },
