@@ -27,10 +27,13 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export class NodeConnection extends Connection {
   readonly socket: Socket;
+  /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
+  private readonly notClientBytes: number;
 
   constructor(admission: Admission, socket: Socket, peer: Peer) {
     super(admission, peer);
     this.socket = socket;
+    this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
     (socket as ConnectionSocket)[kConnection] = this;
     socket.on('data', admission.context.logMessages ? onDataLogged : onData);
     socket.on('end', onEnd);
@@ -39,7 +42,7 @@ export class NodeConnection extends Connection {
   }
 
   get bytesReceived(): number {
-    return this.socket.bytesRead;
+    return this.socket.bytesRead - this.notClientBytes;
   }
 
   get bytesSent(): number {
@@ -216,8 +219,8 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
     const { header } = result;
     const peer: Peer =
       header.source !== undefined && header.command === 'PROXY'
-        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header }
-        : { ...own, proxy: header };
+        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header, headerBytes: result.length }
+        : { ...own, proxy: header, headerBytes: result.length };
     next(socket, peer);
   };
   const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);

@@ -35,6 +35,8 @@ export interface Peer {
   /** The socket's own peer when a PROXY header named someone else (the balancer). */
   via?: { address: string; port: number };
   proxy?: ProxyHeader;
+  /** Bytes of that PROXY header, read off the socket before the client's own bytes. */
+  headerBytes?: number;
 }
 
 /** The server's side of accepting. */

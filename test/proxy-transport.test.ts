@@ -94,6 +94,7 @@ describe('PROXY protocol on stream listeners', () => {
       assert.equal(summary?.remotePort, 41_234);
       assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
       assert.equal(summary?.bytesSent, 'hello through the balancer\n'.length);
+      assert.equal(summary?.bytesReceived, 'hello through the balancer\n'.length, "the client's bytes: the header is not counted");
       assert.deepEqual(opened, [[summary?.id, '203.0.113.7', 41_234]]);
 
       const open = await logger.next('connection opened');
@@ -124,6 +125,7 @@ describe('PROXY protocol on stream listeners', () => {
       const header = v2(0x21, FAMILY.TCP4, Buffer.concat([addresses('TCP4', '192.0.2.44', '192.0.2.1', 61_000, 7), authorityTlv('echo.example.com')]));
       await echoesAfter(balancer, header, 'binary header, text line\n');
       const [summary] = await events.closed(1);
+      assert.equal(summary?.bytesReceived, 'binary header, text line\n'.length, "the client's bytes: the header is not counted");
       assert.equal(summary?.remoteAddress, '192.0.2.44');
       assert.equal(summary?.remotePort, 61_000);
       assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
