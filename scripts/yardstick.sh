@@ -4,7 +4,8 @@
 #   scripts/yardstick.sh                      # the default workloads, every server
 #   WORKLOADS="pingpong64 bulk16k" SECS=5 scripts/yardstick.sh echod node-fast go-seed
 # BENCH_DIR points at the yardstick (default ../shared/bench beside this checkout).
-# Servers: echod, echod-bun, echod-w2 (both CPUs: SERVER_CPUS=0,1 LOAD_CPUS=0,1), and any peer.
+# Servers: echod, echod-bun, echod-w2 and echod-bun-w2 (both CPUs: SERVER_CPUS=0,1
+# LOAD_CPUS=0,1), echod-w6 (hold100k), and any peer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=${BENCH_DIR:-$root/../shared/bench}
@@ -17,6 +18,7 @@ declare -A spec=(
   [echod-bun]="echod-bun=$bun $root/bin/echod.js $flags"
   [echod-w2]="echod-w2=node $root/bin/echod.js $flags --workers 2"
   [echod-w6]="echod-w6=node $root/bin/echod.js $flags --workers 6"
+  [echod-bun-w2]="echod-bun-w2=$bun $root/bin/echod.js $flags --workers 2"
 )
 servers=("$@")
 ((${#servers[@]})) || servers=(c-epoll go-seed node-fast bun-fast uvloop-lines echod echod-bun)
