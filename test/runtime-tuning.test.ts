@@ -1,8 +1,12 @@
-// The heap-headroom decision of the `echod` command's runtime tuning (src/runtime-tuning.ts).
-// Its effect on speed is measured by the yardstick (docs/performance.md), not here.
+// The `echod` command's runtime tuning (src/runtime-tuning.ts): the heap-headroom decision, and
+// the young generation held small in the real binary. Their effect on speed is measured by the
+// yardstick (docs/performance.md), not here.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { Client } from './helpers/clients.js';
+import { adminGet, type EchodProcess, echoes, metric, startEchod } from './helpers/echod-process.js';
+import { parsePrometheus } from './helpers/prometheus.js';
 import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES } from '../src/runtime-tuning.js';
 
 const MiB = 1024 * 1024;
@@ -39,5 +43,25 @@ describe('growingPercentFor', () => {
 
   it("the malloc warm-up block stays within glibc's dynamic threshold (32 MiB on 64-bit)", () => {
     assert.ok(MALLOC_WARMUP_BYTES + 4096 <= 32 * MiB);
+  });
+});
+
+describe('the echod command on Node keeps its young generation small', () => {
+  const started: EchodProcess[] = [];
+  afterEach(async () => {
+    for (const echod of started.splice(0)) await echod.stop();
+  });
+
+  it('new space stays at its starting size through start-up and 16 MiB of echo', { timeout: 30_000 }, async () => {
+    const { port, adminPort } = await startEchod('node', ['--admin-port', '0'], (echod) => started.push(echod));
+    assert.ok(adminPort !== undefined);
+    const client = await Client.connect(port);
+    const batch = `${'x'.repeat(63)}\n`.repeat(16 * 1024); // 1 MiB of 64-byte lines
+    for (let i = 0; i < 16; i++) await echoes(client, batch);
+    client.socket.destroy();
+    const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
+    const newSpace = metric(scrape, 'nodejs_heap_space_size_total_bytes', { space: 'new' });
+    // Unbounded, V8 grows it to 8 MiB while echod loads and to 32 MiB under load.
+    assert.ok(newSpace <= 4 * MiB, `new space ${newSpace} bytes`);
   });
 });
