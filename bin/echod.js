@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// V8's young generation is bounded before the rest of echod loads (see src/runtime-tuning.ts).
-import { boundYoungGeneration } from '../dist/runtime-tuning.js';
+// Process tuning that must come before the rest of echod loads (see src/runtime-tuning.ts).
+import { tuneBeforeLoading } from '../dist/runtime-tuning.js';
 
-boundYoungGeneration();
+tuneBeforeLoading();
 const { main } = await import('../dist/cli.js');
 process.exitCode = await main(process.argv.slice(2));

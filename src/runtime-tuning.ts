@@ -5,8 +5,8 @@
  * a fresh buffer for every socket read (about 1.5 GB/s of them here). Figures: docs/performance.md.
  *
  * Only for the command's processes on Node: a library must not retune its host process, and
- * Bun has its own allocator and collector. A third adjustment, `boundYoungGeneration()`, must
- * run before the rest of echod loads, so bin/echod.js calls it first.
+ * Bun has its own allocator and collector. Adjustments 1 and 3 must be made before the rest of
+ * echod loads, so bin/echod.js calls `tuneBeforeLoading()` first.
  *
  * 1. malloc's trim threshold. glibc returns the top of its heap to the kernel whenever more
  *    than the trim threshold (128 KiB at start) is free there, and the next reads fault those
@@ -69,22 +69,32 @@ function userChose(env: NodeJS.ProcessEnv): boolean {
  *    a hand-written server's stays; bulk16k is unchanged (7.4–7.6 µs). Must run before the
  *    rest of echod is loaded; a semi-space flag the user gave is left alone.
  */
-export function boundYoungGeneration(env: NodeJS.ProcessEnv = process.env): void {
-  if (process.versions.bun !== undefined) return;
+function boundYoungGeneration(env: NodeJS.ProcessEnv): void {
   const chosen = (arg: string): boolean => arg.includes('semi-space');
   if (process.execArgv.some(chosen) || chosen(env.NODE_OPTIONS ?? '')) return;
   setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /**
- * Applies adjustments 1 and 2; `readBytes` is the total read so far by the process's server.
+ * Adjustments 1 and 3, which must be made before the rest of echod loads: the young
+ * generation's bound before modules fill it, and the malloc block early enough that the
+ * scavenges of loading free it before the first connection (freed later, the first seconds of
+ * bulk reads would still fault). A no-op on Bun.
+ */
+export function tuneBeforeLoading(env: NodeJS.ProcessEnv = process.env): void {
+  if (process.versions.bun !== undefined) return;
+  boundYoungGeneration(env);
+  raiseMallocTrimThreshold();
+}
+
+/**
+ * Applies adjustment 2; `readBytes` is the total read so far by the process's server.
  * Returns the function that stops the headroom checks and hands the growth factor back to V8.
  * A no-op (returning a no-op) on Bun.
  */
 export function tuneRuntime(readBytes: () => number, env: NodeJS.ProcessEnv = process.env): () => void {
-  if (process.versions.bun !== undefined) return () => {};
-  raiseMallocTrimThreshold();
-  return userChose(env) ? () => {} : keepHeapHeadroom(readBytes);
+  if (process.versions.bun !== undefined || userChose(env)) return () => {};
+  return keepHeapHeadroom(readBytes);
 }
 
 /**
