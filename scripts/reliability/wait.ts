@@ -3,60 +3,10 @@
 // nothing announces (a /proc count, a counter behind the admin endpoint).
 import type { EventEmitter } from 'node:events';
 
-/** Rejects with a message naming `what` if `promise` has not settled within `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// `within` and `Waiters` are the integration tests' own (one implementation for both).
+import { within } from '../../test/helpers/wait.js';
 
-/**
- * Wakes waiters whenever something they may be waiting for happened: the owner calls
- * `notify()` from its event handlers, and `until()` re-checks its condition on each one.
- */
-export class Waiters {
-  private readonly pending = new Set<() => void>();
-
-  notify(): void {
-    for (const wake of [...this.pending]) wake();
-  }
-
-  /** Resolves once `condition()` holds (checked now and on every notify), or rejects after `ms`. */
-  until(condition: () => boolean, ms: number, what: string): Promise<void> {
-    if (condition()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.pending.delete(check);
-      };
-      const check = (): void => {
-        let met: boolean;
-        try {
-          met = condition();
-        } catch (err) {
-          done();
-          reject(err instanceof Error ? err : new Error(String(err)));
-          return;
-        }
-        if (met) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      this.pending.add(check);
-    });
-  }
-}
+export { Waiters, within } from '../../test/helpers/wait.js';
 
 /** How often `pollUntil` looks again by default. */
 const POLL_INTERVAL_MS = 50;
