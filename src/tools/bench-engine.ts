@@ -111,7 +111,8 @@ export interface EngineReport {
   stalled: boolean;
   /** Open loop: the most a send left after its intended time, ms (how far the client fell behind). */
   maxSendLagMs: number;
-  digests?: { connection: number; sent: number; received: number }[];
+  /** Hex digests, as echod's close lines give them. */
+  digests?: { connection: number; sent: string; received: string }[];
 }
 
 /** The initial connections could not all be made: the run does not start. */
@@ -348,7 +349,7 @@ export class Engine {
       maxSendLagMs: this.maxSendLagMs,
     };
     if (this.spec.digest !== 'none') {
-      report.digests = this.connections.map((connection) => ({ connection: connection.id, sent: connection.digests?.sent.value ?? 0, received: connection.digests?.received.value ?? 0 }));
+      report.digests = this.connections.map((connection) => ({ connection: connection.id, sent: connection.digests?.sent.hex() ?? '', received: connection.digests?.received.hex() ?? '' }));
     }
     let closing = this.connections.length;
     const done = (): void => {

@@ -76,7 +76,7 @@ export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
-  { name: 'digest', kind: { oneOf: ['none', 'crc32c'] }, arg: 'KIND', description: "crc32c: print each connection's CRC32C of the bytes sent and received, to compare with echod --digest crc32c (costs client CPU)", shown: 'none' },
+  { name: 'digest', kind: { oneOf: ['none', 'crc32c', 'sha256'] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
   { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
 ];
 
@@ -205,6 +205,8 @@ export interface BenchResult {
   interrupted: boolean;
   /** Open loop: how far behind its schedule the client fell at worst, ms. */
   maxSendLagMs: number | null;
+  /** With --digest: the algorithm, and each connection's digests in hex. */
+  digestAlgorithm?: Exclude<DigestKind, 'none'>;
   digests?: EngineReport['digests'];
   /** Why the run could not start (cannot connect): then nothing else is meaningful. */
   error?: string;
@@ -590,7 +592,10 @@ function combine(options: BenchOptions, reports: readonly EngineReport[], total:
     maxSendLagMs: options.rate === null ? null : round(maxSendLagMs, 1),
   };
   const digests = reports.flatMap((report) => report.digests ?? []);
-  if (digests.length > 0) result.digests = digests;
+  if (options.digest !== 'none') {
+    result.digestAlgorithm = options.digest;
+    result.digests = digests;
+  }
   return result;
 }
 
@@ -613,10 +618,6 @@ function header(options: BenchOptions): string {
 }
 
 /** The human summary: a short table, the errors by kind with the first few described, a verdict. */
-function hex(value: number): string {
-  return value.toString(16).padStart(8, '0');
-}
-
 export function summary(result: BenchResult): string {
   const lat = result.latencyUs;
   const lines = [
@@ -643,9 +644,9 @@ export function summary(result: BenchResult): string {
       }
     }
   }
-  if (result.digests !== undefined) {
-    lines.push('  crc32c      per connection, sent / received (compare with the server\'s close lines):');
-    for (const digest of result.digests) lines.push(`    conn ${String(digest.connection).padStart(5)}  ${hex(digest.sent)} / ${hex(digest.received)}`);
+  if (result.digests !== undefined && result.digestAlgorithm !== undefined) {
+    lines.push(`  ${result.digestAlgorithm.padEnd(11)} per connection, sent / received (the server's close lines have them crossed: its received is our sent):`);
+    for (const digest of result.digests) lines.push(`    conn ${String(digest.connection).padStart(5)}  ${digest.sent} / ${digest.received}`);
   }
   if (result.errors.lost > 0) {
     lines.push('    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)');

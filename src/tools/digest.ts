@@ -5,20 +5,20 @@
  * crossed over (the server's `received` is the client's `sent`).
  *
  * Two shapes, for two callers:
- * - bench's engine folds every batch it writes and every chunk it reads into a numeric CRC32C
- *   ({@link StreamDigest}, {@link createDigests}); `none` makes no digest at all, so its byte
- *   path pays one null check per chunk.
+ * - bench's engine folds every batch it writes and every chunk it reads into a running digest
+ *   given as ranges of its buffers ({@link StreamDigest}, {@link createDigests}); `none` makes no
+ *   digest at all, so its byte path pays one null check per chunk.
  * - check keeps hex digests as echod logs them ({@link HexDigests}, {@link createHexDigests}),
  *   CRC32C or SHA-256.
  */
 
-import { crc32c, StreamDigest as ServerStreamDigest } from '../digest.js';
+import { StreamDigest as ServerStreamDigest } from '../digest.js';
 
 export interface StreamDigest {
   /** Folds in `bytes[start, end)`, in stream order. */
   update(bytes: Uint8Array, start: number, end: number): void;
-  /** The digest of everything folded in so far. */
-  readonly value: number;
+  /** The digest of everything folded in so far, in hex as echod's close line has it. */
+  hex(): string;
 }
 
 export interface ConnectionDigests {
@@ -27,29 +27,33 @@ export interface ConnectionDigests {
 }
 
 /** Which digest a bench run keeps. Plain data, so it crosses into worker threads. */
-export type DigestKind = 'none' | 'crc32c';
+export type DigestKind = 'none' | 'crc32c' | 'sha256';
 
 /** The algorithms of echod's `--digest` (its `off` is a tool's absent flag). */
 export type DigestAlgorithm = 'crc32c' | 'sha256';
 
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['crc32c', 'sha256'];
 
-/** CRC32C (Castagnoli), the same function as the server's `--digest crc32c`. */
-class Crc32cDigest implements StreamDigest {
-  value = 0;
+/** The server's own digest (CRC32C or SHA-256), fed ranges of the engine's buffers. */
+class RangeDigest implements StreamDigest {
+  private readonly digest: ServerStreamDigest;
+
+  constructor(algorithm: DigestAlgorithm) {
+    this.digest = new ServerStreamDigest(algorithm);
+  }
 
   update(bytes: Uint8Array, start: number, end: number): void {
-    this.value = crc32c(bytes.subarray(start, end), this.value);
+    this.digest.update(bytes.subarray(start, end));
+  }
+
+  hex(): string {
+    return this.digest.hex();
   }
 }
 
 export function createDigests(kind: DigestKind): ConnectionDigests | null {
-  switch (kind) {
-    case 'none':
-      return null;
-    case 'crc32c':
-      return { sent: new Crc32cDigest(), received: new Crc32cDigest() };
-  }
+  if (kind === 'none') return null;
+  return { sent: new RangeDigest(kind), received: new RangeDigest(kind) };
 }
 
 /** One connection's digests in echod's own representation: `hex()` is what its close line says. */
