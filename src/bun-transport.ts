@@ -78,7 +78,7 @@ export class BunConnection extends Connection {
     return this.sent;
   }
 
-  protected localEndpoint(): { address: string; port: number } {
+  get local(): { address: string; port: number } {
     return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 

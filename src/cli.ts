@@ -145,7 +145,7 @@ interface Run {
 /** One process: the echo server, and the admin endpoint if asked for. */
 async function runSingle(run: Run, server: EchoServer): Promise<number> {
   const { logger } = run.log;
-  const registry = run.adminPort !== undefined ? createMetrics(server, { version: run.version, labels: { server_id: run.serverId }, logLinesDropped: () => run.log.dropped }) : null;
+  const registry = run.adminPort !== undefined ? runMetrics(run, server) : null;
   const admin = registry !== null ? startAdmin(run, { echo: server, registry }) : null;
   try {
     await admin?.listen();
@@ -217,7 +217,7 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   }
   // The primary aggregates this registry into its /metrics; constructing an AggregatorRegistry
   // is what makes prom-client answer the primary's requests in a worker.
-  AggregatorRegistry.setRegistries(createMetrics(server, { version: run.version, labels: { server_id: run.serverId }, logLinesDropped: () => run.log.dropped }));
+  AggregatorRegistry.setRegistries(runMetrics(run, server));
   new AggregatorRegistry();
   try {
     const address = await server.listen();
@@ -247,6 +247,11 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   // The IPC channel would keep this process alive.
   if (process.connected) process.disconnect();
   return EXIT_OK;
+}
+
+/** The metrics of a serving process: its server's, labelled with the server id, and the log's drops. */
+function runMetrics(run: Run, server: EchoServer): Registry {
+  return createMetrics(server, { version: run.version, labels: { server_id: run.serverId }, logLinesDropped: () => run.log.dropped });
 }
 
 function sendToPrimary(message: WorkerMessage): void {

@@ -121,11 +121,7 @@ export abstract class Connection implements Expirable, ShapedSink {
    * rather than kept: node:net caches what it is asked, and most connections are never asked
    * (about 130 bytes per held connection).
    */
-  get local(): { address: string; port: number } {
-    return this.localEndpoint();
-  }
-
-  protected abstract localEndpoint(): { address: string; port: number };
+  abstract get local(): { address: string; port: number };
   abstract get bytesReceived(): number;
   abstract get bytesSent(): number;
   /** Writes `data`; false when the transport could not take it all now (backpressure). */

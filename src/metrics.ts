@@ -45,7 +45,6 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     return snapshot;
   };
 
-  // With --workers, the primary sums the workers' series; `aggregator` says where a sum is wrong.
   const logLinesDropped = options.logLinesDropped;
   if (logLinesDropped !== undefined) {
     new Counter({
@@ -58,6 +57,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
       },
     });
   }
+
+  // With --workers, the primary sums the workers' series; `aggregator` says where a sum is wrong.
   new Gauge({
     name: 'echod_build_info',
     help: 'Always 1; labels say which echod this is and how it echoes.',

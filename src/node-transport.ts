@@ -49,7 +49,7 @@ export class NodeConnection extends Connection {
     return this.socket.bytesWritten;
   }
 
-  protected localEndpoint(): { address: string; port: number } {
+  get local(): { address: string; port: number } {
     return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 

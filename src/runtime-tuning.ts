@@ -1,8 +1,9 @@
 /**
- * Two adjustments to the process the `echod` command serves from, each removing a stall that
+ * Three adjustments to the processes of the `echod` command. The first two remove stalls that
  * made bulk echo (bulk16k: 10 connections × 4 × 16 KiB lines in flight, one core) two to three
- * times as expensive per message on some starts and not others. Both come from Node allocating
- * a fresh buffer for every socket read (about 1.5 GB/s of them here). Figures: docs/performance.md.
+ * times as expensive per message on some starts and not others; both come from Node allocating
+ * a fresh buffer for every socket read (about 1.5 GB/s of them here). The third keeps V8's
+ * young generation in the CPU caches. Figures: docs/performance.md.
  *
  * Only for the command's processes on Node: a library must not retune its host process, and
  * Bun has its own allocator and collector. Adjustments 1 and 3 must be made before the rest of
@@ -25,8 +26,8 @@
  *    12.5 ms instead of ~1 ms. V8's growth factor (`--heap-growing-percent`) is set so that its
  *    next limit lies at least `HEADROOM_BYTES` above the old generation, and handed back to V8's
  *    own heuristics (0) once the old generation alone is that large or reads slow down; checked
- *    every second. A `--heap-growing-percent`
- *    the user gave (NODE_OPTIONS or node's arguments) is left alone.
+ *    every second. A `--heap-growing-percent` the user gave (NODE_OPTIONS or node's arguments)
+ *    is left alone.
  */
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
@@ -34,7 +35,7 @@ export const HEADROOM_BYTES = 64 * 1024 * 1024;
 /** Below this read rate a scavenge's worth of read buffers takes over a second: no headroom needed. */
 export const FAST_READ_BYTES_PER_S = 32 * 1024 * 1024;
 const CHECK_EVERY_MS = 1_000;
-const FLAG = 'heap-growing-percent';
+const GROWING_FLAG = 'heap-growing-percent';
 /** Spaces that make up V8's old generation (names differ slightly between V8 versions). */
 const OLD_SPACES: ReadonlySet<string> = new Set(['old_space', 'code_space', 'map_space', 'large_object_space', 'code_large_object_space']);
 /** The block whose release raises glibc's trim threshold to twice its size (at most 32 MiB). */
@@ -56,9 +57,9 @@ function oldGenerationBytes(): number {
   return total;
 }
 
-/** True when the user chose the growth factor themselves. */
-function userChose(env: NodeJS.ProcessEnv): boolean {
-  return process.execArgv.some((arg) => arg.includes(FLAG)) || (env.NODE_OPTIONS ?? '').includes(FLAG);
+/** True when the user set a V8 flag containing `name` themselves (node's arguments or NODE_OPTIONS). */
+function userSet(name: string, env: NodeJS.ProcessEnv): boolean {
+  return process.execArgv.some((arg) => arg.includes(name)) || (env.NODE_OPTIONS ?? '').includes(name);
 }
 
 /**
@@ -70,8 +71,7 @@ function userChose(env: NodeJS.ProcessEnv): boolean {
  *    rest of echod is loaded; a semi-space flag the user gave is left alone.
  */
 function boundYoungGeneration(env: NodeJS.ProcessEnv): void {
-  const chosen = (arg: string): boolean => arg.includes('semi-space');
-  if (process.execArgv.some(chosen) || chosen(env.NODE_OPTIONS ?? '')) return;
+  if (userSet('semi-space', env)) return;
   setFlagsFromString('--semi-space-growth-factor=1');
 }
 
@@ -93,7 +93,7 @@ export function tuneBeforeLoading(env: NodeJS.ProcessEnv = process.env): void {
  * A no-op (returning a no-op) on Bun.
  */
 export function tuneRuntime(readBytes: () => number, env: NodeJS.ProcessEnv = process.env): () => void {
-  if (process.versions.bun !== undefined || userChose(env)) return () => {};
+  if (process.versions.bun !== undefined || userSet(GROWING_FLAG, env)) return () => {};
   return keepHeapHeadroom(readBytes);
 }
 
@@ -117,7 +117,7 @@ function keepHeapHeadroom(readBytes: () => number): () => void {
   const set = (percent: number): void => {
     if (percent === current) return;
     current = percent;
-    setFlagsFromString(`--${FLAG}=${percent}`);
+    setFlagsFromString(`--${GROWING_FLAG}=${percent}`);
   };
   const timer = setInterval(() => {
     const read = readBytes();
