@@ -21,7 +21,9 @@ const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
 /** On a socket built by `acceptDirect`: its bytes go to onDirectRead. */
 const kDirect = Symbol('echod.direct');
-type DirectSocket = Socket & { [kDirect]?: true };
+/** On a direct socket whose PROXY header is being read: where its bytes go until then. */
+const kPreamble = Symbol('echod.preamble');
+type DirectSocket = Socket & { [kDirect]?: true; [kPreamble]?: ((chunk: Buffer) => void) | undefined };
 /** On a tls+PROXY listener's accepted socket: the client its header named, until TLS is up. */
 const kPeer = Symbol('echod.peer');
 type ProxiedSocket = Socket & { [kPeer]?: Peer | undefined };
@@ -139,23 +141,31 @@ function sharedReadBuffer(): Buffer {
   return directReadBuffer;
 }
 
-/** A directly read socket's bytes (`this` is the socket): copied out, then the usual echo. */
+/**
+ * A directly read socket's bytes (`this` is the socket): copied out, then the usual echo, or
+ * the PROXY header reader while the socket has no connection yet.
+ */
 function onDirectRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
-  const connection = (this as ConnectionSocket)[kConnection];
-  if (connection === undefined) return true;
-  if (connection.discarding) {
+  const socket = this as DirectSocket & ConnectionSocket;
+  const connection = socket[kConnection];
+  if (connection?.discarding === true) {
     connection.discarded(bytes);
     return true;
   }
   const chunk = Buffer.allocUnsafe(bytes);
   chunk.set(buffer.subarray(0, bytes));
+  if (connection !== undefined) echoDirect(connection, chunk);
+  else socket[kPreamble]?.(chunk);
+  return true;
+}
+
+function echoDirect(connection: NodeConnection, chunk: Buffer): void {
   try {
     if (connection.context.logMessages) connection.echoLogged(chunk);
     else connection.echo(chunk);
   } catch (err) {
     connection.fail(err);
   }
-  return true;
 }
 
 function discard(this: Socket, chunk: Buffer): void {
@@ -224,14 +234,29 @@ type AfterHeader = (socket: Socket, peer: Peer) => void;
 function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, next: AfterHeader): void {
   const mode = spec.listener.proxyProtocol;
   const own = socketPeer(socket);
+  // A direct socket (acceptDirect) hands its bytes to kPreamble, and what follows the header
+  // goes straight to the connection's echo; any other socket has 'data' events and unshift().
+  const direct = (socket as DirectSocket)[kDirect] === true;
   let received: Buffer = Buffer.alloc(0);
   acceptor.pending++;
   const finish = (): void => {
     acceptor.pending--;
     clearTimeout(timer);
-    socket.removeListener('data', onPreamble);
+    if (direct) (socket as DirectSocket)[kPreamble] = undefined;
+    else socket.removeListener('data', onPreamble);
     socket.removeListener('close', onEarlyClose);
     socket.pause();
+  };
+  /** Serves the client `peer`, with `rest` (the bytes after the header) as its first input. */
+  const handOn = (peer: Peer, rest: Buffer): void => {
+    if (!direct) {
+      if (rest.length > 0) socket.unshift(rest);
+      next(socket, peer);
+      return;
+    }
+    next(socket, peer);
+    const connection = (socket as ConnectionSocket)[kConnection];
+    if (connection !== undefined && rest.length > 0) echoDirect(connection, rest);
   };
   const refuse = (detail: string): void => {
     finish();
@@ -249,23 +274,21 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
     if (result.kind === 'absent') {
       if (mode === 'required') return refuse('no PROXY protocol header');
       finish();
-      socket.unshift(received);
-      next(socket, own);
+      handOn(own, received);
       return;
     }
     finish();
-    const rest = received.subarray(result.length);
-    if (rest.length > 0) socket.unshift(rest);
     const { header } = result;
     const peer: Peer =
       header.source !== undefined && header.command === 'PROXY'
         ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header, headerBytes: result.length }
         : { ...own, proxy: header, headerBytes: result.length };
-    next(socket, peer);
+    handOn(peer, received.subarray(result.length));
   };
   const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);
   timer.unref();
-  socket.on('data', onPreamble);
+  if (direct) (socket as DirectSocket)[kPreamble] = onPreamble;
+  else socket.on('data', onPreamble);
   socket.on('close', onEarlyClose);
   socket.resume(); // the header must be read even on a listener whose sockets start paused
 }
@@ -340,7 +363,9 @@ export async function listenNode(
     server.listen({ path: listener.path, backlog: spec.backlog });
   } else server.listen({ host: listener.host, port: listener.port, backlog: spec.backlog });
   await listening; // rejects with the bind error (EADDRINUSE, EACCES…)
-  if (onConnection !== null && !proxied) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
+  // Not under tls (node:tls takes the socket's handle over) nor, with a PROXY header to read
+  // first, on a hanging listener (its sockets must keep what follows the header unread).
+  if (onConnection !== null && tlsServer === null && !(proxied && pauseOnConnect)) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
   server.on('error', (err) => logger.error({ err }, 'listener error'));
   return {
     config: listener,
@@ -424,7 +449,7 @@ interface AcceptHandle {
 }
 
 /**
- * Plain tcp and unix listeners on node: accepted sockets are read directly. node:net hands a
+ * tcp and unix listeners on node (PROXY header or not): accepted sockets are read directly. node:net hands a
  * server's sockets their bytes through the stream machinery (a fresh 64 KiB allocation per
  * read, shrunk to size, pushed through Readable to a 'data' event); a socket built with
  * `onread` (node's documented option, offered by net.connect but not by net.Server) gets them
