@@ -24,9 +24,18 @@ const kDirect = Symbol('echod.direct');
 /** On a direct socket whose PROXY header is being read: where its bytes go until then. */
 const kPreamble = Symbol('echod.preamble');
 type DirectSocket = Socket & { [kDirect]?: true; [kPreamble]?: ((chunk: Buffer) => void) | undefined };
-/** On a tls+PROXY listener's accepted socket: the client its header named, until TLS is up. */
-const kPeer = Symbol('echod.peer');
-type ProxiedSocket = Socket & { [kPeer]?: Peer | undefined };
+/**
+ * On a tls listener's accepted socket, until its handshake ends: the client (the one its PROXY
+ * header named, if any) and the release of the slot it holds meanwhile.
+ */
+const kHandshake = Symbol('echod.handshake');
+interface Handshake {
+  peer: Peer;
+  release: () => void;
+  /** Closed by its listener stopping: not the client's failure, so not refused as one. */
+  abandoned: boolean;
+}
+type HandshakingSocket = Socket & { [kHandshake]?: Handshake | undefined };
 
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -238,9 +247,12 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   // goes straight to the connection's echo; any other socket has 'data' events and unshift().
   const direct = (socket as DirectSocket)[kDirect] === true;
   let received: Buffer = Buffer.alloc(0);
-  acceptor.pending++;
+  if (!acceptor.hold(own)) {
+    socket.destroy();
+    return;
+  }
   const finish = (): void => {
-    acceptor.pending--;
+    acceptor.release();
     clearTimeout(timer);
     if (direct) (socket as DirectSocket)[kPreamble] = undefined;
     else socket.removeListener('data', onPreamble);
@@ -294,16 +306,17 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
 }
 
 /**
- * The client of a TLS socket on a tls+PROXY listener: the peer its header named, kept on the
- * accepted socket underneath (node:tls's `_parent`, set by every TLSSocket built over a
- * net.Socket, in node and in Bun). Taken once, so the socket does not keep it.
+ * A TLS socket's handshake is over (done or failed): frees the slot it held and returns its
+ * client, kept on the accepted socket underneath (node:tls's `_parent`, set by every TLSSocket
+ * built over a net.Socket, in node and in Bun). Taken once, so the socket does not keep it.
  */
-function proxiedPeer(socket: TLSSocket): Peer {
-  const raw = (socket as TLSSocket & { _parent?: ProxiedSocket | null })._parent;
-  const peer = raw?.[kPeer];
-  if (raw === undefined || raw === null || peer === undefined) return socketPeer(socket);
-  raw[kPeer] = undefined;
-  return peer;
+function endHandshake(socket: TLSSocket): Handshake {
+  const raw = (socket as TLSSocket & { _parent?: HandshakingSocket | null })._parent;
+  const handshake = raw?.[kHandshake];
+  if (raw === undefined || raw === null || handshake === undefined) return { peer: socketPeer(socket), release: () => {}, abandoned: false };
+  raw[kHandshake] = undefined;
+  handshake.release();
+  return handshake;
 }
 
 function tlsInfoOf(socket: TLSSocket): TlsInfo {
@@ -335,27 +348,26 @@ export async function listenNode(
 ): Promise<Listener & { setSecureContext(options: SecureContextOptions): void }> {
   const { listener } = spec;
   const proxied = listener.proxyProtocol !== 'off';
-  let server: Server;
   let tlsServer: TlsServer | null = null;
   if (listener.protocol === 'tls') {
     if (tls === null) throw new Error('a tls listener needs certificates');
-    tlsServer = createTlsHandshaker(spec, acceptor, tls, proxied ? proxiedPeer : socketPeer);
+    tlsServer = createTlsHandshaker(spec, acceptor, tls);
   }
-  let onConnection: ((socket: Socket) => void) | null = null;
-  // --accept-then-hang: sockets start paused, so not a byte is read from the kernel.
+  // --accept-then-hang: sockets start paused, so not a byte is read from the kernel (on a tls
+  // listener, the handshake is done and the connection then hangs: see serve()).
   const pauseOnConnect = listener.faults?.acceptThenHang === true;
-  if (tlsServer !== null && !proxied) {
-    server = tlsServer;
-  } else {
-    server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect });
-    const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeAfterHeader(tlsServer);
-    onConnection = (socket: Socket) => {
-      socket.on('error', onSocketError);
-      if (proxied) readProxyHeader(socket, acceptor, spec, next);
-      else serve(socket, socketPeer(socket), acceptor, spec);
-    };
-    server.on('connection', onConnection);
-  }
+  // Every listener accepts with a plain net server; a tls one hands its sockets to the tls
+  // server for their handshake (handshakeNext), after the PROXY header if there is one.
+  const server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect: pauseOnConnect && tlsServer === null });
+  // Sockets in their TLS handshake: not connections yet, so a stopping listener closes them.
+  const handshaking = new Set<Socket>();
+  const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeNext(tlsServer, acceptor, handshaking);
+  const onConnection = (socket: Socket): void => {
+    socket.on('error', onSocketError);
+    if (proxied) readProxyHeader(socket, acceptor, spec, next);
+    else next(socket, socketPeer(socket));
+  };
+  server.on('connection', onConnection);
   const listening = once(server, 'listening');
   if (listener.fd !== null) server.listen({ fd: listener.fd, backlog: spec.backlog });
   else if (listener.protocol === 'unix') {
@@ -365,7 +377,7 @@ export async function listenNode(
   await listening; // rejects with the bind error (EADDRINUSE, EACCES…)
   // Not under tls (node:tls takes the socket's handle over) nor, with a PROXY header to read
   // first, on a hanging listener (its sockets must keep what follows the header unread).
-  if (onConnection !== null && tlsServer === null && !(proxied && pauseOnConnect)) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
+  if (tlsServer === null && !(proxied && pauseOnConnect)) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
   server.on('error', (err) => logger.error({ err }, 'listener error'));
   return {
     config: listener,
@@ -373,20 +385,29 @@ export async function listenNode(
       const address = server.address();
       return typeof address === 'string' ? { path: address } : (address as { address: string; family: string; port: number });
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Otherwise the close would wait for each one's handshake timeout.
+        for (const socket of handshaking) {
+          const handshake = (socket as HandshakingSocket)[kHandshake];
+          if (handshake !== undefined) handshake.abandoned = true;
+          socket.destroy();
+        }
+      }),
     setSecureContext: (options) => tlsServer?.setSecureContext(options),
   };
 }
 
 /**
- * The node:tls server of a tls listener: handshakes, checks client certificates, serves. On a
- * plain tls listener it is the listening server itself. On a tls+PROXY listener it never
- * listens: a plain net server accepts, the PROXY header is read off the socket (see
- * `handshakeAfterHeader`), and the socket is handed to this server, so both kinds of tls
- * listener share one handshake path — certificates (and their reload), SNI, ALPN, the
- * handshake timeout, mTLS, the TLS details of the close line.
+ * The node:tls server of a tls listener: handshakes, checks client certificates, serves. It
+ * never listens: a plain net server accepts, reads the PROXY header off the socket if the
+ * listener takes one, and hands the socket to this server (see `handshakeNext`), so every tls
+ * listener shares one handshake path — certificates (and their reload), SNI, ALPN, the
+ * handshake timeout, mTLS, the TLS details of the close line — and a socket in its handshake
+ * holds a connection slot (maxConnections) until the handshake ends.
  */
-function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSettings, peerOf: (socket: TLSSocket) => Peer): TlsServer {
+function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSettings): TlsServer {
   // Client certificates are checked here rather than by node during the handshake: node
   // would destroy the socket first, and the refusal could name neither client nor reason.
   const tlsServer = createTlsServer({
@@ -398,7 +419,7 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', onSocketError);
-    const peer = peerOf(socket);
+    const { peer } = endHandshake(socket);
     if (tls.rejectUnauthorized && !socket.authorized) {
       acceptor.refuse('tls_error', peer, String(socket.authorizationError ?? 'no client certificate'));
       socket.destroy();
@@ -408,7 +429,8 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
     serve(socket, peer, acceptor, spec);
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    acceptor.refuse('tls_error', peerOf(socket), err.code ?? err.message);
+    const { peer, abandoned } = endHandshake(socket);
+    if (!abandoned) acceptor.refuse('tls_error', peer, err.code ?? err.message);
     socket.destroy();
   });
   return tlsServer;
@@ -420,25 +442,42 @@ function serveAfterHeader(acceptor: Acceptor, spec: ListenSpec): AfterHeader {
 }
 
 /**
- * tls+PROXY listeners: the PROXY header comes in clear text before the ClientHello, so it is
- * read off the accepted socket first; then the socket goes to the tls server as if that had
- * accepted it. Bytes read past the header (the ClientHello often shares its segment) were put
+ * tls listeners: the socket goes to the tls server as if that had accepted it, once there is
+ * room for it (it holds a connection slot until its handshake ends, so a flood of handshakes
+ * cannot take more than `maxConnections` sockets), and after its PROXY header if the listener
+ * takes one.
+ *
+ * The PROXY header comes in clear text before the ClientHello, so it is read off the accepted
+ * socket first. Bytes read past the header (the ClientHello often shares its segment) were put
  * back on the socket, and node:tls feeds a socket's buffered bytes to the handshake before
  * anything else it reads (`initRead` in node's lib/_tls_wrap.js; Bun does likewise).
  *
- * What this costs over a plain tls listener: the header read, exactly as on a tcp+PROXY
- * listener (a timer and a few closures per connection until the header is in; a header that
- * comes in pieces is copied as they arrive, at most V2_MAX_BYTES), the bytes read past it
- * handed to the handshake in one call, and one property on the accepted socket. There is no
- * stream wrapper: the TLS layer is built on the socket's own handle, as on a plain tls
- * listener, so once the handshake is done bytes take the same native path, with the same
- * backpressure, at the same cost per byte and per held connection. The TLS handshake timeout
- * starts once the header is in: a client has at most the PROXY timeout plus
- * TLS_HANDSHAKE_TIMEOUT_MS to be served or refused.
+ * What a PROXY header costs over a plain tls listener: the header read, exactly as on a
+ * tcp+PROXY listener (a timer and a few closures per connection until the header is in; a
+ * header that comes in pieces is copied as they arrive, at most V2_MAX_BYTES), and the bytes
+ * read past it handed to the handshake in one call. There is no stream wrapper: the TLS layer
+ * is built on the socket's own handle, as node:tls's own server does, so once the handshake is
+ * done bytes take the same native path, with the same backpressure, at the same cost per byte
+ * and per held connection. The TLS handshake timeout starts once the header is in: a client
+ * has at most the PROXY timeout plus TLS_HANDSHAKE_TIMEOUT_MS to be served or refused.
  */
-function handshakeAfterHeader(tlsServer: TlsServer): AfterHeader {
+function handshakeNext(tlsServer: TlsServer, acceptor: Acceptor, handshaking: Set<Socket>): AfterHeader {
   return (socket, peer) => {
-    (socket as ProxiedSocket)[kPeer] = peer;
+    if (!acceptor.hold(peer)) {
+      socket.destroy();
+      return;
+    }
+    handshaking.add(socket);
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      handshaking.delete(socket);
+      acceptor.release();
+    };
+    (socket as HandshakingSocket)[kHandshake] = { peer, release, abandoned: false };
+    // A socket closed mid-handshake may end without either tls event.
+    socket.once('close', release);
     tlsServer.emit('connection', socket);
   };
 }

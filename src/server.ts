@@ -93,8 +93,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** Each listener's URL with its bound port (for port 0), as logs and /connections show it. */
   private readonly labels = new Map<ResolvedListener, string>();
   private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
-  /** Sockets accepted and reading a PROXY header: they count against maxConnections. */
-  pending = 0;
+  /** Sockets accepted but not yet admitted (PROXY header, TLS handshake): they count against maxConnections. */
+  private pending = 0;
   private readonly connections = new Set<Connection>();
   private readonly perIp = new Map<string, number>();
   private readonly context: ConnectionContext;
@@ -341,7 +341,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     if (this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
       return null; // accepted by the kernel just before the listener closed
     }
-    // Sockets still reading a PROXY header hold a slot too.
+    // Sockets still reading a PROXY header or in their TLS handshake hold a slot too.
     if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
       return this.reject('max_connections', peer, maxConnections);
     }
@@ -358,6 +358,22 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     }
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
     return { id: this.nextId++, framer, context: this.context, listener: this.labels.get(listener) ?? formatListener(listener), faults: listener.faults };
+  }
+
+  /** @internal A socket is taken on before it can be admitted (PROXY header, TLS handshake), if there is room. */
+  hold(peer: Peer): boolean {
+    const { maxConnections } = this.options;
+    if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
+      this.reject('max_connections', peer, maxConnections);
+      return false;
+    }
+    this.pending++;
+    return true;
+  }
+
+  /** @internal A held socket was admitted, refused or closed. */
+  release(): void {
+    this.pending--;
   }
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */

@@ -47,8 +47,14 @@ export interface Acceptor {
   register(connection: Connection): void;
   /** A connection failed before it could be admitted (bad PROXY header, TLS handshake). */
   refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void;
-  /** Sockets accepted but not yet admitted (reading a PROXY header) count against the limit. */
-  pending: number;
+  /**
+   * Reserves a slot for a socket accepted but not yet admitted (reading its PROXY header, in its
+   * TLS handshake): such sockets count against maxConnections, and none is taken on while the
+   * server is full. False: refused (`max_connections`, logged and counted); close the socket.
+   */
+  hold(peer: Peer): boolean;
+  /** A held socket was admitted, refused or closed: its slot is free again. Once per hold. */
+  release(): void;
 }
 
 export interface Listener {

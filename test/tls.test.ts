@@ -13,11 +13,11 @@ import { checkServerIdentity, type ConnectionOptions, type TLSSocket } from 'nod
 import type { EchoServerOptions, TlsOptions } from '../src/options.js';
 import type { RejectReason } from '../src/stats.js';
 import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, STRANGER_CN, type TestPki, testPki } from './helpers/certs.js';
-import { Fixture, HOST, WAIT_MS } from './helpers/clients.js';
+import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
 import { type EchodProcess, startEchod } from './helpers/echod-process.js';
 import { RecordingLogger } from './helpers/recording-logger.js';
 import { echoOf, StreamClient } from './helpers/stream-client.js';
-import { Waiters } from './helpers/wait.js';
+import { Waiters, within } from './helpers/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;
@@ -275,6 +275,35 @@ describe('tls listeners', () => {
       assert.equal(old.socket.getProtocol(), 'TLSv1.2');
       assert.equal((await echoOf(old, 'tls12\n')).toString(), 'tls12\n');
       assert.deepEqual(events.rejects, []);
+    });
+  });
+
+  describe('limits', () => {
+    it('a socket in its handshake holds a connection slot: past maxConnections, more are refused before any handshake', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { port, server, events } = await start({ cert: pki.server.cert, key: pki.server.key }, { maxConnections: 2 });
+      // Two clients that connect and never start a handshake.
+      const silent = [await Client.connect(port), await Client.connect(port)];
+      const third = attempt(port, verifying());
+      await assertRefused(third);
+      assert.equal(third.secure, false, 'refused before any handshake');
+      await events.until(() => events.rejects.length === 1, WAIT_MS, 'the third client to be refused');
+      assert.deepEqual(events.rejects, ['max_connections']);
+      assert.equal(server.stats.connections.active, 0, 'a socket in its handshake is not an active connection');
+
+      // One of them sends something that is not TLS: its handshake fails and its slot is free.
+      await (silent[0] as Client).write('not a ClientHello\n');
+      await events.until(() => events.rejects.includes('tls_error'), WAIT_MS, 'the failed handshake to be refused');
+      const fourth = await connect(port, verifying());
+      assert.equal((await echoOf(fourth, 'my turn\n')).toString(), 'my turn\n');
+      assert.deepEqual(events.rejects, ['max_connections', 'tls_error']);
+
+      // Shutting down: the socket still in its handshake is closed at once (not after the
+      // handshake timeout), and that is not counted as a failed handshake.
+      fourth.end();
+      await within(server.close(), WAIT_MS, 'server.close() with a socket in its handshake');
+      await (silent[1] as Client).waitClosed();
+      assert.deepEqual(events.rejects, ['max_connections', 'tls_error']);
+      (silent[0] as Client).destroy();
     });
   });
 
