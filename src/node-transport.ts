@@ -488,11 +488,11 @@ interface AcceptHandle {
 }
 
 /**
- * tcp and unix listeners on node (PROXY header or not): accepted sockets are read directly. node:net hands a
- * server's sockets their bytes through the stream machinery (a fresh 64 KiB allocation per
- * read, shrunk to size, pushed through Readable to a 'data' event); a socket built with
- * `onread` (node's documented option, offered by net.connect but not by net.Server) gets them
- * in one call, into one shared buffer (see onDirectRead). Measured on the yardstick, two pairs
+ * tcp and unix listeners on node (PROXY header or not): accepted sockets are read directly.
+ * node:net hands a server's sockets their bytes through the stream machinery (a fresh 64 KiB
+ * allocation per read, shrunk to size, pushed through Readable to a 'data' event); a socket
+ * built with `onread` (node's documented option, offered by net.connect but not by net.Server)
+ * gets them in one call, into one shared buffer (see onDirectRead). Measured on the yardstick, two pairs
  * in one run against the same echod on 'data' events, server CPU per message: pingpong64
  * −17% and −20%, conns1k −10% and −21%, churn −4% and −12%, bulk16k +7% and −8% (noise: the
  * runtime tuning had already made its per-read allocation cheap).
