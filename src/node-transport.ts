@@ -44,7 +44,7 @@ export class NodeConnection extends Connection {
   readonly socket: Socket;
   /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
   private readonly notClientBytes: number;
-  /** Our side has ended: what is read now is discarded (sockets read directly, see `acceptDirect`). */
+  /** Our side has ended (`finish()`): what is read from now on is discarded, see `receive()`. */
   discarding = false;
 
   constructor(admission: Admission, socket: Socket, peer: Peer) {
@@ -53,7 +53,7 @@ export class NodeConnection extends Connection {
     this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
     (socket as ConnectionSocket)[kConnection] = this;
     // A socket read directly hands its bytes to onDirectRead, never to 'data' listeners.
-    if ((socket as DirectSocket)[kDirect] !== true) socket.on('data', admission.context.logMessages ? onDataLogged : onData);
+    if ((socket as DirectSocket)[kDirect] !== true) socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
@@ -88,8 +88,6 @@ export class NodeConnection extends Connection {
     // Keep reading (and discarding) so the peer's FIN is seen and the kernel never has
     // unread data to answer with a reset that could cost the peer its last echoes.
     this.discarding = true;
-    socket.removeAllListeners('data');
-    socket.on('data', discard);
     socket.end();
     socket.resume();
   }
@@ -119,22 +117,22 @@ function connectionOf(socket: Socket): NodeConnection {
   return (socket as ConnectionSocket)[kConnection] as NodeConnection;
 }
 
-function onData(this: Socket, chunk: Buffer): void {
-  const connection = connectionOf(this);
+/** Bytes the client sent, however they were read: echoed, or after our FIN discarded within its budget. */
+function receive(connection: NodeConnection, chunk: Buffer): void {
+  if (connection.discarding) {
+    connection.discarded(chunk.length);
+    return;
+  }
   try {
-    connection.echo(chunk);
+    if (connection.context.logMessages) connection.echoLogged(chunk);
+    else connection.echo(chunk);
   } catch (err) {
     connection.fail(err);
   }
 }
 
-function onDataLogged(this: Socket, chunk: Buffer): void {
-  const connection = connectionOf(this);
-  try {
-    connection.echoLogged(chunk);
-  } catch (err) {
-    connection.fail(err);
-  }
+function onData(this: Socket, chunk: Buffer): void {
+  receive(connectionOf(this), chunk);
 }
 
 /**
@@ -156,29 +154,12 @@ function sharedReadBuffer(): Buffer {
  */
 function onDirectRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
   const socket = this as DirectSocket & ConnectionSocket;
-  const connection = socket[kConnection];
-  if (connection?.discarding === true) {
-    connection.discarded(bytes);
-    return true;
-  }
   const chunk = Buffer.allocUnsafe(bytes);
   chunk.set(buffer.subarray(0, bytes));
-  if (connection !== undefined) echoDirect(connection, chunk);
+  const connection = socket[kConnection];
+  if (connection !== undefined) receive(connection, chunk);
   else socket[kPreamble]?.(chunk);
   return true;
-}
-
-function echoDirect(connection: NodeConnection, chunk: Buffer): void {
-  try {
-    if (connection.context.logMessages) connection.echoLogged(chunk);
-    else connection.echo(chunk);
-  } catch (err) {
-    connection.fail(err);
-  }
-}
-
-function discard(this: Socket, chunk: Buffer): void {
-  connectionOf(this).discarded(chunk.length);
 }
 
 function onEnd(this: Socket): void {
@@ -236,9 +217,9 @@ type AfterHeader = (socket: Socket, peer: Peer) => void;
 
 /**
  * Reads a PROXY protocol header off a fresh socket, then hands the socket on (`next`) with the
- * header's source as the client's address; everything after the header is put back on the
- * socket first, for the echo or the TLS handshake. Bounded: the parser refuses oversized
- * headers, and a header that does not complete in time is refused.
+ * header's source as the client's address; everything after the header is the echo's or the
+ * TLS handshake's first input. Bounded: a slot is held meanwhile (maxConnections), the parser
+ * refuses oversized headers, and a header that does not complete in time is refused.
  */
 function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, next: AfterHeader): void {
   const mode = spec.listener.proxyProtocol;
@@ -268,7 +249,7 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
     }
     next(socket, peer);
     const connection = (socket as ConnectionSocket)[kConnection];
-    if (connection !== undefined && rest.length > 0) echoDirect(connection, rest);
+    if (connection !== undefined && rest.length > 0) receive(connection, rest);
   };
   const refuse = (detail: string): void => {
     finish();
@@ -468,12 +449,8 @@ function handshakeNext(tlsServer: TlsServer, acceptor: Acceptor, handshaking: Se
       return;
     }
     handshaking.add(socket);
-    let held = true;
     const release = (): void => {
-      if (!held) return;
-      held = false;
-      handshaking.delete(socket);
-      acceptor.release();
+      if (handshaking.delete(socket)) acceptor.release();
     };
     (socket as HandshakingSocket)[kHandshake] = { peer, release, abandoned: false };
     // A socket closed mid-handshake may end without either tls event.
@@ -492,10 +469,10 @@ interface AcceptHandle {
  * node:net hands a server's sockets their bytes through the stream machinery (a fresh 64 KiB
  * allocation per read, shrunk to size, pushed through Readable to a 'data' event); a socket
  * built with `onread` (node's documented option, offered by net.connect but not by net.Server)
- * gets them in one call, into one shared buffer (see onDirectRead). Measured on the yardstick, two pairs
- * in one run against the same echod on 'data' events, server CPU per message: pingpong64
- * −17% and −20%, conns1k −10% and −21%, churn −4% and −12%, bulk16k +7% and −8% (noise: the
- * runtime tuning had already made its per-read allocation cheap).
+ * gets them in one call, into one shared buffer (see onDirectRead). Measured on the yardstick,
+ * two pairs in one run against the same echod on 'data' events, server CPU per message:
+ * pingpong64 −17% and −20%, conns1k −10% and −21%, churn −4% and −12%, bulk16k +7% and −8%
+ * (noise: the runtime tuning had already made its per-read allocation cheap).
  *
  * The sockets are built here, as node:net's own accept callback builds them, with `onread`
  * added: the accept callback is the listening handle's `onconnection`, replaced once the
@@ -503,10 +480,10 @@ interface AcceptHandle {
  * backpressure — is node:net's as usual. Where the handle is not what node 20 and later
  * provide (Bun's node:net), nothing is replaced and the server's 'connection' event serves.
  */
-function acceptDirect(server: Server, pauseOnCreate: boolean, noDelay: boolean, onSocket: (socket: Socket) => void): boolean {
-  if (process.versions.bun !== undefined) return false;
+function acceptDirect(server: Server, pauseOnCreate: boolean, noDelay: boolean, onSocket: (socket: Socket) => void): void {
+  if (process.versions.bun !== undefined) return;
   const handle = (server as Server & { _handle?: AcceptHandle | null })._handle;
-  if (handle === null || handle === undefined || typeof handle.onconnection !== 'function') return false;
+  if (handle === null || handle === undefined || typeof handle.onconnection !== 'function') return;
   handle.onconnection = (status, clientHandle) => {
     if (status !== 0 || clientHandle === undefined) {
       server.emit('error', acceptError(status));
@@ -519,7 +496,6 @@ function acceptDirect(server: Server, pauseOnCreate: boolean, noDelay: boolean, 
     if (noDelay) socket.setNoDelay(true);
     onSocket(socket);
   };
-  return true;
 }
 
 /** The error node:net's server emits when accept() fails (EMFILE, ENFILE…). */
