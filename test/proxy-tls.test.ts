@@ -27,6 +27,7 @@ import { Fixture, HOST, untilServerStopsReading, WAIT_MS } from './helpers/clien
 import { type EchodProcess, RUNTIMES, startEchod } from './helpers/echod-process.js';
 import { addresses, authorityTlv, FAMILY, v1, v2 } from './helpers/proxy-headers.js';
 import { RecordingLogger } from './helpers/recording-logger.js';
+import { assertRefusals } from './helpers/refusals.js';
 import { echoOf, StreamClient } from './helpers/stream-client.js';
 import { Waiters, within } from './helpers/wait.js';
 
@@ -204,19 +205,13 @@ describe('PROXY protocol on tls listeners', () => {
 
   /** Asserts the server refused `client` for `reason` before serving it; resolves to the refusal's log line. */
   async function assertRefused(client: StreamClient, reason: RejectReason, count = 1): Promise<Record<string, unknown>> {
-    const { events, server } = fixture as Fixture;
     await client.write('let me in\n').catch(() => {});
     await client.waitClosed();
     assert.equal(client.receivedBytes, 0, 'a refused client gets nothing echoed');
-    await events.until(() => events.rejects.length >= count, WAIT_MS, `${count} refusals`);
-    assert.deepEqual(events.rejects, Array<RejectReason>(count).fill(reason));
-    assert.equal(server.stats.connections.rejected[reason], count);
-    assert.equal(server.stats.connections.total, 0, 'a refused client is never served');
-    const line = await logger.next('connection rejected');
-    assert.equal(line.fields.reason, reason);
-    assert.equal(typeof line.fields.detail, 'string');
-    assert.notEqual(line.fields.detail, '');
-    return line.fields;
+    const line = await assertRefusals(fixture as Fixture, logger, reason, count);
+    assert.equal(typeof line.detail, 'string');
+    assert.notEqual(line.detail, '');
+    return line;
   }
 
   describe('headers before the handshake', () => {

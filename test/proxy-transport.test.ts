@@ -17,6 +17,7 @@ import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
 import { type EchodProcess, localPort, startEchod } from './helpers/echod-process.js';
 import { addresses, authorityTlv, FAMILY, v1, v2 } from './helpers/proxy-headers.js';
 import { RecordingLogger } from './helpers/recording-logger.js';
+import { assertRefusals } from './helpers/refusals.js';
 import { StreamClient } from './helpers/stream-client.js';
 import { Waiters } from './helpers/wait.js';
 
@@ -69,16 +70,9 @@ describe('PROXY protocol on stream listeners', () => {
 
   /** Asserts the server refused `client` for `reason`: nothing echoed, closed, counted, logged with a detail. */
   async function assertRefused(client: Client, reason: RejectReason, count = 1): Promise<Record<string, unknown>> {
-    const { events, server } = fixture as Fixture;
     await client.waitClosed();
     assert.equal(client.pendingBytes, 0, 'a refused client gets nothing echoed');
-    await events.until(() => events.rejects.length >= count, WAIT_MS, `${count} refusals`);
-    assert.deepEqual(events.rejects, Array<RejectReason>(count).fill(reason));
-    assert.equal(server.stats.connections.rejected[reason], count);
-    assert.equal(server.stats.connections.total, 0, 'a refused client is never served');
-    const line = await logger.next('connection rejected');
-    assert.equal(line.fields.reason, reason);
-    return line.fields;
+    return assertRefusals(fixture as Fixture, logger, reason, count);
   }
 
   describe('headers', () => {
