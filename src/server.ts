@@ -337,14 +337,11 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   /** @internal The transports' question: may this client be served? Null closes it at once. */
   admit(peer: Peer, listener: ResolvedListener): Admission | null {
-    const { maxConnections, maxConnectionsPerIp } = this.options;
+    const { maxConnectionsPerIp } = this.options;
     if (this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
       return null; // accepted by the kernel just before the listener closed
     }
-    // Sockets still reading a PROXY header or in their TLS handshake hold a slot too.
-    if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
-      return this.reject('max_connections', peer, maxConnections);
-    }
+    if (this.refusedAsFull(peer)) return null;
     // A peer already gone when accepted has no address to count (its close follows at once).
     if (maxConnectionsPerIp > 0 && peer.address !== '') {
       const count = this.perIp.get(peer.address) ?? 0;
@@ -362,11 +359,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   /** @internal A socket is taken on before it can be admitted (PROXY header, TLS handshake), if there is room. */
   hold(peer: Peer): boolean {
-    const { maxConnections } = this.options;
-    if (maxConnections > 0 && this.connections.size + this.pending >= maxConnections) {
-      this.reject('max_connections', peer, maxConnections);
-      return false;
-    }
+    if (this.refusedAsFull(peer)) return false;
     this.pending++;
     return true;
   }
@@ -432,6 +425,17 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       connection.sendBanner(Buffer.from(line.endsWith('\n') ? line : `${line}\n`));
     }
     if (faults?.acceptThenHang === true) connection.hang();
+  }
+
+  /**
+   * True, and the refusal counted and logged, when maxConnections sockets are taken already:
+   * open connections, and sockets still reading a PROXY header or in their TLS handshake.
+   */
+  private refusedAsFull(peer: Peer): boolean {
+    const { maxConnections } = this.options;
+    if (maxConnections === 0 || this.connections.size + this.pending < maxConnections) return false;
+    this.reject('max_connections', peer, maxConnections);
+    return true;
   }
 
   private releasePerIp(address: string): void {
