@@ -10,7 +10,7 @@
  * `--threads`. This file parses flags, starts the engines, asks each for an interval every
  * second (the live line and the `--histogram` log), and adds their reports into the summary.
  */
-import type { DigestKind } from './digest.js';
+import { DIGEST_ALGORITHMS, type DigestKind } from './digest.js';
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +76,7 @@ export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
-  { name: 'digest', kind: { oneOf: ['none', 'crc32c', 'sha256'] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
+  { name: 'digest', kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
   { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
 ];
 

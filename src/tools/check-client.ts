@@ -168,18 +168,16 @@ export class StreamClient {
   }
 
   private startReading(): void {
-    this.socket.on('data', (chunk: Buffer) => {
-      this.received(chunk);
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      this.waiters.notify();
-    });
+    this.socket.on('data', (chunk: Buffer) => this.keep(chunk));
   }
 
-  /** Counts (and digests) bytes as they are read from the socket. */
-  private received(chunk: Buffer): void {
+  /** Keeps bytes read from the socket, counted (and digested), and wakes whatever waits for them. */
+  private keep(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     this.digests?.received.update(chunk);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.waiters.notify();
   }
 
   /**
@@ -191,11 +189,7 @@ export class StreamClient {
     if (this.digests === null || this.local === null) return null;
     if (this.socket.readableFlowing !== true && !this.socket.destroyed) {
       let chunk: Buffer | null;
-      while ((chunk = this.socket.read() as Buffer | null) !== null) {
-        this.received(chunk);
-        this.chunks.push(chunk);
-        this.buffered += chunk.length;
-      }
+      while ((chunk = this.socket.read() as Buffer | null) !== null) this.keep(chunk);
     }
     const { address, port } = this.local;
     return {
@@ -257,9 +251,7 @@ export class StreamClient {
       let taken = 0;
       let chunk: Buffer | null;
       while (taken < chunkBytes && (chunk = this.socket.read() as Buffer | null) !== null) {
-        this.received(chunk);
-        this.chunks.push(chunk);
-        this.buffered += chunk.length;
+        this.keep(chunk);
         taken += chunk.length;
       }
       if (taken > 0) lastProgress = performance.now();
