@@ -15,7 +15,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDurationMs } from '../src/units.js';
+import { parseDurationMs } from '../src/core/units.js';
 import { getMetrics, getStats, type Metrics, type ServerStats } from './reliability/admin.js';
 import { describeExit, EchodProcess } from './reliability/echod.js';
 import { formatLatency, MIB, mib, summarize } from './reliability/latency.js';

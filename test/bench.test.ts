@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { HistogramLogReader } from 'hdr-histogram-js';
-import { createEchoServer, type EchoServer } from '../src/server.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { BENCH_FLAGS, benchHelp, benchMain, type BenchResult } from '../src/tools/bench.js';
 import { ERROR_KINDS } from '../src/tools/bench-engine.js';
 import type { ToolIo } from '../src/tools/io.js';

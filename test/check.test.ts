@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { createEchoServer, type EchoServer } from '../src/server.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { CHECK_FLAGS, checkHelp, checkMain, type CheckResult } from '../src/tools/check.js';
 import type { ToolIo } from '../src/tools/io.js';
 import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { envName, FLAGS } from '../src/flags.js';
+import { envName, FLAGS } from '../src/cli/flags.js';
 import { Client, HOST, WAIT_MS } from './helpers/clients.js';
 import type { SignalGapOutcome } from './helpers/signal-gap.js';
 import { Waiters, within } from './helpers/wait.js';

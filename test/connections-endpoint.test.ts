@@ -3,7 +3,7 @@
 // list once they have all closed.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import type { ConnectionSnapshot } from '../src/server.js';
+import type { ConnectionSnapshot } from '../src/server/server.js';
 import { AdminFixture } from './helpers/admin-http.js';
 import { Client, HOST, WAIT_MS } from './helpers/clients.js';
 

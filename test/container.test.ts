@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { envName, FLAGS, parseCommandLine } from '../src/flags.js';
+import { envName, FLAGS, parseCommandLine } from '../src/cli/flags.js';
 import { request } from './helpers/admin-http.js';
 import { Client, HOST } from './helpers/clients.js';
 import { Waiters } from './helpers/wait.js';
@@ -464,7 +464,7 @@ describe('the image, run from its files', () => {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'echod-image-'));
-    assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/ is built (`npm test` runs `npm run build` first)');
+    assert.ok(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'dist/ is built (`npm test` runs `npm run build` first)');
 
     // prod-deps: its COPYs from the build context into its WORKDIR, then its RUN line as written.
     const prodDeps = stage(file, 'prod-deps');

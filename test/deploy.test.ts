@@ -12,8 +12,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
-import { envName, FLAGS, type FlagValue, parseCommandLine } from '../src/flags.js';
-import { parseDurationMs } from '../src/units.js';
+import { envName, FLAGS, type FlagValue, parseCommandLine } from '../src/cli/flags.js';
+import { parseDurationMs } from '../src/core/units.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'deploy', 'kubernetes');
@@ -117,9 +117,9 @@ function durationMs(config: Map<string, FlagValue>, flag: 'shutdown-delay' | 'dr
   return typeof value === 'number' ? value : (parseDurationMs(fallback) as number);
 }
 
-/** The paths src/admin.ts answers (its `case '/…':` labels). */
+/** The paths src/observability/admin.ts answers (its `case '/…':` labels). */
 function adminRoutes(): Set<string> {
-  const source = readFileSync(join(ROOT, 'src', 'admin.ts'), 'utf8');
+  const source = readFileSync(join(ROOT, 'src', 'observability', 'admin.ts'), 'utf8');
   const routes = new Set([...source.matchAll(/case '(\/[a-z]+)':/g)].map((m) => m[1] as string));
   assert.ok(routes.has('/healthz') && routes.has('/readyz'), `found admin.ts's routes: ${[...routes].join(', ')}`);
   return routes;

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { crc32c, StreamDigest } from '../src/digest.js';
-import type { EchoServerOptions } from '../src/options.js';
+import { crc32c, StreamDigest } from '../src/core/digest.js';
+import type { EchoServerOptions } from '../src/config/options.js';
 import { type Client, Fixture, HOST } from './helpers/clients.js';
 import { crc32cReference, digestHex } from './helpers/digests.js';
 import { RecordingLogger } from './helpers/recording-logger.js';
@@ -179,7 +179,7 @@ describe('digests through the server', () => {
   });
 });
 
-/** The expected `--prefix` output, written independently of src/framing.ts. */
+/** The expected `--prefix` output, written independently of src/core/framing.ts. */
 function prefixEveryLine(data: Buffer, prefix: Buffer): Buffer {
   const text = data.toString('latin1');
   const lines = text.split(/(?<=\n)/);

@@ -4,7 +4,7 @@
 // connection, and input after our FIN could be echoed instead of discarded within its budget.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { CLOSE_DISCARD_LIMIT_BYTES } from '../src/connection.js';
+import { CLOSE_DISCARD_LIMIT_BYTES } from '../src/connection/connection.js';
 import { Fixture, untilServerStopsReading } from './helpers/clients.js';
 
 const MiB = 1024 * 1024;

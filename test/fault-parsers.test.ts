@@ -13,10 +13,10 @@ import {
   parsePositiveInteger,
   parseRate,
   parseThrottle,
-} from '../src/faults.js';
-import { prefixLines } from '../src/framing.js';
-import { ListenUrlError, parseFault, parseListenUrl } from '../src/listen-url.js';
-import { expandTemplate, type TemplateValues, unescapeTemplate, unknownPlaceholders } from '../src/template.js';
+} from '../src/config/faults.js';
+import { prefixLines } from '../src/core/framing.js';
+import { ListenUrlError, parseFault, parseListenUrl } from '../src/config/listen-url.js';
+import { expandTemplate, type TemplateValues, unescapeTemplate, unknownPlaceholders } from '../src/core/template.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const FAULT_CODE = 'ERR_ECHOD_FAULT_OPTION';

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
-import { main } from '../src/cli.js';
-import { InvalidOptionError } from '../src/errors.js';
-import type { FaultOptions } from '../src/faults.js';
-import { createEchoServer } from '../src/server.js';
+import { main } from '../src/cli/main.js';
+import { InvalidOptionError } from '../src/core/errors.js';
+import type { FaultOptions } from '../src/config/faults.js';
+import { createEchoServer } from '../src/server/server.js';
 import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
 import { EchodProcess, localPort, START_MS, startEchod } from './helpers/echod-process.js';
 import { assertBetween, faultyFixture, quietFor, ReadCounter } from './helpers/fault-fixtures.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { LineFramer, RawFramer } from '../src/framing.js';
+import { LineFramer, RawFramer } from '../src/core/framing.js';
 
 interface Outcome {
   echoed: Buffer;

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { afterEach, describe, it } from 'node:test';
-import { InvalidOptionError } from '../src/errors.js';
-import { createEchoServer } from '../src/server.js';
+import { InvalidOptionError } from '../src/core/errors.js';
+import { createEchoServer } from '../src/server/server.js';
 import { AdminFixture } from './helpers/admin-http.js';
 import { Client, Fixture, HOST } from './helpers/clients.js';
 import { adminGet, EchodProcess, localPort, START_MS, startEchod } from './helpers/echod-process.js';

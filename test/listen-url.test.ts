@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { main } from '../src/cli.js';
-import { formatListener, type ListenerOptions, type ListenerProtocol, ListenUrlError, parseListenUrl } from '../src/listen-url.js';
+import { main } from '../src/cli/main.js';
+import { formatListener, type ListenerOptions, type ListenerProtocol, ListenUrlError, parseListenUrl } from '../src/config/listen-url.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const PROPERTY_TIMEOUT_MS = 30_000;

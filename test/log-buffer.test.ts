@@ -3,7 +3,7 @@
 // echod_log_lines_dropped_total; once stdout reads again, lines flow again.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { LOG_BUFFER_MAX_BYTES } from '../src/cli-logger.js';
+import { LOG_BUFFER_MAX_BYTES } from '../src/cli/logger.js';
 import { Client, WAIT_MS } from './helpers/clients.js';
 import { adminGet, type EchodProcess, echoes, metric, startEchod } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';

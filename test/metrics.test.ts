@@ -4,9 +4,9 @@
 // come along unless turned off.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { createMetrics } from '../src/metrics.js';
-import { createEchoServer } from '../src/server.js';
-import { CLOSE_REASONS, type CloseReason, REJECT_REASONS } from '../src/stats.js';
+import { createMetrics } from '../src/observability/metrics.js';
+import { createEchoServer } from '../src/server/server.js';
+import { CLOSE_REASONS, type CloseReason, REJECT_REASONS } from '../src/core/stats.js';
 import { AdminFixture } from './helpers/admin-http.js';
 import { type Client, HOST, WAIT_MS } from './helpers/clients.js';
 import { parsePrometheus, type Scrape } from './helpers/prometheus.js';

@@ -3,9 +3,9 @@
 // ServerStateError (code ERR_ECHOD_SERVER_STATE). Tests assert codes and fields, not wording.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EchodError, InvalidOptionError, ServerStateError } from '../src/errors.js';
-import { DEFAULTS, type EchoServerOptions, resolveOptions } from '../src/options.js';
-import { createEchoServer } from '../src/server.js';
+import { EchodError, InvalidOptionError, ServerStateError } from '../src/core/errors.js';
+import { DEFAULTS, type EchoServerOptions, resolveOptions } from '../src/config/options.js';
+import { createEchoServer } from '../src/server/server.js';
 import { HOST } from './helpers/clients.js';
 
 const TEST_TIMEOUT_MS = 5000;

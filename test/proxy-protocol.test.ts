@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseProxyHeader, type ProxyParseResult, V1_MAX_BYTES, V2_MAX_BYTES } from '../src/proxy-protocol.js';
+import { parseProxyHeader, type ProxyParseResult, V1_MAX_BYTES, V2_MAX_BYTES } from '../src/core/proxy-protocol.js';
 
 const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 

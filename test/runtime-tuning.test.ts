@@ -1,4 +1,4 @@
-// The `echod` command's runtime tuning (src/runtime-tuning.ts): the heap-headroom decision, and
+// The `echod` command's runtime tuning (src/cli/runtime-tuning.ts): the heap-headroom decision, and
 // the young generation held small in the real binary. Their effect on speed is measured by the
 // yardstick (docs/performance.md), not here.
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { Client } from './helpers/clients.js';
 import { adminGet, type EchodProcess, echoes, metric, startEchod } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';
-import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES } from '../src/runtime-tuning.js';
+import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES } from '../src/cli/runtime-tuning.js';
 
 const MiB = 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
-import { createEchoServer, type EchoServer } from '../src/server.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { Fixture, HOST, ServerEvents, WAIT_MS } from './helpers/clients.js';
 import type { RaceOutcome } from './helpers/listen-close-race.js';
 import { poll, within } from './helpers/wait.js';

@@ -2,8 +2,8 @@
 // connections and closed ones alike, and a snapshot a caller cannot corrupt.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { CLOSE_REASONS } from '../src/stats.js';
-import { createEchoServer } from '../src/server.js';
+import { CLOSE_REASONS } from '../src/core/stats.js';
+import { createEchoServer } from '../src/server/server.js';
 import { Fixture, HOST } from './helpers/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
-import type { FaultOptions } from '../src/faults.js';
-import { type ListenerOptions, parseListenUrl } from '../src/listen-url.js';
-import { createEchoServer, type EchoServer } from '../src/server.js';
-import { REORDER_FLUSH_MS } from '../src/udp.js';
+import type { FaultOptions } from '../src/config/faults.js';
+import { type ListenerOptions, parseListenUrl } from '../src/config/listen-url.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
+import { REORDER_FLUSH_MS } from '../src/transports/udp.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';
 import { assertBetween } from './helpers/fault-fixtures.js';
 import { UdpClient } from './helpers/udp-client.js';

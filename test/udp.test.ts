@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it, type TestContext } from 'node:test';
-import { parseListenUrl } from '../src/listen-url.js';
-import type { EchoServerOptions } from '../src/options.js';
-import { createEchoServer, type EchoServer } from '../src/server.js';
+import { parseListenUrl } from '../src/config/listen-url.js';
+import type { EchoServerOptions } from '../src/config/options.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';
 import { UdpClient } from './helpers/udp-client.js';
 import { poll, within } from './helpers/wait.js';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../src/units.js';
+import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../src/core/units.js';
 
 describe('parseBytes', () => {
   const cases: [string, number | undefined][] = [

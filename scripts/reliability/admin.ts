@@ -1,7 +1,7 @@
 // echod's admin endpoint as the scenarios and the soak read it: /stats as JSON and /metrics
 // in Prometheus' text format (only as much of the format as a sample line needs).
 import { request } from 'node:http';
-import type { ServerStats } from '../../src/stats.js';
+import type { ServerStats } from '../../src/core/stats.js';
 import { within } from './wait.js';
 
 export type { ServerStats };

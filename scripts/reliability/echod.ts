@@ -11,7 +11,7 @@ import { Waiters, within } from './wait.js';
 export const HOST = '127.0.0.1';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/echod.js', import.meta.url));
-const BUILT_CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const BUILT_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** How long echod gets to log that it listens. */
@@ -212,7 +212,7 @@ export function describeExit(exit: Exit): string {
 function assertBuilt(): void {
   if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run \`npm run build\` first`);
   const built = statSync(BUILT_CLI).mtimeMs;
-  const newer = readdirSync(SRC).filter((name) => name.endsWith('.ts') && statSync(`${SRC}${name}`).mtimeMs > built);
+  const newer = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts') && statSync(`${SRC}${name}`).mtimeMs > built);
   if (newer.length > 0 && !staleWarned) {
     staleWarned = true;
     process.stderr.write(`\nwarning: src/${newer.join(', src/')} changed after the last build; measuring dist/ as built (run \`npm run build\`)\n`);

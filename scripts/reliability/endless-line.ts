@@ -16,7 +16,7 @@ const CLOSE_BOUND_MS = 30_000;
  * What echod may read after it has closed for line_too_long: the line limit, one read, and
  * what the kernel held when the FIN went out are all in `flushedAtEof` already; this is slack.
  */
-/** src/connection.ts CLOSE_DISCARD_LIMIT_BYTES (32 MiB) plus one read. */
+/** src/connection/connection.ts CLOSE_DISCARD_LIMIT_BYTES (32 MiB) plus one read. */
 const READ_AFTER_CLOSE_BOUND = 33 * MIB;
 
 /**
@@ -26,7 +26,7 @@ const READ_AFTER_CLOSE_BOUND = 33 * MIB;
 export const UNBOUNDED_DISCARD =
   'bug: after close() (here line_too_long) NodeConnection.finish() reads and discards whatever the client keeps sending, at full speed, until the client stops or ' +
   '--drain-timeout (10 s by default) passes: no budget, so an attacker that ignores the FIN keeps a core busy and the discarded read buffers (garbage until the next GC) ' +
-  'push RSS up by 35–70 MiB (src/node-transport.ts finish, the discard listener)';
+  'push RSS up by 35–70 MiB (src/transports/node.ts finish, the discard listener)';
 
 export async function endlessLine(): Promise<ScenarioResult> {
   const rec = new Recorder('endless-line', '2. A 256 MiB line with no newline');

@@ -29,7 +29,7 @@ const LATENCY_BOUNDS = { p99Ms: 250, maxMs: 1000 };
  */
 export const RESET_AS_CLIENT_CLOSED =
   "bug: a RST that arrives with data surfaces in node as 'end' (libuv: POLLHUP after a partial read = EOF), so Connection.onEnded() sets client_closed, " +
-  "and onErrored()'s ECONNRESET from writing the tail cannot replace it (src/connection.ts, onErrored: `this.reason ??=`)";
+  "and onErrored()'s ECONNRESET from writing the tail cannot replace it (src/connection/connection.ts, onErrored: `this.reason ??=`)";
 
 type Kind = 'after-echo' | 'after-write' | 'bulk-in-flight';
 const KINDS: readonly Kind[] = ['after-echo', 'after-write', 'bulk-in-flight'];

@@ -15,8 +15,8 @@ import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { UsageError } from '../flags.js';
-import { formatBytes } from '../units.js';
+import { UsageError } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
 import {
   ConnectError,
   Engine,

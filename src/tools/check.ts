@@ -5,8 +5,8 @@
  * `--digest`, each connection's digests of what it sent and received are printed too, to be
  * compared with the `digest` of echod's close lines (`--digest` on the server).
  */
-import { UsageError } from '../flags.js';
-import { formatBytes } from '../units.js';
+import { UsageError } from '../core/errors.js';
+import { formatBytes } from '../core/units.js';
 import { applicableCases, CASES, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './check-cases.js';
 import { flagRows, HELP_ROW, parseToolArgs, type ToolFlagSpec, type ToolValue } from './flags.js';
 import type { ConnectionDigest } from './check-client.js';

@@ -1,6 +1,6 @@
 /**
  * The client side of echod's `--digest`: a running digest of each connection's byte stream, one
- * per direction, made by the same code as the server's (src/digest.ts), so that what a tool
+ * per direction, made by the same code as the server's (src/core/digest.ts), so that what a tool
  * prints can be compared with the `digest` of echod's close line, where the directions are
  * crossed over (the server's `received` is the client's `sent`).
  *
@@ -12,7 +12,7 @@
  *   CRC32C or SHA-256.
  */
 
-import { StreamDigest as ServerStreamDigest } from '../digest.js';
+import { StreamDigest as ServerStreamDigest } from '../core/digest.js';
 
 export interface StreamDigest {
   /** Folds in `bytes[start, end)`, in stream order. */

@@ -1,12 +1,12 @@
 /**
  * The tools' flags: one table per command, from which parsing and `--help` are both derived,
- * so they cannot disagree (the same idea as `src/flags.ts`, which serves the server). Tool flags
+ * so they cannot disagree (the same idea as `src/cli/flags.ts`, which serves the server). Tool flags
  * have no environment variables: `ECHOD_MODE` configures the server, and a load generator that
  * silently picked it up would test something other than what its command line says.
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../flags.js';
-import { parseBytes, parseDurationMs } from '../units.js';
+import { UsageError } from '../core/errors.js';
+import { parseBytes, parseDurationMs } from '../core/units.js';
 
 /** How a flag's text becomes a value. */
 export type ToolKind =

@@ -5,7 +5,7 @@
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { UsageError } from '../flags.js';
+import { UsageError } from '../core/errors.js';
 import type { ToolFlagSpec, ToolValue } from './flags.js';
 
 export const DEFAULT_HOST = '127.0.0.1';

@@ -3,10 +3,10 @@
 import { type IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { AdminServer } from '../../src/admin.js';
-import { silentLogger } from '../../src/log.js';
-import { createMetrics, type MetricsOptions } from '../../src/metrics.js';
-import type { EchoServerOptions } from '../../src/options.js';
+import { AdminServer } from '../../src/observability/admin.js';
+import { silentLogger } from '../../src/core/log.js';
+import { createMetrics, type MetricsOptions } from '../../src/observability/metrics.js';
+import type { EchoServerOptions } from '../../src/config/options.js';
 import { Fixture, HOST, WAIT_MS } from './clients.js';
 import { within } from './wait.js';
 

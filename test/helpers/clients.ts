@@ -2,9 +2,9 @@
 // connects on loopback only (127.0.0.1, or ::1 when a test asks), on port 0, and every wait
 // is bounded.
 import { connect as netConnect, type Socket } from 'node:net';
-import type { EchoServerOptions } from '../../src/options.js';
-import { type ConnectionSummary, createEchoServer, type EchoServer } from '../../src/server.js';
-import type { RejectReason, ServerState } from '../../src/stats.js';
+import type { EchoServerOptions } from '../../src/config/options.js';
+import { type ConnectionSummary, createEchoServer, type EchoServer } from '../../src/server/server.js';
+import type { RejectReason, ServerState } from '../../src/core/stats.js';
 import { poll, Waiters, within } from './wait.js';
 
 export const HOST = '127.0.0.1';

@@ -1,4 +1,4 @@
-// Reference digests for the --digest suites, written apart from src/digest.ts so the client's
+// Reference digests for the --digest suites, written apart from src/core/digest.ts so the client's
 // side of a comparison does not share the server's code: a bit-at-a-time CRC32C (the
 // definition, eight shifts per byte) and node:crypto's SHA-256.
 import { createHash } from 'node:crypto';

@@ -2,8 +2,8 @@
 // count of the reads a client socket delivers, a bounded "nothing happens" window, and a
 // check that a measured time lies in its band. Loopback only, port 0, every wait bounded.
 import assert from 'node:assert/strict';
-import type { FaultOptions } from '../../src/faults.js';
-import type { EchoServerOptions } from '../../src/options.js';
+import type { FaultOptions } from '../../src/config/faults.js';
+import type { EchoServerOptions } from '../../src/config/options.js';
 import { type Client, Fixture, HOST } from './clients.js';
 
 /** A server on 127.0.0.1 whose one TCP listener (port 0) has `faults`. */

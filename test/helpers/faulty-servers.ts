@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { LineFramer } from '../../src/framing.js';
+import { LineFramer } from '../../src/core/framing.js';
 
 export const HOST = '127.0.0.1';
 

@@ -4,7 +4,7 @@
 // runner open.
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { createEchoServer } from '../../src/server.js';
+import { createEchoServer } from '../../src/server/server.js';
 
 const HOST = '127.0.0.1';
 const CONNECT_WAIT_MS = 2000;

@@ -1,7 +1,7 @@
 // A pino-compatible logger that records every call, for tests that assert what the library
 // logs (a connection's `connection closed` line, a refusal's `detail`). Info and above are
 // enabled, debug and trace are not, as with the CLI's default level; waits are bounded.
-import type { Logger, LogLevel } from '../../src/log.js';
+import type { Logger, LogLevel } from '../../src/core/log.js';
 import { WAIT_MS } from './clients.js';
 import { Waiters } from './wait.js';
 

@@ -1,6 +1,6 @@
 // What every refusal leaves behind, checked the same way by the tests of each kind of listener.
 import assert from 'node:assert/strict';
-import type { RejectReason } from '../../src/stats.js';
+import type { RejectReason } from '../../src/core/stats.js';
 import { type Fixture, WAIT_MS } from './clients.js';
 import type { RecordingLogger } from './recording-logger.js';
 

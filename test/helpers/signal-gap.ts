@@ -5,7 +5,7 @@
 // means Node restores the default action, and a second signal then kills the process (or is
 // lost) instead of making it exit at once with code 1.
 import { EventEmitter } from 'node:events';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 
 export interface SignalGapOutcome {
   exitCode: number;

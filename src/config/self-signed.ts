@@ -5,8 +5,7 @@
 import { generate } from 'selfsigned';
 import type { SecureContextOptions } from 'node:tls';
 import { hostname } from 'node:os';
-import type { ResolvedTls } from './options.js';
-import type { TlsSettings } from './node-transport.js';
+import type { ResolvedTls, TlsSettings } from './options.js';
 
 /** Self-signed certificates are for labs: one week is plenty and limits the harm of a leak. */
 const SELF_SIGNED_DAYS = 7;

@@ -3,14 +3,15 @@
  * once at the boundary (library and CLI alike). Code past `resolveOptions()` trusts them.
  */
 import { isIP } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import { hostname } from 'node:os';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError } from '../core/errors.js';
 import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
-import type { DigestKind } from './digest.js';
+import type { DigestKind } from '../core/digest.js';
 import type { FaultOptions } from './faults.js';
-import { type Logger, silentLogger } from './log.js';
-import { unknownPlaceholders } from './template.js';
-import { MAX_TIMER_MS } from './units.js';
+import { type Logger, silentLogger } from '../core/log.js';
+import { unknownPlaceholders } from '../core/template.js';
+import { MAX_TIMER_MS } from '../core/units.js';
 
 export type EchoMode = 'line' | 'raw';
 
@@ -40,6 +41,13 @@ export interface ResolvedListener {
   fd: number | null;
   /** Faults on this listener (see FaultOptions), or null for plain echo. */
   faults: FaultOptions | null;
+}
+
+/** TLS settings as a transport takes them: a secure context and the client-certificate policy. */
+export interface TlsSettings {
+  context: SecureContextOptions;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
 }
 
 export interface ResolvedTls {

@@ -9,8 +9,8 @@
 import { type Socket as DgramSocket, createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { isIPv6 } from 'node:net';
-import type { Logger } from './log.js';
-import type { ResolvedListener } from './options.js';
+import type { Logger } from '../core/log.js';
+import type { ResolvedListener } from '../config/options.js';
 
 /** echo (7), daytime (13), qotd (17), chargen (19), time (37): services that answer anything. */
 export const REFLECTION_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]);

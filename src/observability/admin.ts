@@ -7,10 +7,10 @@ import { once } from 'node:events';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ServerStateError } from './errors.js';
-import type { Logger } from './log.js';
-import type { EchoServer } from './server.js';
-import type { ServerState } from './stats.js';
+import { ServerStateError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { EchoServer } from '../server/server.js';
+import type { ServerState } from '../core/stats.js';
 
 /** What the admin endpoint reports on: one echo server, or a pool of worker processes. */
 export interface AdminSource {

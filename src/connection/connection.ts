@@ -5,12 +5,12 @@
  * call deep in each.
  */
 import { type CoarseClock, clockMs, type Expirable } from './deadlines.js';
-import type { StreamDigest } from './digest.js';
-import type { FaultOptions, OutputShaper, ShapedSink } from './faults.js';
-import { type Framer, prefixLines } from './framing.js';
-import { escapeBytes, type Logger } from './log.js';
-import type { ProxyHeader } from './proxy-protocol.js';
-import type { CloseReason } from './stats.js';
+import type { StreamDigest } from '../core/digest.js';
+import type { FaultOptions, OutputShaper, ShapedSink } from '../config/faults.js';
+import { type Framer, prefixLines } from '../core/framing.js';
+import { escapeBytes, type Logger } from '../core/log.js';
+import type { ProxyHeader } from '../core/proxy-protocol.js';
+import type { CloseReason } from '../core/stats.js';
 import type { Admission, Peer } from './transport.js';
 
 /** What a TLS connection negotiated, for its close log line and /stats. */

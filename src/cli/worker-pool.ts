@@ -11,10 +11,10 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
-import type { AdminSource } from './admin.js';
+import type { AdminSource } from '../observability/admin.js';
 import { isWorkerMessage, type PrimaryMessage, sumStats, type WorkerMessage } from './cluster-protocol.js';
-import type { Logger } from './log.js';
-import type { ServerState, ServerStats } from './stats.js';
+import type { Logger } from '../core/log.js';
+import type { ServerState, ServerStats } from '../core/stats.js';
 
 /** A worker that dies within this long of starting counts as a crash loop: back off. */
 const CRASH_WINDOW_MS = 10_000;

@@ -6,9 +6,9 @@
  * unwritten rest (at most one chunk's echo, since reading pauses until it is gone) and writes it
  * from the `drain` handler, and it sends FIN only once that rest is out.
  */
-import { Connection } from './connection.js';
-import type { Logger } from './log.js';
-import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
+import { Connection } from '../connection/connection.js';
+import type { Logger } from '../core/log.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
 
 /** The part of Bun's socket this transport uses. */
 interface BunSocket {

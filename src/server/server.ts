@@ -8,20 +8,20 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { AggregatedLog } from './aggregated-log.js';
-import type { Connection, ConnectionContext } from './connection.js';
-import { clockMs, DeadlineSweeper } from './deadlines.js';
-import { ServerStateError } from './errors.js';
-import { type Framer, LineFramer, RawFramer } from './framing.js';
-import { bunCanServe, bunRuntime, listenBun } from './bun-transport.js';
-import { formatListener } from './listen-url.js';
-import { listenNode } from './node-transport.js';
+import type { Connection, ConnectionContext } from '../connection/connection.js';
+import { clockMs, DeadlineSweeper } from '../connection/deadlines.js';
+import { ServerStateError } from '../core/errors.js';
+import { type Framer, LineFramer, RawFramer } from '../core/framing.js';
+import { bunCanServe, bunRuntime, listenBun } from '../transports/bun.js';
+import { formatListener } from '../config/listen-url.js';
+import { listenNode } from '../transports/node.js';
 import type { SecureContextOptions } from 'node:tls';
-import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from './options.js';
-import { tlsSettings } from './self-signed.js';
-import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from './udp.js';
-import { StreamDigest } from './digest.js';
-import { OutputShaper, shapesOutput } from './faults.js';
-import { expandTemplate, type TemplateValues, unescapeTemplate } from './template.js';
+import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from '../config/options.js';
+import { tlsSettings } from '../config/self-signed.js';
+import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from '../transports/udp.js';
+import { StreamDigest } from '../core/digest.js';
+import { OutputShaper, shapesOutput } from '../config/faults.js';
+import { expandTemplate, type TemplateValues, unescapeTemplate } from '../core/template.js';
 import { hostname } from 'node:os';
 import {
   CLOSE_REASONS,
@@ -31,8 +31,8 @@ import {
   type ServerState,
   type ServerStats,
   zeroCounts,
-} from './stats.js';
-import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
+} from '../core/stats.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
 
 /** What the server reports about a connection once it has closed. */
 export interface ConnectionSummary {

@@ -3,7 +3,7 @@
  * kind is logged at once with its details; the ones after it are counted and summed up in at
  * most one line per kind per window. Metrics still count every event; only the log is thinned.
  */
-import type { Logger } from './log.js';
+import type { Logger } from '../core/log.js';
 
 /** One summary line per kind per this long, at most. */
 export const AGGREGATE_WINDOW_MS = 1000;

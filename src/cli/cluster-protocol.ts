@@ -2,7 +2,7 @@
  * The messages between the `--workers` primary and its worker processes (over cluster IPC),
  * and how the workers' stats add up.
  */
-import type { ServerStats } from './stats.js';
+import type { ServerStats } from '../core/stats.js';
 
 export type PrimaryMessage = { type: 'echod:request'; requestId: number; what: 'stats' | 'connections' } | { type: 'echod:shutdown' };
 

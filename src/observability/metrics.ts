@@ -4,8 +4,8 @@
  * line totals are read from the server's own counters when Prometheus scrapes.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { EchoServer } from './server.js';
-import { CLOSE_REASONS, REJECT_REASONS, type ServerStats } from './stats.js';
+import type { EchoServer } from '../server/server.js';
+import { CLOSE_REASONS, REJECT_REASONS, type ServerStats } from '../core/stats.js';
 
 export interface MetricsOptions {
   /** Registry to register into. @default a new Registry */

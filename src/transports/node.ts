@@ -12,10 +12,11 @@ import { unlinkSync } from 'node:fs';
 import { type Server, Socket, createServer } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { Connection, type TlsInfo } from './connection.js';
-import type { Logger } from './log.js';
-import { parseProxyHeader } from './proxy-protocol.js';
-import type { Acceptor, Admission, Listener, ListenSpec, Peer } from './transport.js';
+import { Connection, type TlsInfo } from '../connection/connection.js';
+import type { TlsSettings } from '../config/options.js';
+import type { Logger } from '../core/log.js';
+import { parseProxyHeader } from '../core/proxy-protocol.js';
+import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
@@ -312,12 +313,6 @@ function tlsInfoOf(socket: TLSSocket): TlsInfo {
     clientSubject: subject === '' ? null : subject,
     authorized: socket.authorized,
   };
-}
-
-export interface TlsSettings {
-  context: SecureContextOptions;
-  requestCert: boolean;
-  rejectUnauthorized: boolean;
 }
 
 /** A node:net (tcp, unix, inherited fd) or node:tls listener. */

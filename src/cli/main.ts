@@ -9,18 +9,18 @@ import { readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import { AdminServer, type AdminSource } from './admin.js';
-import { createCliLogger, type CliLogger, type LogFormat } from './cli-logger.js';
+import { AdminServer, type AdminSource } from '../observability/admin.js';
+import { createCliLogger, type CliLogger, type LogFormat } from './logger.js';
 import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
-import { InvalidOptionError } from './errors.js';
-import { type FlagValue, helpText, parseCommandLine, UsageError } from './flags.js';
-import type { FaultOptions } from './faults.js';
-import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from './listen-url.js';
+import { InvalidOptionError, UsageError } from '../core/errors.js';
+import { type FlagValue, helpText, parseCommandLine } from './flags.js';
+import type { FaultOptions } from '../config/faults.js';
+import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
 import { hostname } from 'node:os';
 import { tuneRuntime } from './runtime-tuning.js';
-import { createMetrics } from './metrics.js';
-import type { EchoServerOptions, TlsOptions } from './options.js';
-import { createEchoServer, type EchoServer } from './server.js';
+import { createMetrics } from '../observability/metrics.js';
+import type { EchoServerOptions, TlsOptions } from '../config/options.js';
+import { createEchoServer, type EchoServer } from '../server/server.js';
 import { WorkerPool } from './worker-pool.js';
 
 export const EXIT_OK = 0;
@@ -64,14 +64,14 @@ export interface CliIo {
 const defaultIo = (): CliIo => ({ env: process.env, stdout: process.stdout, stderr: process.stderr, signals: process });
 
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   // Subcommands: tools that work against any echo server (loaded only when asked for).
-  if (argv[0] === 'bench') return (await import('./tools/bench.js')).benchMain(argv.slice(1), io);
-  if (argv[0] === 'check') return (await import('./tools/check.js')).checkMain(argv.slice(1), io);
+  if (argv[0] === 'bench') return (await import('../tools/bench.js')).benchMain(argv.slice(1), io);
+  if (argv[0] === 'check') return (await import('../tools/check.js')).checkMain(argv.slice(1), io);
   let values: Map<string, FlagValue>;
   try {
     const parsed = parseCommandLine(argv, io.env);

@@ -4,11 +4,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { EchodError } from './errors.js';
-import { FaultOptionError } from './faults.js';
-import { parseFault } from './listen-url.js';
-import { DEFAULTS } from './options.js';
-import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from './units.js';
+import { UsageError } from '../core/errors.js';
+import { FaultOptionError } from '../config/faults.js';
+import { parseFault } from '../config/listen-url.js';
+import { DEFAULTS } from '../config/options.js';
+import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../core/units.js';
 
 /** How a flag's text becomes a value. */
 type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
@@ -69,13 +69,6 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
   { name: 'log-format', kind: { oneOf: ['auto', 'json', 'pretty'] }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
 ];
-
-/** A bad command line or environment: the CLI prints it and exits with code 2. */
-export class UsageError extends EchodError {
-  constructor(message: string) {
-    super('ERR_ECHOD_USAGE', message);
-  }
-}
 
 export type FlagValue = string | number | boolean | string[];
 

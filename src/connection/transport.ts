@@ -3,10 +3,10 @@
  * decides who is admitted and keeps the books; the transport moves bytes and reports events.
  */
 import type { Connection, ConnectionContext } from './connection.js';
-import type { Framer } from './framing.js';
-import type { FaultOptions } from './faults.js';
-import type { ResolvedListener } from './options.js';
-import type { ProxyHeader } from './proxy-protocol.js';
+import type { Framer } from '../core/framing.js';
+import type { FaultOptions } from '../config/faults.js';
+import type { ResolvedListener } from '../config/options.js';
+import type { ProxyHeader } from '../core/proxy-protocol.js';
 
 export interface ListenSpec {
   listener: ResolvedListener;

@@ -7,7 +7,7 @@
  * socket when any output fault (or a prefix or digest) is configured; the default byte path
  * never sees it.
  */
-import { MAX_TIMER_MS, parseBytes, parseDurationMs } from './units.js';
+import { MAX_TIMER_MS, parseBytes, parseDurationMs } from '../core/units.js';
 
 export interface FaultOptions {
   /** Hold each echo this long before sending it, order kept; a [min, max] range is uniform jitter. */

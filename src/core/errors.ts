@@ -25,6 +25,13 @@ export class InvalidOptionError extends EchodError {
   }
 }
 
+/** A bad command line or environment: the CLI prints it and exits with code 2. */
+export class UsageError extends EchodError {
+  constructor(message: string) {
+    super('ERR_ECHOD_USAGE', message);
+  }
+}
+
 /** `listen()` was called in a state where it cannot run (already listening, or closed). */
 export class ServerStateError extends EchodError {
   constructor(message: string) {
