@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { envName, FLAGS, type FlagValue, parseCommandLine } from '../src/cli/flags.js';
+import { type ListenerOptions, parseListenUrl } from '../src/config/listen-url.js';
 import { parseDurationMs } from '../src/core/units.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -330,15 +331,31 @@ describe('Kubernetes manifests', () => {
     echodConfig(deploymentEnv, 'deployment.yaml');
   });
 
-  it("ports and probes are echod's: container ports from the env, probes on admin.ts's paths, the Service and ServiceMonitor on those ports", () => {
+  it("ports and probes are echod's: container ports from the listeners, probes on admin.ts's paths, the Service and ServiceMonitor on those ports", () => {
     const config = echodConfig(deploymentEnv, 'deployment.yaml');
-    const port = (name: string): number => {
+    const port = (name: string, protocol: 'TCP' | 'UDP' = 'TCP'): number => {
       const found = container.ports?.find((p) => p.name === name);
       assert.ok(found !== undefined, `the container declares a port named ${name}`);
-      assert.equal(found.protocol ?? 'TCP', 'TCP');
+      assert.equal(found.protocol ?? 'TCP', protocol, `the container port ${name} is ${protocol}`);
       return found.containerPort;
     };
-    assert.equal(port('echo'), config.get('port') ?? 8080, 'the echo port is ECHOD_PORT');
+    // The listeners echod opens: ECHOD_LISTEN's URLs (which replace ECHOD_HOST/ECHOD_PORT).
+    const urls = config.get('listen') as string[] | undefined;
+    assert.ok(urls !== undefined && urls.length > 0, 'ECHOD_LISTEN names the listeners');
+    const listeners: ListenerOptions[] = urls.map((url) => parseListenUrl(url));
+    const listener = (protocol: 'tcp' | 'udp'): ListenerOptions => {
+      const found = listeners.filter((l) => l.protocol === protocol);
+      assert.equal(found.length, 1, `one ${protocol}:// listener in ECHOD_LISTEN (${urls.join(' ')})`);
+      return found[0] as ListenerOptions;
+    };
+    assert.equal(port('echo'), listener('tcp').port, "the echo port is the tcp:// listener's");
+    assert.equal(port('echo-udp', 'UDP'), listener('udp').port, "the echo-udp port is the udp:// listener's, declared as UDP");
+    assert.deepEqual(
+      (container.ports ?? []).map((p) => p.name).sort(),
+      ['admin', 'echo', 'echo-udp'],
+      'every container port is a listener or the admin port, and every listener has its port',
+    );
+    for (const l of listeners) assert.equal(l.host, '::', `${l.protocol}:// listens on :: (a dual-stack Service needs pods listening on both families)`);
     assert.equal(port('admin'), config.get('admin-port'), 'the admin port is ECHOD_ADMIN_PORT (and the admin endpoint is on)');
     const adminHost = String(config.get('admin-host') ?? '127.0.0.1');
     assert.ok(!['127.0.0.1', 'localhost', '::1'].includes(adminHost), `ECHOD_ADMIN_HOST (${adminHost}) is reachable by kubelet's probes at the pod IP`);
@@ -359,11 +376,16 @@ describe('Kubernetes manifests', () => {
     assert.equal(service.spec.ipFamilyPolicy, 'PreferDualStack');
     const servicePorts = service.spec.ports as { name: string; port: number; targetPort: string | number; protocol: string }[];
     for (const p of servicePorts) {
-      assert.equal(p.protocol, 'TCP');
-      assert.ok(container.ports?.some((c) => c.name === p.targetPort || c.containerPort === p.targetPort), `Service port ${p.name} targets a container port`);
+      const target = container.ports?.find((c) => c.name === p.targetPort || c.containerPort === p.targetPort);
+      assert.ok(target !== undefined, `Service port ${p.name} targets a container port`);
+      assert.equal(p.protocol, target.protocol ?? 'TCP', `Service port ${p.name} has its container port's protocol`);
     }
-    assert.deepEqual(servicePorts.map((p) => p.name).sort(), ['admin', 'echo']);
-    assert.equal(config.get('host'), '::', 'a dual-stack Service needs pods listening on both families (ECHOD_HOST=::)');
+    assert.deepEqual(servicePorts.map((p) => p.name).sort(), ['admin', 'echo', 'echo-udp'], 'the Service exposes the TCP and UDP echo ports and the admin port');
+    assert.deepEqual(
+      servicePorts.filter((p) => p.protocol === 'UDP').map((p) => [p.name, p.targetPort]),
+      [['echo-udp', 'echo-udp']],
+      'UDP echo is exposed, to the udp:// listener',
+    );
 
     // Every other Service (the optional external one) targets the echo port only.
     for (const m of manifests.filter((x) => x.object.kind === 'Service' && x.object !== service)) {
@@ -386,7 +408,7 @@ describe('Kubernetes manifests', () => {
     // The image: its EXPOSE lines and its user.
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     const exposed = [...dockerfile.matchAll(/^EXPOSE (.+)$/gm)].map((m) => (m[1] as string).split(/\s+/).map(Number).sort());
-    for (const ports of exposed) assert.deepEqual(ports, [port('echo'), port('admin')].sort(), 'the container ports are the ones the image EXPOSEs');
+    for (const ports of exposed) assert.deepEqual(ports, [port('echo'), port('admin')].sort(), 'the TCP container ports are the ones the image EXPOSEs (the image starts no udp:// listener by default)');
     const users = [...dockerfile.matchAll(/^USER (\d+):(\d+)$/gm)];
     assert.ok(users.length > 0);
     for (const user of users) {
