@@ -2,6 +2,42 @@
 // promises and unsafe `any` are caught on the byte path and everywhere else.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+
+/**
+ * The layers of src/, lowest first. A folder may import from the folders listed before it and
+ * from itself, never from a later one: pure core ← config ← connection ← transports ← server ←
+ * observability ← cli. tools/ (bench, check) are clients: they import core/ and nothing else.
+ * This table is the one statement of the rule; README's source map describes it for people.
+ */
+const LAYERS = ['core', 'config', 'connection', 'transports', 'server', 'observability', 'cli'];
+const CLIENT_TOOLS = { folder: 'tools', may: ['core'] };
+
+function boundary(folder, may) {
+  const all = [...LAYERS, CLIENT_TOOLS.folder];
+  const banned = all.filter((other) => other !== folder && !may.includes(other));
+  return {
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [...banned.map((other) => `**/${other}/*`), '**/index.js'],
+              message: `src/${folder}/ may import only from ${may.map((m) => `src/${m}/`).join(', ') || 'itself'} (layers: ${LAYERS.join(' ← ')}; tools import core only)`,
+            },
+          ],
+        },
+      ],
+    },
+  };
+}
+const boundaries = [
+  ...LAYERS.map((folder, i) => boundary(folder, LAYERS.slice(0, i))),
+  boundary(CLIENT_TOOLS.folder, CLIENT_TOOLS.may),
+];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/'] },
@@ -17,6 +53,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: 'tsconfig.json' })],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
+  },
+  ...boundaries,
   {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
