@@ -2,17 +2,21 @@
 # Cost curves: msgs/s and server CPU per echoed message as connections grow (50 -> 1,000 ->
 # 10,000; one 64-byte line in flight each) and as the line grows (64 B -> 64 KiB; 50
 # connections, one line in flight each). Server on CPU 0, load on CPU 1, every byte checked by
-# the yardstick's load generator (echoload, from BENCH_DIR, default ../shared/bench).
-#   scripts/cost-curves.sh                         # echod on Node and Bun, node-fast, go-seed
-#   SECS=5 scripts/cost-curves.sh echod c-epoll    # any of the yardstick's peers by name
+# echoload, the yardstick's load generator.
+#
+# The yardstick is not part of this repository (see scripts/yardstick.sh and
+# docs/performance.md): this script needs echoload, either built (ECHOLOAD=/path/to/echoload) or
+# compiled from $BENCH_DIR/echoload.c with gcc, and, for any server other than echod and
+# echod-bun, the reference server's peers/NAME/{build,run} in $BENCH_DIR.
+#   BENCH_DIR=/path/to/bench scripts/cost-curves.sh          # echod on Node and Bun, node-fast, go-seed
+#   ECHOLOAD=/path/to/echoload scripts/cost-curves.sh echod echod-bun   # no reference server needed
+#   SECS=5 BENCH_DIR=… scripts/cost-curves.sh echod c-epoll  # any of the yardstick's peers by name
 # Prints two markdown tables (docs/performance.md); loads only ever target 127.0.0.1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+fail() { echo "cost-curves.sh: $*" >&2; exit 2; }
 bench=${BENCH_DIR:-$root/../shared/bench}
 secs=${SECS:-3}
-load=${ECHOLOAD:-/tmp/echoload}
-[[ -x $load ]] || gcc -O2 -o "$load" "$bench/echoload.c"
-ulimit -n 20000
 bun=$root/node_modules/.bin/bun
 flags="--host 127.0.0.1 --max-connections 20000 --port"
 declare -A command=(
@@ -21,6 +25,31 @@ declare -A command=(
 )
 servers=("$@")
 ((${#servers[@]})) || servers=(echod echod-bun node-fast go-seed)
+
+# Everything the run needs, checked before anything starts: one line saying what is missing.
+command -v taskset >/dev/null || fail "taskset is missing (util-linux): it pins the server and the load to their CPUs"
+[[ -f $root/dist/cli/main.js ]] || fail "echod is not built ($root/dist is missing): run npm ci (or npm run build) first"
+if [[ -n ${ECHOLOAD:-} ]]; then
+  load=$ECHOLOAD
+  [[ -x $load ]] || fail "ECHOLOAD=$load is not an executable echoload"
+else
+  load=${TMPDIR:-/tmp}/echoload
+  if [[ ! -x $load || ( -f $bench/echoload.c && $bench/echoload.c -nt $load ) ]]; then
+    [[ -f $bench/echoload.c ]] ||
+      fail "no load generator: set ECHOLOAD to a built echoload, or BENCH_DIR to the yardstick directory holding echoload.c (now $bench)"
+    command -v gcc >/dev/null || fail "gcc is missing: it builds echoload from $bench/echoload.c (or set ECHOLOAD to a built one)"
+    gcc -O2 -o "$load" "$bench/echoload.c" || fail "could not build echoload from $bench/echoload.c"
+  fi
+fi
+for name in "${servers[@]}"; do
+  if [[ -n ${command[$name]:-} ]]; then
+    [[ $name != echod-bun || -x $bun ]] || fail "echod-bun needs Bun at $bun: run npm ci (Bun is a dev dependency)"
+  else
+    [[ -x $bench/peers/$name/build && -x $bench/peers/$name/run ]] ||
+      fail "unknown server '$name': not echod or echod-bun, and no reference server at $bench/peers/$name (set BENCH_DIR)"
+  fi
+done
+ulimit -n 20000
 port=$((21000 + RANDOM % 2000))
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user+sys clock ticks of one process
@@ -60,7 +89,7 @@ table() { # title axis values...
     local row="| $name |"
     for v in "${values[@]}"; do
       if [[ $axis == conns ]]; then read -ra r <<<"$(measure "$name" "$v" 64)"; else read -ra r <<<"$(measure "$name" 50 "$v")"; fi
-      row+=" $(printf "%'d" "${r[0]}" 2>/dev/null || echo "${r[0]}") / ${r[1]} |"
+      if [[ ${r[0]} =~ ^[0-9]+$ ]]; then row+=" $(printf "%'d" "${r[0]}") / ${r[1]} |"; else row+=" ${r[0]} / ${r[1]} |"; fi
     done
     echo "$row"
   done
