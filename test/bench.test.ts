@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { HistogramLogReader } from 'hdr-histogram-js';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { BENCH_FLAGS, benchHelp, benchMain, type BenchResult } from '../src/tools/bench.js';
-import { ERROR_KINDS } from '../src/tools/bench-engine.js';
+import { ERROR_KINDS } from '../src/tools/bench.js';
 import type { ToolIo } from '../src/tools/io.js';
 import { startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import type { ConnectionDigest } from '../src/tools/check-client.js';
+import type { ConnectionDigest } from '../src/tools/check.js';
 import { checkMain, type CheckResult } from '../src/tools/check.js';
 import type { ToolIo } from '../src/tools/io.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';

@@ -1,10 +1,11 @@
 /**
  * A `--threads` worker: runs one {@link Engine} on its share of the connections and talks to
- * bench.ts (the main thread) in the messages below. Histograms cross as HdrHistogram's
+ * main.ts (the main thread) in the messages below. Histograms cross as HdrHistogram's
  * compressed encoding.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConnectError, Engine, type EngineReport, type EngineSpec, type IntervalReport } from './bench-engine.js';
+import { Engine, type EngineReport, type EngineSpec, type IntervalReport } from './engine.js';
+import { ConnectError } from './errors.js';
 import { encodeHistogram } from './histogram.js';
 
 /** An interval as it crosses threads. */

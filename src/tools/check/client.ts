@@ -7,8 +7,8 @@
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { createHexDigests, type DigestAlgorithm, type HexDigests } from './digest.js';
-import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from './target.js';
+import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
+import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
 /** How a wait for bytes ended. */
 export type WaitOutcome = 'ok' | 'timeout' | 'eof' | 'reset' | 'error';

@@ -1,72 +1,17 @@
 /**
- * The conformance cases of `echod check`. Each opens its own connections, sends something an
- * echo server must give back, and judges what came back: PASS, FAIL with the reason and the
- * first bytes that differed, or — for what is a server's policy rather than a rule (the tail
- * left at half-close, the longest line) — NOTE with what was observed. Corrupted bytes are a
- * FAIL in every case, policy or not. With a digest asked for, each outcome also carries every
- * connection's digests, taken as the case ends.
+ * The cases `echod check` runs over TCP and TLS. Each opens its own connections, sends something
+ * an echo server must give back, and judges what came back; corrupted bytes are a FAIL in every
+ * case, policy or not.
  */
-import { type Difference, difference, count } from './format.js';
-import { ClientSet, type ConnectionDigest, DatagramClient, type Received, StreamClient } from './check-client.js';
-import type { DigestAlgorithm } from './digest.js';
-import type { Target, TransportSpec } from './target.js';
-
-export type CaseStatus = 'pass' | 'fail' | 'note';
-export type CheckMode = 'line' | 'raw';
-
-export interface CheckSettings {
-  target: Target;
-  transport: TransportSpec;
-  mode: CheckMode;
-  /** The long line of `max-line`, its newline included. */
-  maxSize: number;
-  idleMs: number;
-  /** Bound of every wait in a case. */
-  timeoutMs: number;
-  /** How many connections `concurrent` opens at once. */
-  connections: number;
-  /** How much the slow reader sends. */
-  slowBytes: number;
-  /** Keep each stream connection's digests (echod's `--digest`); null for none. */
-  digest: DigestAlgorithm | null;
-}
-
-export interface Outcome {
-  status: CaseStatus;
-  reason: string;
-  difference?: Difference;
-  /** With a digest: every stream connection the case opened, in the order they connected. */
-  connections?: ConnectionDigest[];
-}
-
-export interface CheckCase {
-  name: string;
-  title: string;
-  /** Stream cases run over TCP or TLS; datagram cases with --udp. */
-  transport: 'stream' | 'datagram';
-  /** Only in this mode (undefined: both). */
-  mode?: CheckMode;
-  /** A matter of the server's policy in this mode: observed, never failed (unless bytes are corrupted). */
-  policy(mode: CheckMode): boolean;
-  run(settings: CheckSettings, clients: ClientSet): Promise<Outcome>;
-}
-
-/** A case that cannot go on (no connection, say): its outcome, thrown. */
-class CaseStop extends Error {
-  readonly outcome: Outcome;
-
-  constructor(outcome: Outcome) {
-    super(outcome.reason);
-    this.outcome = outcome;
-  }
-}
+import { difference, count } from '../format.js';
+import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, sleep, SLOW_PAUSE_MS } from './case.js';
+import { type ClientSet, type Received, StreamClient } from './client.js';
 
 /** How long to listen for bytes beyond the expected ones (a duplicated echo, say). */
 const EXTRA_WAIT_MS = 50;
 /** Gap between the one-byte writes, so each leaves in its own segment. */
 const SPLIT_GAP_MS = 2;
-/** The slow reader reads nothing this long, then this much every few ms. */
-const SLOW_PAUSE_MS = 1000;
+/** Then the slow reader takes this much every few ms. */
 const SLOW_CHUNK_BYTES = 128 * 1024;
 const SLOW_EVERY_MS = 5;
 const SLOW_LINE_BYTES = 1024;
@@ -74,28 +19,6 @@ const MANY_LINES = 1000;
 /** The concurrent case opens its connections this many at a time. */
 const CONNECT_WAVE = 4;
 const HALF_CLOSE_LINES = 200;
-const UDP_BURST = 100;
-/** Datagram sizes every UDP echo must carry, and bigger ones whose fate is a buffer-size policy. */
-const DATAGRAM_SIZES = [1, 64, 512, 1472];
-const BIG_DATAGRAM_SIZES = [8192, 65_507];
-
-const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
-const pass = (reason: string): Outcome => ({ status: 'pass', reason });
-const fail = (reason: string, diff?: Difference | null): Outcome => ({ status: 'fail', reason, ...(diff != null ? { difference: diff } : {}) });
-const note = (reason: string): Outcome => ({ status: 'note', reason: `observed: ${reason}` });
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `n` filler bytes (no newline), starting at `phase` of the pattern. */
-function filler(n: number, phase = 0): string {
-  let out = '';
-  while (out.length < n) out += FILLER;
-  return (out + FILLER).slice(phase % FILLER.length, (phase % FILLER.length) + n);
-}
-
-function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
-}
 
 async function connect(settings: CheckSettings, clients: ClientSet, read = true): Promise<StreamClient> {
   const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { read, digest: settings.digest });
@@ -145,8 +68,6 @@ async function extraBytes(client: StreamClient, sent: number): Promise<Outcome |
   const extra = await client.read(client.pendingBytes, 0);
   return fail(`got ${count(extra.bytes.length)} bytes more than the ${count(sent)} sent`, difference(Buffer.alloc(0), extra.bytes));
 }
-
-const required = (): boolean => false;
 
 const singleLine: CheckCase = {
   name: 'single-line',
@@ -383,136 +304,5 @@ const noNewline: CheckCase = {
     return (await exchange(client, bytes, settings.timeoutMs)) ?? pass(`${bytes.length} bytes back without waiting for a newline`);
   },
 };
-
-async function udpClient(settings: CheckSettings, clients: ClientSet): Promise<DatagramClient> {
-  const client = await DatagramClient.connect(settings.target, settings.timeoutMs);
-  if (typeof client === 'string') throw new CaseStop(fail(client));
-  return clients.add(client);
-}
-
-/** Sends one datagram (twice if the first gets no answer: UDP may lose one) and judges the echo. */
-async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, payload: Buffer, policy: boolean): Promise<Outcome> {
-  const client = await udpClient(settings, clients);
-  let attempts = 0;
-  let answered = false;
-  while (!answered && attempts < 2 && client.error === null) {
-    attempts++;
-    client.send(payload);
-    answered = await client.until(1, settings.timeoutMs);
-  }
-  const size = count(payload.length);
-  if (client.error !== null) return fail(`UDP error ${client.error.code ?? client.error.message}${client.error.code === 'ECONNREFUSED' ? ' (port unreachable: nothing listens there)' : ''}`);
-  if (!answered) {
-    const reason = `no echo of a ${size}-byte datagram (sent ${attempts} times, ${seconds(settings.timeoutMs)} each)`;
-    return policy ? note(reason) : fail(reason);
-  }
-  const echoed = client.datagrams[0] as Buffer;
-  const diff = difference(payload, echoed);
-  const retried = attempts > 1 ? ' (on the second attempt)' : '';
-  if (diff === null) return policy ? note(`a ${size}-byte datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
-  if (policy && echoed.length < payload.length && diff.offset === echoed.length) return note(`a ${size}-byte datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
-  return fail(echoed.length !== payload.length ? `a ${size}-byte datagram came back as ${count(echoed.length)} bytes: ${diff.summary}` : diff.summary, diff);
-}
-
-function datagramPayload(size: number, binaryBytes: boolean): Buffer {
-  const bytes = Buffer.alloc(size);
-  if (binaryBytes) for (let i = 0; i < size; i++) bytes[i] = i % 256;
-  else bytes.write(`datagram of ${size} bytes ${filler(size)}`.slice(0, size), 'latin1');
-  return bytes;
-}
-
-const datagramCases: CheckCase[] = [
-  ...DATAGRAM_SIZES.map(
-    (size): CheckCase => ({
-      name: `datagram-${size}`,
-      title: `a datagram of ${count(size)} byte${size === 1 ? '' : 's'} comes back as one datagram, intact`,
-      transport: 'datagram',
-      policy: required,
-      run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), false),
-    }),
-  ),
-  {
-    name: 'datagram-binary',
-    title: 'a datagram of every byte value comes back unchanged',
-    transport: 'datagram',
-    policy: required,
-    run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(512, true), false),
-  },
-  {
-    name: 'datagram-burst',
-    title: `${UDP_BURST} datagrams sent at once all come back`,
-    transport: 'datagram',
-    policy: required,
-    async run(settings, clients) {
-      const client = await udpClient(settings, clients);
-      const sent = Array.from({ length: UDP_BURST }, (_, i) => Buffer.from(`burst datagram ${i + 1} of ${UDP_BURST} ${filler(24, i)}`));
-      for (const datagram of sent) client.send(datagram);
-      await client.until(UDP_BURST, settings.timeoutMs);
-      if (client.error !== null) return fail(`UDP error ${client.error.code ?? client.error.message}`);
-      const expected = new Map(sent.map((datagram, i) => [datagram.toString('latin1'), i]));
-      let missing = UDP_BURST;
-      let reordered = 0;
-      let last = -1;
-      const strangers: Buffer[] = [];
-      for (const datagram of client.datagrams) {
-        const index = expected.get(datagram.toString('latin1'));
-        if (index === undefined) {
-          strangers.push(datagram);
-          continue;
-        }
-        expected.delete(datagram.toString('latin1'));
-        missing--;
-        if (index < last) reordered++;
-        last = index;
-      }
-      const first = strangers[0];
-      if (first !== undefined) return fail(`${strangers.length} datagram(s) came back that were not sent as such`, difference(sent[0] as Buffer, first));
-      if (missing > 0) return fail(`${missing} of ${UDP_BURST} datagrams never came back within ${seconds(settings.timeoutMs)}`);
-      return pass(`all ${UDP_BURST} came back${reordered > 0 ? `, ${reordered} out of order (allowed for UDP)` : ', in order'}`);
-    },
-  },
-  ...BIG_DATAGRAM_SIZES.map(
-    (size): CheckCase => ({
-      name: `datagram-${size}`,
-      title: `a datagram of ${count(size)} bytes`,
-      transport: 'datagram',
-      policy: () => true,
-      run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), true),
-    }),
-  ),
-];
-
-/** Every case, in the order they run. */
-export const CASES: readonly CheckCase[] = [singleLine, manyLines, splitWrites, binary, maxLine, halfClose, halfCloseTail, concurrent, slowReader, idle, noNewline, ...datagramCases];
-
-/** The cases that apply to a transport and mode. */
-export function applicableCases(transport: TransportSpec['kind'], mode: CheckMode): CheckCase[] {
-  const kind = transport === 'udp' ? 'datagram' : 'stream';
-  return CASES.filter((c) => c.transport === kind && (c.mode === undefined || c.mode === mode));
-}
-
-/** Runs one case with all its clients closed afterwards; never throws. */
-export async function runCase(c: CheckCase, settings: CheckSettings): Promise<Outcome> {
-  const clients = new ClientSet();
-  // Every wait inside is bounded already; this only guards against a case that forgot to be.
-  const guardMs = settings.timeoutMs * 4 + settings.idleMs + SLOW_PAUSE_MS;
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(() => resolve(fail(`the case did not finish within ${seconds(guardMs)}`)), guardMs);
-  });
-  let outcome: Outcome;
-  try {
-    outcome = await Promise.race([c.run(settings, clients), guard]);
-  } catch (err) {
-    if (err instanceof CaseStop) outcome = err.outcome;
-    else outcome = fail(`internal error: ${err instanceof Error ? err.message : String(err)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  try {
-    // Taken before the connections are closed: what each one sent and got while the case ran.
-    return settings.digest === null ? outcome : { ...outcome, connections: clients.digests() };
-  } finally {
-    clients.destroyAll();
-  }
-}
+/** The stream cases, in the order they run. */
+export const STREAM_CASES: readonly CheckCase[] = [singleLine, manyLines, splitWrites, binary, maxLine, halfClose, halfCloseTail, concurrent, slowReader, idle, noNewline];

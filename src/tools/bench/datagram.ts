@@ -1,0 +1,169 @@
+/**
+ * A bench socket over UDP: each message one datagram, matched by its sequence number; each slot
+ * runs its own closed loop, since datagrams may be lost or reordered.
+ */
+import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
+import { type ConnectionDigests, createDigests } from '../digest.js';
+import { escapeBytes } from '../format.js';
+import { type Connection, type EngineHandle, MEASURE } from './connection.js';
+import { describeError } from './errors.js';
+import { advanceSeq, newRing, readSeq, SEQ_DIGITS } from './payload.js';
+import { datagramMismatch } from './verify.js';
+
+/** UDP: each message one datagram; each slot runs its own closed loop, since datagrams may be lost or reordered. */
+export class DatagramConnection implements Connection {
+  readonly id: number;
+  readonly digests: ConnectionDigests | null;
+  private readonly engine: EngineHandle;
+  private readonly ring: Buffer;
+  private readonly sentAt: Float64Array;
+  /** When each slot's datagram actually left (for the loss deadline). */
+  private readonly leftAt: Float64Array;
+  /** The sequence number outstanding in each slot, or -1. */
+  private readonly slotSeq: Float64Array;
+  /** The next sequence number of each slot: slot, slot + depth, slot + 2 × depth, … */
+  private readonly slotNext: Float64Array;
+  private readonly free: number[] = [];
+  private readonly size: number;
+  private readonly depth: number;
+  private socket: DatagramSocket | null = null;
+  private connected = false;
+  private nextDue = 0;
+  private readonly phaseOffset: number;
+
+  constructor(engine: EngineHandle, id: number, index: number) {
+    const { spec } = engine;
+    this.engine = engine;
+    this.id = id;
+    this.size = spec.size;
+    this.depth = spec.depth;
+    this.ring = newRing(spec.depth, spec.size, spec.mode, id);
+    this.sentAt = new Float64Array(spec.depth);
+    this.leftAt = new Float64Array(spec.depth);
+    this.slotSeq = new Float64Array(spec.depth).fill(-1);
+    this.slotNext = Float64Array.from({ length: spec.depth }, (_, slot) => slot);
+    for (let slot = spec.depth - 1; slot >= 0; slot--) this.free.push(slot);
+    this.digests = createDigests(spec.digest);
+    this.phaseOffset = spec.rate !== null ? (engine.periodMs * index) / spec.connections : 0;
+  }
+
+  open(): Promise<string | null> {
+    const { target } = this.engine.spec;
+    return new Promise((resolve) => {
+      const socket = createSocket(target.family === 6 ? 'udp6' : 'udp4');
+      this.socket = socket;
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        if (!this.connected) {
+          resolve(`cannot use UDP ${target.host}:${target.port}: ${describeError(err)}`);
+          return;
+        }
+        this.engine.error(err.code === 'ECONNREFUSED' ? 'connect' : 'other', this.id, `UDP socket ${this.id}: ${describeError(err)}`);
+      });
+      socket.on('message', (msg: Buffer) => this.received(msg));
+      socket.connect(target.port, target.address, () => {
+        this.connected = true;
+        this.engine.open++;
+        resolve(null);
+      });
+    });
+  }
+
+  begin(now: number): void {
+    this.nextDue = now + this.phaseOffset;
+    this.refill(now);
+  }
+
+  private received(msg: Buffer): void {
+    const now = performance.now();
+    const engine = this.engine;
+    if (this.digests !== null) this.digests.received.update(msg, 0, msg.length);
+    const seq = readSeq(msg, 0, SEQ_DIGITS);
+    if (seq < 0) {
+      engine.error('mismatch', this.id, `UDP socket ${this.id}: a ${msg.length}-byte datagram without a sequence number: "${escapeBytes(msg.subarray(0, 32))}"`);
+      return;
+    }
+    const slot = seq % this.depth;
+    if (this.slotSeq[slot] !== seq) {
+      engine.error('unexpected', this.id, `UDP socket ${this.id}: datagram ${seq} is not outstanding (a duplicate, or late after being counted lost)`, { seq });
+      return;
+    }
+    const start = slot * this.size;
+    const expected = this.ring.subarray(start, start + this.size);
+    if (msg.length !== this.size || !msg.equals(expected)) {
+      const { kind, difference: diff } = datagramMismatch(expected, msg);
+      engine.error(kind, this.id, `UDP socket ${this.id}, datagram ${seq}: ${diff?.summary ?? 'bytes differ'}`, { seq, ...(diff !== null ? { difference: diff } : {}) });
+    } else {
+      engine.completed(now, this.sentAt[slot] as number);
+    }
+    this.release(slot);
+    if (engine.sending) this.refill(now);
+    else engine.settled();
+  }
+
+  private release(slot: number): void {
+    this.slotSeq[slot] = -1;
+    this.free.push(slot);
+    this.engine.inflight--;
+  }
+
+  refill(now: number): void {
+    const socket = this.socket;
+    if (socket === null || !this.connected) return;
+    const engine = this.engine;
+    const open = engine.spec.rate !== null;
+    let budget = engine.budget();
+    while (budget > 0 && this.free.length > 0) {
+      if (open && this.nextDue > now) break;
+      const slot = this.free.pop() as number;
+      const seq = this.slotNext[slot] as number;
+      this.slotNext[slot] = seq + this.depth;
+      this.slotSeq[slot] = seq;
+      const start = slot * this.size;
+      advanceSeq(this.ring, start, SEQ_DIGITS, seq, seq - this.depth);
+      if (open) {
+        this.sentAt[slot] = this.nextDue;
+        const lag = now - this.nextDue;
+        if (lag > engine.maxSendLagMs && engine.phase === MEASURE) engine.maxSendLagMs = lag;
+        this.nextDue += engine.periodMs;
+      } else {
+        this.sentAt[slot] = now;
+      }
+      this.leftAt[slot] = now;
+      engine.inflight++;
+      engine.sent++;
+      budget--;
+      if (this.digests !== null) this.digests.sent.update(this.ring, start, start + this.size);
+      socket.send(this.ring, start, this.size);
+    }
+  }
+
+  checkDeadline(now: number): void {
+    const { timeoutMs } = this.engine.spec;
+    let lost = false;
+    for (let slot = 0; slot < this.depth; slot++) {
+      const seq = this.slotSeq[slot] as number;
+      if (seq >= 0 && now - (this.leftAt[slot] as number) > timeoutMs) {
+        this.engine.error('lost', this.id, `UDP socket ${this.id}: no echo of datagram ${seq} within ${timeoutMs} ms`, { seq });
+        this.release(slot);
+        lost = true;
+      }
+    }
+    if (!lost) return;
+    if (this.engine.sending) this.refill(now);
+    else this.engine.settled();
+  }
+
+  close(): void {
+    if (this.socket === null) return;
+    if (this.connected) this.engine.open--;
+    this.connected = false;
+    this.socket.close();
+    this.socket = null;
+  }
+
+  closeGracefully(done: () => void): void {
+    this.close();
+    done();
+  }
+}
+

@@ -1,0 +1,136 @@
+/**
+ * `echod bench`'s command line: the flag table (parsing and `--help` both derive from it), the
+ * help text, and the options a run needs, resolved and checked once.
+ */
+import { UsageError } from '../../core/errors.js';
+import { formatBytes } from '../../core/units.js';
+import { DIGEST_ALGORITHMS, type DigestKind } from '../digest.js';
+import { flagRows, HELP_ROW, type ToolFlagSpec, type ToolValue } from '../flags.js';
+import { parseTarget, TRANSPORT_FLAGS, transportFromFlags, type TransportSpec } from '../target.js';
+import { ERROR_KINDS, ERROR_MEANINGS } from './errors.js';
+import type { PayloadMode } from './payload.js';
+import { minimumSize } from './verify.js';
+
+const DEFAULTS = {
+  connections: 50,
+  depth: 1,
+  size: 64,
+  durationMs: 5000,
+  warmupMs: 1000,
+  timeoutMs: 5000,
+  threads: 1,
+} as const;
+
+const MAX_CONNECTIONS = 100_000;
+const MAX_DEPTH = 65_536;
+const MAX_THREADS = 64;
+/** Every connection holds depth × size bytes of messages; more than this in all is a mistake. */
+const MAX_RING_BYTES = 1024 ** 3;
+/** The largest UDP payload over IPv4. */
+const MAX_DATAGRAM = 65_507;
+
+export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
+  { name: 'connections', short: 'c', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections (UDP: sockets) kept busy at once', shown: String(DEFAULTS.connections) },
+  { name: 'depth', short: 'd', kind: { integer: { min: 1, max: MAX_DEPTH } }, arg: 'N', description: 'messages in flight per connection; above 1 the messages are pipelined', shown: String(DEFAULTS.depth) },
+  { name: 'size', short: 's', kind: 'size', arg: 'SIZE', description: 'bytes per message, its newline included', shown: String(DEFAULTS.size) },
+  { name: 'duration', short: 't', kind: 'seconds', arg: 'DURATION', description: 'how long to measure, after the warm-up', shown: '5s; none with --count' },
+  { name: 'count', short: 'n', kind: { integer: { min: 1, max: Number.MAX_SAFE_INTEGER } }, arg: 'N', description: 'measure exactly N messages, then stop (with --duration: whichever comes first)' },
+  { name: 'warmup', short: 'w', kind: 'seconds', arg: 'DURATION', description: 'load this long first without measuring (JIT, caches, TCP windows); 0 for none', shown: '1s' },
+  { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: printable lines, newline-terminated; raw: messages of every byte value, no framing (RFC 862 servers)', shown: 'line' },
+  { name: 'rate', short: 'r', kind: 'rate', arg: 'N/s', description: "open loop: N messages per second in all, on a fixed schedule; latency counts from each message's intended send time (coordinated omission corrected, like wrk2); --depth caps what is in flight per connection" },
+  { name: 'threads', kind: { integer: { min: 1, max: MAX_THREADS } }, arg: 'N', description: 'worker threads sharing the connections, so the client is not the bottleneck; 1 runs in the main thread', shown: String(DEFAULTS.threads) },
+  { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
+  ...TRANSPORT_FLAGS,
+  { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
+  { name: 'digest', kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
+  { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
+];
+
+export function benchHelp(): string {
+  return [
+    'echod bench - load an echo server, check every byte it echoes, and measure throughput and latency.',
+    '',
+    'Usage: echod bench [flags] [host:port]      (default 127.0.0.1:8080; a bare number is a port)',
+    '',
+    'Each message is unique (a sequence number, the connection id, a filler) and every echoed byte',
+    'is compared with the byte sent. Errors are counted by kind; any of them (except UDP loss) makes',
+    'the exit code 1. Exit codes: 0 all echoes matched, 1 errors or nothing echoed, 2 bad command line.',
+    '',
+    'Flags:',
+    ...flagRows(BENCH_FLAGS),
+    HELP_ROW,
+    '',
+    'Sizes: 64, 1500, 64KiB, 1MiB. Durations: 10 (seconds), 500ms, 10s, 1m.',
+    '',
+    'Output: on a terminal a live line (messages/s and p99 of the last second); at the end a summary:',
+    'messages measured, msgs/s, MB/s (message bytes one way, 10^6 bytes), latency p50 p90 p99 p99.9',
+    'max from send to the last byte of the echo, and errors by kind:',
+    ...ERROR_KINDS.map((kind) => `  ${kind.padEnd(12)}${ERROR_MEANINGS[kind]}`),
+    '',
+    'Examples:',
+    '  echod bench                                    50 connections, 1 in flight, 64 B, 5 s',
+    '  echod bench -c 10 -d 32 -s 16KiB 127.0.0.1:7000  pipelined bulk',
+    '  echod bench --rate 20k/s --duration 30 --histogram lat.hlog',
+    '  echod bench --count 100000 --json --threads 2',
+    '  echod bench --udp --mode raw 127.0.0.1:9000',
+  ].join('\n');
+}
+
+/** Everything a run needs, resolved from the command line. */
+export interface BenchOptions {
+  target: { host: string; port: number };
+  transport: TransportSpec;
+  mode: PayloadMode;
+  connections: number;
+  depth: number;
+  size: number;
+  durationMs: number | null;
+  count: number | null;
+  warmupMs: number;
+  rate: number | null;
+  threads: number;
+  timeoutMs: number;
+  json: boolean;
+  histogramFile: string | null;
+  digest: DigestKind;
+}
+
+export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): BenchOptions {
+  if (positionals.length > 1) throw new UsageError(`one target expected, got ${positionals.length}: ${positionals.join(' ')}`);
+  const get = <T extends ToolValue>(name: string): T | undefined => values.get(name) as T | undefined;
+  const transport = transportFromFlags(values);
+  const mode = get<PayloadMode>('mode') ?? 'line';
+  const connections = get<number>('connections') ?? DEFAULTS.connections;
+  const depth = get<number>('depth') ?? DEFAULTS.depth;
+  const size = get<number>('size') ?? DEFAULTS.size;
+  const countLimit = get<number>('count') ?? null;
+  const duration = get<number>('duration');
+  const threads = get<number>('threads') ?? DEFAULTS.threads;
+  const timeoutMs = get<number>('timeout') ?? DEFAULTS.timeoutMs;
+  const min = minimumSize(transport.kind, mode);
+  if (size < min) throw new UsageError(`invalid --size: ${size} (expected at least ${min}${transport.kind === 'udp' ? ' with --udp: datagrams are matched by their 12-digit sequence number' : ''})`);
+  if (transport.kind === 'udp' && size > MAX_DATAGRAM) throw new UsageError(`invalid --size: ${size} (a UDP datagram holds at most ${MAX_DATAGRAM} bytes)`);
+  if (connections * depth * size > MAX_RING_BYTES) {
+    throw new UsageError(`--connections × --depth × --size is ${formatBytes(connections * depth * size)} of messages in flight; at most ${formatBytes(MAX_RING_BYTES)}`);
+  }
+  if (duration === 0) throw new UsageError('invalid --duration: 0 (expected a duration above 0)');
+  if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');
+  if (threads > connections) throw new UsageError(`--threads ${threads} is more than --connections ${connections}`);
+  return {
+    target: parseTarget(positionals[0]),
+    transport,
+    mode,
+    connections,
+    depth,
+    size,
+    durationMs: duration ?? (countLimit !== null ? null : DEFAULTS.durationMs),
+    count: countLimit,
+    warmupMs: get<number>('warmup') ?? DEFAULTS.warmupMs,
+    rate: get<number>('rate') ?? null,
+    threads,
+    timeoutMs,
+    json: get<boolean>('json') === true,
+    histogramFile: get<string>('histogram') ?? null,
+    digest: (get<string>('digest') ?? 'none') as DigestKind,
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * A bench run's result: the engines' reports added into one {@link BenchResult} (what `--json`
+ * prints), and the same for people (the header and the summary table).
+ */
+import { count, micros } from '../format.js';
+import { formatTarget, transportName } from '../target.js';
+import type { DigestKind } from '../digest.js';
+import type { EngineReport } from './engine.js';
+import { ERROR_KINDS, type ErrorCounts, type ErrorSample, NON_FATAL_KINDS, zeroErrors } from './errors.js';
+import { type Histogram, type LatencySummary, summarize } from './histogram.js';
+import type { BenchOptions } from './options.js';
+import type { PayloadMode } from './payload.js';
+
+/** Errors described in the table (the JSON has all the engine kept). */
+const PRINTED_SAMPLES = 3;
+
+/** The summary, as `--json` prints it. Latencies in µs. */
+export interface BenchResult {
+  ok: boolean;
+  target: string;
+  transport: 'tcp' | 'tls' | 'udp';
+  mode: PayloadMode;
+  loop: 'closed' | 'open';
+  connections: number;
+  depth: number;
+  size: number;
+  threads: number;
+  warmupS: number;
+  /** As asked: null when the run was bounded by --count only. */
+  durationS: number | null;
+  count: number | null;
+  rate: number | null;
+  /** The measured window. */
+  elapsedS: number;
+  /** Messages echoed, checked and timed in the measured window (`latencyUs.count` is the same). */
+  msgs: number;
+  bytes: number;
+  msgsPerSec: number;
+  mbPerSec: number;
+  latencyUs: LatencySummary;
+  errors: ErrorCounts;
+  /** Errors that fail the run (every kind but UDP's `lost`). */
+  failures: number;
+  errorSamples: ErrorSample[];
+  sent: number;
+  drained: number;
+  reconnects: number;
+  stalled: boolean;
+  /** Ctrl-C ended the measured window early. */
+  interrupted: boolean;
+  /** Open loop: how far behind its schedule the client fell at worst, ms. */
+  maxSendLagMs: number | null;
+  /** With --digest: the algorithm, and each connection's digests in hex. */
+  digestAlgorithm?: Exclude<DigestKind, 'none'>;
+  digests?: EngineReport['digests'];
+  /** Why the run could not start (cannot connect): then nothing else is meaningful. */
+  error?: string;
+}
+
+export function combine(options: BenchOptions, reports: readonly EngineReport[], total: Histogram): BenchResult {
+  const errors = zeroErrors();
+  const samples: ErrorSample[] = [];
+  let msgs = 0;
+  let sent = 0;
+  let drained = 0;
+  let reconnects = 0;
+  let stalled = false;
+  let maxSendLagMs = 0;
+  let start = Number.POSITIVE_INFINITY;
+  let end = 0;
+  for (const report of reports) {
+    for (const kind of ERROR_KINDS) errors[kind] += report.errors[kind];
+    samples.push(...report.samples);
+    msgs += report.msgs;
+    sent += report.sent;
+    drained += report.drained;
+    reconnects += report.reconnects;
+    stalled ||= report.stalled;
+    maxSendLagMs = Math.max(maxSendLagMs, report.maxSendLagMs);
+    start = Math.min(start, report.measureStartMs);
+    end = Math.max(end, report.measureEndMs);
+  }
+  const elapsedS = end > start ? (end - start) / 1000 : 0;
+  const failures = ERROR_KINDS.filter((kind) => !NON_FATAL_KINDS.has(kind)).reduce((sum, kind) => sum + errors[kind], 0);
+  const msgsPerSec = elapsedS > 0 ? msgs / elapsedS : 0;
+  const result: BenchResult = {
+    ok: failures === 0 && msgs > 0 && !stalled,
+    target: formatTarget(options.target),
+    transport: options.transport.kind,
+    mode: options.mode,
+    loop: options.rate === null ? 'closed' : 'open',
+    connections: options.connections,
+    depth: options.depth,
+    size: options.size,
+    threads: options.threads,
+    warmupS: options.warmupMs / 1000,
+    durationS: options.durationMs === null ? null : options.durationMs / 1000,
+    count: options.count,
+    rate: options.rate,
+    elapsedS: round(elapsedS, 6),
+    msgs,
+    bytes: msgs * options.size,
+    msgsPerSec: Math.round(msgsPerSec),
+    mbPerSec: round((msgsPerSec * options.size) / 1e6, 2),
+    latencyUs: summarize(total),
+    errors,
+    failures,
+    errorSamples: samples,
+    sent,
+    drained,
+    reconnects,
+    stalled,
+    interrupted: false,
+    maxSendLagMs: options.rate === null ? null : round(maxSendLagMs, 1),
+  };
+  const digests = reports.flatMap((report) => report.digests ?? []);
+  if (options.digest !== 'none') {
+    result.digestAlgorithm = options.digest;
+    result.digests = digests;
+  }
+  return result;
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export function describeLoad(options: BenchOptions): string {
+  const transport = transportName(options.transport);
+  const unit = options.transport.kind === 'udp' ? 'socket' : 'connection';
+  const loop = options.rate === null ? 'closed loop' : `open loop at ${count(options.rate)} msg/s`;
+  return `${transport}, ${options.mode} mode, ${count(options.connections)} ${unit}${options.connections === 1 ? '' : 's'} × ${count(options.depth)} in flight, ${count(options.size)}-byte messages, ${loop}, ${options.threads} thread${options.threads === 1 ? '' : 's'}`;
+}
+
+export function header(options: BenchOptions): string {
+  const what = options.count !== null ? `${count(options.count)} messages${options.durationMs !== null ? ` or ${options.durationMs / 1000} s` : ''}` : `${(options.durationMs ?? 0) / 1000} s`;
+  const warmup = options.warmupMs > 0 ? `${options.warmupMs / 1000} s warm-up, then ` : '';
+  return `echod bench ${formatTarget(options.target)}: ${describeLoad(options)}\n  ${warmup}measuring ${what}`;
+}
+
+/** The human summary: a short table, the errors by kind with the first few described, a verdict. */
+export function summary(result: BenchResult): string {
+  const lat = result.latencyUs;
+  const lines = [
+    '',
+    `  measured    ${result.elapsedS.toFixed(2)} s${result.interrupted ? ' (interrupted)' : ''}${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} messages echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
+    '',
+    `  ${'msgs/s'.padStart(11)} ${'MB/s'.padStart(8)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)}`,
+    `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)} ${micros(lat.p50).padStart(8)} ${micros(lat.p90).padStart(8)} ${micros(lat.p99).padStart(8)} ${micros(lat.p999).padStart(8)} ${micros(lat.max).padStart(8)}`,
+    '',
+  ];
+  if (result.loop === 'open' && result.maxSendLagMs !== null) {
+    lines.push(`  schedule    latency counted from intended send times; the client ran up to ${result.maxSendLagMs} ms behind schedule`);
+  }
+  const kinds = ERROR_KINDS.filter((kind) => result.errors[kind] > 0);
+  if (kinds.length === 0) {
+    lines.push('  errors      none');
+  } else {
+    lines.push(`  errors      ${kinds.map((kind) => `${kind} ${count(result.errors[kind])}`).join(', ')}`);
+    for (const sample of result.errorSamples.slice(0, PRINTED_SAMPLES)) {
+      lines.push(`    ${sample.kind.padEnd(11)} ${sample.message}`);
+      if (sample.difference !== undefined) {
+        lines.push(`                expected ${sample.difference.expected}`);
+        lines.push(`                got      ${sample.difference.got}`);
+      }
+    }
+  }
+  if (result.digests !== undefined && result.digestAlgorithm !== undefined) {
+    lines.push(`  ${result.digestAlgorithm.padEnd(11)} per connection, sent / received (the server's close lines have them crossed: its received is our sent):`);
+    for (const digest of result.digests) lines.push(`    conn ${String(digest.connection).padStart(5)}  ${digest.sent} / ${digest.received}`);
+  }
+  if (result.errors.lost > 0) {
+    lines.push('    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)');
+  }
+  if (result.errorSamples.length > PRINTED_SAMPLES) lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
+  if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);
+  let verdict: string;
+  if (result.ok) verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${count(result.errors.lost)} datagrams lost)` : ''}`;
+  else if (result.stalled) verdict = 'FAIL: the server stopped answering';
+  else if (result.failures > 0) verdict = `FAIL: ${count(result.failures)} error(s)`;
+  else verdict = 'FAIL: no message was echoed';
+  lines.push(`  verdict     ${verdict}`);
+  return lines.join('\n');
+}
