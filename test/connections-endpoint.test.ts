@@ -1,6 +1,7 @@
 // GET /connections on the admin endpoint: every open connection with who, where, how much and
 // how long — over two listeners, one of them reading an optional PROXY header — and an empty
-// list once they have all closed.
+// list once they have all closed; paged (?limit=&offset=, 100 by default, maxPageSize at most),
+// so no answer grows with the number of connections.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ConnectionSnapshot } from '../src/server/server.js';
@@ -9,6 +10,15 @@ import { Client, HOST, WAIT_MS } from './helpers/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const PROXY_HEADER = 'PROXY TCP4 203.0.113.7 192.0.2.1 40000 7000\r\n';
+const OPEN = 7;
+
+interface ConnectionsPage {
+  total: number;
+  offset: number;
+  limit: number;
+  next: number | null;
+  connections: ConnectionSnapshot[];
+}
 
 describe('GET /connections', () => {
   let fixture: AdminFixture | undefined;
@@ -17,11 +27,18 @@ describe('GET /connections', () => {
     fixture = undefined;
   });
 
-  async function connections(): Promise<ConnectionSnapshot[]> {
-    const response = await (fixture as AdminFixture).get('/connections');
+  async function page(query = ''): Promise<ConnectionsPage> {
+    const response = await (fixture as AdminFixture).get(`/connections${query}`);
     assert.equal(response.status, 200);
     assert.match(response.headers['content-type'] ?? '', /^application\/json/);
-    return JSON.parse(response.body) as ConnectionSnapshot[];
+    return JSON.parse(response.body) as ConnectionsPage;
+  }
+
+  async function connections(): Promise<ConnectionSnapshot[]> {
+    const first = await page();
+    assert.equal(first.next, null, 'one page holds them all');
+    assert.equal(first.total, first.connections.length);
+    return first.connections;
   }
 
   it('lists each open connection with its listener, ends, byte and line counts, age, idle time and state; empty once they close', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -99,5 +116,39 @@ describe('GET /connections', () => {
     for (const client of clients) client.end();
     await echo.events.closed(3);
     assert.deepEqual(await connections(), [], 'none once every client has gone');
+  });
+
+  it('pages: ?limit= and ?offset= walk every connection once, next is null on the last page, limit is capped at maxPageSize', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const maxPageSize = 3;
+    fixture = await AdminFixture.start({}, {}, { maxPageSize });
+    const { echo } = fixture;
+    for (let i = 0; i < OPEN; i++) await echo.connect();
+    await echo.events.until(() => echo.events.opened.length === OPEN, WAIT_MS, `${OPEN} connections open`);
+
+    const seen: number[] = [];
+    let offset: number | null = 0;
+    let pages = 0;
+    while (offset !== null) {
+      const current: ConnectionsPage = await page(`?limit=2&offset=${offset}`);
+      assert.equal(current.total, OPEN);
+      assert.equal(current.offset, offset);
+      assert.equal(current.limit, 2);
+      seen.push(...current.connections.map((entry) => entry.id));
+      offset = current.next;
+      pages++;
+    }
+    assert.equal(pages, Math.ceil(OPEN / 2));
+    assert.deepEqual(seen, echo.events.opened, 'each connection once, in order');
+
+    const capped = await page('?limit=1000');
+    assert.equal(capped.limit, maxPageSize, 'the limit asked for is capped');
+    assert.equal(capped.connections.length, maxPageSize);
+    assert.equal(capped.next, maxPageSize);
+    assert.equal((await page()).limit, maxPageSize, 'the default page (100) is capped too');
+    const past = await page(`?offset=${OPEN + 5}`);
+    assert.deepEqual([past.connections.length, past.next], [0, null]);
+    for (const bad of ['?limit=0', '?limit=-1', '?offset=x', '?limit=1e3']) {
+      assert.equal((await fixture.get(`/connections${bad}`)).status, 400, bad);
+    }
   });
 });

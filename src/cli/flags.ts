@@ -4,11 +4,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../core/errors.js';
+import { InvalidOptionError, UsageError } from '../core/errors.js';
 import { FaultOptionError } from '../config/faults.js';
 import { parseFault } from '../config/listen-url.js';
 import { DEFAULTS } from '../config/options.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../core/units.js';
+import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
 
 /** How a flag's text becomes a value. */
 type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
@@ -66,6 +67,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
+  { name: 'admin-max-connections', kind: 'integer', arg: 'N', description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress', shown: String(ADMIN_DEFAULTS.maxConnections) },
+  { name: 'admin-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose request head is not complete this long after it began', shown: formatDurationMs(ADMIN_DEFAULTS.headersTimeoutMs) },
+  { name: 'admin-keep-alive-timeout', kind: 'duration', arg: 'DURATION', description: 'close an idle keep-alive admin connection after this long', shown: formatDurationMs(ADMIN_DEFAULTS.keepAliveTimeoutMs) },
+  { name: 'admin-request-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose response is not taken this long after its request', shown: formatDurationMs(ADMIN_DEFAULTS.requestTimeoutMs) },
+  { name: 'admin-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest admin request head; larger is answered 431 and closed', shown: formatBytes(ADMIN_DEFAULTS.maxHeaderBytes) },
+  { name: 'admin-max-page-size', kind: 'integer', arg: 'N', description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)', shown: String(ADMIN_DEFAULTS.maxPageSize) },
   { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
   { name: 'log-format', kind: { oneOf: ['auto', 'json', 'pretty'] }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
 ];
@@ -77,6 +84,28 @@ export interface ParsedCommandLine {
   version: boolean;
   /** Flag name → typed value, for every flag given on the command line or in the environment. */
   values: Map<string, FlagValue>;
+}
+
+/** The admin endpoint's bounds: AdminServer option → the flag that sets it. */
+export const ADMIN_LIMIT_FLAGS: Readonly<Record<keyof AdminLimits, string>> = {
+  maxConnections: 'admin-max-connections',
+  headersTimeoutMs: 'admin-headers-timeout',
+  keepAliveTimeoutMs: 'admin-keep-alive-timeout',
+  requestTimeoutMs: 'admin-request-timeout',
+  maxHeaderBytes: 'admin-max-header-bytes',
+  maxPageSize: 'admin-max-page-size',
+};
+
+/** The admin bounds given by flags or environment, resolved; a bad one is a UsageError naming its flag. */
+export function adminLimitsFrom(values: ReadonlyMap<string, FlagValue>): AdminLimits {
+  const given = Object.fromEntries(Object.entries(ADMIN_LIMIT_FLAGS).flatMap(([option, flag]) => (values.has(flag) ? [[option, values.get(flag)]] : [])));
+  try {
+    return resolveAdminLimits(given);
+  } catch (err) {
+    if (!(err instanceof InvalidOptionError)) throw err;
+    const flag = ADMIN_LIMIT_FLAGS[err.option as keyof AdminLimits];
+    throw new UsageError(err.message.replace(`invalid ${err.option}:`, `invalid --${flag}:`));
+  }
 }
 
 export function envName(flag: string): string {

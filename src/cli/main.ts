@@ -10,10 +10,11 @@ import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer, type AdminSource } from '../observability/admin.js';
+import type { AdminLimits } from '../observability/admin-limits.js';
 import { createCliLogger, type CliLogger, type LogFormat } from './logger.js';
 import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
-import { type FlagValue, helpText, parseCommandLine } from './flags.js';
+import { type FlagValue, adminLimitsFrom, helpText, parseCommandLine } from './flags.js';
 import type { FaultOptions } from '../config/faults.js';
 import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
 import { hostname } from 'node:os';
@@ -105,13 +106,19 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   if (adminPort !== undefined && adminPort > 65_535) {
     return usage(io, new UsageError(`invalid --admin-port: ${adminPort} (expected an integer from 0 to 65535)`));
   }
+  let adminLimits: AdminLimits;
+  try {
+    adminLimits = adminLimitsFrom(values);
+  } catch (err) {
+    return usage(io, err);
+  }
   const workers = (values.get('workers') as number | undefined) ?? 1;
   const level = (values.get('log-level') as string | undefined) ?? 'info';
   const format = (values.get('log-format') as LogFormat | undefined) ?? 'auto';
   const log = createCliLogger(level, format, io.stdout.isTTY === true);
   const serverId = (values.get('server-id') as string | undefined) ?? hostname();
   log.logger = log.logger.child({ serverId });
-  const run: Run = { io, log, values, adminPort, version: packageVersion(), serverId };
+  const run: Run = { io, log, values, adminPort, adminLimits, version: packageVersion(), serverId };
 
   if (cluster.isWorker) {
     const workerPort = io.env[WORKER_PORT_ENV];
@@ -138,6 +145,7 @@ interface Run {
   log: CliLogger;
   values: Map<string, FlagValue>;
   adminPort: number | undefined;
+  adminLimits: AdminLimits;
   version: string;
   serverId: string;
 }
@@ -260,7 +268,8 @@ function sendToPrimary(message: WorkerMessage): void {
 
 function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {
   const host = (run.values.get('admin-host') as string | undefined) ?? '127.0.0.1';
-  return new AdminServer({ ...source, host, port: run.adminPort ?? 0, logger: run.log.logger });
+  const labels = 'source' in source ? { metricsLabels: { server_id: run.serverId } } : {};
+  return new AdminServer({ ...source, ...labels, ...run.adminLimits, host, port: run.adminPort ?? 0, logger: run.log.logger });
 }
 
 /**

@@ -1,23 +1,27 @@
 /**
- * The admin HTTP endpoint, apart from the echo port: /metrics, /healthz, /readyz, /stats.
- * It binds to 127.0.0.1 unless told otherwise; it answers GET and HEAD only, and its own
- * inputs are bounded (header size and time, request time, connections).
+ * The admin HTTP endpoint, apart from the echo port: /metrics, /healthz, /readyz, /stats and
+ * /connections, one entry each in ROUTES. It binds to 127.0.0.1 unless told otherwise; it
+ * answers GET and HEAD only, and its own inputs are bounded (see admin-limits.ts for the
+ * bounds and admin-http.ts for how each connection is held to them).
  */
 import { once } from 'node:events';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { ServerStateError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { EchoServer } from '../server/server.js';
 import type { ServerState } from '../core/stats.js';
+import { AggregatedLog } from '../server/aggregated-log.js';
+import { AdminHttpServer, type AdminRequest, type AdminResponse } from './admin-http.js';
+import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimitOptions, type AdminLimits, DEFAULT_PAGE_SIZE, resolveAdminLimits } from './admin-limits.js';
+import { type AdminCounters, registerAdminMetrics } from './metrics.js';
 
 /** What the admin endpoint reports on: one echo server, or a pool of worker processes. */
 export interface AdminSource {
   readonly state: ServerState;
   readonly ready: boolean;
   stats(): Promise<object>;
-  /** Every open connection (GET /connections). */
+  /** Every open connection (GET /connections pages through them). */
   connections(): Promise<object[]>;
   metrics(): Promise<string>;
   readonly metricsContentType: string;
@@ -43,46 +47,112 @@ export type AdminServerOptions = (
   | {
       /** The server to report on… */
       echo: EchoServer;
-      /** …and its metrics (see createMetrics). */
+      /** …and its metrics (see createMetrics); the admin endpoint's own series are added to it. */
       registry: Registry;
     }
   | {
       /** Or any other source (the worker pool uses this). */
       source: AdminSource;
+      /** Labels on the admin endpoint's own series (the source's metrics carry their own). @default {} */
+      metricsLabels?: Record<string, string>;
     }
-) & {
-  /** @default '127.0.0.1' (never public unless asked) */
-  host?: string;
-  /** @default 0 (a free port) */
-  port?: number;
-  logger: Logger;
-};
+) &
+  AdminLimitOptions & {
+    /** @default '127.0.0.1' (never public unless asked) */
+    host?: string;
+    /** @default 0 (a free port) */
+    port?: number;
+    logger: Logger;
+  };
 
-/** Scrapers and probes need few connections; anything beyond this is refused. */
-const ADMIN_MAX_CONNECTIONS = 64;
-const ADMIN_HEADERS_TIMEOUT_MS = 5000;
-const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
-const ADMIN_MAX_HEADER_BYTES = 8192;
+/** What a route gets besides the request. */
+interface RouteContext {
+  source: AdminSource;
+  limits: AdminLimits;
+  /** The admin endpoint's own series, in Prometheus text ('' when they are in the source's registry). */
+  ownMetrics: () => Promise<string>;
+}
+
+type Route = (request: AdminRequest, context: RouteContext) => Promise<AdminResponse>;
+
+const TEXT = { 'content-type': 'text/plain; charset=utf-8' } as const;
+const JSON_TYPE = { 'content-type': 'application/json' } as const;
+
+/** Every path the endpoint answers: a new endpoint is one more entry here. */
+const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  [
+    '/metrics',
+    async (_request, { source, ownMetrics }) => {
+      const [body, own] = await Promise.all([source.metrics(), ownMetrics()]);
+      return { status: 200, headers: { 'content-type': source.metricsContentType }, body: body + own };
+    },
+  ],
+  // Alive as long as the process can answer; draining is not a reason to be restarted.
+  ['/healthz', (_request, { source }) => Promise.resolve(source.state !== 'closed' ? { status: 200, headers: TEXT, body: 'ok\n' } : { status: 503, headers: TEXT, body: `${source.state}\n` })],
+  ['/readyz', (_request, { source }) => Promise.resolve(source.ready ? { status: 200, headers: TEXT, body: 'ready\n' } : { status: 503, headers: TEXT, body: `${source.state}\n` })],
+  ['/stats', async (_request, { source }) => ({ status: 200, headers: JSON_TYPE, body: `${JSON.stringify(await source.stats())}\n` })],
+  ['/connections', connectionsPage],
+]);
+
+/**
+ * GET /connections?limit=&offset=: one page of the open connections, so that no response grows
+ * with the number of connections: `{ total, offset, limit, next, connections }`, where `next`
+ * is the offset of the following page or null on the last one.
+ */
+async function connectionsPage(request: AdminRequest, { source, limits }: RouteContext): Promise<AdminResponse> {
+  const limit = pageNumber(request.query.get('limit'), Math.min(DEFAULT_PAGE_SIZE, limits.maxPageSize), 1);
+  const offset = pageNumber(request.query.get('offset'), 0, 0);
+  if (limit === null || offset === null) {
+    return { status: 400, headers: TEXT, body: 'limit and offset must be whole numbers (limit ≥ 1)\n' };
+  }
+  const pageSize = Math.min(limit, limits.maxPageSize);
+  const all = await source.connections();
+  const connections = all.slice(offset, offset + pageSize);
+  const next = offset + connections.length < all.length ? offset + connections.length : null;
+  return { status: 200, headers: JSON_TYPE, body: `${JSON.stringify({ total: all.length, offset, limit: pageSize, next, connections })}\n` };
+}
+
+function pageNumber(text: string | null, fallback: number, min: number): number | null {
+  if (text === null || text === '') return fallback;
+  if (!/^\d{1,15}$/.test(text)) return null;
+  const value = Number(text);
+  return value >= min ? value : null;
+}
+
+const NOT_FOUND = `not found: try ${[...ROUTES.keys()].join(', ')}\n`;
+
+/** Close reasons that say a client misbehaved or a bound was hit: each is logged (aggregated). */
+const LOGGED_REASONS: ReadonlySet<AdminCloseReason> = new Set(['headers_timeout', 'request_timeout', 'header_too_large', 'bad_request', 'evicted', 'refused']);
 
 export class AdminServer {
-  private readonly server: Server;
+  private readonly http: AdminHttpServer;
   private readonly options: AdminServerOptions;
   private readonly source: AdminSource;
+  private readonly limits: AdminLimits;
+  private readonly counters: AdminCounters;
+  private readonly log: AggregatedLog<AdminCloseReason>;
+  private readonly context: RouteContext;
   private starting: Promise<AddressInfo> | null = null;
   private closing: Promise<void> | null = null;
 
+  /** Throws InvalidOptionError (ERR_ECHOD_INVALID_OPTION) naming a bad bound. */
   constructor(options: AdminServerOptions) {
     this.options = options;
+    this.limits = resolveAdminLimits(options);
     this.source = 'source' in options ? options.source : serverAdminSource(options.echo, options.registry);
-    this.server = createServer({ maxHeaderSize: ADMIN_MAX_HEADER_BYTES, requestTimeout: ADMIN_REQUEST_TIMEOUT_MS, headersTimeout: ADMIN_HEADERS_TIMEOUT_MS }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        options.logger.error({ err }, 'admin request failed');
-        if (!res.headersSent) res.writeHead(500).end('internal error\n');
-        else res.destroy();
-      });
+    this.log = new AggregatedLog(options.logger, 'admin connection closed');
+    const closed = Object.fromEntries(ADMIN_CLOSE_REASONS.map((reason) => [reason, 0])) as Record<AdminCloseReason, number>;
+    const counters: AdminCounters = { active: () => this.http.active, limits: this.limits, closed, requests: new Map() };
+    this.counters = counters;
+    this.http = new AdminHttpServer(this.limits, (request) => this.route(request), {
+      closed: (reason, remote) => {
+        closed[reason]++;
+        if (LOGGED_REASONS.has(reason)) this.log.record(reason, { remote });
+      },
+      answered: (status) => counters.requests.set(status, (counters.requests.get(status) ?? 0) + 1),
+      failed: (err) => options.logger.error({ err }, 'admin request failed'),
     });
-    this.server.maxConnections = ADMIN_MAX_CONNECTIONS;
-    this.server.on('clientError', (_err, socket) => socket.destroy());
+    this.context = this.routeContext('registry' in options ? options.registry : null, 'metricsLabels' in options ? options.metricsLabels : undefined);
   }
 
   /** Binds; rejects with ServerStateError after close() or on a second call. */
@@ -94,65 +164,47 @@ export class AdminServer {
     return this.starting;
   }
 
-  /** Stops listening and drops idle keep-alive connections. Idempotent; waits for a bind in progress. */
+  /** Stops listening and drops every admin connection. Idempotent; waits for a bind in progress. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
+  private route(request: AdminRequest): Promise<AdminResponse> {
+    const route = ROUTES.get(request.path);
+    if (route === undefined) return Promise.resolve({ status: 404, headers: TEXT, body: NOT_FOUND });
+    return route(request, this.context);
+  }
+
+  /** The admin series go into the echo registry when there is one, else into a registry of their own. */
+  private routeContext(registry: Registry | null, labels: Record<string, string> | undefined): RouteContext {
+    if (registry !== null) {
+      registerAdminMetrics(registry, this.counters);
+      return { source: this.source, limits: this.limits, ownMetrics: () => Promise.resolve('') };
+    }
+    const own = new Registry();
+    if (labels !== undefined) own.setDefaultLabels(labels);
+    registerAdminMetrics(own, this.counters);
+    return { source: this.source, limits: this.limits, ownMetrics: () => own.metrics() };
+  }
+
   private async bind(): Promise<AddressInfo> {
-    const listening = once(this.server, 'listening');
-    this.server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 });
+    const server = this.http.server;
+    const listening = once(server, 'listening');
+    server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 });
     await listening;
-    const address = this.server.address() as AddressInfo;
-    this.options.logger.info({ address: address.address, port: address.port }, 'admin endpoint listening');
+    const address = server.address() as AddressInfo;
+    this.options.logger.info({ address: address.address, port: address.port, limits: this.limits }, 'admin endpoint listening');
     return address;
   }
 
   private async shutdown(): Promise<void> {
     await this.starting?.catch(() => {});
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
+    const server = this.http.server;
+    if (!server.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.http.closeAll();
     await closed;
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
-      return;
-    }
-    const path = (req.url ?? '/').split('?', 1)[0];
-    const source = this.source;
-    switch (path) {
-      case '/metrics': {
-        const body = await source.metrics();
-        res.writeHead(200, { 'content-type': source.metricsContentType }).end(body);
-        return;
-      }
-      case '/healthz': {
-        // Alive as long as the process can answer; draining is not a reason to be restarted.
-        const healthy = source.state !== 'closed';
-        res.writeHead(healthy ? 200 : 503, { 'content-type': 'text/plain' }).end(healthy ? 'ok\n' : `${source.state}\n`);
-        return;
-      }
-      case '/readyz': {
-        const ready = source.ready;
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : `${source.state}\n`);
-        return;
-      }
-      case '/stats': {
-        const stats = await source.stats();
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(stats)}\n`);
-        return;
-      }
-      case '/connections': {
-        const connections = await source.connections();
-        res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(connections)}\n`);
-        return;
-      }
-      default:
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz, /stats or /connections\n');
-    }
+    this.log.flush();
   }
 }

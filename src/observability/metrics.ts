@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from '../server/server.js';
 import { CLOSE_REASONS, REJECT_REASONS, type ServerStats } from '../core/stats.js';
+import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
 
 export interface MetricsOptions {
   /** Registry to register into. @default a new Registry */
@@ -164,4 +165,59 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
       },
     });
   }
+}
+
+/** What the admin endpoint counts about itself (kept by AdminServer, read at scrape time). */
+export interface AdminCounters {
+  active(): number;
+  limits: AdminLimits;
+  closed: Readonly<Record<AdminCloseReason, number>>;
+  /** Responses sent, by status code. */
+  requests: Map<number, number>;
+}
+
+/**
+ * The admin endpoint's own series (echod_admin_*): its connections against its cap, why they
+ * closed (each bound has its reason), and its answers. Skipped if `registry` has them already.
+ */
+export function registerAdminMetrics(registry: Registry, admin: AdminCounters): void {
+  if (registry.getSingleMetric('echod_admin_connections_active') !== undefined) return;
+  const registers = [registry];
+  new Gauge({
+    name: 'echod_admin_connections_active',
+    help: 'Connections open on the admin endpoint now.',
+    registers,
+    collect() {
+      this.set(admin.active());
+    },
+  });
+  new Gauge({
+    name: 'echod_admin_connections_limit',
+    help: 'The --admin-max-connections cap.',
+    aggregator: 'first',
+    registers,
+    collect() {
+      this.set(admin.limits.maxConnections);
+    },
+  });
+  new Counter({
+    name: 'echod_admin_connections_closed_total',
+    help: `Admin connections closed or refused, by reason (${ADMIN_CLOSE_REASONS.join(', ')}).`,
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const reason of ADMIN_CLOSE_REASONS) this.inc({ reason }, admin.closed[reason]);
+    },
+  });
+  new Counter({
+    name: 'echod_admin_requests_total',
+    help: 'Admin responses sent, by status code.',
+    labelNames: ['code'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [code, count] of admin.requests) this.inc({ code: String(code) }, count);
+    },
+  });
 }

@@ -4,6 +4,7 @@ import { type IncomingHttpHeaders, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { AdminServer } from '../../src/observability/admin.js';
+import type { AdminLimitOptions } from '../../src/observability/admin-limits.js';
 import { silentLogger } from '../../src/core/log.js';
 import { createMetrics, type MetricsOptions } from '../../src/observability/metrics.js';
 import type { EchoServerOptions } from '../../src/config/options.js';
@@ -52,10 +53,11 @@ export class AdminFixture {
     this.adminAddress = adminAddress;
   }
 
-  static async start(options: EchoServerOptions = {}, metrics: MetricsOptions = {}): Promise<AdminFixture> {
+  /** `limits`: the admin endpoint's own bounds (AdminServer options). */
+  static async start(options: EchoServerOptions = {}, metrics: MetricsOptions = {}, limits: AdminLimitOptions = {}): Promise<AdminFixture> {
     const echo = await Fixture.start(options);
     const registry = createMetrics(echo.server, metrics);
-    const admin = new AdminServer({ echo: echo.server, registry, logger: silentLogger });
+    const admin = new AdminServer({ echo: echo.server, registry, logger: silentLogger, ...limits });
     try {
       return new AdminFixture(echo, registry, admin, await admin.listen());
     } catch (err) {
