@@ -12,13 +12,16 @@ import { InvalidOptionError } from '../src/core/errors.js';
 import type { FaultOptions } from '../src/config/faults.js';
 import { createEchoServer } from '../src/server/server.js';
 import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, localPort, START_MS, startEchod } from './helpers/echod-process.js';
+import { EchodProcess, localPort, type Runtime, RUNTIMES, START_MS, startEchod } from './helpers/echod-process.js';
 import { assertBetween, faultyFixture, quietFor, ReadCounter } from './helpers/fault-fixtures.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 20_000;
 /** How far past its configured time a timed fault may fire on this noisy machine. */
 const LATE_MS = 1000;
+/** `--chunk 1` paces one byte per turn of the event loop: this much comes back within CHUNK_ONE_WITHIN_MS. */
+const CHUNK_ONE_BYTES = 16 * 1024;
+const CHUNK_ONE_WITHIN_MS = 1000;
 /** How long "nothing happens" is watched for (accept-then-hang). */
 const HANG_WINDOW_MS = 500;
 
@@ -333,8 +336,8 @@ describe('faults from the echod command', () => {
     for (const echod of processes.splice(0)) await echod.stop();
   });
 
-  async function echodWith(args: readonly string[]): Promise<{ echod: EchodProcess; client: Client }> {
-    const { echod, port } = await startEchod('node', args, (started) => processes.push(started));
+  async function echodWith(args: readonly string[], runtime: Runtime = 'node'): Promise<{ echod: EchodProcess; client: Client }> {
+    const { echod, port } = await startEchod(runtime, args, (started) => processes.push(started));
     const client = await Client.connect(port);
     clients.push(client);
     localPort(client);
@@ -364,6 +367,24 @@ describe('faults from the echod command', () => {
     assert.equal(await client.readText(line), line);
     assert.ok(reads.reads > 1, `the echo came in ${reads.reads} reads`);
   });
+
+  for (const runtime of RUNTIMES) {
+    it(`--chunk 1 (${runtime}): 16 KiB comes back within a second, in many reads, byte-exact`, { timeout: CLI_TIMEOUT_MS }, async () => {
+      const { client } = await echodWith(['--chunk', '1'], runtime);
+      const reads = new ReadCounter(client);
+      const data = Buffer.alloc(CHUNK_ONE_BYTES);
+      for (let i = 0; i < data.length - 1; i++) data[i] = 0x20 + (i % 90);
+      data[data.length - 1] = 0x0a;
+      const sentAt = performance.now();
+      await client.write(data);
+      const back = await client.read(data.length);
+      const elapsed = performance.now() - sentAt;
+      assert.ok(back.equals(data), 'byte-exact');
+      // One chunk per turn of the event loop; a timer per chunk took about 16 s for this.
+      assert.ok(elapsed < CHUNK_ONE_WITHIN_MS, `16 KiB with --chunk 1 took ${Math.round(elapsed)} ms`);
+      assert.ok(reads.reads > 1, `the echo came in ${reads.reads} reads`);
+    });
+  }
 
   it('a bad fault value exits 2 naming the flag: the binary, then each fault flag, env variable and URL key', { timeout: CLI_TIMEOUT_MS }, async () => {
     const echod = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json', '--delay', 'fast']);

@@ -6,7 +6,8 @@
  */
 import { type CoarseClock, clockMs, type Expirable } from './deadlines.js';
 import type { StreamDigest } from '../core/digest.js';
-import type { FaultOptions, OutputShaper, ShapedSink } from '../config/faults.js';
+import type { FaultOptions } from '../config/faults.js';
+import type { OutputShaper, ShapedSink } from './shaper.js';
 import { type Framer, prefixLines } from '../core/framing.js';
 import { escapeBytes, type Logger } from '../core/log.js';
 import type { ProxyHeader } from '../core/proxy-protocol.js';

@@ -20,7 +20,8 @@ import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, ty
 import { tlsSettings } from '../config/self-signed.js';
 import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from '../transports/udp.js';
 import { StreamDigest } from '../core/digest.js';
-import { OutputShaper, shapesOutput } from '../config/faults.js';
+import { shapesOutput } from '../config/faults.js';
+import { OutputShaper } from '../connection/shaper.js';
 import { expandTemplate, type TemplateValues, unescapeTemplate } from '../core/template.js';
 import { hostname } from 'node:os';
 import {
