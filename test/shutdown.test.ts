@@ -1,4 +1,5 @@
-// server.close(), as on SIGTERM: what was received is echoed, clients see EOF, stragglers are
+// server.close(), as on SIGTERM: every complete line received is echoed (an unterminated tail is
+// dropped and its size logged; test/shutdown-tail.test.ts), clients see EOF, stragglers are
 // destroyed after drainTimeoutMs, new clients are served during shutdownDelayMs, and the state
 // goes listening → stopping → draining → closed. close() is idempotent.
 import assert from 'node:assert/strict';
@@ -32,7 +33,7 @@ describe('shutdown', () => {
   let fixture: Fixture | undefined;
   afterEach(() => fixture?.cleanup());
 
-  it('echoes what each client sent, partial tails included, then every client sees EOF', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('echoes every complete line each client sent, not its unterminated tail, then every client sees EOF', { timeout: TEST_TIMEOUT_MS }, async () => {
     fixture = await Fixture.start();
     const { server, events } = fixture;
     const first = await fixture.connect();
@@ -45,14 +46,14 @@ describe('shutdown', () => {
     await poll(() => server.stats.bytesReceived === firstSent.length + secondSent.length, 2000, 'the server to read both clients');
 
     await within(server.close(), WAIT_MS, 'server.close()');
-    assert.equal((await first.readToEnd()).toString(), firstSent);
-    assert.equal((await second.readToEnd()).toString(), secondSent);
+    assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
+    assert.equal((await second.readToEnd()).toString(), 'b-line\n');
     const summaries = await events.closed(2);
     assert.deepEqual(
-      summaries.map(({ reason, forced }) => ({ reason, forced })),
+      summaries.map(({ reason, forced, discardedTailBytes }) => ({ reason, forced, discardedTailBytes })).sort((a, b) => a.discardedTailBytes - b.discardedTailBytes),
       [
-        { reason: 'shutdown', forced: false },
-        { reason: 'shutdown', forced: false },
+        { reason: 'shutdown', forced: false, discardedTailBytes: 'b-tail'.length },
+        { reason: 'shutdown', forced: false, discardedTailBytes: 'partial'.length },
       ],
     );
     assert.equal(server.stats.connections.active, 0);

@@ -32,6 +32,8 @@ export interface CloseRecord {
   bytesIn: number;
   bytesOut: number;
   lines: number;
+  /** An unterminated tail dropped at a close echod started (absent from the line when 0). */
+  discardedTailBytes: number;
   durationMs: number;
 }
 
@@ -105,6 +107,7 @@ export class LogBook {
       bytesIn: num(line.bytesIn),
       bytesOut: num(line.bytesOut),
       lines: num(line.lines),
+      discardedTailBytes: line.discardedTailBytes === undefined ? 0 : num(line.discardedTailBytes),
       durationMs: num(line.durationMs),
     };
     this.closes.push(record);

@@ -66,6 +66,8 @@ export type ConnectionState = 'open' | 'closing' | 'closed';
  */
 export const CLOSE_DISCARD_LIMIT_BYTES = 32 * 1024 * 1024;
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
 /** Error codes that mean the peer went away abruptly, not that something is wrong here. */
 const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -90,6 +92,8 @@ export abstract class Connection implements Expirable, ShapedSink {
   /** `--accept-then-hang`: never read, never echo. */
   private hanging = false;
   private discardedBytes = 0;
+  /** The unterminated last line dropped at a close echod started (see `close()`), in bytes. */
+  discardedTailBytes = 0;
   private readonly framer: Framer;
   /** Clock time of the last bytes in either direction (idle deadline). */
   lastActive: number;
@@ -226,9 +230,14 @@ export abstract class Connection implements Expirable, ShapedSink {
   }
 
   /**
-   * Ends the connection gracefully: whatever was received is echoed (an unterminated last line
-   * included), our side is closed, and the transport is destroyed if the peer has not finished
-   * within `drainTimeoutMs`. Harmless on a connection that is already closing.
+   * Ends the connection gracefully: every complete line received is echoed, our side is
+   * closed, and the transport is destroyed if the peer has not finished within
+   * `drainTimeoutMs`. Harmless on a connection that is already closing.
+   *
+   * The unterminated last line is echoed only when the client half-closed (`client_closed`):
+   * its FIN says the line is complete. At a close echod starts (shutdown, idle, a limit, a
+   * fault) it is a fragment the client never finished; echoing it would look like a line cut
+   * by the network, so it is dropped and its size kept for the close log line.
    */
   close(reason: CloseReason): void {
     if (this.state !== 'open') return;
@@ -239,7 +248,9 @@ export abstract class Connection implements Expirable, ShapedSink {
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way
     this.closingSince = this.context.clock.now;
-    const tail = this.framer.flush();
+    const pending = this.framer.flush();
+    const tail = reason === 'client_closed' ? pending : EMPTY;
+    this.discardedTailBytes = pending.length - tail.length;
     const extras = this.extras;
     if (extras === null) {
       if (tail.length > 0) this.write(tail);

@@ -49,6 +49,8 @@ export interface ConnectionSummary {
   bytesReceived: number;
   bytesSent: number;
   lines: number;
+  /** Bytes of an unterminated last line dropped at a close echod started (only a client's FIN completes a line). */
+  discardedTailBytes: number;
   durationMs: number;
   /** With `digest`: the digests of the bytes received and sent. */
   digest: { algorithm: string; received: string; sent: string } | null;
@@ -467,6 +469,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       bytesReceived: connection.bytesReceived,
       bytesSent: connection.bytesSent,
       lines: connection.lines,
+      discardedTailBytes: connection.discardedTailBytes,
       durationMs: clockMs() - connection.openedAt,
       digest:
         connection.extras?.digestIn != null && connection.extras.digestOut != null
@@ -494,6 +497,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
         bytesIn: summary.bytesReceived,
         bytesOut: summary.bytesSent,
         lines: summary.lines,
+        ...(summary.discardedTailBytes > 0 ? { discardedTailBytes: summary.discardedTailBytes } : {}),
         durationMs: summary.durationMs,
       },
       'connection closed',
