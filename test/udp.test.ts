@@ -1,6 +1,6 @@
 // UDP echo (RFC 862) over real datagram sockets: each datagram answered once, whole, to its
-// sender; the per-source rate limit, per second and per address; datagrams from the ports of
-// other reflectors dropped; IPv6.
+// sender; the per-source rate limit, per second and per address, duplicate-fault copies counted;
+// datagrams from the ports of other reflectors dropped; IPv6.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it, type TestContext } from 'node:test';
@@ -143,6 +143,37 @@ describe('udp listeners', () => {
     const waited = performance.now() - burstEnded;
     assert.ok(waited <= WINDOW_MS * 2, `answered again ${Math.round(waited)} ms after the burst (window ${WINDOW_MS} ms)`);
     assert.match(alice.received[RATE]?.data.toString() ?? '', /^probe \d+$/);
+  });
+
+  it('duplicate-rate 1 with udpRatePerSource 5: 5 datagrams a second in all, copies included, none larger than its request', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const RATE = 5;
+    const BURST = 20;
+    const { server, port } = await start({ listeners: [parseListenUrl(`udp://${HOST}:0?duplicate-rate=1`)], udpRatePerSource: RATE });
+    const alice = await client();
+    // One synchronous burst, read in one pass: it all falls in one window (see the test above).
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < BURST; i++) sends.push(alice.send(Buffer.from(`alice ${i}`), port, HOST));
+    await Promise.all(sends);
+    await poll(() => server.stats.udp.received === BURST, WAIT_MS, 'the server to read the whole burst');
+    const { dropped, duplicated } = structuredClone(server.stats.udp);
+    assert.equal(dropped.rate_limited, BURST - 3, 'the datagrams not answered at all');
+    assert.equal(duplicated, 2);
+    // A probe answered in a later window comes after every answer to the burst (one socket pair keeps order on loopback).
+    let probes = 0;
+    const prober = setInterval(() => {
+      alice.send(Buffer.from(`probe ${probes++}`), port, HOST).catch(() => {});
+    }, PROBE_EVERY_MS);
+    try {
+      await alice.until(() => alice.received.some((reply) => reply.data.toString().startsWith('probe')), WINDOW_MS * 3, 'an answer in a later window');
+    } finally {
+      clearInterval(prober);
+    }
+    const burstReplies = alice.received.slice(0, alice.received.findIndex((reply) => reply.data.toString().startsWith('probe')));
+    assert.deepEqual(
+      burstReplies.map((reply) => reply.data.toString()),
+      ['alice 0', 'alice 0', 'alice 1', 'alice 1', 'alice 2'],
+      'the budget counts every datagram sent: the third copy is not sent; each reply is its request, no larger',
+    );
   });
 
   it('udpRatePerSource 0: no limit', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -2,8 +2,9 @@
  * UDP echo (RFC 862): each datagram is answered once, to its sender, with the same payload.
  *
  * Safe by default on a public address: a reply is never larger than its request (it is the
- * request); each source address gets at most `ratePerSource` answers per second (the rest are
- * dropped and counted); and datagrams from the well-known ports of echo-like services are
+ * request); each source address gets at most `ratePerSource` datagrams from us per second,
+ * every one sent counted, a duplicate-fault copy included (the rest are dropped and counted), so
+ * no fault makes echod an amplifier; and datagrams from the well-known ports of echo-like services are
  * dropped, so two reflectors cannot be made to bounce packets between each other forever.
  */
 import { type Socket as DgramSocket, createSocket } from 'node:dgram';
@@ -39,7 +40,7 @@ export class UdpEchoListener {
   private readonly counters: UdpCounters;
   private readonly ratePerSource: number;
   private readonly logger: Logger;
-  /** Answers per source address in the current second. */
+  /** Datagrams sent to each source address in the current second. */
   private window = new Map<string, number>();
   private readonly windowTimer: NodeJS.Timeout;
   /** Reorder fault: answers held back, released shuffled. */
@@ -85,20 +86,9 @@ export class UdpEchoListener {
       counters.dropped.reflection_port++;
       return;
     }
-    if (this.ratePerSource > 0) {
-      const sent = this.window.get(address);
-      if (sent === undefined) {
-        if (this.window.size >= MAX_TRACKED_SOURCES) {
-          counters.dropped.rate_limited++;
-          return;
-        }
-        this.window.set(address, 1);
-      } else if (sent >= this.ratePerSource) {
-        counters.dropped.rate_limited++;
-        return;
-      } else {
-        this.window.set(address, sent + 1);
-      }
+    if (!this.spend(address)) {
+      counters.dropped.rate_limited++;
+      return;
     }
     const faults = this.config.faults;
     if (faults !== null) {
@@ -106,7 +96,9 @@ export class UdpEchoListener {
         counters.dropped.fault_drop++;
         return;
       }
-      if (faults.duplicateRate !== undefined && Math.random() < faults.duplicateRate) {
+      // The copy is a datagram sent like any other: only within the source's budget. The
+      // datagram itself is still answered, so a copy left unsent is not a drop.
+      if (faults.duplicateRate !== undefined && Math.random() < faults.duplicateRate && this.spend(address)) {
         counters.duplicated++;
         this.reply(message, address, port);
       }
@@ -118,6 +110,23 @@ export class UdpEchoListener {
       }
     }
     this.reply(message, address, port);
+  }
+
+  /**
+   * Takes one datagram from `address`'s budget for this second: false when it is spent (or when
+   * too many sources are tracked already). Every reply is sent only after this said true.
+   */
+  private spend(address: string): boolean {
+    if (this.ratePerSource <= 0) return true;
+    const sent = this.window.get(address);
+    if (sent === undefined) {
+      if (this.window.size >= MAX_TRACKED_SOURCES) return false;
+      this.window.set(address, 1);
+      return true;
+    }
+    if (sent >= this.ratePerSource) return false;
+    this.window.set(address, sent + 1);
+    return true;
   }
 
   /** Sends the held answers in a random order (Fisher–Yates). */
