@@ -2,7 +2,7 @@
  * The messages between the `--workers` primary and its worker processes (over cluster IPC),
  * and how the workers' stats add up.
  */
-import type { ServerStats } from '../core/stats.js';
+import type { ListenerStats, ServerStats } from '../core/stats.js';
 
 export type PrimaryMessage = { type: 'echod:request'; requestId: number; what: 'stats' | 'connections' } | { type: 'echod:shutdown' };
 
@@ -22,20 +22,40 @@ function addCounts<K extends string>(into: Record<K, number>, from: Record<K, nu
   for (const key of Object.keys(from) as K[]) into[key] = (into[key] ?? 0) + from[key];
 }
 
+/** Every worker serves the same listeners: their counts add up URL by URL. */
+function addListeners(into: ListenerStats[], from: readonly ListenerStats[]): void {
+  for (const listener of from) {
+    const same = into.find((each) => each.url === listener.url);
+    if (same === undefined) into.push({ ...listener });
+    else {
+      same.active += listener.active;
+      same.total += listener.total;
+    }
+  }
+}
+
 /** The pool's stats: every count summed over the workers; state and readiness are the pool's own. */
 export function sumStats(all: readonly ServerStats[], base: Pick<ServerStats, 'serverId' | 'state' | 'ready' | 'startedAt'>): ServerStats & { workers: number } {
   const total: ServerStats & { workers: number } = {
     ...base,
+    // The workers drain on the same settings: the first one's deadlines stand for all.
+    shutdown: all.find((stats) => stats.shutdown !== null)?.shutdown ?? null,
     workers: all.length,
-    connections: { active: 0, total: 0, closed: {} as ServerStats['connections']['closed'], forced: 0, rejected: {} as ServerStats['connections']['rejected'] },
+    // peak: the sum of the workers' peaks, an upper bound (they may have peaked at different times).
+    connections: { active: 0, peak: 0, limit: 0, total: 0, closed: {} as ServerStats['connections']['closed'], forced: 0, rejected: {} as ServerStats['connections']['rejected'] },
     bytesReceived: 0,
     bytesSent: 0,
     lines: 0,
     internalErrors: 0,
+    listeners: [],
     udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
   };
   for (const stats of all) {
     total.connections.active += stats.connections.active;
+    total.connections.peak += stats.connections.peak;
+    // Each worker enforces --max-connections on its own.
+    total.connections.limit += stats.connections.limit;
+    addListeners(total.listeners, stats.listeners);
     total.connections.total += stats.connections.total;
     total.connections.forced += stats.connections.forced;
     addCounts(total.connections.closed, stats.connections.closed);

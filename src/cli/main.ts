@@ -269,7 +269,7 @@ function sendToPrimary(message: WorkerMessage): void {
 function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {
   const host = (run.values.get('admin-host') as string | undefined) ?? '127.0.0.1';
   const labels = 'source' in source ? { metricsLabels: { server_id: run.serverId } } : {};
-  return new AdminServer({ ...source, ...labels, ...run.adminLimits, host, port: run.adminPort ?? 0, logger: run.log.logger });
+  return new AdminServer({ ...source, ...labels, ...run.adminLimits, host, port: run.adminPort ?? 0, version: run.version, logger: run.log.logger });
 }
 
 /**

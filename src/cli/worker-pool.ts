@@ -12,6 +12,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { AdminSource } from '../observability/admin.js';
+import type { WorkerStatus } from '../observability/status-data.js';
 import { isWorkerMessage, type PrimaryMessage, sumStats, type WorkerMessage } from './cluster-protocol.js';
 import type { Logger } from '../core/log.js';
 import type { ServerState, ServerStats } from '../core/stats.js';
@@ -38,6 +39,10 @@ interface Slot {
   listening: boolean;
   backoffMs: number;
   restartTimer: NodeJS.Timeout | null;
+  /** Times this slot's worker was restarted after dying (status page). */
+  restarts: number;
+  /** Open connections in this worker's last stats answer (status page). */
+  active: number;
 }
 
 export class WorkerPool implements AdminSource {
@@ -54,7 +59,7 @@ export class WorkerPool implements AdminSource {
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
-    this.slots = Array.from({ length: options.workers }, (_, index) => ({ index, worker: null, startedAt: 0, listening: false, backoffMs: RESTART_BACKOFF_MIN_MS, restartTimer: null }));
+    this.slots = Array.from({ length: options.workers }, (_, index) => ({ index, worker: null, startedAt: 0, listening: false, backoffMs: RESTART_BACKOFF_MIN_MS, restartTimer: null, restarts: 0, active: 0 }));
   }
 
   get state(): ServerState {
@@ -110,6 +115,11 @@ export class WorkerPool implements AdminSource {
     return answers;
   }
 
+  /** Each worker as the status page lists it; connections as of the last stats request. */
+  workers(): WorkerStatus[] {
+    return this.slots.map((slot) => ({ index: slot.index, pid: slot.worker?.process.pid ?? null, listening: slot.listening, connections: slot.active, restarts: slot.restarts }));
+  }
+
   metrics(): Promise<string> {
     return this.aggregator.clusterMetrics();
   }
@@ -159,6 +169,8 @@ export class WorkerPool implements AdminSource {
     } else {
       const pending = this.pending.get(typed.requestId);
       if (pending === undefined) return;
+      const body = typed.body as Partial<ServerStats> | null;
+      if (typeof body?.connections?.active === 'number') slot.active = body.connections.active;
       pending.answers.push(typed.body);
       if (pending.answers.length >= pending.expected) pending.done();
     }
@@ -172,6 +184,7 @@ export class WorkerPool implements AdminSource {
     const lived = Date.now() - slot.startedAt;
     slot.backoffMs = lived < CRASH_WINDOW_MS ? Math.min(slot.backoffMs * 2, RESTART_BACKOFF_MAX_MS) : RESTART_BACKOFF_MIN_MS;
     this.options.logger.error({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: slot.backoffMs }, 'worker died; restarting it');
+    slot.restarts++;
     slot.restartTimer = setTimeout(() => this.fork(slot), slot.backoffMs);
   }
 }

@@ -31,15 +31,44 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
  */
 export type ServerState = 'idle' | 'listening' | 'stopping' | 'draining' | 'closed';
 
+/** One listener as the status page shows it: where, how, and the connections it served. */
+export interface ListenerStats {
+  /** The listen URL with its bound port. */
+  url: string;
+  protocol: string;
+  mode: string;
+  proxyProtocol: string;
+  /** The TLS settings on tls listeners, else null. */
+  tls: { minVersion: string; clientAuth: string; selfSigned: boolean } | null;
+  /** Open connections (0 on udp). */
+  active: number;
+  /** Connections served since start (0 on udp). */
+  total: number;
+}
+
+/** Set once a shutdown began: the deadlines the status page counts down to. */
+export interface ShutdownTimes {
+  /** ISO time the listeners stop accepting (end of `stopping`). */
+  acceptingUntil: string;
+  /** ISO time connections still open are destroyed (set on `draining`), or null before. */
+  forcedAt: string | null;
+}
+
 export interface ServerStats {
   serverId: string;
   state: ServerState;
+  /** Null until close() began. */
+  shutdown: ShutdownTimes | null;
   /** True while a load balancer should send new connections here (`/readyz`). */
   ready: boolean;
   /** ISO time `listen()` succeeded, or null before that. */
   startedAt: string | null;
   connections: {
     active: number;
+    /** Most connections open at once since start. */
+    peak: number;
+    /** `maxConnections` (0: no limit). */
+    limit: number;
     /** Accepted and served (rejected ones not included). */
     total: number;
     closed: Record<CloseReason, number>;
@@ -53,6 +82,8 @@ export interface ServerStats {
   lines: number;
   /** Unexpected exceptions caught while handling a connection (bugs; should stay 0). */
   internalErrors: number;
+  /** Every listener, in the order configured. */
+  listeners: ListenerStats[];
   /** UDP listeners: datagrams in, answered, and dropped by reason. */
   udp: {
     received: number;

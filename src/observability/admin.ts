@@ -15,6 +15,9 @@ import { AggregatedLog } from '../server/aggregated-log.js';
 import { AdminHttpServer, type AdminRequest, type AdminResponse } from './admin-http.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimitOptions, type AdminLimits, DEFAULT_PAGE_SIZE, resolveAdminLimits } from './admin-limits.js';
 import { type AdminCounters, registerAdminMetrics } from './metrics.js';
+import { runtimeName, type WorkerStatus } from './status-data.js';
+import { StatusFeed } from './status-feed.js';
+import { statusRoutes } from './status-routes.js';
 
 /** What the admin endpoint reports on: one echo server, or a pool of worker processes. */
 export interface AdminSource {
@@ -25,6 +28,8 @@ export interface AdminSource {
   connections(): Promise<object[]>;
   metrics(): Promise<string>;
   readonly metricsContentType: string;
+  /** With --workers: each worker, for the status page. */
+  workers?(): readonly WorkerStatus[];
 }
 
 /** The admin source for one in-process server and its metrics registry. */
@@ -60,6 +65,8 @@ export type AdminServerOptions = (
   AdminLimitOptions & {
     /** @default '127.0.0.1' (never public unless asked) */
     host?: string;
+    /** echod's version, as the status page shows it. @default 'unknown' */
+    version?: string;
     /** @default 0 (a free port) */
     port?: number;
     logger: Logger;
@@ -132,6 +139,9 @@ export class AdminServer {
   private readonly counters: AdminCounters;
   private readonly log: AggregatedLog<AdminCloseReason>;
   private readonly context: RouteContext;
+  /** The status page (`/`, `/status`, `/api/status`…): one sample a second, shared by every viewer. */
+  private readonly status: StatusFeed;
+  private readonly statusRoutes: ReturnType<typeof statusRoutes>;
   private starting: Promise<AddressInfo> | null = null;
   private closing: Promise<void> | null = null;
 
@@ -153,6 +163,8 @@ export class AdminServer {
       failed: (err) => options.logger.error({ err }, 'admin request failed'),
     });
     this.context = this.routeContext('registry' in options ? options.registry : null, 'metricsLabels' in options ? options.metricsLabels : undefined);
+    this.status = new StatusFeed(this.source, { version: options.version ?? 'unknown', runtime: runtimeName(), pid: process.pid });
+    this.statusRoutes = statusRoutes(this.status);
   }
 
   /** Binds; rejects with ServerStateError after close() or on a second call. */
@@ -171,7 +183,7 @@ export class AdminServer {
   }
 
   private route(request: AdminRequest): Promise<AdminResponse> {
-    const route = ROUTES.get(request.path);
+    const route = ROUTES.get(request.path) ?? this.statusRoutes.get(request.path);
     if (route === undefined) return Promise.resolve({ status: 404, headers: TEXT, body: NOT_FOUND });
     return route(request, this.context);
   }
@@ -193,6 +205,7 @@ export class AdminServer {
     const listening = once(server, 'listening');
     server.listen({ host: this.options.host ?? '127.0.0.1', port: this.options.port ?? 0 });
     await listening;
+    this.status.start();
     const address = server.address() as AddressInfo;
     this.options.logger.info({ address: address.address, port: address.port, limits: this.limits }, 'admin endpoint listening');
     return address;
@@ -203,6 +216,7 @@ export class AdminServer {
     const server = this.http.server;
     if (!server.listening) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.status.stop();
     this.http.closeAll();
     await closed;
     this.log.flush();

@@ -28,8 +28,10 @@ import {
   CLOSE_REASONS,
   type CloseReason,
   REJECT_REASONS,
+  type ListenerStats,
   type RejectReason,
   type ServerState,
+  type ShutdownTimes,
   type ServerStats,
   zeroCounts,
 } from '../core/stats.js';
@@ -113,6 +115,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   private closedBytesSent = 0;
   private closedLines = 0;
   private total = 0;
+  /** Most connections open at once, and each listener's served count (by URL): for the status page. */
+  private peak = 0;
+  private readonly servedByListener = new Map<string, number>();
+  private shutdownTimes: ShutdownTimes | null = null;
   private forced = 0;
   private internalErrors = 0;
   private readonly closedByReason = zeroCounts(CLOSE_REASONS);
@@ -173,18 +179,23 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     let bytesReceived = this.closedBytesReceived;
     let bytesSent = this.closedBytesSent;
     let lines = this.closedLines;
+    const activeByListener = new Map<string, number>();
     for (const connection of this.connections) {
       bytesReceived += connection.bytesReceived;
       bytesSent += connection.bytesSent;
       lines += connection.lines;
+      activeByListener.set(connection.listener, (activeByListener.get(connection.listener) ?? 0) + 1);
     }
     return {
       serverId: this.options.serverId,
       state: this.stateValue,
+      shutdown: this.shutdownTimes === null ? null : { ...this.shutdownTimes },
       ready: this.ready,
       startedAt: this.startedAt?.toISOString() ?? null,
       connections: {
         active: this.connections.size,
+        peak: this.peak,
+        limit: this.options.maxConnections,
         total: this.total,
         closed: { ...this.closedByReason },
         forced: this.forced,
@@ -194,8 +205,26 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       bytesSent,
       lines,
       internalErrors: this.internalErrors,
+      listeners: this.listenerStats(activeByListener),
       udp: { ...this.udp, dropped: { ...this.udp.dropped } },
     };
+  }
+
+  /** Each bound listener's settings and connection counts (URLs as connections carry them). */
+  private listenerStats(activeByListener: ReadonlyMap<string, number>): ListenerStats[] {
+    const tls = this.options.tls;
+    return this.bound.map(({ config }) => {
+      const url = this.labels.get(config) ?? formatListener(config);
+      return {
+        url,
+        protocol: config.protocol,
+        mode: config.mode,
+        proxyProtocol: config.proxyProtocol,
+        tls: config.protocol === 'tls' && tls !== null ? { minVersion: tls.minVersion, clientAuth: tls.clientAuth, selfSigned: tls.selfSigned } : null,
+        active: activeByListener.get(url) ?? 0,
+        total: this.servedByListener.get(url) ?? 0,
+      };
+    });
   }
 
   /** Every open connection, for `GET /connections`: who, where, how much, how long. */
@@ -311,11 +340,13 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       if (this.stateValue === 'idle') this.setState('closed');
       return;
     }
+    this.shutdownTimes = { acceptingUntil: new Date(Date.now() + shutdownDelayMs).toISOString(), forcedAt: null };
     this.setState('stopping');
     logger.info({ shutdownDelayMs, drainTimeoutMs, active: this.connections.size }, 'shutting down');
     if (shutdownDelayMs > 0) {
       await new Promise((resolve) => setTimeout(resolve, shutdownDelayMs));
     }
+    this.shutdownTimes = { acceptingUntil: new Date().toISOString(), forcedAt: new Date(Date.now() + drainTimeoutMs).toISOString() };
     this.setState('draining');
     const stopped = this.stopListening();
     const drained = new Promise<void>((resolve) => {
@@ -383,6 +414,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   register(connection: Connection): void {
     this.connections.add(connection);
     this.total++;
+    this.peak = Math.max(this.peak, this.connections.size);
+    this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
     this.options.logger.info(
       {
         connId: connection.id,
