@@ -8,6 +8,16 @@ export function count(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/**
+ * "a 64-byte", "an 8,192-byte", "an 18-byte": the article that goes with the number as it is
+ * read aloud (eight…, eleven, eighteen, eleven thousand…).
+ */
+export function bytesLong(n: number): string {
+  const lead = count(n).split(',')[0] ?? '';
+  const vowel = lead.startsWith('8') || lead === '11' || lead === '18';
+  return `${vowel ? 'an' : 'a'} ${count(n)}-byte`;
+}
+
 /** Microseconds → "812µs", "1.20ms", "2.5s". */
 export function micros(us: number): string {
   if (us < 1000) return `${Math.round(us)}µs`;

@@ -15,6 +15,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** A bad command line: nothing was sent. */
 export const EXIT_USAGE = 2;
+/** Interrupted (SIGINT, 128 + 2, as shells report it) before anything was measured. */
+export const EXIT_INTERRUPTED = 130;
 
 export const processIo = (): ToolIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
 

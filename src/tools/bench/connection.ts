@@ -26,6 +26,12 @@ export interface EngineSpec {
   count: number | null;
   /** Open loop: this engine's messages per second, all connections together; null: closed loop. */
   rate: number | null;
+  /** Connection-rate mode: this engine's new connections per second; null: connections kept open. */
+  connectRate: number | null;
+  /** Connection-rate mode: echoes each new connection completes before it closes. */
+  roundTrips: number;
+  /** Connection-rate mode: ids go firstConnId, firstConnId + idStride, … (unique across threads). */
+  idStride: number;
   timeoutMs: number;
   digest: DigestKind;
 }
@@ -63,6 +69,8 @@ export interface EngineHandle {
   completed(now: number, sentAt: number): void;
   error(kind: ErrorKind, connection: number, message: string, extra?: { seq?: number; difference?: Difference }): void;
   settled(): void;
+  /** Connection-rate mode: a connection did its round trips and closed. */
+  retired(): void;
 }
 
 /** What the engine asks of a connection, whatever its transport. */

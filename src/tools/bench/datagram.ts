@@ -4,7 +4,7 @@
  */
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { type ConnectionDigests, createDigests } from '../digest.js';
-import { escapeBytes } from '../format.js';
+import { bytesLong, escapeBytes } from '../format.js';
 import { type Connection, type EngineHandle, MEASURE } from './connection.js';
 import { describeError } from './errors.js';
 import { advanceSeq, newRing, readSeq, SEQ_DIGITS } from './payload.js';
@@ -79,7 +79,7 @@ export class DatagramConnection implements Connection {
     if (this.digests !== null) this.digests.received.update(msg, 0, msg.length);
     const seq = readSeq(msg, 0, SEQ_DIGITS);
     if (seq < 0) {
-      engine.error('mismatch', this.id, `UDP socket ${this.id}: a ${msg.length}-byte datagram without a sequence number: "${escapeBytes(msg.subarray(0, 32))}"`);
+      engine.error('mismatch', this.id, `UDP socket ${this.id}: ${bytesLong(msg.length)} datagram without a sequence number: "${escapeBytes(msg.subarray(0, 32))}"`);
       return;
     }
     const slot = seq % this.depth;

@@ -15,6 +15,7 @@ import { DatagramConnection } from './datagram.js';
 import { ConnectError, type ErrorCounts, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
 import type { Difference } from '../format.js';
 import { type Histogram, LatencyRecorder } from './histogram.js';
+import { ConnectRatePool } from './connect-rate.js';
 import { StreamConnection } from './stream.js';
 
 export type { EngineSpec } from './connection.js';
@@ -38,6 +39,8 @@ export interface IntervalReport {
   /** Since the start of the run. */
   errors: ErrorCounts;
   open: number;
+  /** Connection-rate mode: connections that did their round trips and closed in the interval. */
+  connects: number;
 }
 
 export interface EngineReport {
@@ -55,6 +58,8 @@ export interface EngineReport {
   stalled: boolean;
   /** Open loop: the most a send left after its intended time, ms (how far the client fell behind). */
   maxSendLagMs: number;
+  /** Connection-rate mode: connections that did their round trips and closed in the measured window. */
+  connects: number;
   /** Hex digests, as echod's close lines give them. */
   digests?: { connection: number; sent: string; received: string }[];
 }
@@ -82,6 +87,7 @@ export class Engine implements EngineHandle {
   open = 0;
   maxSendLagMs = 0;
   stalled = false;
+  connects = 0;
   readonly errors = zeroErrors();
   readonly samples: ErrorSample[] = [];
   /** Shared by every TCP connection: reads are handled synchronously, one at a time. */
@@ -94,6 +100,7 @@ export class Engine implements EngineHandle {
   private readonly onInterval: (report: IntervalReport) => void;
   private readonly latencies = new LatencyRecorder();
   private intervalMessages = 0;
+  private intervalConnects = 0;
   private intervalStart = 0;
   private measureStart = 0;
   private measureEnd = 0;
@@ -109,6 +116,10 @@ export class Engine implements EngineHandle {
     this.onInterval = onInterval;
     this.countLimit = spec.count ?? Number.POSITIVE_INFINITY;
     this.periodMs = spec.rate !== null ? (1000 * spec.connections) / spec.rate : 0;
+    if (spec.connectRate !== null) {
+      this.connections.push(new ConnectRatePool(this));
+      return;
+    }
     for (let i = 0; i < spec.connections; i++) {
       const id = spec.firstConnId + i;
       this.connections.push(spec.transport.kind === 'udp' ? new DatagramConnection(this, id, i) : new StreamConnection(this, id, i));
@@ -138,7 +149,7 @@ export class Engine implements EngineHandle {
     } else {
       this.startMeasure();
     }
-    this.tickTimer = setInterval(() => this.tick(), this.spec.rate !== null ? OPEN_LOOP_TICK_MS : SCAN_MS);
+    this.tickTimer = setInterval(() => this.tick(), this.scheduled ? OPEN_LOOP_TICK_MS : SCAN_MS);
     for (const connection of this.connections) connection.begin(now);
     return new Promise((resolve) => {
       this.finished = resolve;
@@ -160,6 +171,16 @@ export class Engine implements EngineHandle {
     if (this.phase === WARMUP) return Number.POSITIVE_INFINITY;
     if (this.phase !== MEASURE) return 0;
     return this.countLimit - this.measured - this.inflight;
+  }
+
+  /** Open loop or connection-rate mode: sends or connects follow a schedule, checked every tick. */
+  private get scheduled(): boolean {
+    return this.spec.rate !== null || this.spec.connectRate !== null;
+  }
+
+  retired(): void {
+    this.intervalConnects++;
+    if (this.phase === MEASURE) this.connects++;
   }
 
   /** One echo completed and checked: `sentAt` is its send (or, open loop, its intended send) time. */
@@ -231,8 +252,10 @@ export class Engine implements EngineHandle {
       histogram: this.latencies.take(),
       errors: { ...this.errors },
       open: this.open,
+      connects: this.intervalConnects,
     };
     this.intervalMessages = 0;
+    this.intervalConnects = 0;
     this.intervalStart = now;
     return report;
   }
@@ -244,7 +267,7 @@ export class Engine implements EngineHandle {
 
   private tick(): void {
     const now = performance.now();
-    if (this.spec.rate !== null && this.sending) {
+    if (this.scheduled && this.sending) {
       for (const connection of this.connections) connection.refill(now);
     }
     if (now - this.lastScan < SCAN_MS) return;
@@ -276,6 +299,7 @@ export class Engine implements EngineHandle {
       reconnects: this.reconnects,
       stalled: this.stalled,
       maxSendLagMs: this.maxSendLagMs,
+      connects: this.connects,
     };
     if (this.spec.digest !== 'none') {
       report.digests = this.connections.map((connection) => ({ connection: connection.id, sent: connection.digests?.sent.hex() ?? '', received: connection.digests?.received.hex() ?? '' }));

@@ -76,6 +76,7 @@ export interface LatencySummary {
   min: number;
   mean: number;
   p50: number;
+  p75: number;
   p90: number;
   p99: number;
   p999: number;
@@ -83,11 +84,11 @@ export interface LatencySummary {
 }
 
 export function summarize(histogram: Histogram): LatencySummary {
-  if (histogram.totalCount === 0) return { count: 0, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  if (histogram.totalCount === 0) return { count: 0, min: 0, mean: 0, p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, max: 0 };
   // A percentile is the top of its bucket, which can lie above the largest value recorded.
   const max = histogram.maxValue;
   const at = (percentile: number): number => Math.min(histogram.getValueAtPercentile(percentile), max);
-  return { count: histogram.totalCount, min: histogram.minNonZeroValue, mean: Math.round(histogram.mean), p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max };
+  return { count: histogram.totalCount, min: histogram.minNonZeroValue, mean: Math.round(histogram.mean), p50: at(50), p75: at(75), p90: at(90), p99: at(99), p999: at(99.9), max };
 }
 
 /**

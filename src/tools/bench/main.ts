@@ -13,12 +13,13 @@
 import { writeFileSync } from 'node:fs';
 import { UsageError } from '../../core/errors.js';
 import { parseToolArgs } from '../flags.js';
-import { EXIT_FAILURE, EXIT_OK, processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
 import { formatTarget, resolveTarget, type Target } from '../target.js';
 import type { EngineReport } from './engine.js';
+import { CSV_HEADER, csvRow, type IntervalRow, jsonRow, textRow } from './interval.js';
 import { BENCH_FLAGS, type BenchOptions, benchHelp, resolveBenchOptions } from './options.js';
 import { combine, header, summary } from './report.js';
-import { InlineRunner, split, WorkerRunner } from './runner.js';
+import { InlineRunner, type Runner, split, WorkerRunner } from './runner.js';
 import { Totals } from './totals.js';
 
 /** The live line and the `--histogram` log have one interval per second. */
@@ -37,73 +38,106 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   } catch (err) {
     return usageError(io, 'bench', err);
   }
-  const live = !options.json && wantsLiveLine(io);
-  let target: Target;
-  try {
-    target = await resolveTarget(options.target.host, options.target.port);
-  } catch (err) {
-    return fail(io, options, (err as Error).message);
-  }
-  if (!options.json) io.stdout.write(`${header(options)}\n`);
+  const format = options.intervalFormat;
+  const live = format === null && !options.json && wantsLiveLine(io);
+  // With machine-read intervals, stdout holds only them (and, with json, the --json summary).
+  const machine = format === 'json' || format === 'csv';
+  const text = machine ? io.stderr : io.stdout;
+  const summaryOut = format === 'csv' || (format === 'json' && !options.json) ? io.stderr : io.stdout;
+  const printRow = (row: IntervalRow | null): void => {
+    if (row === null) return;
+    if (live) io.stdout.write(`\r\x1b[2K${textRow(row)}`);
+    else if (format === 'text') io.stdout.write(`${textRow(row)}\n`);
+    else if (format === 'json') io.stdout.write(`${jsonRow(row)}\n`);
+    else if (format === 'csv') io.stdout.write(`${csvRow(row)}\n`);
+  };
 
-  const runners = split(options, target).map((spec) => (options.threads === 1 ? new InlineRunner(spec) : new WorkerRunner(spec)));
-  try {
-    await Promise.all(runners.map((runner) => runner.ready));
-  } catch (err) {
-    await Promise.all(runners.map((runner) => runner.dispose()));
-    return fail(io, options, (err as Error).message);
-  }
-
-  const totals = new Totals(options);
-  runners.forEach((runner, index) => {
-    runner.onInterval = (interval) => totals.add(index, interval, false);
-  });
-  const startedAt = Date.now();
-  const reports = Promise.all(runners.map((runner) => runner.start()));
   // Ctrl-C ends the measured window now and still prints the summary; a second one kills.
+  // Before the run starts there is nothing to report: the run stops there.
   let interrupted = false;
+  let runners: Runner[] = [];
   const onInterrupt = (): void => {
     interrupted = true;
     process.off('SIGINT', onInterrupt);
     for (const runner of runners) runner.stop();
   };
   process.on('SIGINT', onInterrupt);
-  const ticker = setInterval(() => {
-    void Promise.all(runners.map((runner) => runner.roll())).then((intervals) => {
-      intervals.forEach((interval, index) => {
-        if (interval !== null) totals.add(index, interval, true);
-      });
-      const line = totals.tick(startedAt);
-      if (live && line !== null) io.stdout.write(`\r\x1b[2K${line}`);
-    });
-  }, TICK_MS);
-  let engineReports: EngineReport[];
   try {
-    engineReports = await reports;
-  } catch (err) {
-    // A worker thread died (it cannot fail otherwise): the run has no trustworthy figures.
+    let target: Target;
+    try {
+      target = await resolveTarget(options.target.host, options.target.port);
+    } catch (err) {
+      return fail(io, options, (err as Error).message);
+    }
+    if (!options.json) text.write(`${header(options)}\n`);
+
+    runners = split(options, target).map((spec) => (options.threads === 1 ? new InlineRunner(spec) : new WorkerRunner(spec)));
+    try {
+      await Promise.all(runners.map((runner) => runner.ready));
+    } catch (err) {
+      await Promise.all(runners.map((runner) => runner.dispose()));
+      return fail(io, options, (err as Error).message);
+    }
+    if (interrupted) {
+      for (const runner of runners) runner.stop();
+      await Promise.all(runners.map((runner) => runner.dispose()));
+      return interruptedBeforeStart(io, options);
+    }
+
+    const totals = new Totals(options);
+    runners.forEach((runner, index) => {
+      runner.onInterval = (interval) => totals.add(index, interval, false);
+    });
+    const startedAt = Date.now();
+    if (format === 'csv') io.stdout.write(`${CSV_HEADER}\n`);
+    const reports = Promise.all(runners.map((runner) => runner.start()));
+    const ticker = setInterval(() => {
+      void Promise.all(runners.map((runner) => runner.roll())).then((intervals) => {
+        intervals.forEach((interval, index) => {
+          if (interval !== null) totals.add(index, interval, true);
+        });
+        printRow(totals.tick(startedAt));
+      });
+    }, TICK_MS);
+    let engineReports: EngineReport[];
+    try {
+      engineReports = await reports;
+    } catch (err) {
+      // A worker thread died (it cannot fail otherwise): the run has no trustworthy figures.
+      if (live) io.stdout.write('\r\x1b[2K');
+      return fail(io, options, `a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      clearInterval(ticker);
+      await Promise.all(runners.map((runner) => runner.dispose()));
+    }
     if (live) io.stdout.write('\r\x1b[2K');
-    return fail(io, options, `a worker thread failed: ${err instanceof Error ? err.message : String(err)}`);
+    // What is left of the last second: the rows add up to every echo of the run.
+    else printRow(totals.tick(startedAt));
+    totals.flushLog();
+
+    const result = combine(options, engineReports, totals.total);
+    result.interrupted = interrupted;
+    if (options.histogramFile !== null) {
+      try {
+        totals.log.write(options.histogramFile);
+      } catch (err) {
+        io.stderr.write(`echod bench: cannot write ${options.histogramFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+        result.ok = false;
+      }
+    }
+    summaryOut.write(options.json ? `${JSON.stringify(result)}\n` : `${summary(result)}\n`);
+    if (interrupted && result.msgs === 0) return EXIT_INTERRUPTED;
+    return result.ok ? EXIT_OK : EXIT_FAILURE;
   } finally {
     process.off('SIGINT', onInterrupt);
-    clearInterval(ticker);
-    await Promise.all(runners.map((runner) => runner.dispose()));
   }
-  if (live) io.stdout.write('\r\x1b[2K');
-  totals.flushLog();
+}
 
-  const result = combine(options, engineReports, totals.total);
-  result.interrupted = interrupted;
-  if (options.histogramFile !== null) {
-    try {
-      totals.log.write(options.histogramFile);
-    } catch (err) {
-      io.stderr.write(`echod bench: cannot write ${options.histogramFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
-      result.ok = false;
-    }
-  }
-  io.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${summary(result)}\n`);
-  return result.ok ? EXIT_OK : EXIT_FAILURE;
+function interruptedBeforeStart(io: ToolIo, options: BenchOptions): number {
+  const message = 'interrupted before the run started: nothing was measured';
+  if (options.json) io.stdout.write(`${JSON.stringify({ ok: false, target: formatTarget(options.target), interrupted: true, error: message })}\n`);
+  else io.stderr.write(`echod bench: ${message}\n`);
+  return EXIT_INTERRUPTED;
 }
 
 function checkWritable(path: string): void {

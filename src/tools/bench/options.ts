@@ -19,11 +19,17 @@ const DEFAULTS = {
   warmupMs: 1000,
   timeoutMs: 5000,
   threads: 1,
+  roundTrips: 1,
 } as const;
 
 const MAX_CONNECTIONS = 100_000;
 const MAX_DEPTH = 65_536;
 const MAX_THREADS = 64;
+const MAX_ROUND_TRIPS = 1_000_000;
+
+/** How the per-second intervals are printed: text lines, JSON lines or CSV rows. */
+export const INTERVAL_FORMATS = ['text', 'json', 'csv'] as const;
+export type IntervalFormat = (typeof INTERVAL_FORMATS)[number];
 /** Every connection holds depth × size bytes of messages; more than this in all is a mistake. */
 const MAX_RING_BYTES = 1024 ** 3;
 /** The largest UDP payload over IPv4. */
@@ -38,10 +44,24 @@ export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'warmup', short: 'w', kind: 'seconds', arg: 'DURATION', description: 'load this long first without measuring (JIT, caches, TCP windows); 0 for none', shown: '1s' },
   { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: printable lines, newline-terminated; raw: messages of every byte value, no framing (RFC 862 servers)', shown: 'line' },
   { name: 'rate', short: 'r', kind: 'rate', arg: 'N/s', description: "open loop: N messages per second in all, on a fixed schedule; latency counts from each message's intended send time (coordinated omission corrected, like wrk2); --depth caps what is in flight per connection" },
+  {
+    name: 'connect-rate',
+    kind: 'rate',
+    arg: 'N/s',
+    description: 'connection-rate mode (like tcpkali --connect-rate): open N new connections per second, each does --round-trips echoes and closes; --connections caps how many are open at once; TCP and TLS only',
+  },
+  { name: 'round-trips', kind: { integer: { min: 1, max: MAX_ROUND_TRIPS } }, arg: 'K', description: 'with --connect-rate: echoes each new connection completes before it closes', shown: String(DEFAULTS.roundTrips) },
   { name: 'threads', kind: { integer: { min: 1, max: MAX_THREADS } }, arg: 'N', description: 'worker threads sharing the connections, so the client is not the bottleneck; 1 runs in the main thread', shown: String(DEFAULTS.threads) },
   { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
+  {
+    name: 'interval-format',
+    kind: { oneOf: INTERVAL_FORMATS },
+    arg: 'FORMAT',
+    description: 'print one line per second: text, json (JSON lines) or csv (a header row, then one row a second); with json or csv, stdout carries only those lines (and the --json summary, with json) and the rest goes to stderr',
+    shown: 'a live line on a terminal, else none',
+  },
   { name: 'digest', kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
   { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
 ];
@@ -54,7 +74,9 @@ export function benchHelp(): string {
     '',
     'Each message is unique (a sequence number, the connection id, a filler) and every echoed byte',
     'is compared with the byte sent. Errors are counted by kind; any of them (except UDP loss) makes',
-    'the exit code 1. Exit codes: 0 all echoes matched, 1 errors or nothing echoed, 2 bad command line.',
+    'the exit code 1. Exit codes: 0 all echoes matched, 1 errors or nothing echoed, 2 bad command line,',
+    '130 interrupted (Ctrl-C) before anything was measured; a run interrupted after measuring reports',
+    'what it measured and exits 0 or 1 as usual.',
     '',
     'Flags:',
     ...flagRows(BENCH_FLAGS),
@@ -62,9 +84,10 @@ export function benchHelp(): string {
     '',
     'Sizes: 64, 1500, 64KiB, 1MiB. Durations: 10 (seconds), 500ms, 10s, 1m.',
     '',
-    'Output: on a terminal a live line (messages/s and p99 of the last second); at the end a summary:',
-    'messages measured, msgs/s, MB/s (message bytes one way, 10^6 bytes), latency p50 p90 p99 p99.9',
-    'max from send to the last byte of the echo, and errors by kind:',
+    'Output: on a terminal a live line (messages/s and p99 of the last second; --interval-format for',
+    'lines a program reads); at the end a summary: messages measured, msgs/s, MB/s (message bytes one',
+    'way, 10^6 bytes), the latency distribution (50% 75% 90% 99% 99.9% and max, from send to the last',
+    'byte of the echo; "-" when nothing was measured), and errors by kind:',
     ...ERROR_KINDS.map((kind) => `  ${kind.padEnd(12)}${ERROR_MEANINGS[kind]}`),
     '',
     'Examples:',
@@ -73,6 +96,8 @@ export function benchHelp(): string {
     '  echod bench --rate 20k/s --duration 30 --histogram lat.hlog',
     '  echod bench --count 100000 --json --threads 2',
     '  echod bench --udp --mode raw 127.0.0.1:9000',
+    '  echod bench --connect-rate 500/s --round-trips 10   new connections: the cost of each',
+    '  echod bench --interval-format csv -t 60 > run.csv',
   ].join('\n');
 }
 
@@ -88,11 +113,16 @@ export interface BenchOptions {
   count: number | null;
   warmupMs: number;
   rate: number | null;
+  /** Connection-rate mode: new connections per second, all threads together; null: off. */
+  connectRate: number | null;
+  roundTrips: number;
   threads: number;
   timeoutMs: number;
   json: boolean;
   histogramFile: string | null;
   digest: DigestKind;
+  /** Null: the live line on a terminal only. */
+  intervalFormat: IntervalFormat | null;
 }
 
 export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): BenchOptions {
@@ -116,6 +146,16 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
   if (duration === 0) throw new UsageError('invalid --duration: 0 (expected a duration above 0)');
   if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');
   if (threads > connections) throw new UsageError(`--threads ${threads} is more than --connections ${connections}`);
+  const rate = get<number>('rate') ?? null;
+  const connectRate = get<number>('connect-rate') ?? null;
+  const roundTrips = get<number>('round-trips');
+  const digest = (get<string>('digest') ?? 'none') as DigestKind;
+  if (roundTrips !== undefined && connectRate === null) throw new UsageError('--round-trips needs --connect-rate');
+  if (connectRate !== null) {
+    if (rate !== null) throw new UsageError('--connect-rate and --rate cannot be combined: pick one schedule');
+    if (transport.kind === 'udp') throw new UsageError('--connect-rate needs connections: use it with TCP or --tls, not --udp');
+    if (digest !== 'none') throw new UsageError('--digest applies to kept connections, not to --connect-rate');
+  }
   return {
     target: parseTarget(positionals[0]),
     transport,
@@ -126,11 +166,14 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
     durationMs: duration ?? (countLimit !== null ? null : DEFAULTS.durationMs),
     count: countLimit,
     warmupMs: get<number>('warmup') ?? DEFAULTS.warmupMs,
-    rate: get<number>('rate') ?? null,
+    rate,
+    connectRate,
+    roundTrips: roundTrips ?? DEFAULTS.roundTrips,
     threads,
     timeoutMs,
     json: get<boolean>('json') === true,
     histogramFile: get<string>('histogram') ?? null,
-    digest: (get<string>('digest') ?? 'none') as DigestKind,
+    digest,
+    intervalFormat: get<IntervalFormat>('interval-format') ?? null,
   };
 }

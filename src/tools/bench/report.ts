@@ -30,6 +30,12 @@ export interface BenchResult {
   durationS: number | null;
   count: number | null;
   rate: number | null;
+  /** Connection-rate mode: new connections per second asked for, and echoes per connection; null otherwise. */
+  connectRate: number | null;
+  roundTrips: number | null;
+  /** Connection-rate mode: connections that did their round trips and closed in the measured window (0 otherwise). */
+  connects: number;
+  connectsPerSec: number;
   /** The measured window. */
   elapsedS: number;
   /** Messages echoed, checked and timed in the measured window (`latencyUs.count` is the same). */
@@ -66,6 +72,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
   let reconnects = 0;
   let stalled = false;
   let maxSendLagMs = 0;
+  let connects = 0;
   let start = Number.POSITIVE_INFINITY;
   let end = 0;
   for (const report of reports) {
@@ -77,6 +84,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     reconnects += report.reconnects;
     stalled ||= report.stalled;
     maxSendLagMs = Math.max(maxSendLagMs, report.maxSendLagMs);
+    connects += report.connects;
     start = Math.min(start, report.measureStartMs);
     end = Math.max(end, report.measureEndMs);
   }
@@ -97,6 +105,10 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     durationS: options.durationMs === null ? null : options.durationMs / 1000,
     count: options.count,
     rate: options.rate,
+    connectRate: options.connectRate,
+    roundTrips: options.connectRate === null ? null : options.roundTrips,
+    connects,
+    connectsPerSec: elapsedS > 0 ? Math.round(connects / elapsedS) : 0,
     elapsedS: round(elapsedS, 6),
     msgs,
     bytes: msgs * options.size,
@@ -111,7 +123,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     reconnects,
     stalled,
     interrupted: false,
-    maxSendLagMs: options.rate === null ? null : round(maxSendLagMs, 1),
+    maxSendLagMs: options.rate === null && options.connectRate === null ? null : round(maxSendLagMs, 1),
   };
   const digests = reports.flatMap((report) => report.digests ?? []);
   if (options.digest !== 'none') {
@@ -130,6 +142,9 @@ export function describeLoad(options: BenchOptions): string {
   const transport = transportName(options.transport);
   const unit = options.transport.kind === 'udp' ? 'socket' : 'connection';
   const loop = options.rate === null ? 'closed loop' : `open loop at ${count(options.rate)} msg/s`;
+  if (options.connectRate !== null) {
+    return `${transport}, ${options.mode} mode, ${count(options.connectRate)} new connections/s (at most ${count(options.connections)} open), each ${count(options.roundTrips)} echo${options.roundTrips === 1 ? '' : 'es'} × ${count(options.depth)} in flight, then closed, ${count(options.size)}-byte messages, ${options.threads} thread${options.threads === 1 ? '' : 's'}`;
+  }
   return `${transport}, ${options.mode} mode, ${count(options.connections)} ${unit}${options.connections === 1 ? '' : 's'} × ${count(options.depth)} in flight, ${count(options.size)}-byte messages, ${loop}, ${options.threads} thread${options.threads === 1 ? '' : 's'}`;
 }
 
@@ -139,6 +154,22 @@ export function header(options: BenchOptions): string {
   return `echod bench ${formatTarget(options.target)}: ${describeLoad(options)}\n  ${warmup}measuring ${what}`;
 }
 
+/** The latency rows of a percentile, as `wrk --latency` prints them. */
+const LATENCY_ROWS: readonly [string, keyof LatencySummary][] = [
+  ['50%', 'p50'],
+  ['75%', 'p75'],
+  ['90%', 'p90'],
+  ['99%', 'p99'],
+  ['99.9%', 'p999'],
+  ['max', 'max'],
+];
+
+/** The latency distribution; "-" for every row when nothing was measured (no latency is not 0 µs). */
+export function latencyTable(lat: LatencySummary): string[] {
+  const rows = LATENCY_ROWS.map(([label, key]) => `  ${label.padStart(11)} ${(lat.count > 0 ? micros(lat[key]) : '-').padStart(8)}`);
+  return [`  latency     distribution over ${count(lat.count)} message${lat.count === 1 ? '' : 's'}, from send to the last byte of the echo`, ...rows];
+}
+
 /** The human summary: a short table, the errors by kind with the first few described, a verdict. */
 export function summary(result: BenchResult): string {
   const lat = result.latencyUs;
@@ -146,12 +177,19 @@ export function summary(result: BenchResult): string {
     '',
     `  measured    ${result.elapsedS.toFixed(2)} s${result.interrupted ? ' (interrupted)' : ''}${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} messages echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
     '',
-    `  ${'msgs/s'.padStart(11)} ${'MB/s'.padStart(8)} ${'p50'.padStart(8)} ${'p90'.padStart(8)} ${'p99'.padStart(8)} ${'p99.9'.padStart(8)} ${'max'.padStart(8)}`,
-    `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)} ${micros(lat.p50).padStart(8)} ${micros(lat.p90).padStart(8)} ${micros(lat.p99).padStart(8)} ${micros(lat.p999).padStart(8)} ${micros(lat.max).padStart(8)}`,
+    `  ${'msgs/s'.padStart(11)} ${'MB/s'.padStart(8)}`,
+    `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)}`,
+    '',
+    ...latencyTable(lat),
     '',
   ];
+  if (result.connectRate !== null) {
+    lines.push(`  connections ${count(result.connects)} opened, echoed ${count(result.roundTrips ?? 0)} message${result.roundTrips === 1 ? '' : 's'} each and closed: ${count(result.connectsPerSec)}/s (asked ${count(result.connectRate)}/s)`);
+  }
   if (result.loop === 'open' && result.maxSendLagMs !== null) {
     lines.push(`  schedule    latency counted from intended send times; the client ran up to ${result.maxSendLagMs} ms behind schedule`);
+  } else if (result.connectRate !== null && result.maxSendLagMs !== null && result.maxSendLagMs > 0) {
+    lines.push(`  schedule    the client ran up to ${result.maxSendLagMs} ms behind its connect schedule`);
   }
   const kinds = ERROR_KINDS.filter((kind) => result.errors[kind] > 0);
   if (kinds.length === 0) {
@@ -179,6 +217,7 @@ export function summary(result: BenchResult): string {
   if (result.ok) verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${count(result.errors.lost)} datagrams lost)` : ''}`;
   else if (result.stalled) verdict = 'FAIL: the server stopped answering';
   else if (result.failures > 0) verdict = `FAIL: ${count(result.failures)} error(s)`;
+  else if (result.interrupted && result.msgs === 0) verdict = 'FAIL: interrupted before anything was measured';
   else verdict = 'FAIL: no message was echoed';
   lines.push(`  verdict     ${verdict}`);
   return lines.join('\n');

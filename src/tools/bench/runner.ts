@@ -22,7 +22,7 @@ export function split(options: BenchOptions, target: Target): EngineSpec[] {
       target,
       transport: options.transport,
       mode: options.mode,
-      firstConnId,
+      firstConnId: options.connectRate === null ? firstConnId : i,
       connections,
       depth: options.depth,
       size: options.size,
@@ -30,6 +30,9 @@ export function split(options: BenchOptions, target: Target): EngineSpec[] {
       durationMs: options.durationMs,
       count: options.count === null ? null : share(options.count, options.threads, i),
       rate: options.rate === null ? null : (options.rate * connections) / options.connections,
+      connectRate: options.connectRate === null ? null : (options.connectRate * connections) / options.connections,
+      roundTrips: options.roundTrips,
+      idStride: options.threads,
       timeoutMs: options.timeoutMs,
       digest: options.digest,
     });

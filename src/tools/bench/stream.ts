@@ -13,6 +13,13 @@ import { classify, describeError } from './errors.js';
 import { advanceSeq, newRing, seqWidth } from './payload.js';
 import { streamMismatch } from './verify.js';
 
+/** Connection-rate mode: a connection that does `roundTrips` echoes, closes, and says so. */
+export interface Lifetime {
+  roundTrips: number;
+  /** The connection closed: after its round trips (`ok`), or on a failure (already counted). */
+  finished(connection: StreamConnection, ok: boolean): void;
+}
+
 /** TCP or TLS: a byte stream, echoed in order. */
 export class StreamConnection implements Connection {
   readonly id: number;
@@ -39,10 +46,12 @@ export class StreamConnection implements Connection {
   private readonly phaseOffset: number;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  private readonly lifetime: Lifetime | null;
 
-  constructor(engine: EngineHandle, id: number, index: number) {
+  constructor(engine: EngineHandle, id: number, index: number, lifetime: Lifetime | null = null) {
     const { spec } = engine;
     this.engine = engine;
+    this.lifetime = lifetime;
     this.id = id;
     this.size = spec.size;
     this.depth = spec.depth;
@@ -170,6 +179,11 @@ export class StreamConnection implements Connection {
       // The last counted message may have ended the run, and closed this socket with it.
       if (engine.phase === DONE) return;
     }
+    if (this.lifetime !== null && this.recvSeq === this.lifetime.roundTrips) {
+      this.closeGracefully(() => {});
+      this.lifetime.finished(this, true);
+      return;
+    }
     if (engine.sending) this.refill(now);
     else if (this.sentSeq === this.recvSeq) engine.settled();
   }
@@ -183,6 +197,7 @@ export class StreamConnection implements Connection {
     if (k <= 0) return;
     const budget = engine.budget();
     if (budget < k) k = budget;
+    if (this.lifetime !== null && this.lifetime.roundTrips - this.sentSeq < k) k = this.lifetime.roundTrips - this.sentSeq;
     const open = engine.spec.rate !== null;
     if (open) {
       // Only the messages whose time has come; each one's clock starts at its intended time.
@@ -273,6 +288,10 @@ export class StreamConnection implements Connection {
   /** After a failure: a fresh connection (same id; sequence numbers go on), unless the run is ending. */
   private restart(): void {
     this.drop();
+    if (this.lifetime !== null) {
+      this.lifetime.finished(this, false);
+      return;
+    }
     const engine = this.engine;
     if (!engine.sending) {
       engine.settled();

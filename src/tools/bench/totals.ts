@@ -3,11 +3,11 @@
  * the `--histogram` log.
  */
 import { formatTarget } from '../target.js';
-import { count, megabytesPerSecond, micros } from '../format.js';
 import type { IntervalReport } from './engine.js';
 import { ERROR_KINDS, type ErrorCounts } from './errors.js';
 import { type Histogram, HistogramLog, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
+import type { IntervalRow } from './interval.js';
 import { describeLoad } from './report.js';
 
 /** Adds the engines' intervals up: the run's histogram, the live line, the `--histogram` log. */
@@ -17,6 +17,9 @@ export class Totals {
   private readonly options: BenchOptions;
   /** Since the last tick. */
   private messages = 0;
+  private connects = 0;
+  /** An interval since the last tick was measured. */
+  private measured = false;
   private spanStart = Number.POSITIVE_INFINITY;
   private spanEnd = 0;
   private phase: IntervalReport['phase'] = 'warmup';
@@ -39,10 +42,12 @@ export class Totals {
     this.errors.set(engine, interval.errors);
     this.open.set(engine, interval.open);
     this.messages += interval.messages;
+    this.connects += interval.connects;
     this.spanStart = Math.min(this.spanStart, interval.startMs);
     this.spanEnd = Math.max(this.spanEnd, interval.endMs);
     if (ticked) this.phase = interval.phase;
     if (interval.phase !== 'measure') return;
+    this.measured = true;
     this.total.add(interval.histogram);
     this.tickHistogram.add(interval.histogram);
     this.pending.add(interval.histogram);
@@ -50,24 +55,37 @@ export class Totals {
     this.pendingEnd = Math.max(this.pendingEnd, interval.endMs);
   }
 
-  /** Ends a second: writes its log line and returns the live line. */
-  tick(startedAt: number): string | null {
+  /** Ends a second (or, at the end, what is left of one): writes its log line and returns its row. */
+  tick(startedAt: number): IntervalRow | null {
     this.flushLog();
     const seconds = (this.spanEnd - this.spanStart) / 1000;
     if (!(seconds > 0)) return null;
     const rate = this.messages / seconds;
-    const p99 = this.tickHistogram.totalCount > 0 ? micros(this.tickHistogram.getValueAtPercentile(99)) : '-';
+    const h = this.tickHistogram;
+    const at = (percentile: number): number => Math.min(h.getValueAtPercentile(percentile), h.maxValue);
     let errors = 0;
     for (const counts of this.errors.values()) for (const kind of ERROR_KINDS) errors += counts[kind];
     let open = 0;
     for (const n of this.open.values()) open += n;
-    const elapsed = Math.round((Date.now() - startedAt) / 1000);
-    const line = `  ${String(elapsed).padStart(4)}s  ${this.phase === 'warmup' ? 'warm-up  ' : 'measuring'}  ${count(rate).padStart(9)} msg/s  ${megabytesPerSecond(rate * this.options.size).padStart(11)}  p99 ${p99.padStart(7)}  errors ${count(errors)}  open ${count(open)}`;
+    const row: IntervalRow = {
+      startS: round3((this.spanStart - startedAt) / 1000),
+      endS: round3((this.spanEnd - startedAt) / 1000),
+      phase: this.measured ? 'measure' : this.phase,
+      msgs: this.messages,
+      msgsPerSec: Math.round(rate),
+      mbPerSec: Math.round((rate * this.options.size) / 1e4) / 100,
+      latencyUs: h.totalCount > 0 ? { p50: at(50), p90: at(90), p99: at(99), max: h.maxValue } : null,
+      connects: this.connects,
+      errors,
+      open,
+    };
     this.messages = 0;
+    this.connects = 0;
+    this.measured = false;
     this.spanStart = Number.POSITIVE_INFINITY;
     this.spanEnd = 0;
     this.tickHistogram = totalHistogram();
-    return line;
+    return row;
   }
 
   flushLog(): void {
@@ -77,4 +95,8 @@ export class Totals {
     this.pendingStart = Number.POSITIVE_INFINITY;
     this.pendingEnd = 0;
   }
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
 }
