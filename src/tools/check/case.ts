@@ -34,6 +34,8 @@ export interface Outcome {
   difference?: Difference;
   /** With a digest: every stream connection the case opened, in the order they connected. */
   connections?: ConnectionDigest[];
+  /** The target could not be reached (refused, unreachable, no answer): why; the run stops here. */
+  unreachable?: string;
 }
 
 export interface CheckCase {
@@ -64,6 +66,8 @@ export const SLOW_PAUSE_MS = 1000;
 const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export const pass = (reason: string): Outcome => ({ status: 'pass', reason });
+/** The target could not be reached: a FAIL that also stops the run. */
+export const unreachable = (reason: string, why: string): Outcome => ({ status: 'fail', reason, unreachable: why });
 export const fail = (reason: string, diff?: Difference | null): Outcome => ({ status: 'fail', reason, ...(diff != null ? { difference: diff } : {}) });
 export const note = (reason: string): Outcome => ({ status: 'note', reason: `observed: ${reason}` });
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,6 +10,27 @@ import { connect as tlsConnect } from 'node:tls';
 import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
+/** A connect that failed: why, and whether it means the target cannot be reached at all. */
+export interface ConnectFailure {
+  reason: string;
+  /** Refused, unreachable, or no answer within the timeout: what that means, in words; null otherwise. */
+  unreachable: string | null;
+}
+
+/** Error codes that say nothing answers at the target's address, and what each means. */
+const UNREACHABLE: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused (ECONNREFUSED): nothing listens on that port',
+  EHOSTUNREACH: 'no route to the host (EHOSTUNREACH)',
+  EHOSTDOWN: 'the host is down (EHOSTDOWN)',
+  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
+  ETIMEDOUT: 'the connect timed out (ETIMEDOUT)',
+};
+
+/** What an error says about reaching the target: the explanation, or null if it was reached. */
+export function unreachableReason(err: NodeJS.ErrnoException): string | null {
+  return err.code !== undefined ? (UNREACHABLE[err.code] ?? null) : null;
+}
+
 /** How a wait for bytes ended. */
 export type WaitOutcome = 'ok' | 'timeout' | 'eof' | 'reset' | 'error';
 
@@ -134,7 +155,7 @@ export class StreamClient {
   }
 
   /** Connects (and, over TLS, completes the handshake). Resolves to the client, or to a string saying why not. */
-  static connect(target: Target, transport: TransportSpec, timeoutMs: number, options: StreamConnectOptions = {}): Promise<StreamClient | string> {
+  static connect(target: Target, transport: TransportSpec, timeoutMs: number, options: StreamConnectOptions = {}): Promise<StreamClient | ConnectFailure> {
     const { read = true, digest = null } = options;
     return new Promise((resolve) => {
       // Half-open allowed: after the server's FIN this side closes only when the case says so.
@@ -149,11 +170,11 @@ export class StreamClient {
       const client = new StreamClient(socket, digest);
       const timer = setTimeout(() => {
         socket.destroy();
-        resolve(`could not connect within ${timeoutMs} ms`);
+        resolve({ reason: `could not connect within ${timeoutMs} ms`, unreachable: `no answer to a connect within ${timeoutMs / 1000} s` });
       }, timeoutMs);
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
-        resolve(`cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`);
+        resolve({ reason: `cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`, unreachable: unreachableReason(err) });
       };
       socket.once('error', fail);
       socket.once(transport.kind === 'tls' ? 'secureConnect' : 'connect', () => {

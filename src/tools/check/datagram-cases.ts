@@ -2,9 +2,9 @@
  * The cases `echod check` runs with `--udp`: datagrams of each size come back as one datagram,
  * intact; a burst all comes back (in any order); big datagrams are the server's buffer policy.
  */
-import { difference, count } from '../format.js';
-import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds } from './case.js';
-import { type ClientSet, DatagramClient } from './client.js';
+import { bytesLong, count, difference } from '../format.js';
+import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, unreachable } from './case.js';
+import { type ClientSet, DatagramClient, unreachableReason } from './client.js';
 
 const UDP_BURST = 100;
 /** Datagram sizes every UDP echo must carry, and bigger ones whose fate is a buffer-size policy. */
@@ -28,17 +28,21 @@ async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, pa
     answered = await client.until(1, settings.timeoutMs);
   }
   const size = count(payload.length);
-  if (client.error !== null) return fail(`UDP error ${client.error.code ?? client.error.message}${client.error.code === 'ECONNREFUSED' ? ' (port unreachable: nothing listens there)' : ''}`);
+  if (client.error !== null) {
+    const reason = `UDP error ${client.error.code ?? client.error.message}${client.error.code === 'ECONNREFUSED' ? ' (port unreachable: nothing listens there)' : ''}`;
+    const why = client.error.code === 'ECONNREFUSED' ? 'ICMP port unreachable (ECONNREFUSED): nothing listens on that UDP port' : unreachableReason(client.error);
+    return why !== null ? unreachable(reason, why) : fail(reason);
+  }
   if (!answered) {
-    const reason = `no echo of a ${size}-byte datagram (sent ${attempts} times, ${seconds(settings.timeoutMs)} each)`;
+    const reason = `no echo of ${bytesLong(payload.length)} datagram (sent ${attempts} times, ${seconds(settings.timeoutMs)} each)`;
     return policy ? note(reason) : fail(reason);
   }
   const echoed = client.datagrams[0] as Buffer;
   const diff = difference(payload, echoed);
   const retried = attempts > 1 ? ' (on the second attempt)' : '';
-  if (diff === null) return policy ? note(`a ${size}-byte datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
-  if (policy && echoed.length < payload.length && diff.offset === echoed.length) return note(`a ${size}-byte datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
-  return fail(echoed.length !== payload.length ? `a ${size}-byte datagram came back as ${count(echoed.length)} bytes: ${diff.summary}` : diff.summary, diff);
+  if (diff === null) return policy ? note(`${bytesLong(payload.length)} datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
+  if (policy && echoed.length < payload.length && diff.offset === echoed.length) return note(`${bytesLong(payload.length)} datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
+  return fail(echoed.length !== payload.length ? `${bytesLong(payload.length)} datagram came back as ${count(echoed.length)} bytes: ${diff.summary}` : diff.summary, diff);
 }
 
 function datagramPayload(size: number, binaryBytes: boolean): Buffer {

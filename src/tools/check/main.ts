@@ -38,8 +38,10 @@ export interface CheckResult {
   failed: number;
   notes: number;
   cases: CaseResult[];
-  /** Why nothing could be checked (the host does not resolve). */
+  /** Why nothing (or not everything) could be checked: the host does not resolve, or cannot be reached. */
   error?: string;
+  /** The cases not run because the target could not be reached. */
+  notRun?: string[];
 }
 
 const LABELS: Readonly<Record<CaseStatus, string>> = { pass: 'PASS', fail: 'FAIL', note: 'NOTE' };
@@ -84,6 +86,8 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
   }
 
   const results: CaseResult[] = [];
+  let notRun: string[] = [];
+  let stopped: string | null = null;
   const nameWidth = Math.max(...cases.map((c) => c.name.length));
   for (const c of cases) {
     const started = performance.now();
@@ -100,6 +104,12 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     };
     results.push(result);
     if (!options.json) io.stdout.write(`${row(result, nameWidth)}\n`);
+    if (outcome.unreachable !== undefined) {
+      // Every other case would fail the same way, each after its own wait: one message instead.
+      notRun = cases.slice(results.length).map((other) => other.name);
+      stopped = `cannot reach ${where(target)} over ${transportName(options.transport)}: ${outcome.unreachable}${notRun.length > 0 ? `; the other ${notRun.length} case${notRun.length === 1 ? ' was' : 's were'} not run` : ''}`;
+      break;
+    }
   }
 
   const tally = (status: CaseStatus): number => results.filter((r) => r.status === status).length;
@@ -113,13 +123,22 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     failed: tally('fail'),
     notes: tally('note'),
     cases: results,
+    ...(stopped !== null ? { error: stopped, notRun } : {}),
   };
   if (options.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     const notes = result.notes > 0 ? `, ${result.notes} observation${result.notes === 1 ? '' : 's'} (NOTE)` : '';
-    io.stdout.write(`\n${result.passed} passed, ${result.failed} failed${notes}: ${result.ok ? 'OK' : 'FAIL'}\n`);
+    const skipped = notRun.length > 0 ? `, ${notRun.length} not run` : '';
+    if (stopped !== null) io.stderr.write(`echod check: ${stopped}\n`);
+    io.stdout.write(`\n${result.passed} passed, ${result.failed} failed${notes}${skipped}: ${result.ok ? 'OK' : 'FAIL'}\n`);
   }
   return result.ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** `127.0.0.1:8080`, or `echo.example.net:8080 (192.0.2.7)` for a name. */
+function where(target: Target): string {
+  const shown = formatTarget(target);
+  return target.address === target.host ? shown : `${shown} (${target.address})`;
 }
 
 function row(result: CaseResult, nameWidth: number): string {

@@ -112,8 +112,10 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
     cases = list.split(',').map((name) => name.trim()).filter((name) => name !== '');
     const known = applicableCases(transport.kind, mode).map((c) => c.name);
     const unknown = cases.filter((name) => !known.includes(name));
-    if (unknown.length > 0 || cases.length === 0) {
-      throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (${unknown.length > 0 ? `no case ${unknown.join(', ')} ` : ''}expected names among: ${known.join(', ')})`);
+    if (cases.length === 0) throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (name at least one of the cases: ${known.join(', ')})`);
+    if (unknown.length > 0) {
+      const what = unknown.length === 1 ? `there is no case named ${unknown[0]}` : `there are no cases named ${unknown.join(', ')}`;
+      throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (${what}; the cases${transport.kind === 'udp' ? ' with --udp' : ''}${mode === 'raw' ? ' in raw mode' : ''} are: ${known.join(', ')})`);
     }
   }
   return {

@@ -3,8 +3,8 @@
  * an echo server must give back, and judges what came back; corrupted bytes are a FAIL in every
  * case, policy or not.
  */
-import { difference, count } from '../format.js';
-import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, sleep, SLOW_PAUSE_MS } from './case.js';
+import { bytesLong, count, difference } from '../format.js';
+import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, sleep, SLOW_PAUSE_MS, unreachable } from './case.js';
 import { type ClientSet, type Received, StreamClient } from './client.js';
 
 /** How long to listen for bytes beyond the expected ones (a duplicated echo, say). */
@@ -22,7 +22,7 @@ const HALF_CLOSE_LINES = 200;
 
 async function connect(settings: CheckSettings, clients: ClientSet, read = true): Promise<StreamClient> {
   const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { read, digest: settings.digest });
-  if (typeof client === 'string') throw new CaseStop(fail(client));
+  if (!(client instanceof StreamClient)) throw new CaseStop(client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason));
   return clients.add(client);
 }
 
@@ -148,11 +148,11 @@ const maxLine: CheckCase = {
       await wrote;
       const extra = await extraBytes(client, line.length);
       if (extra !== null) return extra;
-      return policy ? note(`a ${count(size)}-byte line came back intact`) : pass(`${count(size)} bytes back intact`);
+      return policy ? note(`${bytesLong(size)} line came back intact`) : pass(`${count(size)} bytes back intact`);
     }
     if (diff.offset === received.bytes.length && received.bytes.length < line.length && policy) {
       const got = received.bytes.length === 0 ? 'nothing came back' : `${count(received.bytes.length)} of ${count(size)} bytes came back`;
-      return note(`a ${count(size)}-byte line is past this server's limit: ${got}, then ${ending(received, settings.timeoutMs)}`);
+      return note(`${bytesLong(size)} line is past this server's limit: ${got}, then ${ending(received, settings.timeoutMs)}`);
     }
     return judge(line, received, settings.timeoutMs) ?? pass('');
   },
@@ -226,7 +226,7 @@ const concurrent: CheckCase = {
       const outcomes = await Promise.all(
         wave.map(async (i): Promise<Outcome | null> => {
           const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { digest: settings.digest });
-          if (typeof client === 'string') return fail(client);
+          if (!(client instanceof StreamClient)) return client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason);
           open[i] = clients.add(client);
           return exchange(client, line(i, 1), settings.timeoutMs, false);
         }),
@@ -234,6 +234,8 @@ const concurrent: CheckCase = {
       const bad = outcomes.findIndex((outcome) => outcome !== null);
       if (bad !== -1) {
         const outcome = outcomes[bad] as Outcome;
+        // Refused before any connection was open: the target is not there, not at a limit.
+        if (first === 0 && outcome.unreachable !== undefined) return outcome;
         return fail(`with ${count(first)} connections open, connection ${count((wave[bad] as number) + 1)}: ${outcome.reason}`, outcome.difference);
       }
     }
