@@ -70,6 +70,12 @@ class Echod {
     return this.logs.find(match) as LogLine;
   }
 
+  /** Waits until stdout (read as text, e.g. in pretty mode) satisfies `match`. */
+  async waitStdout(match: (text: string) => boolean, ms = WAIT_MS): Promise<void> {
+    await this.waiters.until(() => match(this.stdout) || this.exitCode !== null, ms, 'echod to print');
+    assert.ok(match(this.stdout), `echod exited (${this.exitCode}); stdout: ${this.stdout}; stderr: ${this.stderr}`);
+  }
+
   /** The port from the `listening` log line. */
   async port(): Promise<number> {
     const line = await this.log((l) => l.msg === 'listening', '"listening"');
@@ -162,7 +168,7 @@ describe('echod command', () => {
       assert.deepEqual(proc.unparsed, [], 'stdout is JSON lines when it is a pipe');
     });
 
-    it('SIGTERM with lines in flight: what was received is echoed, clients see EOF, exit 0, `closed` logged last', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it('SIGTERM with lines in flight: every complete line received is echoed, clients see EOF, exit 0, `closed` logged last', { timeout: TEST_TIMEOUT_MS }, async () => {
       // debug: the `message received` events say when the server has read the bytes.
       const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
       const port = await proc.port();
@@ -177,8 +183,9 @@ describe('echod command', () => {
       await proc.log(() => received() === total, 'every byte received');
 
       proc.child.kill('SIGTERM');
-      assert.equal((await first.readToEnd()).toString(), firstSent);
-      assert.equal((await second.readToEnd()).toString(), secondSent);
+      // At a close echod starts, only complete lines are echoed: the unterminated tails are not.
+      assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
+      assert.equal((await second.readToEnd()).toString(), 'three\n');
       assert.equal(await proc.exit(), 0);
       await proc.log((l) => l.msg === 'closed', '"closed"');
       assert.equal(proc.logs.at(-1)?.msg, 'closed', 'the totals are the last line');
@@ -249,20 +256,43 @@ describe('echod command', () => {
       assert.equal(await proc.exit(), 0);
     });
 
-    it('a real client (nc) that half-closes gets its unterminated last line back', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it('a client that half-closes (as nc -N or ncat does at the end of its input) gets its unterminated last line back', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0']);
       const port = await proc.port();
-      // As in the README's example, with -N (shut down on EOF) rather than -q1 (wait a second).
-      const nc = spawn('nc', ['-N', HOST, String(port)]);
-      let out = '';
-      nc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      nc.on('error', () => {}); // reported below as a failed exit
-      nc.stdin.end('hello\nworld\nno newline');
-      const [code] = (await within(once(nc, 'exit'), WAIT_MS, 'nc to exit')) as [number | null];
-      assert.equal(code, 0);
-      assert.equal(out, 'hello\nworld\nno newline');
+      // A client written here, not nc: nc's flags differ between netcat flavours (Ncat has no -N).
+      const c = await client(port, { allowHalfOpen: true });
+      await c.write('hello\nworld\nno newline');
+      c.end();
+      assert.equal((await c.readToEnd()).toString(), 'hello\nworld\nno newline');
       proc.child.kill('SIGTERM');
       assert.equal(await proc.exit(), 0);
+    });
+
+    it('the start-up line names the effective listeners and only the options that differ from their defaults', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--listen', `tcp://${HOST}:0`, '--listen', `udp://${HOST}:0`, '--max-line-bytes', '64KiB', '--idle-timeout', '300s']);
+      const started = await proc.log((l) => l.msg === 'echod started', '"echod started"');
+      assert.deepEqual(started.listeners, [`tcp://${HOST}:0 mode=line`, `udp://${HOST}:0`]);
+      assert.deepEqual(started.options, { 'max-line-bytes': '64KiB' }, '--idle-timeout 300s is the default');
+      assert.equal(JSON.stringify(started).includes('0.0.0.0'), false, 'no host replaced by --listen');
+      const listening = proc.logs.filter((l) => l.msg === 'listening').map((l) => l.listener as string);
+      assert.equal(listening.length, 2);
+      assert.equal(new Set(listening).size, 2, 'each listening line names its own listener');
+    });
+
+    it('--log-format pretty: one line per event, fields as key=value', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--host', HOST, '--port', '0', '--log-format', 'pretty', '--log-level', 'info']);
+      await proc.waitStdout((text) => /INFO.*echod started/.test(text));
+      const port = Number(/listening listener=tcp:\/\/127\.0\.0\.1:(\d+)/.exec(proc.stdout)?.[1]);
+      const c = await client(port);
+      await c.write('hi\n');
+      await c.readText('hi\n');
+      c.end();
+      await proc.waitStdout((text) => text.includes('connection closed'));
+      const lines = proc.stdout.trimEnd().split('\n');
+      assert.ok(lines.every((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] [A-Z]+: /.test(line)), `every line starts with its time and level:\n${proc.stdout}`);
+      const connection = lines.filter((line) => line.includes('connection '));
+      assert.equal(connection.length, 2, 'a connection is two lines: opened and closed');
+      assert.match(connection[1] ?? '', /connection closed listener=tcp:\/\/127\.0\.0\.1:\d+ connId=1 remote=127\.0\.0\.1 .*reason=client_closed bytesIn=3 bytesOut=3/);
     });
   });
 
@@ -280,17 +310,39 @@ describe('echod command', () => {
     it('--help mentions no flag that does not exist', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
       assert.equal(await proc.exit(), 0);
-      const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version']);
+      const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version', 'check-config']);
       const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z-]*)/g)].map((match) => match[1] as string));
       assert.deepEqual([...mentioned].filter((name) => !known.has(name)), []);
     });
 
-    it('--version and -v print the package version', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it('--version and -v print `echod VERSION (runtime)`', { timeout: TEST_TIMEOUT_MS }, async () => {
       for (const flag of ['--version', '-v']) {
         const proc = echod([flag]);
         assert.equal(await proc.exit(), 0);
-        assert.equal(proc.stdout, `${VERSION}\n`);
+        assert.equal(proc.stdout, `echod ${VERSION} (node ${process.version})\n`);
       }
+    });
+
+    it('--help lists the allowed values of every flag that has a fixed list, from the flag table', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--help']);
+      assert.equal(await proc.exit(), 0);
+      for (const flag of FLAGS) {
+        if (typeof flag.kind !== 'object') continue;
+        const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `)) ?? '';
+        assert.ok(row.includes(`(${flag.kind.oneOf.join(', ')})`), `--${flag.name}'s row does not list its values: ${row}`);
+      }
+      for (const name of ['digest', 'log-level', 'log-format']) assert.ok(FLAGS.some((flag) => flag.name === name && typeof flag.kind === 'object'), `--${name} has a fixed list`);
+      const admin = proc.stdout.split('\n').find((line) => line.trimStart().startsWith('--admin-port ')) ?? '';
+      assert.ok(admin.includes('/connections'), admin);
+    });
+
+    it('--help: every description starts in one column, apart from its flag', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const proc = echod(['--help']);
+      assert.equal(await proc.exit(), 0);
+      const rows = proc.stdout.split('\n').filter((line) => /^ {2}(--|-h|-v)/.test(line));
+      const columns = new Set(rows.map((row) => /^ {2}\S+(?: \S+)? {2,}/.exec(row)?.[0].length));
+      assert.equal(columns.size, 1, `descriptions start in columns ${[...columns].join(', ')}`);
+      assert.ok(!columns.has(undefined), 'a flag runs into its description');
     });
   });
 

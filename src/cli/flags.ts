@@ -7,7 +7,9 @@ import { parseArgs } from 'node:util';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
 import { FaultOptionError } from '../config/faults.js';
 import { parseFault } from '../config/listen-url.js';
-import { DEFAULTS } from '../config/options.js';
+import { DEFAULTS, DIGEST_KINDS, MODES } from '../config/options.js';
+import { PROXY_PROTOCOL_MODES } from '../config/listen-url.js';
+import { LOG_FORMATS, LOG_LEVELS } from './logger.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../core/units.js';
 import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
 
@@ -23,37 +25,42 @@ export interface FlagSpec {
   description: string;
   /** Default as shown in `--help`; undefined for flags that are off unless given. */
   shown?: string;
+  /**
+   * The library option this flag sets (`maxLineBytes`, `tls.cert`, `listeners`), so an error
+   * about the option names the flag; undefined for flags only the CLI reads.
+   */
+  option?: string;
 }
 
 /** More processes than this on one port is a mistake, not a configuration. */
 const MAX_WORKERS = 256;
 
 export const FLAGS: readonly FlagSpec[] = [
-  { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host },
-  { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port) },
-  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional (env: space-separated); replaces --host/--port' },
-  { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode },
-  { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes) },
-  { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections) },
-  { name: 'max-connections-per-ip', kind: 'integer', arg: 'N', description: 'open connections per client address at most (0 = no limit)', shown: String(DEFAULTS.maxConnectionsPerIp) },
-  { name: 'idle-timeout', kind: 'duration', arg: 'DURATION', description: 'close a connection with no bytes either way for this long (0 = never)', shown: formatDurationMs(DEFAULTS.idleTimeoutMs) },
-  { name: 'write-stall-timeout', kind: 'duration', arg: 'DURATION', description: 'close a client that takes none of its pending echo for this long (0 = never)', shown: formatDurationMs(DEFAULTS.writeStallTimeoutMs) },
-  { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs) },
-  { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs) },
-  { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog) },
-  { name: 'proxy-protocol', kind: { oneOf: ['off', 'optional', 'required'] }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
-  { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs) },
-  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// listeners (re-read on SIGHUP)' },
-  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// listeners (re-read on SIGHUP)' },
-  { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)' },
-  { name: 'tls-client-auth', kind: { oneOf: ['none', 'request', 'require'] }, arg: 'MODE', description: 'ask for (request) or insist on (require) a client certificate', shown: 'none' },
-  { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2' },
-  { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)' },
-  { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', shown: String(DEFAULTS.udpRatePerSource) },
-  { name: 'server-id', kind: 'string', arg: 'NAME', description: 'names this server in logs, metrics (server_id label) and /stats', shown: 'the host name' },
-  { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}' },
-  { name: 'prefix', kind: 'string', arg: 'TEMPLATE', description: 'put before every echoed line (same placeholders as --banner)' },
-  { name: 'digest', kind: { oneOf: ['off', 'crc32c', 'sha256'] }, arg: 'KIND', description: "log a digest of each connection's received and sent bytes at close", shown: 'off' },
+  { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host, option: 'host' },
+  { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port), option: 'port' },
+  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional (env: space-separated); replaces --host/--port', option: 'listeners' },
+  { name: 'mode', kind: { oneOf: MODES }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode, option: 'mode' },
+  { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes), option: 'maxLineBytes' },
+  { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections), option: 'maxConnections' },
+  { name: 'max-connections-per-ip', kind: 'integer', arg: 'N', description: 'open connections per client address at most (0 = no limit)', shown: String(DEFAULTS.maxConnectionsPerIp), option: 'maxConnectionsPerIp' },
+  { name: 'idle-timeout', kind: 'duration', arg: 'DURATION', description: 'close a connection with no bytes either way for this long (0 = never)', shown: formatDurationMs(DEFAULTS.idleTimeoutMs), option: 'idleTimeoutMs' },
+  { name: 'write-stall-timeout', kind: 'duration', arg: 'DURATION', description: 'close a client that takes none of its pending echo for this long (0 = never)', shown: formatDurationMs(DEFAULTS.writeStallTimeoutMs), option: 'writeStallTimeoutMs' },
+  { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs), option: 'drainTimeoutMs' },
+  { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs), option: 'shutdownDelayMs' },
+  { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog), option: 'backlog' },
+  { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
+  { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs), option: 'proxyProtocolTimeoutMs' },
+  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
+  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// listeners (re-read on SIGHUP)', option: 'tls.key' },
+  { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)', option: 'tls.ca' },
+  { name: 'tls-client-auth', kind: { oneOf: ['none', 'request', 'require'] }, arg: 'MODE', description: 'ask for (request) or insist on (require) a client certificate', shown: 'none', option: 'tls.clientAuth' },
+  { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2', option: 'tls.minVersion' },
+  { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)', option: 'tls.selfSigned' },
+  { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', shown: String(DEFAULTS.udpRatePerSource), option: 'udpRatePerSource' },
+  { name: 'server-id', kind: 'string', arg: 'NAME', description: 'names this server in logs, metrics (server_id label) and /stats', shown: 'the host name', option: 'serverId' },
+  { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}', option: 'banner' },
+  { name: 'prefix', kind: 'string', arg: 'TEMPLATE', description: 'put before every echoed line (same placeholders as --banner)', option: 'prefix' },
+  { name: 'digest', kind: { oneOf: DIGEST_KINDS }, arg: 'KIND', description: "log a digest of each connection's received and sent bytes at close", shown: 'off', option: 'digest' },
   { name: 'delay', kind: 'fault', arg: 'DURATION[..DURATION]', description: 'fault: hold each echo this long (a range is uniform jitter); order is kept' },
   { name: 'throttle', kind: 'fault', arg: 'RATE', description: 'fault: bytes per second per connection, each direction (e.g. 64KiB/s)' },
   { name: 'chunk', kind: 'fault', arg: 'N', description: 'fault: echo in writes of at most N bytes' },
@@ -66,15 +73,15 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'reorder-window', kind: 'fault', arg: 'N', description: 'fault (udp): release answers shuffled in groups of N' },
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
-  { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz and /stats on this port (off unless set)' },
+  { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)' },
   { name: 'admin-max-connections', kind: 'integer', arg: 'N', description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress', shown: String(ADMIN_DEFAULTS.maxConnections) },
   { name: 'admin-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose request head is not complete this long after it began', shown: formatDurationMs(ADMIN_DEFAULTS.headersTimeoutMs) },
   { name: 'admin-keep-alive-timeout', kind: 'duration', arg: 'DURATION', description: 'close an idle keep-alive admin connection after this long', shown: formatDurationMs(ADMIN_DEFAULTS.keepAliveTimeoutMs) },
   { name: 'admin-request-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose response is not taken this long after its request', shown: formatDurationMs(ADMIN_DEFAULTS.requestTimeoutMs) },
   { name: 'admin-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest admin request head; larger is answered 431 and closed', shown: formatBytes(ADMIN_DEFAULTS.maxHeaderBytes) },
   { name: 'admin-max-page-size', kind: 'integer', arg: 'N', description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)', shown: String(ADMIN_DEFAULTS.maxPageSize) },
-  { name: 'log-level', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
-  { name: 'log-format', kind: { oneOf: ['auto', 'json', 'pretty'] }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
+  { name: 'log-level', kind: { oneOf: LOG_LEVELS }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
+  { name: 'log-format', kind: { oneOf: LOG_FORMATS }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
 ];
 
 export type FlagValue = string | number | boolean | string[];
@@ -82,8 +89,14 @@ export type FlagValue = string | number | boolean | string[];
 export interface ParsedCommandLine {
   help: boolean;
   version: boolean;
+  /** `--check-config`: validate everything, print the effective configuration, bind nothing. */
+  checkConfig: boolean;
   /** Flag name → typed value, for every flag given on the command line or in the environment. */
   values: Map<string, FlagValue>;
+  /** Flag name → where its value came from, as a person would name it: `--port` or `ECHOD_PORT`. */
+  sources: Map<string, string>;
+  /** Things that are not wrong enough to refuse (an `ECHOD_*` variable no flag reads). */
+  warnings: string[];
 }
 
 /** The admin endpoint's bounds: AdminServer option → the flag that sets it. */
@@ -112,17 +125,28 @@ export function envName(flag: string): string {
   return `ECHOD_${flag.toUpperCase().replaceAll('-', '_')}`;
 }
 
+/**
+ * `ECHOD_*` variables echod reads or sets besides its flags' (set by the primary for its
+ * workers), so that they are not reported as unknown.
+ */
+export const OTHER_ENV: readonly string[] = ['ECHOD_WORKER_PORT', 'ECHOD_WORKER_INDEX'];
+
+/** A value that starts with a dash yet is meant as a value: `-1`, `-5`, `-0.5`. */
+const NEGATIVE_NUMBER = /^-[\d.]/;
+
 /** Reads flags, then `ECHOD_*` variables for the flags not given; flags win. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
+  const takesValue = new Set(FLAGS.filter((flag) => flag.kind !== 'boolean' && flag.arg !== '').map((flag) => `--${flag.name}`));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv, takesValue),
       strict: true,
       allowPositionals: false,
       options: {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        'check-config': { type: 'boolean' },
         ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const)),
       },
     });
@@ -130,13 +154,61 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new UsageError((err as Error).message);
   }
   const values = new Map<string, FlagValue>();
+  const sources = new Map<string, string>();
   for (const flag of FLAGS) {
     const given = parsed.values[flag.name];
     const fromEnv = env[envName(flag.name)];
-    if (given !== undefined) values.set(flag.name, convert(flag, given, `--${flag.name}`));
-    else if (fromEnv !== undefined && fromEnv !== '') values.set(flag.name, convert(flag, fromEnv, envName(flag.name)));
+    const source = given !== undefined ? `--${flag.name}` : envName(flag.name);
+    const raw = given !== undefined ? given : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+    if (raw === undefined) continue;
+    const value = convert(flag, raw, source);
+    // A boolean set to false (ECHOD_TLS_SELF_SIGNED=false) is as if it were not given.
+    if (value === false) continue;
+    values.set(flag.name, value);
+    sources.set(flag.name, source);
   }
-  return { help: parsed.values.help === true, version: parsed.values.version === true, values };
+  return { help: parsed.values.help === true, version: parsed.values.version === true, checkConfig: parsed.values['check-config'] === true, values, sources, warnings: unknownEnvWarnings(env) };
+}
+
+/** `--port -1` → `--port=-1`: node:util would take `-1` for a flag and call it ambiguous. */
+function joinNegativeValues(argv: readonly string[], takesValue: ReadonlySet<string>): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (takesValue.has(arg) && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else args.push(arg);
+  }
+  return args;
+}
+
+function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set([...FLAGS.map((flag) => envName(flag.name)), ...OTHER_ENV]);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('ECHOD_') && !known.has(name))
+    .map((name) => {
+      const near = [...known].find((candidate) => closeSpelling(name, candidate));
+      return `${name} is not a variable echod reads${near !== undefined ? ` (did you mean ${near}?)` : ''}; it is ignored`;
+    });
+}
+
+/** One insertion, deletion or substitution apart: the usual typo. */
+function closeSpelling(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const restA = a.slice(i);
+  const restB = b.slice(i);
+  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1);
+}
+
+/** The spellings every boolean flag and variable accepts. */
+export function parseBoolean(text: string): boolean | undefined {
+  if (text === '' || /^(1|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|false|no|off)$/i.test(text)) return false;
+  return undefined;
 }
 
 function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], source: string): FlagValue {
@@ -153,21 +225,23 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
   };
   if (kind === 'string') return text;
   if (kind === 'fault') {
+    if (flag.arg === '') {
+      // A switch (--accept-then-hang): the same spellings as every boolean.
+      const on = typeof raw === 'boolean' ? raw : parseBoolean(text);
+      return on ?? bad('true or false');
+    }
     // Checked here so a bad value exits 2 naming the flag; the listeners get the parsed form.
     try {
-      parseFault(flag.name, typeof raw === 'boolean' ? '' : text);
+      parseFault(flag.name, text);
     } catch (err) {
       if (err instanceof FaultOptionError) throw new UsageError(`invalid ${source}: ${err.message}`);
       throw err;
     }
-    return typeof raw === 'boolean' ? 'true' : text;
+    return text;
   }
   if (kind === 'boolean') {
     if (typeof raw === 'boolean') return raw;
-    if (text === '') return true;
-    if (/^(1|true|yes|on)$/i.test(text)) return true;
-    if (/^(0|false|no|off)$/i.test(text)) return false;
-    return bad('true or false');
+    return parseBoolean(text) ?? bad('true or false');
   }
   if (kind === 'integer') return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : bad('a whole number ≥ 0');
   if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
@@ -179,23 +253,36 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
   return kind.oneOf.includes(text) ? text : bad(kind.oneOf.join(', '));
 }
 
+/** `echod 0.1.0 (node v20.11.1)` or `echod 0.1.0 (bun 1.1.8)`: what --version prints. */
+export function versionLine(version: string): string {
+  const bun = process.versions.bun;
+  return `echod ${version} (${bun !== undefined ? `bun ${bun}` : `node ${process.version}`})`;
+}
+
+/** A flag's `--help` line: what it does, its values when they are a fixed list, default, variable. */
+function helpRight(flag: FlagSpec): string {
+  const values = typeof flag.kind === 'object' ? ` (${flag.kind.oneOf.join(', ')})` : '';
+  return `${flag.description}${values}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''} [env: ${envName(flag.name)}]`;
+}
+
 export function helpText(version: string): string {
-  const rows = FLAGS.map((flag) => {
-    const left = `  --${flag.name}${flag.arg === '' ? '' : ` ${flag.arg}`}`;
-    const right = `${flag.description}${flag.shown !== undefined ? ` [default: ${flag.shown}]` : ''} [env: ${envName(flag.name)}]`;
-    return `${left.padEnd(36)}${right}`;
-  });
+  const lefts = FLAGS.map((flag) => `  --${flag.name}${flag.arg === '' ? '' : ` ${flag.arg}`}`);
+  // As wide as the longest flag and its placeholder, so every description starts in one column.
+  const width = Math.max(...lefts.map((left) => left.length)) + 2;
+  const rows = FLAGS.map((flag, index) => `${(lefts[index] as string).padEnd(width)}${helpRight(flag)}`);
   return [
-    `echod ${version} - a TCP echo server: every line (or, in raw mode, every byte) comes back as sent.`,
+    `${versionLine(version)} - a TCP echo server: every line (or, in raw mode, every byte) comes back as sent.`,
     '',
     'Usage: echod [flags]           serve',
     '       echod bench HOST:PORT   load-test any echo server, every byte verified (echod bench --help)',
     '       echod check HOST:PORT   conformance checks for any echo server (echod check --help)',
+    '       echod --check-config    check the configuration and exit (bind nothing)',
     '',
     'Flags (each can also be set by its environment variable; a flag wins over the variable):',
     ...rows,
-    `${'  -h, --help'.padEnd(36)}show this help`,
-    `${'  -v, --version'.padEnd(36)}print the version`,
+    `${'  --check-config'.padEnd(width)}check flags, environment, listeners, TLS files and templates, print the effective configuration, bind nothing; exit 0 or 2 (also: echod config check)`,
+    `${'  -h, --help'.padEnd(width)}show this help`,
+    `${'  -v, --version'.padEnd(width)}print the version and the runtime`,
     '',
     'Sizes: 65536, 64KiB, 1MiB, 1MB. Durations: 500ms, 30s, 5m, 1h, or 0 for off.',
     'Signals: SIGTERM or SIGINT drains and exits 0; a second one exits at once. SIGHUP re-reads the TLS files.',

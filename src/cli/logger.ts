@@ -1,15 +1,21 @@
 /**
  * The CLI's real logger (the library itself never logs unless handed one): pino writing JSON
- * lines to stdout, or pino-pretty's human format on a terminal or when asked for.
+ * lines to stdout, or on a terminal (or when asked for) one compact line per event,
+ * `time LEVEL msg key=value …`, as a person scanning a log expects.
  */
 import { once } from 'node:events';
 import { pino, type Logger as PinoLogger } from 'pino';
 import pretty from 'pino-pretty';
 
-export type LogFormat = 'auto' | 'json' | 'pretty';
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+/** pino's levels, most severe first, and `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface CliLogger {
   logger: PinoLogger;
+  /** True when lines are for a person (compact text), false for JSON lines. */
+  pretty: boolean;
   /** Writes out whatever is buffered, in order, and closes the stream; call last before exiting. */
   close: () => Promise<void>;
   /** Best effort for an immediate exit: writes the buffer synchronously. */
@@ -31,8 +37,8 @@ const LOG_CLOSE_TIMEOUT_MS = 2000;
 export function createCliLogger(level: string, format: LogFormat, isTerminal: boolean): CliLogger {
   const usePretty = format === 'pretty' || (format === 'auto' && isTerminal);
   if (usePretty) {
-    const stream = pretty({ sync: true, colorize: isTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
-    return { logger: pino({ level, base: null }, stream), close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
+    const stream = pretty({ sync: true, colorize: isTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', hideObject: true, messageFormat: compactLine });
+    return { logger: pino({ level, base: null }, stream), pretty: true, close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
   }
   // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:
   // one asynchronous write per line cost ~17% of the server's busy time on churn (two lines per
@@ -46,6 +52,7 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
   });
   return {
     logger,
+    pretty: false,
     get dropped() {
       return dropped;
     },
@@ -62,4 +69,32 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
       }
     },
   };
+}
+
+/** Fields pino-pretty shows itself, or that say nothing on a terminal. */
+const SHOWN_ELSEWHERE: ReadonlySet<string> = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'serverId']);
+/** Shown first, in this order, right after the message: what the line is about. */
+const LEADING = ['listener', 'connId', 'remote', 'worker'];
+
+/**
+ * `msg key=value key=value`: every field on the message's line (pino-pretty would print each
+ * on a line of its own, ~20 lines per connection). Nested values are compact JSON; an error
+ * shows its message and code, not its stack.
+ */
+export function compactLine(log: Record<string, unknown>, messageKey: string): string {
+  const keys = Object.keys(log).filter((key) => key !== messageKey && !SHOWN_ELSEWHERE.has(key));
+  const ordered = [...LEADING.filter((key) => keys.includes(key)), ...keys.filter((key) => !LEADING.includes(key))];
+  const fields = ordered.map((key) => `${key}=${compactValue(log[key])}`);
+  const message = log[messageKey];
+  return [typeof message === 'string' ? message : JSON.stringify(message ?? ''), ...fields].join(' ');
+}
+
+function compactValue(value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'object' && value !== null && 'message' in value && ('stack' in value || 'type' in value)) {
+    const err = value as { message: unknown; code?: unknown };
+    const text = typeof err.message === 'string' ? err.message : JSON.stringify(err.message);
+    return JSON.stringify(typeof err.code === 'string' ? `${err.code}: ${text}` : text);
+  }
+  return JSON.stringify(value) ?? String(value);
 }

@@ -11,45 +11,24 @@ import { once } from 'node:events';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer, type AdminSource } from '../observability/admin.js';
 import type { AdminLimits } from '../observability/admin-limits.js';
-import { createCliLogger, type CliLogger, type LogFormat } from './logger.js';
+import { createCliLogger, type CliLogger } from './logger.js';
 import { isPrimaryMessage, type WorkerMessage } from './cluster-protocol.js';
-import { InvalidOptionError, UsageError } from '../core/errors.js';
-import { type FlagValue, adminLimitsFrom, helpText, parseCommandLine } from './flags.js';
-import type { FaultOptions } from '../config/faults.js';
-import { type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
+import { UsageError } from '../core/errors.js';
+import { type FlagValue, adminLimitsFrom, helpText, parseCommandLine, versionLine } from './flags.js';
+import { type CliConfig, DEFAULT_ADMIN_HOST, flagError, resolveCliConfig, socketActivationFds, tlsFrom } from './config.js';
+import { checkConfig } from './check-config.js';
+import { effectiveConfig } from './effective-config.js';
+import { reportStartFailure } from './start-failure.js';
 import { hostname } from 'node:os';
 import { tuneRuntime } from './runtime-tuning.js';
 import { createMetrics } from '../observability/metrics.js';
-import type { EchoServerOptions, TlsOptions } from '../config/options.js';
+import type { EchoServerOptions } from '../config/options.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { WorkerPool } from './worker-pool.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
-
-/** Library option → the flag that sets it, to name the flag in errors. */
-const OPTION_FLAGS: Readonly<Record<string, string>> = {
-  host: 'host',
-  port: 'port',
-  mode: 'mode',
-  maxLineBytes: 'max-line-bytes',
-  maxConnections: 'max-connections',
-  maxConnectionsPerIp: 'max-connections-per-ip',
-  idleTimeoutMs: 'idle-timeout',
-  writeStallTimeoutMs: 'write-stall-timeout',
-  drainTimeoutMs: 'drain-timeout',
-  shutdownDelayMs: 'shutdown-delay',
-  backlog: 'backlog',
-  proxyProtocolTimeoutMs: 'proxy-protocol-timeout',
-  udpRatePerSource: 'udp-rate-per-source',
-  serverId: 'server-id',
-  banner: 'banner',
-  prefix: 'prefix',
-  digest: 'digest',
-};
-
-const FAULT_FLAGS = ['delay', 'throttle', 'chunk', 'close-after', 'close-how', 'accept-then-hang', 'refuse-rate', 'drop-rate', 'duplicate-rate', 'reorder-window'] as const;
 
 /** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
 const WORKER_PORT_ENV = 'ECHOD_WORKER_PORT';
@@ -73,7 +52,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   // Subcommands: tools that work against any echo server (loaded only when asked for).
   if (argv[0] === 'bench') return (await import('../tools/bench.js')).benchMain(argv.slice(1), io);
   if (argv[0] === 'check') return (await import('../tools/check.js')).checkMain(argv.slice(1), io);
-  let values: Map<string, FlagValue>;
+  if (argv[0] === 'config' && argv[1] === 'check') return main(['--check-config', ...argv.slice(2)], io);
+  let config: CliConfig;
+  let checkOnly: boolean;
   try {
     const parsed = parseCommandLine(argv, io.env);
     if (parsed.help) {
@@ -81,31 +62,16 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       return EXIT_OK;
     }
     if (parsed.version) {
-      io.stdout.write(`${packageVersion()}\n`);
+      io.stdout.write(`${versionLine(packageVersion())}\n`);
       return EXIT_OK;
     }
-    values = parsed.values;
+    checkOnly = parsed.checkConfig;
+    config = resolveCliConfig(parsed, io.env);
   } catch (err) {
     return usage(io, err);
   }
-
-  const options: EchoServerOptions = {};
-  for (const [option, flag] of Object.entries(OPTION_FLAGS)) {
-    const value = values.get(flag);
-    if (value !== undefined) (options as Record<string, FlagValue>)[option] = value;
-  }
-  try {
-    const listeners = listenersFrom(values, io.env);
-    if (listeners !== undefined) options.listeners = listeners;
-    const tls = tlsFrom(values);
-    if (tls !== undefined) options.tls = tls;
-  } catch (err) {
-    return usage(io, err);
-  }
-  const adminPort = values.get('admin-port') as number | undefined;
-  if (adminPort !== undefined && adminPort > 65_535) {
-    return usage(io, new UsageError(`invalid --admin-port: ${adminPort} (expected an integer from 0 to 65535)`));
-  }
+  const { values, options } = config;
+  const adminPort = config.admin?.port;
   let adminLimits: AdminLimits;
   try {
     adminLimits = adminLimitsFrom(values);
@@ -113,12 +79,17 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return usage(io, err);
   }
   const workers = (values.get('workers') as number | undefined) ?? 1;
-  const level = (values.get('log-level') as string | undefined) ?? 'info';
-  const format = (values.get('log-format') as LogFormat | undefined) ?? 'auto';
-  const log = createCliLogger(level, format, io.stdout.isTTY === true);
+  if (workers > 1 && socketActivationFds(io.env).length > 0) {
+    // The inherited sockets belong to this process; workers could not serve them.
+    return usage(io, new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'));
+  }
+  if (checkOnly) return checkConfig(config, io, packageVersion(), workers);
+  const log = createCliLogger(config.logLevel, config.logFormat, io.stdout.isTTY === true);
   const serverId = (values.get('server-id') as string | undefined) ?? hostname();
   log.logger = log.logger.child({ serverId });
-  const run: Run = { io, log, values, adminPort, adminLimits, version: packageVersion(), serverId };
+  const run: Run = { io, log, values, adminPort, adminLimits, version: packageVersion(), serverId, config };
+  // Workers inherit the environment and flags: the primary alone says what is ignored.
+  if (!cluster.isWorker) for (const warning of config.warnings) log.logger.warn(warning);
 
   if (cluster.isWorker) {
     const workerPort = io.env[WORKER_PORT_ENV];
@@ -130,11 +101,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   try {
     server = createEchoServer({ ...options, logger: log.logger });
   } catch (err) {
-    return usage(io, flagError(err));
-  }
-  if (workers > 1 && socketActivationFds(io.env).length > 0) {
-    // The inherited sockets belong to this process; workers could not serve them.
-    return usage(io, new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'));
+    return usage(io, flagError(err, config));
   }
   if (workers > 1) return runPrimary(run, workers, server.options.host, server.options.port);
   return runSingle(run, server);
@@ -148,6 +115,7 @@ interface Run {
   adminLimits: AdminLimits;
   version: string;
   serverId: string;
+  config: CliConfig;
 }
 
 /** One process: the echo server, and the admin endpoint if asked for. */
@@ -159,15 +127,15 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
     await admin?.listen();
     await server.listen();
   } catch (err) {
-    logger.fatal({ err }, 'cannot listen');
+    reportStartFailure(run.io.stderr, run.log, err, { listeners: server.options.listeners, admin: run.config.admin });
     await admin?.close();
     await run.log.close();
     return EXIT_FAILURE;
   }
-  logger.info({ version: run.version, options: loggableOptions(server.options) }, 'echod started');
+  logger.info({ version: run.version, ...effectiveConfig(server.options, run.config.admin) }, 'echod started');
   const reload = (): void => {
     try {
-      const tls = tlsFrom(run.values);
+      const tls = tlsFrom(run.values, run.config);
       if (tls === undefined || server.options.tls === null) return;
       server.reloadTls(tls).catch((err: unknown) => logger.error({ err }, 'tls reload failed; keeping the old certificates'));
     } catch (err) {
@@ -221,7 +189,7 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   try {
     server = createEchoServer({ ...options, reusePort: true, logger });
   } catch (err) {
-    return usage(run.io, flagError(err));
+    return usage(run.io, flagError(err, run.config));
   }
   // The primary aggregates this registry into its /metrics; constructing an AggregatorRegistry
   // is what makes prom-client answer the primary's requests in a worker.
@@ -232,7 +200,7 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
     sendToPrimary({ type: 'echod:listening', address: address.address, port: address.port, family: address.family });
     tuneRuntime(() => server.stats.bytesReceived, run.io.env);
   } catch (err) {
-    logger.fatal({ err }, 'cannot listen');
+    reportStartFailure(run.io.stderr, { ...run.log, logger }, err, { listeners: server.options.listeners, admin: undefined });
     await run.log.close();
     return EXIT_FAILURE;
   }
@@ -267,7 +235,7 @@ function sendToPrimary(message: WorkerMessage): void {
 }
 
 function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {
-  const host = (run.values.get('admin-host') as string | undefined) ?? '127.0.0.1';
+  const host = run.config.admin?.host ?? DEFAULT_ADMIN_HOST;
   const labels = 'source' in source ? { metricsLabels: { server_id: run.serverId } } : {};
   return new AdminServer({ ...source, ...labels, ...run.adminLimits, host, port: run.adminPort ?? 0, version: run.version, logger: run.log.logger });
 }
@@ -305,95 +273,6 @@ async function freePort(host: string): Promise<number> {
   const { port } = probe.address() as { port: number };
   await new Promise((resolve) => probe.close(resolve));
   return port;
-}
-
-/**
- * The listeners: systemd's sockets when it passed some (LISTEN_FDS), else every --listen URL,
- * else undefined (the library's default: one TCP listener on --host/--port).
- */
-function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): ListenerOptions[] | undefined {
-  const proxyProtocol = values.get('proxy-protocol') as ProxyProtocolMode | undefined;
-  const mode = values.get('mode') as 'line' | 'raw' | undefined;
-  let faults: FaultOptions | undefined;
-  for (const flag of FAULT_FLAGS) {
-    const value = values.get(flag);
-    if (value !== undefined) faults = { ...faults, ...parseFault(flag, String(value)) };
-  }
-  const withFaults = (listener: ListenerOptions): ListenerOptions => (faults === undefined ? listener : { ...listener, faults: { ...faults, ...listener.faults } });
-  const inherited = socketActivationFds(env);
-  if (inherited.length > 0) {
-    return inherited.map((fd) => withFaults({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
-  }
-  const urls = values.get('listen') as string[] | undefined;
-  if (urls === undefined || urls.length === 0) {
-    if ((proxyProtocol === undefined || proxyProtocol === 'off') && faults === undefined) return undefined;
-    return [withFaults({ protocol: 'tcp', ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) })];
-  }
-  return urls.map((url) => withFaults(parseUrl(url, proxyProtocol)));
-}
-
-function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): ListenerOptions {
-  {
-    try {
-      const listener = parseListenUrl(url);
-      if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix')) {
-        listener.proxyProtocol = proxyProtocol;
-      }
-      return listener;
-    } catch (err) {
-      if (err instanceof ListenUrlError) throw new UsageError(`invalid --listen: ${err.message}`);
-      throw err;
-    }
-  }
-}
-
-/** systemd socket activation: fds 3… when LISTEN_PID is this process. */
-function socketActivationFds(env: NodeJS.ProcessEnv): number[] {
-  const count = Number(env.LISTEN_FDS ?? 0);
-  if (env.LISTEN_PID !== String(process.pid) || !Number.isInteger(count) || count <= 0) return [];
-  return Array.from({ length: count }, (_, index) => 3 + index);
-}
-
-/** The TLS options from --tls-* flags, reading the PEM files (again on SIGHUP). */
-function tlsFrom(values: Map<string, FlagValue>): TlsOptions | undefined {
-  const certFile = values.get('tls-cert') as string | undefined;
-  const keyFile = values.get('tls-key') as string | undefined;
-  const caFile = values.get('tls-ca') as string | undefined;
-  const selfSigned = values.get('tls-self-signed') === true;
-  if (certFile === undefined && keyFile === undefined && !selfSigned) return undefined;
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const read = (flag: string, file: string): string => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`invalid --${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  };
-  const tls: TlsOptions = { selfSigned };
-  if (certFile !== undefined && keyFile !== undefined) {
-    tls.cert = read('tls-cert', certFile);
-    tls.key = read('tls-key', keyFile);
-  }
-  if (caFile !== undefined) tls.ca = read('tls-ca', caFile);
-  const clientAuth = values.get('tls-client-auth') as TlsOptions['clientAuth'] | undefined;
-  if (clientAuth !== undefined) tls.clientAuth = clientAuth;
-  const minVersion = values.get('tls-min-version') as TlsOptions['minVersion'] | undefined;
-  if (minVersion !== undefined) tls.minVersion = minVersion;
-  return tls;
-}
-
-function flagError(err: unknown): unknown {
-  if (err instanceof InvalidOptionError) {
-    const flag = OPTION_FLAGS[err.option] ?? err.option;
-    return new UsageError(err.message.replace(`invalid ${err.option}:`, `invalid --${flag}:`));
-  }
-  return err;
-}
-
-function loggableOptions(options: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const { logger: _logger, tls, ...rest } = options as Record<string, unknown> & { tls?: unknown };
-  // Never log key material.
-  return { ...rest, tls: tls === null || tls === undefined ? null : 'configured' };
 }
 
 function usage(io: CliIo, err: unknown): number {

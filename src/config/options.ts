@@ -139,7 +139,8 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | '
   digest: 'off',
 });
 
-const MODES: readonly EchoMode[] = ['line', 'raw'];
+export const MODES: readonly EchoMode[] = ['line', 'raw'];
+export const DIGEST_KINDS: readonly DigestKind[] = ['off', 'crc32c', 'sha256'];
 const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'logger', 'listeners', 'tls']);
 const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix'];
 
@@ -187,7 +188,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
     const unknown = unknownPlaceholders(value);
     if (unknown.length > 0) throw new InvalidOptionError(field, value, `known placeholders only (not ${unknown.join(', ')})`);
   }
-  if (!['off', 'crc32c', 'sha256'].includes(merged.digest)) throw new InvalidOptionError('digest', merged.digest, 'off, crc32c or sha256');
+  if (!DIGEST_KINDS.includes(merged.digest)) throw new InvalidOptionError('digest', merged.digest, DIGEST_KINDS.join(', '));
   const listeners = resolveListeners(listenerOptions, merged);
   const tls = resolveTls(tlsOptions, listeners);
   return { ...merged, listeners, tls };

@@ -397,7 +397,9 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
     socket.on('error', onSocketError);
     const { peer } = endHandshake(socket);
     if (tls.rejectUnauthorized && !socket.authorized) {
-      acceptor.refuse('tls_error', peer, String(socket.authorizationError ?? 'no client certificate'));
+      // A client that sent no certificate is reported by Node as UNABLE_TO_GET_ISSUER_CERT.
+      const sentNone = Object.keys(socket.getPeerCertificate()).length === 0;
+      acceptor.refuse('tls_error', peer, sentNone ? 'no client certificate' : String(socket.authorizationError ?? 'client certificate refused'));
       socket.destroy();
       return;
     }

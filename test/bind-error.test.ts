@@ -1,0 +1,43 @@
+// src/server/bind-error.ts: one line per bind failure naming the listener, the cause and a
+// hint, for errors shaped as Node and Bun raise them; and the clashes seen before binding.
+// (The real binary's failures are in startup-errors.test.ts; EACCES for a low port cannot be
+// provoked there when the tests run as root, so it is checked here.)
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bindConflict, bindError, type BindTarget } from '../src/server/bind-error.js';
+
+const tcp: BindTarget = { label: 'tcp://0.0.0.0:80', kind: 'stream', host: '0.0.0.0', port: 80 };
+const udp: BindTarget = { label: 'udp://0.0.0.0:80', kind: 'datagram', host: '0.0.0.0', port: 80 };
+const errno = (code: string, fields: Record<string, unknown>): Error => Object.assign(new Error(code), { code, ...fields });
+
+describe('bindError', () => {
+  it('EACCES on a port below 1024 names the port and the capability', () => {
+    const err = bindError(errno('EACCES', { syscall: 'listen', address: '0.0.0.0', port: 80 }), [tcp, udp]);
+    assert.equal(err.code, 'ERR_ECHOD_BIND');
+    assert.match(err.message, /^cannot listen on tcp:\/\/0\.0\.0\.0:80: port 80 is below 1024 .*CAP_NET_BIND_SERVICE/);
+    assert.ok(!err.message.includes('\n'));
+  });
+
+  it('a udp bind error (syscall bind) is the udp listener of the same port', () => {
+    const err = bindError(errno('EADDRINUSE', { syscall: 'bind', address: '0.0.0.0', port: 80 }), [tcp, udp]);
+    assert.match(err.message, /^cannot listen on udp:\/\/0\.0\.0\.0:80: 0\.0\.0\.0:80 is in use by another process/);
+  });
+
+  it('Bun\'s shape (message "Failed to listen at …", code, address, port) maps the same', () => {
+    const err = bindError(Object.assign(new Error('Failed to listen at 127.0.0.1'), { code: 'EADDRNOTAVAIL', syscall: 'listen', address: '10.9.9.9', port: 7 }), [
+      { label: 'tcp://10.9.9.9:7', kind: 'stream', host: '10.9.9.9', port: 7 },
+    ]);
+    assert.equal(err.message, 'cannot listen on tcp://10.9.9.9:7: 10.9.9.9 is not an address of this host (use one of its addresses, or 0.0.0.0 / :: for all of them)');
+  });
+});
+
+describe('bindConflict', () => {
+  it('tcp and tls on one port clash; tcp and udp do not; port 0 never does', () => {
+    const tls: BindTarget = { label: 'tls://127.0.0.1:80', kind: 'stream', host: '127.0.0.1', port: 80 };
+    assert.match(bindConflict([tcp, udp, tls])?.message ?? '', /tcp:\/\/0\.0\.0\.0:80 and tls:\/\/127\.0\.0\.1:80 both bind TCP port 80/);
+    assert.equal(bindConflict([tcp, udp]), null);
+    const zero = (label: string): BindTarget => ({ label, kind: 'stream', host: '127.0.0.1', port: 0 });
+    assert.equal(bindConflict([zero('a'), zero('b')]), null);
+    assert.equal(bindConflict([{ ...tcp, host: '127.0.0.1' }, { ...tcp, label: 'other', host: '::1' }]), null, 'different families, no wildcard');
+  });
+});

@@ -1,0 +1,99 @@
+// Environment variables and flag values as a person writes them (issue 16, Messages): errors
+// name the variable that was wrong, every boolean takes the same spellings, an unknown ECHOD_*
+// variable is warned about, negative numbers get echod's own message, and settings that do
+// nothing here are warned about (or refused where they contradict).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveCliConfig } from '../src/cli/config.js';
+import { parseCommandLine } from '../src/cli/flags.js';
+import { UsageError } from '../src/core/errors.js';
+import { HOST } from './helpers/clients.js';
+import { EchodProcess, LEVEL } from './helpers/echod-process.js';
+
+function config(argv: string[], env: Record<string, string> = {}): ReturnType<typeof resolveCliConfig> {
+  return resolveCliConfig(parseCommandLine(argv, env), env);
+}
+
+function refusal(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    config(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof UsageError, String(err));
+    return err.message;
+  }
+  assert.fail(`accepted: ${argv.join(' ')} ${JSON.stringify(env)}`);
+}
+
+describe('messages name what the person set', () => {
+  it('ECHOD_PORT=70000 names ECHOD_PORT, --port 70000 names --port', () => {
+    assert.match(refusal([], { ECHOD_PORT: '70000' }), /^invalid ECHOD_PORT: 70000/);
+    assert.match(refusal(['--port', '70000']), /^invalid --port: 70000/);
+    assert.match(refusal([], { ECHOD_HOST: 'no such host!' }), /^invalid ECHOD_HOST:/);
+  });
+
+  it('--port -1 and --max-line-bytes -5 get echod\'s message, not "ambiguous"', () => {
+    assert.equal(refusal(['--port', '-1']), 'invalid --port: "-1" (expected a whole number ≥ 0)');
+    assert.match(refusal(['--max-line-bytes', '-5']), /^invalid --max-line-bytes: "-5" \(expected a size/);
+  });
+
+  it('every boolean variable takes the same spellings', () => {
+    for (const text of ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']) {
+      const on = /^(true|1|yes|on)$/.test(text);
+      const hang = config([], { ECHOD_ACCEPT_THEN_HANG: text });
+      assert.equal(hang.resolved.listeners[0]?.faults?.acceptThenHang === true, on, `ECHOD_ACCEPT_THEN_HANG=${text}`);
+      assert.equal(parseCommandLine([], { ECHOD_TLS_SELF_SIGNED: text }).values.get('tls-self-signed') === true, on, `ECHOD_TLS_SELF_SIGNED=${text}`);
+    }
+    assert.match(refusal([], { ECHOD_ACCEPT_THEN_HANG: 'maybe' }), /^invalid ECHOD_ACCEPT_THEN_HANG: "maybe" \(expected true or false\)/);
+    assert.match(refusal([], { ECHOD_TLS_SELF_SIGNED: 'maybe' }), /^invalid ECHOD_TLS_SELF_SIGNED: "maybe" \(expected true or false\)/);
+  });
+
+  it('an unknown ECHOD_* variable is warned about, with the likely meant one; the ones echod sets are not', () => {
+    const { warnings } = config([], { ECHOD_PORTT: '9000', ECHOD_WORKER_INDEX: '1', ECHOD_WORKER_PORT: '9000' });
+    assert.deepEqual(warnings, ['ECHOD_PORTT is not a variable echod reads (did you mean ECHOD_PORT?); it is ignored']);
+  });
+});
+
+describe('settings that do nothing are warned about; contradictions are refused', () => {
+  const warned = (argv: string[], env: Record<string, string> = {}): string[] => config(argv, env).warnings;
+
+  it('--port with --listen', () => {
+    assert.deepEqual(warned(['--port', '9000', '--listen', 'tcp://127.0.0.1:0']), ['--port has no effect with --listen or socket activation (each listener names its own port)']);
+    assert.deepEqual(warned(['--port', '9000']), []);
+  });
+
+  it('TLS flags with no tls listener', () => {
+    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), ['--tls-min-version has no effect: there is no tls:// listener', '--tls-self-signed has no effect: there is no tls:// listener']);
+  });
+
+  it('--tls-cert with --tls-self-signed is refused', () => {
+    assert.match(refusal(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-cert', '/x', '--tls-key', '/y']), /^--tls-self-signed contradicts --tls-cert/);
+  });
+
+  it('--proxy-protocol with only tls listeners', () => {
+    assert.deepEqual(warned(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--proxy-protocol', 'optional']), [
+      '--proxy-protocol has no effect: it applies to tcp:// and unix:// listeners (a tls:// listener takes ?proxy=)',
+    ]);
+  });
+
+  it('?mode=line on udp', () => {
+    assert.deepEqual(warned(['--listen', 'udp://127.0.0.1:0?mode=line']), ['--listen udp://127.0.0.1:0?mode=line: ?mode has no effect on udp (every datagram is echoed whole)']);
+  });
+
+  it('{env:NAME} in a template with NAME unset', () => {
+    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}']), ['--banner uses {env:POD_NAME}, but POD_NAME is not set: it expands to nothing']);
+    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}'], { POD_NAME: 'echod-0' }), []);
+  });
+});
+
+describe('the real binary', () => {
+  it('logs the warnings at start-up, and ECHOD_ACCEPT_THEN_HANG=false serves', { timeout: 20_000 }, async () => {
+    const proc = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json'], { ECHOD_PORTT: '1', ECHOD_ACCEPT_THEN_HANG: 'false' });
+    try {
+      await proc.line('listening');
+      const warning = await proc.log((line) => line.level === LEVEL.warn, 'a warning');
+      assert.equal(warning.msg, 'ECHOD_PORTT is not a variable echod reads (did you mean ECHOD_PORT?); it is ignored');
+    } finally {
+      await proc.stop();
+    }
+  });
+});
