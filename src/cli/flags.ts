@@ -293,6 +293,6 @@ export function helpText(version: string): string {
     '  echod --listen tcp://:8080 --listen udp://:8080 --listen tls://:8443 --tls-self-signed',
     '  echod --listen "tcp://[::]:7000?mode=raw&proxy=optional"',
     '  ECHOD_MAX_LINE_BYTES=64KiB echod --idle-timeout 30s --admin-port 9090',
-    '  printf "hello\\n" | nc -q1 127.0.0.1 8080',
+    '  printf "hello\\n" | nc -w1 127.0.0.1 8080   # -w1: works with OpenBSD nc and Ncat',
   ].join('\n');
 }
