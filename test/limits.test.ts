@@ -89,13 +89,14 @@ describe('limits', () => {
       assert.equal(fixture.server.stats.connections.closed.idle_timeout, 1);
     });
 
-    it('an idle connection’s unterminated line is echoed before it is closed', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it('an idle connection’s complete lines are echoed, its unterminated line is not (a fragment), then it is closed', { timeout: TEST_TIMEOUT_MS }, async () => {
       fixture = await Fixture.start({ idleTimeoutMs: 200 });
       const client = await fixture.connect();
-      await client.write('half a line');
-      assert.equal((await client.readToEnd(2000)).toString(), 'half a line');
+      await client.write('a line\nhalf a line');
+      assert.equal((await client.readToEnd(2000)).toString(), 'a line\n');
       const [summary] = await fixture.events.closed(1);
       assert.equal(summary?.reason, 'idle_timeout');
+      assert.equal(summary?.discardedTailBytes, 'half a line'.length);
     });
 
     it('traffic keeps a connection open past the idle timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
