@@ -18,6 +18,7 @@ import { parseDurationMs } from '../src/core/units.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const K8S = join(ROOT, 'deploy', 'kubernetes');
+const GRAFANA = join(ROOT, 'deploy', 'grafana');
 const SYSTEMD = join(ROOT, 'deploy', 'systemd');
 const SCHEMAS = join(ROOT, 'test', 'fixtures', 'k8s-schemas');
 /** Bound on each external tool run (kubectl kustomize, systemd-analyze): each takes well under a second. */
@@ -118,11 +119,42 @@ function durationMs(config: Map<string, FlagValue>, flag: 'shutdown-delay' | 'dr
   return typeof value === 'number' ? value : (parseDurationMs(fallback) as number);
 }
 
-/** The paths src/observability/admin.ts answers (its `case '/…':` labels). */
-function adminRoutes(): Set<string> {
-  const source = readFileSync(join(ROOT, 'src', 'observability', 'admin.ts'), 'utf8');
-  const routes = new Set([...source.matchAll(/case '(\/[a-z]+)':/g)].map((m) => m[1] as string));
-  assert.ok(routes.has('/healthz') && routes.has('/readyz'), `found admin.ts's routes: ${[...routes].join(', ')}`);
+const ADMIN_TS = join(ROOT, 'src', 'observability', 'admin.ts');
+const isPath = (key: unknown): key is string => typeof key === 'string' && key.startsWith('/');
+
+/**
+ * The paths of a route table among a module's exports: a Map or object keyed by path, or a list
+ * of paths, of `[path, handler]` entries or of `{ path }` objects. Undefined when none is.
+ */
+function exportedRouteTable(exports: Record<string, unknown>): string[] | undefined {
+  for (const value of Object.values(exports)) {
+    let keys: unknown[];
+    if (value instanceof Map) keys = [...(value as Map<unknown, unknown>).keys()];
+    else if (Array.isArray(value)) keys = value.map((item: unknown) => (Array.isArray(item) ? (item as unknown[])[0] : typeof item === 'object' && item !== null ? (item as { path?: unknown }).path : item));
+    else if (typeof value === 'object' && value !== null) keys = Object.keys(value);
+    else continue;
+    if (keys.length > 0 && keys.every(isPath)) return keys;
+  }
+  return undefined;
+}
+
+/**
+ * The paths src/observability/admin.ts answers: its exported route table if it has one, else
+ * read from its source, whichever way it spells the table — `['/path', handler]` entries (a
+ * Map), `'/path': handler` keys, `path: '/path'` fields or `case '/path':` labels.
+ */
+async function adminRoutes(): Promise<Set<string>> {
+  const exported = exportedRouteTable(await import('../src/observability/admin.js'));
+  let routes: Set<string>;
+  if (exported !== undefined) {
+    routes = new Set(exported);
+  } else {
+    const source = readFileSync(ADMIN_TS, 'utf8');
+    const spellings = [/^\s*\[\s*'(\/[^'\s]*)'\s*,/gm, /^\s*'(\/[^'\s]*)'\s*:/gm, /\bpath: '(\/[^'\s]*)'/g, /\bcase '(\/[^'\s]*)':/g];
+    routes = new Set(spellings.flatMap((pattern) => [...source.matchAll(pattern)].map((m) => m[1] as string)));
+  }
+  const where = exported !== undefined ? "admin.ts's exported route table" : "admin.ts's source";
+  assert.ok(['/healthz', '/readyz', '/metrics'].every((path) => routes.has(path)), `found /healthz, /readyz and /metrics in ${where}: ${[...routes].join(', ')}`);
   return routes;
 }
 
@@ -198,6 +230,12 @@ interface Validators {
   byKind: Map<string, ValidateFunction>;
 }
 
+/** The custom resources' schemas, each from its prometheus-operator CRD (see README.md there). */
+const CRD_SCHEMAS = [
+  { file: 'servicemonitor-v1.json', apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor' },
+  { file: 'prometheusrule-v1.json', apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule' },
+] as const;
+
 function loadValidators(): Validators {
   const ajv = makeAjv();
   // The OpenAPI document's `components.schemas`, as JSON Schema's `definitions` for Ajv.
@@ -221,18 +259,20 @@ function loadValidators(): Validators {
       byKind.set(`${apiVersion}/${gvk.kind}`, validate);
     }
   }
-  const serviceMonitor = JSON.parse(readFileSync(join(SCHEMAS, 'servicemonitor-v1.json'), 'utf8')) as Schema;
-  delete serviceMonitor.$comment;
-  tighten(serviceMonitor);
-  byKind.set(
-    'monitoring.coreos.com/v1/ServiceMonitor',
-    ajv.compile({
-      type: 'object',
-      allOf: [serviceMonitor],
-      properties: { apiVersion: { const: 'monitoring.coreos.com/v1' }, kind: { const: 'ServiceMonitor' }, metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] } },
-      required: ['apiVersion', 'kind', 'metadata'],
-    }),
-  );
+  for (const { file, apiVersion, kind } of CRD_SCHEMAS) {
+    const schema = JSON.parse(readFileSync(join(SCHEMAS, file), 'utf8')) as Schema;
+    delete schema.$comment;
+    tighten(schema);
+    byKind.set(
+      `${apiVersion}/${kind}`,
+      ajv.compile({
+        type: 'object',
+        allOf: [schema],
+        properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] } },
+        required: ['apiVersion', 'kind', 'metadata'],
+      }),
+    );
+  }
   return { byKind };
 }
 
@@ -250,7 +290,7 @@ function schemaErrors(object: unknown): string[] {
 // ---- Kubernetes ----------------------------------------------------------------------------------
 
 describe('Kubernetes manifests', () => {
-  it('are valid against the Kubernetes 1.27 API schemas (and ServiceMonitor against its CRD), unknown fields rejected', () => {
+  it('are valid against the Kubernetes 1.27 API schemas (and ServiceMonitor and PrometheusRule against their CRDs), unknown fields rejected', () => {
     assert.ok(manifests.length >= 6, `found the manifests: ${manifests.map((m) => m.file).join(', ')}`);
     for (const { file, object } of manifests) {
       assert.deepEqual(schemaErrors(object), [], `${file}: ${object.kind} ${object.metadata.name}`);
@@ -279,6 +319,20 @@ describe('Kubernetes manifests', () => {
     const monitor = structuredClone(one('ServiceMonitor')) as unknown as { spec: { endpoints: JsonObject[] } };
     (monitor.spec.endpoints[0] as JsonObject).interval = '30 seconds';
     assert.notDeepEqual(schemaErrors(monitor), [], 'a ServiceMonitor interval Prometheus cannot parse is rejected');
+    type Rules = { spec: { groups: { name: string; rules: JsonObject[] }[] } };
+    const rules = (mutate: (copy: Rules) => void): unknown => {
+      const copy = structuredClone(one('PrometheusRule')) as unknown as Rules;
+      mutate(copy);
+      return copy;
+    };
+    const firstRule = (copy: Rules): JsonObject => (copy.spec.groups[0] as Rules['spec']['groups'][number]).rules[0] as JsonObject;
+    const ruleCases: [string, unknown][] = [
+      ['a `for` Prometheus cannot parse', rules((copy) => (firstRule(copy).for = '2 minutes'))],
+      ['a rule without expr', rules((copy) => delete firstRule(copy).expr)],
+      ['a label at the rule level instead of under labels', rules((copy) => (firstRule(copy).severity = 'critical'))],
+      ['two groups with one name', rules((copy) => copy.spec.groups.push(structuredClone(copy.spec.groups[0] as Rules['spec']['groups'][number])))],
+    ];
+    for (const [what, object] of ruleCases) assert.notDeepEqual(schemaErrors(object), [], `PrometheusRule: ${what} is rejected`);
   });
 
   it('the Kustomize base lists exactly the base manifests; the optional parts are components', () => {
@@ -317,8 +371,15 @@ describe('Kubernetes manifests', () => {
       const components = readdirSync(join(K8S, 'components')).map((name) => `  - ${relative(overlay, join(K8S, 'components', name))}`);
       writeFileSync(join(overlay, 'kustomization.yaml'), ['resources:', `  - ${relative(overlay, K8S)}`, 'components:', ...components, ''].join('\n'));
       const full = build(overlay);
-      assert.deepEqual(full.map(key).sort(), manifests.map((m) => key(m.object)).sort(), 'the base plus every component is every manifest');
+      // The grafana-dashboard component's configMapGenerator (deploy/grafana/) adds the one object
+      // that is no file in deploy/kubernetes: the dashboard's ConfigMap, for the Grafana sidecar.
+      const generated = ['ConfigMap/echod-grafana-dashboard'];
+      assert.deepEqual(full.map(key).sort(), [...manifests.map((m) => key(m.object)), ...generated].sort(), 'the base plus every component is every manifest, plus the generated dashboard ConfigMap');
       for (const built of full) assert.deepEqual(schemaErrors(built), [], `${key(built)} as kustomize renders it`);
+      const dashboard = full.find((o) => key(o) === 'ConfigMap/echod-grafana-dashboard') as unknown as { metadata: { labels?: Record<string, string> }; data?: Record<string, string> };
+      assert.deepEqual(Object.keys(dashboard.data ?? {}), ['echod-dashboard.json'], 'the ConfigMap holds the dashboard only');
+      assert.equal(dashboard.data?.['echod-dashboard.json'], readFileSync(join(GRAFANA, 'echod-dashboard.json'), 'utf8'), 'the ConfigMap holds deploy/grafana/echod-dashboard.json as it is');
+      assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1', 'labelled for the Grafana sidecar');
     } finally {
       rmSync(overlay, { recursive: true, force: true });
     }
@@ -331,7 +392,7 @@ describe('Kubernetes manifests', () => {
     echodConfig(deploymentEnv, 'deployment.yaml');
   });
 
-  it("ports and probes are echod's: container ports from the listeners, probes on admin.ts's paths, the Service and ServiceMonitor on those ports", () => {
+  it("ports and probes are echod's: container ports from the listeners, probes on admin.ts's paths, the Service and ServiceMonitor on those ports", async () => {
     const config = echodConfig(deploymentEnv, 'deployment.yaml');
     const port = (name: string, protocol: 'TCP' | 'UDP' = 'TCP'): number => {
       const found = container.ports?.find((p) => p.name === name);
@@ -360,7 +421,7 @@ describe('Kubernetes manifests', () => {
     const adminHost = String(config.get('admin-host') ?? '127.0.0.1');
     assert.ok(!['127.0.0.1', 'localhost', '::1'].includes(adminHost), `ECHOD_ADMIN_HOST (${adminHost}) is reachable by kubelet's probes at the pod IP`);
 
-    const routes = adminRoutes();
+    const routes = await adminRoutes();
     const probe = (which: 'readinessProbe' | 'livenessProbe', path: string): void => {
       const get = container[which]?.httpGet;
       assert.ok(get !== undefined, `${which} is an HTTP GET`);
