@@ -54,8 +54,6 @@ COPY --from=build /src/dist ./dist
 COPY bin ./bin
 COPY package.json ./
 # The same configuration as the Node.js image below (the test checks they agree); see there.
-ENV ECHOD_HOST=0.0.0.0
-ENV ECHOD_PORT=8080
 ENV ECHOD_ADMIN_HOST=0.0.0.0
 ENV ECHOD_ADMIN_PORT=9090
 ENV ECHOD_LOG_FORMAT=json
@@ -83,9 +81,9 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY bin ./bin
 COPY package.json ./
-# Listen on every address of the container: a container's own interface is its only way in.
-ENV ECHOD_HOST=0.0.0.0
-ENV ECHOD_PORT=8080
+# echod's default, line echo on 0.0.0.0:8080 (every address of the container: its own interface
+# is its only way in), needs no ENV. Leaving ECHOD_HOST/ECHOD_PORT unset keeps ECHOD_LISTEN (as
+# the Kubernetes manifests set it) free of the "--port has no effect with --listen" warning.
 # The admin endpoint defaults to 127.0.0.1, which nothing outside the container can reach:
 # Kubernetes' kubelet probes the pod's IP and Prometheus scrapes it, so the image opens it on
 # every address. Publish it only to trusted networks (`-p 127.0.0.1:9090:9090`), never to the
