@@ -1,5 +1,7 @@
 // The adversarial scenarios, in the order they run and are reported. Each runs against its own
 // echod child process and returns its figures and checks; none throws.
+import { adminIdleSockets } from './admin-idle-sockets.js';
+import { adminPipelining } from './admin-pipelining.js';
 import { connectionFlood } from './connection-flood.js';
 import { endlessLine } from './endless-line.js';
 import { neverReader } from './never-reader.js';
@@ -26,6 +28,8 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'reset-storm', run: resetStorm, timeoutMs: 60_000, knownBugs: [] },
   { id: 'odd-clients', run: oddClients, timeoutMs: 60_000, knownBugs: [] },
   { id: 'shutdown-under-load', run: shutdownUnderLoad, timeoutMs: 60_000, knownBugs: [] },
+  { id: 'admin-pipelining', run: adminPipelining, timeoutMs: 90_000, knownBugs: [] },
+  { id: 'admin-idle-sockets', run: adminIdleSockets, timeoutMs: 60_000, knownBugs: [] },
 ];
 
 export type { ScenarioResult };

@@ -163,6 +163,11 @@ export interface Attack {
   memory: MemoryWatch;
   /** Ends the measured window: call when the attack proper is over (else it ends with the body). */
   endAttack: () => Promise<void>;
+  /**
+   * Restarts the measured window (bystander latency, event-loop delay) after setup that is not
+   * the attack, such as opening idle connections; memory is still measured from before the setup.
+   */
+  beginAttack: () => Promise<void>;
 }
 
 /**
@@ -201,7 +206,10 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
       during = window;
       loopDelay = { p99Ms: metrics.max('nodejs_eventloop_lag_p99_seconds') * 1000, maxMs: metrics.max('nodejs_eventloop_lag_max_seconds') * 1000 };
     };
-    await body({ echod: server, rec, bystanderClients: clients, memory, endAttack });
+    const beginAttack = async (): Promise<void> => {
+      await Promise.all([pool?.window(), getMetrics(HOST, server.adminPort)]);
+    };
+    await body({ echod: server, rec, bystanderClients: clients, memory, endAttack, beginAttack });
     await endAttack();
 
     // The server must forget every attacker: only the bystanders stay, and the fds follow.
