@@ -10,12 +10,13 @@ import {
   FaultOptionError,
   parseCloseAfter,
   parseDelay,
+  parseFault,
   parsePositiveInteger,
   parseRate,
   parseThrottle,
 } from '../src/config/faults.js';
 import { prefixLines } from '../src/core/framing.js';
-import { ListenUrlError, parseFault, parseListenUrl } from '../src/config/listen-url.js';
+import { ListenUrlError, parseListenUrl } from '../src/config/listen-url.js';
 import { expandTemplate, type TemplateValues, unescapeTemplate, unknownPlaceholders } from '../src/core/template.js';
 
 const TEST_TIMEOUT_MS = 10_000;

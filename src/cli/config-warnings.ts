@@ -3,13 +3,15 @@
  * --check-config), so that a person does not believe in a limit or a certificate that is not
  * there. Contradictions are refused earlier, in config.ts; these are only warnings.
  */
+import { FAULTS, type ListenerKind } from '../config/faults.js';
 import { formatListener } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
 import type { ParsedCommandLine } from './flags.js';
 
 const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-client-auth', 'tls-min-version', 'tls-self-signed'];
-/** Faults that only a udp:// listener applies. */
-const UDP_FAULT_FLAGS = ['drop-rate', 'duplicate-rate', 'reorder-window'];
+/** How a warning names the listeners of a kind. */
+const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://' };
+const kindOf = (protocol: string): ListenerKind => (protocol === 'udp' ? 'udp' : 'stream');
 const ENV_PLACEHOLDER = /\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sources'>, resolved: ResolvedOptions, env: NodeJS.ProcessEnv): string[] {
@@ -27,22 +29,23 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
   if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix')) {
     warnings.push(`${named('proxy-protocol')} has no effect: it applies to tcp:// and unix:// listeners (a tls:// listener takes ?proxy=)`);
   }
-  if (!protocols.has('udp')) {
-    for (const flag of [...UDP_FAULT_FLAGS, 'udp-rate-per-source'].filter((name) => values.has(name))) warnings.push(`${named(flag)} has no effect: there is no udp:// listener`);
+  const kinds = new Set([...protocols].map(kindOf));
+  for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)))) {
+    warnings.push(`${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`);
   }
+  if (!protocols.has('udp') && values.has('udp-rate-per-source')) warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {
     const url = urls[index];
     if (listener.protocol === 'udp' && url !== undefined && /[?&]mode=/.test(url)) {
       warnings.push(`--listen ${url}: ?mode has no effect on udp (every datagram is echoed whole)`);
     }
-    if (listener.protocol !== 'udp' && listener.faults !== null) {
-      for (const key of ['dropRate', 'duplicateRate', 'reorderWindow'] as const) {
-        if (listener.faults[key] !== undefined && url !== undefined && url.includes(key === 'dropRate' ? 'drop-rate' : key === 'duplicateRate' ? 'duplicate-rate' : 'reorder-window')) {
-          warnings.push(`--listen ${url}: udp faults have no effect on ${formatListener(listener)}`);
-          break;
-        }
-      }
+    const { faults } = listener;
+    const kind = kindOf(listener.protocol);
+    if (faults !== null && url !== undefined) {
+      // Only the faults this URL names: a flag's faults reach every listener and are warned about above.
+      const idle = FAULTS.filter((fault) => !fault.appliesTo.includes(kind) && faults[fault.option] !== undefined && new URLSearchParams(url.split('?')[1] ?? '').has(fault.name));
+      if (idle.length > 0) warnings.push(`--listen ${url}: ${kind === 'udp' ? 'stream' : 'udp'} faults have no effect on ${formatListener(listener)}`);
     }
   });
   for (const [flag, template] of [

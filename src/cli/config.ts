@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
-import type { FaultOptions } from '../config/faults.js';
-import { formatListener, type ListenerOptions, ListenUrlError, parseFault, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
+import { FAULTS, type FaultOptions, parseFault } from '../config/faults.js';
+import { formatListener, type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions, type TlsOptions } from '../config/options.js';
 import { tlsMaterialProblem } from '../config/self-signed.js';
 import { bindConflict, type BindTarget, hostPort } from '../server/bind-error.js';
@@ -32,8 +32,6 @@ export interface CliConfig {
   /** Settings that do nothing here, unknown variables, templates naming unset variables. */
   warnings: string[];
 }
-
-const FAULT_FLAGS = FLAGS.filter((flag) => flag.kind === 'fault').map((flag) => flag.name);
 
 /** The flag (or variable) that set `option`, as the person spelled it. */
 function sourceOf(parsed: Pick<ParsedCommandLine, 'sources'>, flagName: string): string {
@@ -109,9 +107,9 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
   const proxyProtocol = values.get('proxy-protocol') as ProxyProtocolMode | undefined;
   const mode = values.get('mode') as 'line' | 'raw' | undefined;
   let faults: FaultOptions | undefined;
-  for (const flag of FAULT_FLAGS) {
-    const value = values.get(flag);
-    if (value !== undefined) faults = { ...faults, ...parseFault(flag, String(value)) };
+  for (const { name } of FAULTS) {
+    const value = values.get(name);
+    if (value !== undefined) faults = { ...faults, ...parseFault(name, String(value)) };
   }
   const withFaults = (listener: ListenerOptions): ListenerOptions => (faults === undefined ? listener : { ...listener, faults: { ...faults, ...listener.faults } });
   const inherited = socketActivationFds(env);

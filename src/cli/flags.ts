@@ -5,8 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
-import { FaultOptionError } from '../config/faults.js';
-import { parseFault } from '../config/listen-url.js';
+import { FAULTS, FaultOptionError, parseFault } from '../config/faults.js';
 import { DEFAULTS, DIGEST_KINDS, MODES } from '../config/options.js';
 import { PROXY_PROTOCOL_MODES } from '../config/listen-url.js';
 import { LOG_FORMATS, LOG_LEVELS } from './logger.js';
@@ -61,16 +60,13 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}', option: 'banner' },
   { name: 'prefix', kind: 'string', arg: 'TEMPLATE', description: 'put before every echoed line (same placeholders as --banner)', option: 'prefix' },
   { name: 'digest', kind: { oneOf: DIGEST_KINDS }, arg: 'KIND', description: "log a digest of each connection's received and sent bytes at close", shown: 'off', option: 'digest' },
-  { name: 'delay', kind: 'fault', arg: 'DURATION[..DURATION]', description: 'fault: hold each echo this long (a range is uniform jitter); order is kept' },
-  { name: 'throttle', kind: 'fault', arg: 'RATE', description: 'fault: bytes per second per connection, each direction (e.g. 64KiB/s)' },
-  { name: 'chunk', kind: 'fault', arg: 'N', description: 'fault: echo in writes of at most N bytes' },
-  { name: 'close-after', kind: 'fault', arg: 'lines=N|bytes=N|time=D', description: 'fault: close each connection after that much (reason fault_close_after)' },
-  { name: 'close-how', kind: 'fault', arg: 'fin|rst', description: 'fault: how --close-after closes', shown: 'fin' },
-  { name: 'accept-then-hang', kind: 'fault', arg: '', description: 'fault: accept connections, then never read nor answer' },
-  { name: 'refuse-rate', kind: 'fault', arg: 'SHARE', description: 'fault: close this share (0..1) of new connections at once' },
-  { name: 'drop-rate', kind: 'fault', arg: 'SHARE', description: 'fault (udp): drop this share of datagrams' },
-  { name: 'duplicate-rate', kind: 'fault', arg: 'SHARE', description: 'fault (udp): answer this share of datagrams twice' },
-  { name: 'reorder-window', kind: 'fault', arg: 'N', description: 'fault (udp): release answers shuffled in groups of N' },
+  ...FAULTS.map((fault): FlagSpec => ({
+    name: fault.name,
+    kind: 'fault',
+    arg: fault.arg,
+    description: `fault${fault.appliesTo.includes('stream') ? '' : ' (udp)'}: ${fault.help}`,
+    ...(fault.shown !== undefined ? { shown: fault.shown } : {}),
+  })),
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)' },

@@ -3,9 +3,14 @@
  * throttling, chunked writes, closing after N lines/bytes/ms with FIN or RST, hanging after
  * accept, refusing a share of connections, and for UDP dropping, duplicating and reordering.
  *
+ * {@link FAULTS} is the one list of faults: the CLI flags, their `--help` lines, the listen-URL
+ * query keys, text parsing, the library-side validation and the "no udp:// listener" warnings
+ * are all derived from it, so a fault added there exists everywhere at once.
+ *
  * The option parsers are pure. The faults act in src/connection/shaper.ts (TCP output) and
  * src/transports/udp.ts (datagrams).
  */
+import { InvalidOptionError } from '../core/errors.js';
 import { MAX_TIMER_MS, parseBytes, parseDurationMs } from '../core/units.js';
 
 export interface FaultOptions {
@@ -87,4 +92,186 @@ export function parsePositiveInteger(name: string, text: string): number {
 /** Whether any per-connection output fault is set (the shaper is needed). */
 export function shapesOutput(faults: FaultOptions | null): boolean {
   return faults !== null && (faults.delayMs !== undefined || faults.throttleBytesPerSecond !== undefined || faults.chunkBytes !== undefined || faults.closeAfter !== undefined);
+}
+
+/** The kinds of listener a fault acts on: stream (tcp, tls, unix) or udp. */
+export type ListenerKind = 'stream' | 'udp';
+
+/** One fault, declared once. */
+export interface FaultSpecOf<K extends keyof FaultOptions> {
+  /** Its spelling as a flag (`--drop-rate`, `ECHOD_DROP_RATE`) and as a listen-URL query key (`?drop-rate=`). */
+  name: string;
+  /** The {@link FaultOptions} field it sets. */
+  option: K;
+  /** The listener kinds it acts on; elsewhere it does nothing (and the CLI says so). */
+  appliesTo: readonly ListenerKind[];
+  /** Placeholder in `--help`; '' for a switch that takes no value. */
+  arg: string;
+  /** The `--help` description. */
+  help: string;
+  /** The default as `--help` shows it, when there is one worth showing. */
+  shown?: string;
+  /** Text (flag, variable, URL) → value. Throws FaultOptionError naming the fault. */
+  parse(text: string): NonNullable<FaultOptions[K]>;
+  /** Checks a value given through the library (`option` names it in the error). Throws InvalidOptionError. */
+  check(option: string, value: unknown): void;
+}
+
+export type FaultSpec = { [K in keyof FaultOptions]-?: FaultSpecOf<K> }[keyof FaultOptions];
+
+/** Throws InvalidOptionError unless `value` is an integer in [min, max]. */
+export function checkInteger(option: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, value, `an integer from ${min} to ${max}`);
+  }
+}
+
+function checkShare(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new InvalidOptionError(option, value, 'a share from 0 to 1');
+}
+
+function checkPositive(option: string, value: unknown): void {
+  checkInteger(option, value, 1, Number.MAX_SAFE_INTEGER);
+}
+
+const STREAM: readonly ListenerKind[] = ['stream'];
+const UDP: readonly ListenerKind[] = ['udp'];
+
+/** Every fault, in `--help` order. */
+export const FAULTS: readonly FaultSpec[] = [
+  {
+    name: 'delay',
+    option: 'delayMs',
+    appliesTo: STREAM,
+    arg: 'DURATION[..DURATION]',
+    help: 'hold each echo this long (a range is uniform jitter); order is kept',
+    parse: parseDelay,
+    check(option, value) {
+      if (!Array.isArray(value)) throw new InvalidOptionError(option, value, '[min, max] in milliseconds');
+      const [min, max] = value as unknown[];
+      checkInteger(`${option}[0]`, min, 0, MAX_TIMER_MS);
+      checkInteger(`${option}[1]`, max, min as number, MAX_TIMER_MS);
+    },
+  },
+  {
+    name: 'throttle',
+    option: 'throttleBytesPerSecond',
+    appliesTo: STREAM,
+    arg: 'RATE',
+    help: 'bytes per second per connection, each direction (e.g. 64KiB/s)',
+    parse: parseThrottle,
+    check: checkPositive,
+  },
+  {
+    name: 'chunk',
+    option: 'chunkBytes',
+    appliesTo: STREAM,
+    arg: 'N',
+    help: 'echo in writes of at most N bytes',
+    parse: (text) => parsePositiveInteger('chunk', text),
+    check: checkPositive,
+  },
+  {
+    name: 'close-after',
+    option: 'closeAfter',
+    appliesTo: STREAM,
+    arg: 'lines=N|bytes=N|time=D',
+    help: 'close each connection after that much (reason fault_close_after)',
+    parse: parseCloseAfter,
+    check(option, after) {
+      const expected = '{ lines }, { bytes } or { ms }';
+      if (typeof after !== 'object' || after === null) throw new InvalidOptionError(option, after, expected);
+      if ('lines' in after) checkPositive(`${option}.lines`, after.lines);
+      else if ('bytes' in after) checkPositive(`${option}.bytes`, after.bytes);
+      else if ('ms' in after) checkInteger(`${option}.ms`, after.ms, 1, MAX_TIMER_MS);
+      else throw new InvalidOptionError(option, after, expected);
+    },
+  },
+  {
+    name: 'close-how',
+    option: 'closeHow',
+    appliesTo: STREAM,
+    arg: 'fin|rst',
+    help: 'how --close-after closes',
+    shown: 'fin',
+    parse(text) {
+      if (text !== 'fin' && text !== 'rst') throw new FaultOptionError(`close-how ${JSON.stringify(text)}: expected fin or rst`);
+      return text;
+    },
+    check(option, value) {
+      if (value !== 'fin' && value !== 'rst') throw new InvalidOptionError(option, value, 'fin or rst');
+    },
+  },
+  {
+    name: 'accept-then-hang',
+    option: 'acceptThenHang',
+    appliesTo: STREAM,
+    arg: '',
+    help: 'accept connections, then never read nor answer',
+    parse(text) {
+      if (!['', 'true', '1'].includes(text)) throw new FaultOptionError(`accept-then-hang ${JSON.stringify(text)}: expected true`);
+      return true;
+    },
+    // Any value: only `true` turns it on (as before the table).
+    check() {},
+  },
+  {
+    name: 'refuse-rate',
+    option: 'refuseRate',
+    appliesTo: STREAM,
+    arg: 'SHARE',
+    help: 'close this share (0..1) of new connections at once',
+    parse: (text) => parseRate('refuse-rate', text),
+    check: checkShare,
+  },
+  {
+    name: 'drop-rate',
+    option: 'dropRate',
+    appliesTo: UDP,
+    arg: 'SHARE',
+    help: 'drop this share of datagrams',
+    parse: (text) => parseRate('drop-rate', text),
+    check: checkShare,
+  },
+  {
+    name: 'duplicate-rate',
+    option: 'duplicateRate',
+    appliesTo: UDP,
+    arg: 'SHARE',
+    help: 'answer this share of datagrams twice',
+    parse: (text) => parseRate('duplicate-rate', text),
+    check: checkShare,
+  },
+  {
+    name: 'reorder-window',
+    option: 'reorderWindow',
+    appliesTo: UDP,
+    arg: 'N',
+    help: 'release answers shuffled in groups of N',
+    parse: (text) => parsePositiveInteger('reorder-window', text),
+    check: checkPositive,
+  },
+];
+
+const BY_NAME: ReadonlyMap<string, FaultSpec> = new Map(FAULTS.map((spec) => [spec.name, spec]));
+
+/** The fault spelled `name` (flag or URL key), or undefined. */
+export function faultNamed(name: string): FaultSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+/** One fault setting from its flag or URL spelling (`delay`, `20ms..80ms`). Throws FaultOptionError. */
+export function parseFault(name: string, text: string): FaultOptions {
+  const spec = BY_NAME.get(name);
+  if (spec === undefined) throw new FaultOptionError(`unknown fault ${JSON.stringify(name)}`);
+  return { [spec.option]: spec.parse(text) };
+}
+
+/** Checks library-given faults (`at` names them in errors, e.g. `listeners[0].faults`). Throws InvalidOptionError. */
+export function checkFaults(at: string, faults: unknown): void {
+  if (typeof faults !== 'object' || faults === null) throw new InvalidOptionError(at, faults, 'an object');
+  for (const spec of FAULTS) {
+    const value = (faults as Record<string, unknown>)[spec.option];
+    if (value !== undefined) spec.check(`${at}.${spec.option}`, value);
+  }
 }

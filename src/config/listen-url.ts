@@ -7,7 +7,7 @@
  * Pure: text in, a listener description out, or an error naming what is wrong.
  */
 import { isIP } from 'node:net';
-import { type FaultOptions, FaultOptionError, parseCloseAfter, parseDelay, parsePositiveInteger, parseRate, parseThrottle } from './faults.js';
+import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, parseFault } from './faults.js';
 
 export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix';
 export type ProxyProtocolMode = 'off' | 'optional' | 'required';
@@ -72,7 +72,7 @@ export function parseListenUrl(text: string): ListenerOptions {
       if (!(PROXY_PROTOCOL_MODES as readonly string[]).includes(value)) throw new ListenUrlError(`${JSON.stringify(text)}: proxy must be off, optional or required`);
       if (protocol === 'udp' && value !== 'off') throw new ListenUrlError(`${JSON.stringify(text)}: the PROXY protocol is for stream listeners, not udp`);
       listener.proxyProtocol = value as ProxyProtocolMode;
-    } else if (FAULT_KEYS.has(key)) {
+    } else if (faultNamed(key) !== undefined) {
       try {
         listener.faults = { ...listener.faults, ...parseFault(key, value) };
       } catch (err) {
@@ -80,7 +80,7 @@ export function parseListenUrl(text: string): ListenerOptions {
         throw err;
       }
     } else {
-      throw new ListenUrlError(`${JSON.stringify(text)}: unknown option ${JSON.stringify(key)} (mode, proxy, ${[...FAULT_KEYS].join(', ')})`);
+      throw new ListenUrlError(`${JSON.stringify(text)}: unknown option ${JSON.stringify(key)} (mode, proxy, ${FAULTS.map((spec) => spec.name).join(', ')})`);
     }
   }
   return listener;
@@ -91,47 +91,4 @@ export function formatListener(listener: { protocol: ListenerProtocol; host: str
   if (listener.protocol === 'unix') return `unix://${listener.path}`;
   const host = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
   return `${listener.protocol}://${host}:${listener.port}`;
-}
-
-const FAULT_KEYS: ReadonlySet<string> = new Set([
-  'delay',
-  'throttle',
-  'chunk',
-  'close-after',
-  'close-how',
-  'accept-then-hang',
-  'refuse-rate',
-  'drop-rate',
-  'duplicate-rate',
-  'reorder-window',
-]);
-
-/** One fault setting from its flag or URL spelling (`delay=20ms..80ms`). Throws FaultOptionError. */
-export function parseFault(key: string, value: string): FaultOptions {
-  switch (key) {
-    case 'delay':
-      return { delayMs: parseDelay(value) };
-    case 'throttle':
-      return { throttleBytesPerSecond: parseThrottle(value) };
-    case 'chunk':
-      return { chunkBytes: parsePositiveInteger('chunk', value) };
-    case 'close-after':
-      return { closeAfter: parseCloseAfter(value) };
-    case 'close-how':
-      if (value !== 'fin' && value !== 'rst') throw new FaultOptionError(`close-how ${JSON.stringify(value)}: expected fin or rst`);
-      return { closeHow: value };
-    case 'accept-then-hang':
-      if (!['', 'true', '1'].includes(value)) throw new FaultOptionError(`accept-then-hang ${JSON.stringify(value)}: expected true`);
-      return { acceptThenHang: true };
-    case 'refuse-rate':
-      return { refuseRate: parseRate('refuse-rate', value) };
-    case 'drop-rate':
-      return { dropRate: parseRate('drop-rate', value) };
-    case 'duplicate-rate':
-      return { duplicateRate: parseRate('duplicate-rate', value) };
-    case 'reorder-window':
-      return { reorderWindow: parsePositiveInteger('reorder-window', value) };
-    default:
-      throw new FaultOptionError(`unknown fault ${JSON.stringify(key)}`);
-  }
 }

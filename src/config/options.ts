@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { InvalidOptionError } from '../core/errors.js';
 import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
 import type { DigestKind } from '../core/digest.js';
-import type { FaultOptions } from './faults.js';
+import { checkFaults, checkInteger as integer, type FaultOptions } from './faults.js';
 import { type Logger, silentLogger } from '../core/log.js';
 import { unknownPlaceholders } from '../core/template.js';
 import { MAX_TIMER_MS } from '../core/units.js';
@@ -222,41 +222,9 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     const fd = listener.fd ?? null;
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
     const faults = listener.faults ?? null;
-    if (faults !== null) checkFaults(name, faults);
+    if (faults !== null) checkFaults(`${name}.faults`, faults);
     return { protocol, host, port, path, mode, proxyProtocol, fd, faults };
   });
-}
-
-function checkFaults(name: string, faults: FaultOptions): void {
-  if (typeof faults !== 'object') throw new InvalidOptionError(`${name}.faults`, faults, 'an object');
-  const share = (field: 'refuseRate' | 'dropRate' | 'duplicateRate'): void => {
-    const value = faults[field];
-    if (value !== undefined && (typeof value !== 'number' || !(value >= 0 && value <= 1))) throw new InvalidOptionError(`${name}.faults.${field}`, value, 'a share from 0 to 1');
-  };
-  share('refuseRate');
-  share('dropRate');
-  share('duplicateRate');
-  const positive = (field: 'throttleBytesPerSecond' | 'chunkBytes' | 'reorderWindow'): void => {
-    const value = faults[field];
-    if (value !== undefined) integer(`${name}.faults.${field}`, value, 1, Number.MAX_SAFE_INTEGER);
-  };
-  positive('throttleBytesPerSecond');
-  positive('chunkBytes');
-  positive('reorderWindow');
-  if (faults.delayMs !== undefined) {
-    const [min, max] = faults.delayMs;
-    integer(`${name}.faults.delayMs[0]`, min, 0, MAX_TIMER_MS);
-    integer(`${name}.faults.delayMs[1]`, max, min, MAX_TIMER_MS);
-  }
-  const after = faults.closeAfter;
-  if (after !== undefined) {
-    if (typeof after !== 'object' || after === null) throw new InvalidOptionError(`${name}.faults.closeAfter`, after, '{ lines }, { bytes } or { ms }');
-    if ('lines' in after) integer(`${name}.faults.closeAfter.lines`, after.lines, 1, Number.MAX_SAFE_INTEGER);
-    else if ('bytes' in after) integer(`${name}.faults.closeAfter.bytes`, after.bytes, 1, Number.MAX_SAFE_INTEGER);
-    else if ('ms' in after) integer(`${name}.faults.closeAfter.ms`, after.ms, 1, MAX_TIMER_MS);
-    else throw new InvalidOptionError(`${name}.faults.closeAfter`, after, '{ lines }, { bytes } or { ms }');
-  }
-  if (faults.closeHow !== undefined && faults.closeHow !== 'fin' && faults.closeHow !== 'rst') throw new InvalidOptionError(`${name}.faults.closeHow`, faults.closeHow, 'fin or rst');
 }
 
 function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedListener[]): ResolvedTls | null {
@@ -284,12 +252,6 @@ function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedL
   if (!tls.selfSigned && (tls.cert === null || tls.key === null)) throw new InvalidOptionError('tls', 'no certificate', 'cert and key, or selfSigned: true');
   if (tls.clientAuth !== 'none' && tls.ca === null) throw new InvalidOptionError('tls.ca', null, 'a CA bundle to verify client certificates against');
   return tls;
-}
-
-function integer(option: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(option, value, `an integer from ${min} to ${max}`);
-  }
 }
 
 function isHostname(host: string): boolean {
