@@ -6,9 +6,10 @@
 import { FAULTS, type ListenerKind } from '../config/faults.js';
 import { formatListener } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
-import type { ParsedCommandLine } from './flags.js';
+import { FLAGS, type ParsedCommandLine } from './flags.js';
 
-const TLS_FLAGS = ['tls-cert', 'tls-key', 'tls-ca', 'tls-client-auth', 'tls-min-version', 'tls-self-signed'];
+/** The flags that set a `tls.*` option: they act on tls:// listeners only. */
+const TLS_FLAGS = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true).map((flag) => flag.name);
 /** How a warning names the listeners of a kind. */
 const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://' };
 const kindOf = (protocol: string): ListenerKind => (protocol === 'udp' ? 'udp' : 'stream');

@@ -25,8 +25,9 @@ export interface FlagSpec {
   /** Default as shown in `--help`; undefined for flags that are off unless given. */
   shown?: string;
   /**
-   * The library option this flag sets (`maxLineBytes`, `tls.cert`, `listeners`), so an error
-   * about the option names the flag; undefined for flags only the CLI reads.
+   * The library option this flag sets (`maxLineBytes`, `tls.cert`, `listeners`, the admin
+   * endpoint's `admin.maxConnections`), so an error about the option names the flag; undefined
+   * for flags only the CLI reads.
    */
   option?: string;
 }
@@ -70,12 +71,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
   { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
   { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)' },
-  { name: 'admin-max-connections', kind: 'integer', arg: 'N', description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress', shown: String(ADMIN_DEFAULTS.maxConnections) },
-  { name: 'admin-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose request head is not complete this long after it began', shown: formatDurationMs(ADMIN_DEFAULTS.headersTimeoutMs) },
-  { name: 'admin-keep-alive-timeout', kind: 'duration', arg: 'DURATION', description: 'close an idle keep-alive admin connection after this long', shown: formatDurationMs(ADMIN_DEFAULTS.keepAliveTimeoutMs) },
-  { name: 'admin-request-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose response is not taken this long after its request', shown: formatDurationMs(ADMIN_DEFAULTS.requestTimeoutMs) },
-  { name: 'admin-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest admin request head; larger is answered 431 and closed', shown: formatBytes(ADMIN_DEFAULTS.maxHeaderBytes) },
-  { name: 'admin-max-page-size', kind: 'integer', arg: 'N', description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)', shown: String(ADMIN_DEFAULTS.maxPageSize) },
+  { name: 'admin-max-connections', kind: 'integer', arg: 'N', description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress', shown: String(ADMIN_DEFAULTS.maxConnections), option: 'admin.maxConnections' },
+  { name: 'admin-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose request head is not complete this long after it began', shown: formatDurationMs(ADMIN_DEFAULTS.headersTimeoutMs), option: 'admin.headersTimeoutMs' },
+  { name: 'admin-keep-alive-timeout', kind: 'duration', arg: 'DURATION', description: 'close an idle keep-alive admin connection after this long', shown: formatDurationMs(ADMIN_DEFAULTS.keepAliveTimeoutMs), option: 'admin.keepAliveTimeoutMs' },
+  { name: 'admin-request-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose response is not taken this long after its request', shown: formatDurationMs(ADMIN_DEFAULTS.requestTimeoutMs), option: 'admin.requestTimeoutMs' },
+  { name: 'admin-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest admin request head; larger is answered 431 and closed', shown: formatBytes(ADMIN_DEFAULTS.maxHeaderBytes), option: 'admin.maxHeaderBytes' },
+  { name: 'admin-max-page-size', kind: 'integer', arg: 'N', description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)', shown: String(ADMIN_DEFAULTS.maxPageSize), option: 'admin.maxPageSize' },
   { name: 'log-level', kind: { oneOf: LOG_LEVELS }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
   { name: 'log-format', kind: { oneOf: LOG_FORMATS }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
 ];
@@ -95,15 +96,10 @@ export interface ParsedCommandLine {
   warnings: string[];
 }
 
-/** The admin endpoint's bounds: AdminServer option → the flag that sets it. */
-export const ADMIN_LIMIT_FLAGS: Readonly<Record<keyof AdminLimits, string>> = {
-  maxConnections: 'admin-max-connections',
-  headersTimeoutMs: 'admin-headers-timeout',
-  keepAliveTimeoutMs: 'admin-keep-alive-timeout',
-  requestTimeoutMs: 'admin-request-timeout',
-  maxHeaderBytes: 'admin-max-header-bytes',
-  maxPageSize: 'admin-max-page-size',
-};
+/** The admin endpoint's bounds: AdminServer option → the flag that sets it (the flags whose option is `admin.*`). */
+export const ADMIN_LIMIT_FLAGS: Readonly<Record<keyof AdminLimits, string>> = Object.fromEntries(
+  FLAGS.flatMap((flag) => (flag.option?.startsWith('admin.') === true ? [[flag.option.slice('admin.'.length), flag.name]] : [])),
+) as Record<keyof AdminLimits, string>;
 
 /** The admin bounds given by flags or environment, resolved; a bad one is a UsageError naming its flag. */
 export function adminLimitsFrom(values: ReadonlyMap<string, FlagValue>): AdminLimits {
