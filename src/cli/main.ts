@@ -26,9 +26,7 @@ import type { EchoServerOptions } from '../config/options.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { WorkerPool } from './worker-pool.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../core/exit-codes.js';
 
 /** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
 const WORKER_PORT_ENV = 'ECHOD_WORKER_PORT';

@@ -1,22 +1,14 @@
 /**
  * What the tool commands (`echod bench`, `echod check`) get from the process, so tests can call
- * them as plain functions with stand-ins, and the exit codes they resolve to.
+ * them as plain functions with stand-ins. Their exit codes are src/core/exit-codes.ts.
  */
+import { EXIT_USAGE } from '../core/exit-codes.js';
 
 export interface ToolIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown };
   env: NodeJS.ProcessEnv;
 }
-
-/** Everything passed (check) or every echoed byte matched (bench). */
-export const EXIT_OK = 0;
-/** A check failed, a byte differed, a connection broke, or the target could not be reached. */
-export const EXIT_FAILURE = 1;
-/** A bad command line: nothing was sent. */
-export const EXIT_USAGE = 2;
-/** Interrupted (SIGINT, 128 + 2, as shells report it) before anything was measured. */
-export const EXIT_INTERRUPTED = 130;
 
 export const processIo = (): ToolIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
 

@@ -13,7 +13,8 @@
 import { writeFileSync } from 'node:fs';
 import { UsageError } from '../../core/errors.js';
 import { parseToolArgs } from '../flags.js';
-import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from '../../core/exit-codes.js';
+import { processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
 import { formatTarget, resolveTarget, type Target } from '../target.js';
 import type { EngineReport } from './engine.js';
 import { CSV_HEADER, csvRow, type IntervalRow, jsonRow, textRow } from './interval.js';

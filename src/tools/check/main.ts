@@ -8,7 +8,8 @@
 import type { DigestAlgorithm } from '../digest.js';
 import { count, type Difference } from '../format.js';
 import { parseToolArgs } from '../flags.js';
-import { EXIT_FAILURE, EXIT_OK, processIo, type ToolIo, usageError } from '../io.js';
+import { EXIT_FAILURE, EXIT_OK } from '../../core/exit-codes.js';
+import { processIo, type ToolIo, usageError } from '../io.js';
 import { formatTarget, resolveTarget, type Target, transportName, type TransportSpec } from '../target.js';
 import { applicableCases, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './cases.js';
 import type { ConnectionDigest } from './client.js';
