@@ -118,9 +118,9 @@ describe('admin endpoint', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.deepEqual(stats.connections, {
       active: 1,
       total: 2,
-      closed: { client_closed: 1, reset: 0, line_too_long: 0, idle_timeout: 0, write_stalled: 0, shutdown: 0, fault_close_after: 0, error: 0 },
+      closed: { client_closed: 1, reset: 0, line_too_long: 0, idle_timeout: 0, write_stalled: 0, shutdown: 0, fault_close_after: 0, error: 0, worker_exit: 0 },
       forced: 0,
-      rejected: { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0 },
+      rejected: { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0, not_listening: 0 },
     });
     assert.equal(stats.bytesReceived, bytes);
     assert.equal(stats.bytesSent, bytes);

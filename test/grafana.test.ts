@@ -80,7 +80,7 @@ const LINES = ['one\n', 'two\n', 'three\n'];
 const TLS_FAILURES = 2;
 const UDP_SENT = 4;
 const MAX_CONNECTIONS = 3;
-const CLOSE_REASONS = ['client_closed', 'reset', 'line_too_long', 'idle_timeout', 'write_stalled', 'shutdown', 'fault_close_after', 'error'];
+const CLOSE_REASONS = ['client_closed', 'reset', 'line_too_long', 'idle_timeout', 'write_stalled', 'shutdown', 'fault_close_after', 'error', 'worker_exit'];
 
 type Answers = Record<string, PromSeries[]>;
 const one = (answers: Answers, refId: string): number => {

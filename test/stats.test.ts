@@ -59,7 +59,7 @@ describe('stats', () => {
     assert.equal(stats.connections.forced, 0);
     const expectedClosed = Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, reason === 'client_closed' ? 2 : 0]));
     assert.deepEqual(stats.connections.closed, expectedClosed);
-    assert.deepEqual(stats.connections.rejected, { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0 });
+    assert.deepEqual(stats.connections.rejected, { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0, not_listening: 0 });
   });
 
   it('include the open connections’ traffic as it happens', { timeout: TEST_TIMEOUT_MS }, async () => {

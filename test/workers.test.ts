@@ -5,12 +5,12 @@
 // workers by the PIDs they logged.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Client, WAIT_MS } from './helpers/clients.js';
+import { Client, freeTcpPort, HOST, WAIT_MS } from './helpers/clients.js';
 import {
   adminGet,
   alive,
   echoes,
-  type EchodProcess,
+  EchodProcess,
   LEVEL,
   localPort,
   type LogLine,
@@ -19,6 +19,8 @@ import {
   type Runtime,
   startEchod,
   stats,
+  type StatsBody,
+  untilStats,
 } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';
 
@@ -28,6 +30,11 @@ const TEST_TIMEOUT_MS = 30_000;
 const POOL_START_MS = 20_000;
 const CLIENTS = 20;
 const LINES_PER_CLIENT = 5;
+/** Connections left open on the worker that is killed, and on the one that lives. */
+const HELD = 6;
+/** The start-up burst (issue 14.9): connections opened as the port starts to accept, and how many starts. */
+const BURST = 200;
+const BURST_STARTS = 5;
 
 interface Pool {
   echod: EchodProcess;
@@ -178,7 +185,9 @@ describe('echod --workers', () => {
       const died = await echod.line('worker died; restarting it');
       assert.equal(died.level, LEVEL.error);
       assert.equal(died.worker, victim.worker);
-      assert.equal(died.pid, victimPid, 'names the process that died');
+      assert.equal(died.workerPid, victimPid, 'names the process that died');
+      assert.equal(died.pid, echod.pid, 'logged by the primary, under its own pid (one pid key per line)');
+      assert.equal(echod.all('worker died; restarting it').length, 1, 'one line per exit');
       assert.equal(died.signal, 'SIGKILL');
       const replacement = await echod.log(
         (line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victimPid,
@@ -196,6 +205,80 @@ describe('echod --workers', () => {
         `the new worker (pid ${replacement.pid}) serves: served by ${opened.map((line) => line.pid).join(', ')}`,
       );
       assert.equal((await stats(adminPort)).workers, WORKERS, 'both workers answer /stats again');
+    }));
+
+    it('a worker killed with connections open: no counter goes backwards, its open connections close as worker_exit, /stats agrees with /metrics', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
+      const { echod, port, adminPort, workers } = await startPool('node');
+      const traffic = await exchange(port, CLIENTS);
+      await untilClosed(echod, CLIENTS);
+      // Connections left open, each with a line echoed: round-robin puts some on every worker.
+      const held = await Promise.all(Array.from({ length: HELD }, () => connect(port)));
+      for (const [i, client] of held.entries()) await echoes(client, `held ${i}\n`);
+      const victim = workers[0] as LogLine;
+      const onVictim = (await servedBy(echod, held)).filter((line) => line.worker === victim.worker).map((line) => line.remotePort);
+      assert.ok(onVictim.length > 0 && onVictim.length < HELD, `both workers hold connections (${onVictim.length} of ${HELD} on worker ${String(victim.worker)})`);
+      const before = await untilStats(adminPort, (body) => body.connections.active === HELD, `${HELD} open connections`);
+      const scrapeBefore = parsePrometheus(await adminGet(adminPort, '/metrics'));
+
+      process.kill(victim.pid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
+      const died = await echod.line('worker died; restarting it');
+      assert.equal(died.workerPid, victim.pid);
+      assert.equal(died.openConnections, onVictim.length);
+      await echod.log((line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victim.pid, 'the new worker listening', POOL_START_MS);
+
+      const after = await untilStats(adminPort, (body) => body.workers === WORKERS, 'both workers to answer');
+      const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
+      const grew = (what: string, from: number, to: number): void => assert.ok(to >= from, `${what} went backwards: ${from} → ${to}`);
+      grew('/stats connections.total', before.connections.total, after.connections.total);
+      grew('/stats lines', before.lines, after.lines);
+      grew('/stats bytesReceived', before.bytesReceived, after.bytesReceived);
+      grew('echod_connections_total', metric(scrapeBefore, 'echod_connections_total'), metric(scrape, 'echod_connections_total'));
+      grew('echod_lines_total', metric(scrapeBefore, 'echod_lines_total'), metric(scrape, 'echod_lines_total'));
+      assert.equal(after.connections.total, CLIENTS + HELD, 'every connection the dead worker served still counts');
+      assert.equal(after.lines, traffic.lines + HELD);
+      assert.equal(after.connections.closed.worker_exit, onVictim.length);
+      assert.equal(after.connections.active, HELD - onVictim.length);
+      assert.equal((after as StatsBody & { workerRestarts?: number }).workerRestarts, 1);
+
+      // /stats and /metrics say the same.
+      assert.equal(metric(scrape, 'echod_connections_total'), after.connections.total);
+      assert.equal(metric(scrape, 'echod_lines_total'), after.lines);
+      assert.equal(metric(scrape, 'echod_bytes_received_total'), after.bytesReceived);
+      assert.equal(metric(scrape, 'echod_connections_active'), after.connections.active);
+      assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'worker_exit' }), onVictim.length);
+      assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'client_closed' }), after.connections.closed.client_closed);
+      assert.equal(metric(scrape, 'echod_worker_restarts_total'), 1);
+
+      // Each connection the dead worker held is logged as closed, once, by the primary.
+      const exits = echod.all('connection closed').filter((line) => line.reason === 'worker_exit');
+      assert.deepEqual(exits.map((line) => line.remotePort).sort(), [...onVictim].sort());
+      for (const line of exits) assert.equal(line.pid, echod.pid);
+    }));
+
+    it(`connections that arrive while the workers start are all served: ${BURST} as the port opens, ${BURST_STARTS} starts`, { timeout: BURST_STARTS * TEST_TIMEOUT_MS }, reporting(pools, async () => {
+      const failures: string[] = [];
+      for (let start = 0; start < BURST_STARTS; start++) {
+        // A port of our choosing, so the burst can begin before echod says it listens.
+        const port = await freeTcpPort();
+        const echod = new EchodProcess('node', ['--host', HOST, '--port', String(port), '--log-format', 'json', '--workers', String(WORKERS)]);
+        pools.push(echod);
+        await Promise.all(
+          Array.from({ length: BURST }, async (_, i) => {
+            const client = await Client.connectWhenOpen(port, POOL_START_MS);
+            clients.push(client);
+            try {
+              await echoes(client, `start ${start} client ${i}\n`);
+            } catch (err) {
+              failures.push(`start ${start} client ${i}: ${(err as Error).message} (${client.error?.code ?? (client.ended ? 'EOF' : 'open')})`);
+            }
+          }),
+        );
+        await echod.until(() => echod.all('connection opened').length === BURST - failures.length || failures.length > 0, 'every connection logged');
+        assert.deepEqual(echod.all('connection rejected'), [], 'nothing refused');
+        for (const client of clients.splice(0)) client.destroy();
+        await echod.stop();
+      }
+      assert.deepEqual(failures, [], 'every connection the port accepted was served');
     }));
 
     it('SIGTERM to the primary: every worker drains its lines in flight, every process exits, exit code 0', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {

@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
-import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { AdminServer, type AdminSource } from '../observability/admin.js';
 import type { AdminLimits } from '../observability/admin-limits.js';
 import { createCliLogger, type CliLogger } from './logger.js';
@@ -25,6 +25,7 @@ import { createMetrics } from '../observability/metrics.js';
 import type { EchoServerOptions } from '../config/options.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { WorkerPool } from './worker-pool.js';
+import { WorkerReporter } from './worker-reporter.js';
 
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../core/exit-codes.js';
 
@@ -155,7 +156,7 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
 /** `--workers N`: the primary forks the workers and answers the admin endpoint for all of them. */
 async function runPrimary(run: Run, workers: number, host: string, port: number): Promise<number> {
   const { logger } = run.log;
-  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
+  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, labels: { server_id: run.serverId }, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
   const admin = run.adminPort !== undefined ? startAdmin(run, { source: pool }) : null;
   try {
     await admin?.listen();
@@ -189,13 +190,14 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   } catch (err) {
     return usage(run.io, flagError(err, run.config));
   }
-  // The primary aggregates this registry into its /metrics; constructing an AggregatorRegistry
-  // is what makes prom-client answer the primary's requests in a worker.
-  AggregatorRegistry.setRegistries(runMetrics(run, server));
-  new AggregatorRegistry();
+  // The primary sums the workers' reports into its /stats and /metrics (see worker-reporter.ts).
+  const reporter = new WorkerReporter(server, runMetrics(run, server), sendToPrimary);
+  // A send to a primary that is gone fails with EPIPE here; its 'disconnect' drains this worker.
+  cluster.worker?.on('error', (err) => logger.debug({ err }, 'primary channel error'));
   try {
     const address = await server.listen();
-    sendToPrimary({ type: 'echod:listening', address: address.address, port: address.port, family: address.family });
+    await sendToPrimary({ type: 'echod:listening', address: address.address, port: address.port, family: address.family });
+    reporter.start();
     tuneRuntime(() => server.stats.bytesReceived, run.io.env);
   } catch (err) {
     reportStartFailure(run.io.stderr, { ...run.log, logger }, err, { listeners: server.options.listeners, admin: undefined });
@@ -205,10 +207,9 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
   const drained = new Promise<void>((resolve) => {
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
-      if (message.type === 'echod:request') {
-        const body = message.what === 'stats' ? server.stats : { worker: index, connections: server.connectionsSnapshot() };
-        sendToPrimary({ type: 'echod:reply', requestId: message.requestId, body });
-      } else void server.close().then(resolve);
+      if (message.type === 'echod:shutdown') void server.close().then(resolve);
+      else if (message.what === 'report') void reporter.report(message.requestId);
+      else void sendToPrimary({ type: 'echod:reply', requestId: message.requestId, body: { worker: index, connections: server.connectionsSnapshot() } });
     });
     // The primary coordinates: a terminal's Ctrl-C reaches every process of the group, but only
     // the primary's decides. SIGTERM sent to a worker directly still drains it.
@@ -217,6 +218,9 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
     process.once('disconnect', () => void server.close().then(resolve));
   });
   await drained;
+  reporter.stop();
+  // The last report, after the drain: the primary keeps it once this worker has exited.
+  await reporter.report(null);
   await run.log.close();
   // The IPC channel would keep this process alive.
   if (process.connected) process.disconnect();
@@ -228,8 +232,12 @@ function runMetrics(run: Run, server: EchoServer): Registry {
   return createMetrics(server, { version: run.version, labels: { server_id: run.serverId }, logLinesDropped: () => run.log.dropped });
 }
 
-function sendToPrimary(message: WorkerMessage): void {
-  process.send?.(message);
+/** Resolves once the message is written to the primary (at once when there is none any more). */
+function sendToPrimary(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) resolve();
+    else process.send(message, undefined, {}, () => resolve());
+  });
 }
 
 function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {

@@ -14,6 +14,8 @@ export const CLOSE_REASONS = [
   'shutdown',
   'fault_close_after',
   'error',
+  /** With `--workers`: open in a worker process that died; counted by the primary (README, Worker exits). */
+  'worker_exit',
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
@@ -21,7 +23,15 @@ export type CloseReason = (typeof CLOSE_REASONS)[number];
  * Why a connection was refused before it was served: a limit, or a PROXY header or TLS
  * handshake that failed.
  */
-export const REJECT_REASONS = ['max_connections', 'max_connections_per_ip', 'proxy_protocol_error', 'tls_error', 'fault_refused'] as const;
+export const REJECT_REASONS = [
+  'max_connections',
+  'max_connections_per_ip',
+  'proxy_protocol_error',
+  'tls_error',
+  'fault_refused',
+  /** Handed over by a listener after the server stopped listening (none should be: counted to show it). */
+  'not_listening',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**

@@ -99,7 +99,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   const opened = new Counter({ name: 'echod_connections_total', help: 'Connections accepted and served (rejected ones not included).', registers });
   const closed = new Counter({
     name: 'echod_connections_closed_total',
-    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error).',
+    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error, worker_exit).',
     labelNames: ['reason'],
     registers,
   });
@@ -110,7 +110,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   });
   const rejected = new Counter({
     name: 'echod_connections_rejected_total',
-    help: 'Connections refused before being served, by reason (max_connections, max_connections_per_ip, proxy_protocol_error, tls_error, fault_refused).',
+    help: 'Connections refused before being served, by reason (max_connections, max_connections_per_ip, proxy_protocol_error, tls_error, fault_refused, not_listening).',
     labelNames: ['reason'],
     registers,
   });
@@ -220,4 +220,23 @@ export function registerAdminMetrics(registry: Registry, admin: AdminCounters): 
       for (const [code, count] of admin.requests) this.inc({ code: String(code) }, count);
     },
   });
+}
+
+/**
+ * The `--workers` primary's own series, added to the sums of its workers' (see worker-pool.ts).
+ * `restarts` reads how many workers died and were restarted so far.
+ */
+export function createPoolMetrics(restarts: () => number, labels: Record<string, string> = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels(labels);
+  new Counter({
+    name: 'echod_worker_restarts_total',
+    help: 'Worker processes that died while serving and were restarted (--workers).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(restarts());
+    },
+  });
+  return registry;
 }

@@ -372,8 +372,12 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** @internal The transports' question: may this client be served? Null closes it at once. */
   admit(peer: Peer, listener: ResolvedListener): Admission | null {
     const { maxConnectionsPerIp } = this.options;
-    if (this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
-      return null; // accepted by the kernel just before the listener closed
+    // A listener serves from the moment it is bound, though listen() has not finished: node:cluster
+    // hands a worker its first connection in the same IPC read as its listen reply, and with
+    // several listeners the first accepts while the next binds.
+    const starting = this.stateValue === 'idle' && this.starting !== null;
+    if (!starting && this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
+      return this.reject('not_listening', peer, 0); // accepted by the kernel just before the listener closed
     }
     if (this.refusedAsFull(peer)) return null;
     // A peer already gone when accepted has no address to count (its close follows at once).

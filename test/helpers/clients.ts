@@ -1,7 +1,7 @@
 // Real loopback clients and servers for the integration tests. Everything here listens and
 // connects on loopback only (127.0.0.1, or ::1 when a test asks), on port 0, and every wait
 // is bounded.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
 import type { EchoServerOptions } from '../../src/config/options.js';
 import { type ConnectionSummary, createEchoServer, type EchoServer } from '../../src/server/server.js';
 import type { RejectReason, ServerState } from '../../src/core/stats.js';
@@ -11,6 +11,18 @@ export const HOST = '127.0.0.1';
 
 /** The default bound on every wait in the helpers; tests pass shorter or longer ones as needed. */
 export const WAIT_MS = 5000;
+
+/** How often `Client.connectWhenOpen` tries a port that refused. */
+const CONNECT_RETRY_MS = 2;
+
+/** A TCP port on HOST that nothing listens on (bound, then closed), for a process to be told to use. */
+export async function freeTcpPort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 export interface ClientOptions {
   /** Keep our side open after the server's FIN (as a client that never closes). @default false */
@@ -60,6 +72,23 @@ export class Client {
     if (client.error !== null) throw client.error;
     if (options.read ?? true) client.startReading();
     return client;
+  }
+
+  /**
+   * Connects as soon as something listens on `port`: a refusal (ECONNREFUSED: nothing bound yet)
+   * is retried every CONNECT_RETRY_MS until `ms`; any other error fails. No event announces a
+   * port opening in another process, so this polls.
+   */
+  static async connectWhenOpen(port: number, ms = WAIT_MS): Promise<Client> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      try {
+        return await Client.connect(port);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
+    }
   }
 
   /** Bytes received and not yet taken by `read()` or `readToEnd()`. */
