@@ -3,6 +3,7 @@
 // ServerStateError (code ERR_ECHOD_SERVER_STATE). Tests assert codes and fields, not wording.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { hostname } from 'node:os';
 import { EchodError, InvalidOptionError, ServerStateError } from '../src/core/errors.js';
 import { DEFAULTS, type EchoServerOptions, resolveOptions } from '../src/config/options.js';
 import { createEchoServer } from '../src/server/server.js';
@@ -95,7 +96,7 @@ describe('options', () => {
 
   it('no options at all resolve to the documented defaults', () => {
     const { logger, listeners, tls, ...rest } = resolveOptions();
-    assert.deepEqual(rest, { ...DEFAULTS });
+    assert.deepEqual(rest, { ...DEFAULTS, serverId: hostname() }, 'serverId defaults to the host name, read when resolving');
     assert.deepEqual(listeners, [{ protocol: 'tcp', host: DEFAULTS.host, port: DEFAULTS.port, path: '', mode: DEFAULTS.mode, proxyProtocol: 'off', fd: null, faults: null }]);
     assert.equal(tls, null);
     assert.equal(logger.isLevelEnabled('info'), false, 'the library logs nothing unless given a logger');

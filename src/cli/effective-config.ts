@@ -4,7 +4,7 @@
  * line and `--check-config` both print this, so they agree. Never key material.
  */
 import { formatListener } from '../config/listen-url.js';
-import { DEFAULTS, type ResolvedOptions } from '../config/options.js';
+import { DEFAULTS, defaultServerId, type ResolvedOptions } from '../config/options.js';
 import { formatBytes, formatDurationMs } from '../core/units.js';
 import { FLAGS } from './flags.js';
 
@@ -28,12 +28,13 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
     return parts.join(' ');
   });
   const options: Record<string, string | number | boolean> = {};
+  const defaults = { ...DEFAULTS, serverId: defaultServerId() };
   for (const flag of FLAGS) {
     // host, port and mode show in the listeners.
-    if (flag.option === undefined || !(flag.option in DEFAULTS) || ['host', 'port', 'mode'].includes(flag.option)) continue;
-    const key = flag.option as keyof typeof DEFAULTS;
+    if (flag.option === undefined || !(flag.option in defaults) || ['host', 'port', 'mode'].includes(flag.option)) continue;
+    const key = flag.option as keyof typeof defaults;
     const value = resolved[key];
-    if (value === DEFAULTS[key]) continue;
+    if (value === defaults[key]) continue;
     options[flag.name] = flag.kind === 'size' && typeof value === 'number' ? formatBytes(value) : flag.kind === 'duration' && typeof value === 'number' ? formatDurationMs(value) : value;
   }
   const config: EffectiveConfig = { listeners, options };

@@ -19,7 +19,6 @@ import { type CliConfig, DEFAULT_ADMIN_HOST, flagError, resolveCliConfig, socket
 import { checkConfig } from './check-config.js';
 import { effectiveConfig } from './effective-config.js';
 import { reportStartFailure } from './start-failure.js';
-import { hostname } from 'node:os';
 import { tuneRuntime } from './runtime-tuning.js';
 import { createMetrics } from '../observability/metrics.js';
 import type { EchoServerOptions } from '../config/options.js';
@@ -84,7 +83,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   }
   if (checkOnly) return checkConfig(config, io, packageVersion(), workers);
   const log = createCliLogger(config.logLevel, config.logFormat, io.stdout.isTTY === true);
-  const serverId = (values.get('server-id') as string | undefined) ?? hostname();
+  const { serverId } = config.resolved;
   log.logger = log.logger.child({ serverId });
   const run: Run = { io, log, values, adminPort, adminLimits, version: packageVersion(), serverId, config };
   // Workers inherit the environment and flags: the primary alone says what is ignored.

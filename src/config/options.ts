@@ -7,7 +7,7 @@ import type { SecureContextOptions } from 'node:tls';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../core/errors.js';
 import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
-import type { DigestKind } from '../core/digest.js';
+import { DIGEST_KINDS, type DigestKind } from '../core/digest.js';
 import { checkFaults, checkInteger as integer, type FaultOptions } from './faults.js';
 import { type Logger, silentLogger } from '../core/log.js';
 import { unknownPlaceholders } from '../core/template.js';
@@ -116,7 +116,8 @@ export type ResolvedOptions = Omit<Required<EchoServerOptions>, 'listeners' | 't
   tls: ResolvedTls | null;
 };
 
-export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | 'tls'>> = Object.freeze({
+/** What every option takes when left out; `serverId` (the host name) is read by resolveOptions, not at import. */
+export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | 'tls' | 'serverId'>> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
   mode: 'line',
@@ -133,15 +134,18 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | '
   reusePort: false,
   proxyProtocolTimeoutMs: 5000,
   udpRatePerSource: 1000,
-  serverId: hostname(),
   banner: '',
   prefix: '',
   digest: 'off',
 });
 
 export const MODES: readonly EchoMode[] = ['line', 'raw'];
-export const DIGEST_KINDS: readonly DigestKind[] = ['off', 'crc32c', 'sha256'];
-const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'logger', 'listeners', 'tls']);
+
+/** `serverId` when none is given: the host name. */
+export function defaultServerId(): string {
+  return hostname();
+}
+const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'serverId', 'logger', 'listeners', 'tls']);
 const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix'];
 
 /**
@@ -157,7 +161,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
     if (!KNOWN.has(key)) throw new InvalidOptionError(key, (options as Record<string, unknown>)[key], 'a known option');
   }
   const { listeners: listenerOptions, tls: tlsOptions, ...rest } = options;
-  const merged = { ...DEFAULTS, logger: silentLogger, ...stripUndefined(rest) };
+  const merged = { ...DEFAULTS, serverId: defaultServerId(), logger: silentLogger, ...stripUndefined(rest) };
 
   if (typeof merged.host !== 'string' || (merged.host !== 'localhost' && isIP(merged.host) === 0 && !isHostname(merged.host))) {
     throw new InvalidOptionError('host', merged.host, 'an IP address or host name');

@@ -5,7 +5,12 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 
-export type DigestKind = 'off' | 'crc32c' | 'sha256';
+/** The digest algorithms, as `--digest` (server and tools) and the close line name them. */
+export const DIGEST_ALGORITHMS = ['crc32c', 'sha256'] as const;
+export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+/** The server's `digest` option: an algorithm, or `off`. */
+export const DIGEST_KINDS = ['off', ...DIGEST_ALGORITHMS] as const;
+export type DigestKind = (typeof DIGEST_KINDS)[number];
 
 /** Slicing-by-8 tables for the reflected Castagnoli polynomial 0x82F63B78. */
 const TABLES: Uint32Array[] = (() => {
@@ -52,9 +57,9 @@ export function crc32c(data: Uint8Array, previous = 0): number {
 export class StreamDigest {
   private crc = 0;
   private readonly hash: Hash | null;
-  private readonly kind: Exclude<DigestKind, 'off'>;
+  private readonly kind: DigestAlgorithm;
 
-  constructor(kind: Exclude<DigestKind, 'off'>) {
+  constructor(kind: DigestAlgorithm) {
     this.kind = kind;
     this.hash = kind === 'sha256' ? createHash('sha256') : null;
   }

@@ -12,7 +12,9 @@
  *   CRC32C or SHA-256.
  */
 
-import { StreamDigest as ServerStreamDigest } from '../core/digest.js';
+import { type DigestAlgorithm, StreamDigest as ServerStreamDigest } from '../core/digest.js';
+
+export { DIGEST_ALGORITHMS, type DigestAlgorithm } from '../core/digest.js';
 
 export interface StreamDigest {
   /** Folds in `bytes[start, end)`, in stream order. */
@@ -26,13 +28,8 @@ export interface ConnectionDigests {
   received: StreamDigest;
 }
 
-/** Which digest a bench run keeps. Plain data, so it crosses into worker threads. */
-export type DigestKind = 'none' | 'crc32c' | 'sha256';
-
-/** The algorithms of echod's `--digest` (its `off` is a tool's absent flag). */
-export type DigestAlgorithm = 'crc32c' | 'sha256';
-
-export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['crc32c', 'sha256'];
+/** Which digest a bench run keeps (`none`: the tools' spelling of echod's `off`). Plain data, so it crosses into worker threads. */
+export type DigestKind = 'none' | DigestAlgorithm;
 
 /** The server's own digest (CRC32C or SHA-256), fed ranges of the engine's buffers. */
 class RangeDigest implements StreamDigest {
