@@ -5,7 +5,7 @@
 // address and port (haproxy's PROXY header really parsed); and through socat as a plain
 // forwarder, `echod check --digest crc32c` computes on the client the digests echod logs.
 //
-// haproxy gets its listening socket from test/helpers/socket-activate.py (bound by the OS on a
+// haproxy gets its listening socket from testkit/socket-activate.py (bound by the OS on a
 // free port, passed as fd 3: haproxy refuses `bind :0`), so the port is never guessed and
 // accepts connections before haproxy is even running. socat binds port 0 and logs the port.
 // Every process is stopped by the PID this test started it with.
@@ -23,7 +23,7 @@ import { alive, type EchodProcess, type LogLine, localPort, startEchod } from '.
 import { poll, Waiters } from './helpers/wait.js';
 
 const TEST_TIMEOUT_MS = 40_000;
-const LAUNCHER = fileURLToPath(new URL('helpers/socket-activate.py', import.meta.url));
+const LAUNCHER = fileURLToPath(new URL('../testkit/socket-activate.py', import.meta.url));
 /** haproxy on the PATH, or where Debian's package puts it (/usr/sbin is not on every user's PATH). */
 const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find((command) => spawnSync(command, ['-v']).status === 0);
 const PYTHON = spawnSync('python3', ['--version']).status === 0;

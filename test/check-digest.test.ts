@@ -1,7 +1,7 @@
 // `echod check --digest crc32c|sha256`: for every connection of every case, the client's digests
 // of what it sent and received equal the `digest` of echod's close line for the same client
 // port, crossed over (the server's `received` is the client's `sent`); they are the digests of
-// the bytes on the wire, computed independently (test/helpers/digests.ts) from what a recording
+// the bytes on the wire, computed independently (testkit/digests.ts) from what a recording
 // echo in this test saw; and the table prints them as --json gives them.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';

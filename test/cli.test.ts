@@ -220,7 +220,7 @@ describe('echod command', () => {
       },
       async () => {
         // In a child process: main() there owns its stdout; the outcome comes back on stderr.
-        const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('helpers/signal-gap.ts', import.meta.url))], { cwd: ROOT, env: cleanEnv() });
+        const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../testkit/signal-gap.ts', import.meta.url))], { cwd: ROOT, env: cleanEnv() });
         let err = '';
         child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
         child.stdout.resume();
@@ -420,7 +420,7 @@ describe('echod command', () => {
       await c.write(sent);
       await c.read(sent.length);
       const line = await proc.log((l) => l.msg === 'line', 'a "line" event');
-      assert.equal(line.data, 'red \\x1b[31m alert\\x0d\\x0a');
+      assert.equal(line.data, 'red \\x1b[31m alert\\r\\n');
       assert.ok(!proc.stdout.includes('\x1b'), 'a raw escape byte reached the log');
       assert.ok(!proc.stdout.includes('\r'), 'a raw carriage return reached the log');
     });

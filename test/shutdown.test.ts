@@ -162,7 +162,7 @@ describe('shutdown', () => {
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       // In a child process: if the listener leaks, it must not keep this test process alive.
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('helpers/listen-close-race.ts', import.meta.url))], {
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../testkit/listen-close-race.ts', import.meta.url))], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
         stdio: ['ignore', 'pipe', 'inherit'],
       });

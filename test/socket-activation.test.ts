@@ -14,7 +14,7 @@ const TEST_TIMEOUT_MS = 30_000;
 const START_MS = 10_000;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/echod.js', import.meta.url));
-const LAUNCHER = fileURLToPath(new URL('helpers/socket-activate.py', import.meta.url));
+const LAUNCHER = fileURLToPath(new URL('../testkit/socket-activate.py', import.meta.url));
 const PYTHON = spawnSync('python3', ['--version']).status === 0;
 
 interface LogLine {
