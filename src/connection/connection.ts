@@ -9,7 +9,8 @@ import type { StreamDigest } from '../core/digest.js';
 import type { FaultOptions } from '../config/faults.js';
 import type { OutputShaper, ShapedSink } from './shaper.js';
 import { type Framer, prefixLines } from '../core/framing.js';
-import { escapeBytes, type Logger } from '../core/log.js';
+import { escapeBytes } from '../core/escape.js';
+import { type Logger, TRACE_DATA_MAX_BYTES } from '../core/log.js';
 import type { ProxyHeader } from '../core/proxy-protocol.js';
 import type { CloseReason } from '../core/stats.js';
 import type { Admission, Peer } from './transport.js';
@@ -366,8 +367,8 @@ function logContentOf(connection: Connection, out: Buffer): void {
   const { logger } = connection.context;
   let start = 0;
   for (let nl = out.indexOf(0x0a); nl !== -1; nl = out.indexOf(0x0a, start)) {
-    logger.trace({ connId: connection.id, data: escapeBytes(out.subarray(start, nl + 1)) }, 'line');
+    logger.trace({ connId: connection.id, data: escapeBytes(out.subarray(start, nl + 1), TRACE_DATA_MAX_BYTES) }, 'line');
     start = nl + 1;
   }
-  if (start < out.length) logger.trace({ connId: connection.id, data: escapeBytes(out.subarray(start)) }, 'data');
+  if (start < out.length) logger.trace({ connId: connection.id, data: escapeBytes(out.subarray(start), TRACE_DATA_MAX_BYTES) }, 'data');
 }

@@ -36,20 +36,3 @@ export const silentLogger: Logger = {
 
 /** At most this many bytes of a client's data go into one trace line. */
 export const TRACE_DATA_MAX_BYTES = 1024;
-
-/**
- * Client bytes made safe for a log line: printable ASCII stays, `\` becomes `\\`, and every
- * other byte (controls, newlines, bytes ≥ 0x7f) becomes `\xNN`, so no client can inject a line
- * or a terminal escape into the log. Longer input is cut at `max` bytes and marked with `…`.
- */
-export function escapeBytes(data: Uint8Array, max = TRACE_DATA_MAX_BYTES): string {
-  const end = Math.min(data.length, max);
-  let out = '';
-  for (let i = 0; i < end; i++) {
-    const byte = data[i] as number;
-    if (byte === 0x5c) out += '\\\\';
-    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
-    else out += `\\x${byte.toString(16).padStart(2, '0')}`;
-  }
-  return end < data.length ? `${out}…` : out;
-}

@@ -2,6 +2,7 @@
  * Text for people: numbers with separators, latencies with units, and bytes escaped so a
  * report never prints a control byte (or forges a line) whatever the server sent.
  */
+import { escapeBytes } from '../core/escape.js';
 
 /** 1234567 → "1,234,567". */
 export function count(n: number): string {
@@ -28,20 +29,6 @@ export function micros(us: number): string {
 /** Bytes per second → "8.19 MB/s" (decimal megabytes, as echoload prints). */
 export function megabytesPerSecond(bytesPerSecond: number): string {
   return `${(bytesPerSecond / 1e6).toFixed(bytesPerSecond < 1e7 ? 2 : 1)} MB/s`;
-}
-
-const ESCAPES: Readonly<Record<number, string>> = { 0x00: '\\0', 0x09: '\\t', 0x0a: '\\n', 0x0d: '\\r', 0x22: '\\"', 0x5c: '\\\\' };
-
-/** Printable ASCII as is; `\n`, `\r`, `\t`, `\0`, quote and backslash as C escapes; every other byte as `\xNN`. */
-export function escapeBytes(bytes: Uint8Array): string {
-  let out = '';
-  for (const byte of bytes) {
-    const escaped = ESCAPES[byte];
-    if (escaped !== undefined) out += escaped;
-    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
-    else out += `\\x${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
 }
 
 /** Where two byte strings first part, shown as a window of each, escaped. */

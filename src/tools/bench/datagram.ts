@@ -4,7 +4,8 @@
  */
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { type ConnectionDigests, createDigests } from '../digest.js';
-import { bytesLong, escapeBytes } from '../format.js';
+import { escapeBytes } from '../../core/escape.js';
+import { bytesLong } from '../format.js';
 import { type Connection, type EngineHandle, MEASURE } from './connection.js';
 import { describeError } from './errors.js';
 import { advanceSeq, newRing, readSeq, SEQ_DIGITS } from './payload.js';

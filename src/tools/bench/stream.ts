@@ -6,7 +6,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests } from '../digest.js';
-import { escapeBytes } from '../format.js';
+import { escapeBytes } from '../../core/escape.js';
 import { tlsConnectOptions } from '../target.js';
 import { CLOSE_GRACE_MS, type Connection, DONE, type EngineHandle, IDLE, MEASURE, RECONNECT_FIRST_MS, RECONNECT_MAX_MS } from './connection.js';
 import { classify, describeError } from './errors.js';

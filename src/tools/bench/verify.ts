@@ -3,7 +3,8 @@
  * report. The hot path compares whole runs natively (stream.ts, datagram.ts); these run only
  * once something differed, to say which message, which byte and how.
  */
-import { type Difference, difference, escapeBytes } from '../format.js';
+import { escapeBytes } from '../../core/escape.js';
+import { type Difference, difference } from '../format.js';
 import type { ErrorKind } from './errors.js';
 import { type PayloadMode, SEQ_DIGITS } from './payload.js';
 import type { TransportSpec } from '../target.js';
