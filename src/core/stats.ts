@@ -95,14 +95,26 @@ export interface ServerStats {
   /** Every listener, in the order configured. */
   listeners: ListenerStats[];
   /** UDP listeners: datagrams in, answered, and dropped by reason. */
-  udp: {
-    received: number;
-    echoed: number;
-    bytesReceived: number;
-    bytesSent: number;
-    dropped: Record<'rate_limited' | 'reflection_port' | 'fault_drop', number>;
-    duplicated: number;
-  };
+  udp: UdpCounters;
+}
+
+/** Why a datagram was not answered. Stable strings: the `reason` label of echod_udp_datagrams_dropped_total. */
+export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port', 'fault_drop'] as const;
+export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
+
+/** What the UDP listeners count (summed over them; `/stats` `udp`). */
+export interface UdpCounters {
+  received: number;
+  echoed: number;
+  bytesReceived: number;
+  bytesSent: number;
+  dropped: Record<UdpDropReason, number>;
+  /** Answers sent twice by the duplicate fault. */
+  duplicated: number;
+}
+
+export function zeroUdpCounters(): UdpCounters {
+  return { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
 }
 
 export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from '../server/server.js';
-import { CLOSE_REASONS, REJECT_REASONS, type ServerStats } from '../core/stats.js';
+import { CLOSE_REASONS, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS } from '../core/stats.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
 
 export interface MetricsOptions {
@@ -135,7 +135,7 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   totalOf('echod_udp_bytes_sent_total', 'UDP payload bytes sent back.', () => stats().udp.bytesSent);
   new Counter({
     name: 'echod_udp_datagrams_dropped_total',
-    help: 'UDP datagrams not answered, by reason (rate_limited, reflection_port, fault_drop).',
+    help: `UDP datagrams not answered, by reason (${UDP_DROP_REASONS.join(', ')}).`,
     labelNames: ['reason'],
     registers,
     collect() {
