@@ -3,13 +3,18 @@
  *
  *   tcp://0.0.0.0:8080   tcp://[::]:8080   tls://:8443   udp://[::]:8080
  *   unix:///run/echod.sock   tcp://:7000?mode=raw&proxy=optional
+ *   http://:8081   https://:8444   (ws:// and wss:// are the same listeners: WebSocket upgrades)
  *
  * Pure: text in, a listener description out, or an error naming what is wrong.
  */
 import { isIP } from 'node:net';
 import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, parseFault } from './faults.js';
 
-export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix';
+export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix' | 'http' | 'https';
+/** The L7 listeners: HTTP/1.1 (and HTTP/2 by ALPN on https) echo with WebSocket upgrades. */
+export const HTTP_PROTOCOLS: readonly ListenerProtocol[] = ['http', 'https'];
+/** ws:// and wss:// name the same listeners as http:// and https:// (every http listener upgrades). */
+const SCHEME_ALIASES: Readonly<Record<string, ListenerProtocol>> = { ws: 'http', wss: 'https' };
 export type ProxyProtocolMode = 'off' | 'optional' | 'required';
 export const PROXY_PROTOCOL_MODES: readonly ProxyProtocolMode[] = ['off', 'optional', 'required'];
 
@@ -31,7 +36,7 @@ export interface ListenerOptions {
   faults?: FaultOptions;
 }
 
-const URL_RE = /^(tcp|tls|udp|unix):\/\/([^?]*)(?:\?(.*))?$/;
+const URL_RE = /^(tcp|tls|udp|unix|https?|wss?):\/\/([^?]*)(?:\?(.*))?$/;
 const HOST_PORT_RE = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/;
 
 export class ListenUrlError extends Error {
@@ -40,9 +45,10 @@ export class ListenUrlError extends Error {
 
 export function parseListenUrl(text: string): ListenerOptions {
   const match = URL_RE.exec(text.trim());
-  if (match === null) throw new ListenUrlError(`${JSON.stringify(text)} is not tcp://, tls://, udp:// or unix:// followed by an address`);
+  if (match === null) throw new ListenUrlError(`${JSON.stringify(text)} is not tcp://, tls://, udp://, unix://, http://, https://, ws:// or wss:// followed by an address`);
   const [, scheme = '', address = '', query] = match;
-  const protocol = scheme as ListenerProtocol;
+  const protocol = SCHEME_ALIASES[scheme] ?? (scheme as ListenerProtocol);
+  const http = HTTP_PROTOCOLS.includes(protocol);
   const listener: ListenerOptions = { protocol };
   if (protocol === 'unix') {
     if (!address.startsWith('/')) throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
@@ -65,7 +71,10 @@ export function parseListenUrl(text: string): ListenerOptions {
     listener.port = portNumber;
   }
   for (const [key, value] of new URLSearchParams(query ?? '')) {
-    if (key === 'mode') {
+    if (http && key !== 'refuse-rate') {
+      // Only admission-time faults mean one thing for HTTP; the byte-stream ones and PROXY are not there yet.
+      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (refuse-rate is)`);
+    } else if (key === 'mode') {
       if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
       listener.mode = value;
     } else if (key === 'proxy') {

@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../core/errors.js';
-import { type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
+import { HTTP_PROTOCOLS, type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
+import { type HttpOptions, type ResolvedHttpOptions, resolveHttpOptions } from './http-options.js';
 import { DIGEST_KINDS, type DigestKind } from '../core/digest.js';
 import { checkFaults, checkInteger as integer, type FaultOptions } from './faults.js';
 import { type Logger, silentLogger } from '../core/log.js';
@@ -95,8 +96,10 @@ export interface EchoServerOptions {
   listeners?: ListenerOptions[];
   /** How long a PROXY protocol header may take to arrive (`proxy_protocol_error`). @default 5000 */
   proxyProtocolTimeoutMs?: number;
-  /** Certificates for tls listeners. */
+  /** Certificates for tls and https listeners. */
   tls?: TlsOptions;
+  /** Bounds and controls of http and https listeners (see docs/http.md). */
+  http?: HttpOptions;
   /** UDP: datagrams answered per second per source address at most; the rest are dropped. 0 = no limit. @default 1000 */
   udpRatePerSource?: number;
   /** Names this server in logs, metrics (`server_id`) and /stats. @default the host name */
@@ -111,13 +114,14 @@ export interface EchoServerOptions {
   logger?: Logger;
 }
 
-export type ResolvedOptions = Omit<Required<EchoServerOptions>, 'listeners' | 'tls'> & {
+export type ResolvedOptions = Omit<Required<EchoServerOptions>, 'listeners' | 'tls' | 'http'> & {
   listeners: ResolvedListener[];
   tls: ResolvedTls | null;
+  http: ResolvedHttpOptions;
 };
 
 /** What every option takes when left out; `serverId` (the host name) is read by resolveOptions, not at import. */
-export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | 'tls' | 'serverId'>> = Object.freeze({
+export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'logger' | 'listeners' | 'tls' | 'http' | 'serverId'>> = Object.freeze({
   host: '0.0.0.0',
   port: 8080,
   mode: 'line',
@@ -145,8 +149,8 @@ export const MODES: readonly EchoMode[] = ['line', 'raw'];
 export function defaultServerId(): string {
   return hostname();
 }
-const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'serverId', 'logger', 'listeners', 'tls']);
-const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix'];
+const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'serverId', 'logger', 'listeners', 'tls', 'http']);
+const PROTOCOLS: readonly ListenerProtocol[] = ['tcp', 'tls', 'udp', 'unix', 'http', 'https'];
 
 /**
  * Fills in defaults and checks every value. Throws {@link InvalidOptionError} (code
@@ -160,7 +164,7 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidOptionError(key, (options as Record<string, unknown>)[key], 'a known option');
   }
-  const { listeners: listenerOptions, tls: tlsOptions, ...rest } = options;
+  const { listeners: listenerOptions, tls: tlsOptions, http: httpOptions, ...rest } = options;
   const merged = { ...DEFAULTS, serverId: defaultServerId(), logger: silentLogger, ...stripUndefined(rest) };
 
   if (typeof merged.host !== 'string' || (merged.host !== 'localhost' && isIP(merged.host) === 0 && !isHostname(merged.host))) {
@@ -195,7 +199,8 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   if (!DIGEST_KINDS.includes(merged.digest)) throw new InvalidOptionError('digest', merged.digest, DIGEST_KINDS.join(', '));
   const listeners = resolveListeners(listenerOptions, merged);
   const tls = resolveTls(tlsOptions, listeners);
-  return { ...merged, listeners, tls };
+  const http = resolveHttpOptions(httpOptions);
+  return { ...merged, listeners, tls, http };
 }
 
 function resolveListeners(given: unknown, server: { host: string; port: number; mode: EchoMode }): ResolvedListener[] {
@@ -227,12 +232,20 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
     const faults = listener.faults ?? null;
     if (faults !== null) checkFaults(`${name}.faults`, faults);
+    if (HTTP_PROTOCOLS.includes(protocol)) checkHttpListener(name, proxyProtocol, faults);
     return { protocol, host, port, path, mode, proxyProtocol, fd, faults };
   });
 }
 
+/** What http listeners do not take yet: PROXY protocol, and every fault but refuse-rate (decided at admission). */
+function checkHttpListener(name: string, proxyProtocol: ProxyProtocolMode, faults: FaultOptions | null): void {
+  if (proxyProtocol !== 'off') throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, 'off (http listeners)');
+  const other = Object.keys(faults ?? {}).find((field) => field !== 'refuseRate');
+  if (other !== undefined) throw new InvalidOptionError(`${name}.faults.${other}`, (faults as Record<string, unknown>)[other], 'unset (http listeners take refuseRate only)');
+}
+
 function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedListener[]): ResolvedTls | null {
-  const needed = listeners.some((listener) => listener.protocol === 'tls');
+  const needed = listeners.some((listener) => listener.protocol === 'tls' || listener.protocol === 'https');
   if (given === undefined) {
     if (needed) throw new InvalidOptionError('tls', given, 'certificates (cert and key, or selfSigned) for the tls listener');
     return null;

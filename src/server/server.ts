@@ -13,8 +13,10 @@ import { clockMs, DeadlineSweeper } from '../connection/deadlines.js';
 import { ServerStateError } from '../core/errors.js';
 import { type Framer, LineFramer, RawFramer } from '../core/framing.js';
 import { bunCanServe, bunRuntime, listenBun } from '../transports/bun.js';
-import { formatListener } from '../config/listen-url.js';
+import { formatListener, HTTP_PROTOCOLS } from '../config/listen-url.js';
 import { listenNode } from '../transports/node.js';
+import { listenHttp } from '../transports/http.js';
+import { HttpMonitor } from '../http/monitor.js';
 import type { SecureContextOptions } from 'node:tls';
 import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from '../config/options.js';
 import { tlsSettings } from '../config/self-signed.js';
@@ -90,6 +92,8 @@ export interface EchoServerEvents {
 
 export class EchoServer extends EventEmitter<EchoServerEvents> implements Acceptor {
   readonly options: Readonly<ResolvedOptions>;
+  /** What http and https listeners answer and refuse, request by request (metrics listen here). */
+  readonly http = new HttpMonitor();
   private stateValue: ServerState = 'idle';
   private streamListeners: (Listener & { setSecureContext?(options: SecureContextOptions): void })[] = [];
   private udpListeners: UdpEchoListener[] = [];
@@ -296,6 +300,12 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
           continue;
         }
         const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs };
+        if (HTTP_PROTOCOLS.includes(config.protocol)) {
+          const http = await listenHttp(spec, { acceptor: this, logger, tls, http: this.options.http, monitor: this.http, serverId: this.options.serverId });
+          this.streamListeners.push(http);
+          this.bound.push(http);
+          continue;
+        }
         const bun = this.options.transport === 'node' || !bunCanServe(spec) ? undefined : bunRuntime();
         const listener = bun !== undefined ? await listenBun(bun, spec, this, logger) : await listenNode(spec, this, logger, tls);
         this.streamListeners.push(listener);

@@ -1,0 +1,85 @@
+/**
+ * The JSON document an HTTP echo answers by default: everything the server saw of the request,
+ * as it saw it. Pure: facts in, a plain object out (the transport gathers the facts).
+ */
+import { isUtf8 } from 'node:buffer';
+
+/** What TLS negotiated for the request's connection (https listeners), client certificate included. */
+export interface HttpTlsInfo {
+  version: string | null;
+  cipher: string | null;
+  sni: string | null;
+  alpn: string | null;
+  /** The client certificate (mTLS), or null when none was given. */
+  clientCert: { subject: string; issuer: string; fingerprint256: string; authorized: boolean } | null;
+}
+
+export interface RequestFacts {
+  method: string;
+  /** The request target as sent: path and query. */
+  url: string;
+  httpVersion: string;
+  /** Names and values as received, alternating (node's rawHeaders): order, case and repeats kept. */
+  rawHeaders: readonly string[];
+  body: Buffer;
+  client: { address: string; port: number };
+  tls: HttpTlsInfo | null;
+  server: { id: string; hostname: string };
+  listener: string;
+  connection: { id: number; request: number };
+  receivedAt: Date;
+}
+
+export interface EchoDocument {
+  method: string;
+  path: string;
+  /** Each parameter's value, or its values in order when repeated. */
+  query: Record<string, string | string[]>;
+  httpVersion: string;
+  headers: [string, string][];
+  body: { size: number; encoding: 'utf8' | 'base64'; data: string };
+  client: { address: string; port: number };
+  tls: HttpTlsInfo | null;
+  server: { id: string; hostname: string };
+  listener: string;
+  connection: { id: number; request: number };
+  receivedAt: string;
+}
+
+export function echoDocument(facts: RequestFacts): EchoDocument {
+  const { pathname, query } = splitTarget(facts.url);
+  const headers: [string, string][] = [];
+  for (let i = 0; i + 1 < facts.rawHeaders.length; i += 2) headers.push([facts.rawHeaders[i] as string, facts.rawHeaders[i + 1] as string]);
+  const text = isUtf8(facts.body);
+  return {
+    method: facts.method,
+    path: pathname,
+    query: queryObject(query),
+    httpVersion: facts.httpVersion,
+    headers,
+    body: { size: facts.body.length, encoding: text ? 'utf8' : 'base64', data: facts.body.toString(text ? 'utf8' : 'base64') },
+    client: facts.client,
+    tls: facts.tls,
+    server: facts.server,
+    listener: facts.listener,
+    connection: facts.connection,
+    receivedAt: facts.receivedAt.toISOString(),
+  };
+}
+
+/** The path and the parsed query of a request target (`/a?b=1`, or an absolute URL a proxy sends). */
+export function splitTarget(url: string): { pathname: string; query: URLSearchParams } {
+  const at = url.indexOf('?');
+  const pathPart = at === -1 ? url : url.slice(0, at);
+  const pathname = /^[a-z][a-z0-9+.-]*:\/\//i.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
+  return { pathname, query: new URLSearchParams(at === -1 ? '' : url.slice(at + 1)) };
+}
+
+function queryObject(query: URLSearchParams): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [key, value] of query) {
+    const seen = out[key];
+    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return out;
+}

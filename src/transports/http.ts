@@ -1,0 +1,414 @@
+/**
+ * http:// (node:http, HTTP/1.1) and https:// (node:http2's secure server with allowHTTP1:
+ * HTTP/2 or HTTP/1.1 by ALPN) echo listeners, with WebSocket upgrades on both.
+ *
+ * Every accepted socket goes through the server's admission like a tcp or tls one (https:
+ * held from accept, admitted after its handshake), becomes an HttpConnection the server books,
+ * and is drained by it. One request handler serves both HTTP versions (node's compatibility
+ * API): it reads the body within its bounds, parses the controls (src/http/controls.ts) and
+ * answers the JSON document (src/http/document.ts), the raw body, or N bytes.
+ */
+import { once } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { ResolvedHttpOptions } from '../config/http-options.js';
+import type { TlsSettings } from '../config/options.js';
+import type { Logger } from '../core/log.js';
+import { ControlError, type EchoControls, parseControls } from '../http/controls.js';
+import { echoDocument, type HttpTlsInfo, splitTarget } from '../http/document.js';
+import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
+import type { Acceptor, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import { HttpConnection, httpConnectionOf } from './http-connection.js';
+import { TLS_HANDSHAKE_TIMEOUT_MS } from './node.js';
+import { createWebSocketEcho } from './websocket.js';
+
+export interface HttpListenContext {
+  acceptor: Acceptor;
+  logger: Logger;
+  /** The tls listeners' settings (https only). */
+  tls: TlsSettings | null;
+  http: ResolvedHttpOptions;
+  monitor: HttpMonitor;
+  serverId: string;
+}
+
+/** Paths load balancers and orchestrators poll: answered like any other, never logged per request. */
+export const HEALTH_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/livez', '/health']);
+/** `?bytes=` bodies go out in writes of this size, each after the last was taken. */
+const BYTES_CHUNK = 64 * 1024;
+/** The slowloris sweep of node:http checks this often at most (and 4 times per headers timeout). */
+const MAX_CHECK_INTERVAL_MS = 1000;
+
+type Request = IncomingMessage | Http2ServerRequest;
+type Response = ServerResponse | Http2ServerResponse;
+
+export type HttpListener = Listener & { setSecureContext?(options: SecureContextOptions): void };
+
+export async function listenHttp(spec: ListenSpec, context: HttpListenContext): Promise<HttpListener> {
+  const { listener } = spec;
+  const { http } = context;
+  let server: HttpServer | Http2SecureServer;
+  if (listener.protocol === 'https') {
+    if (context.tls === null) throw new Error('https listener without TLS settings');
+    const secure = createSecureServer({
+      ...context.tls.context,
+      requestCert: context.tls.requestCert,
+      rejectUnauthorized: context.tls.rejectUnauthorized,
+      allowHTTP1: true,
+      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      // Pseudo-headers (:method, :path, :scheme, :authority) count as pairs here.
+      maxHeaderListPairs: http.maxHeaders + 4,
+      settings: { maxConcurrentStreams: http.maxConcurrentStreams, maxHeaderListSize: http.maxHeaderBytes },
+    });
+    // node:http's connection handler reads these off the server for the HTTP/1.1 fallback.
+    Object.assign(secure, { maxHeaderSize: http.maxHeaderBytes, maxHeadersCount: http.maxHeaders + 1 });
+    acceptTls(secure, spec, context);
+    secure.on('session', (session: ServerHttp2Session) => {
+      session.on('error', () => {}); // the socket's own listener records it; the session just ends
+      const connection = httpConnectionOf(session.socket);
+      if (connection === undefined) return;
+      connection.session = session;
+      if (connection.draining) session.close();
+    });
+    secure.on('sessionError', () => {});
+    server = secure;
+  } else {
+    const plain = createHttpServer({
+      maxHeaderSize: http.maxHeaderBytes,
+      headersTimeout: http.headersTimeoutMs,
+      requestTimeout: http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(MAX_CHECK_INTERVAL_MS, Math.floor(http.headersTimeoutMs / 4))),
+      // Keep-alive connections end at the server's idle timeout, as every connection does.
+      keepAliveTimeout: 0,
+      noDelay: spec.noDelay,
+    });
+    plain.maxHeadersCount = http.maxHeaders + 1;
+    plain.on('connection', (socket: Socket) => {
+      const peer = peerOf(socket);
+      const admitted = context.acceptor.admit(peer, listener);
+      if (admitted === null) {
+        socket.destroy();
+        return;
+      }
+      context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
+    });
+    server = plain;
+  }
+  const responseHeaders = (): string => `${http.serverHeader}: ${context.serverId}\r\n`;
+  server.on('request', (req: Request, res: Response) => onRequest(req, res, context));
+  server.on('checkContinue', (req: Request, res: Response) => {
+    // A body announced too large is refused before the client sends it.
+    if (announcedLength(req) > http.maxBodyBytes) onRequest(req, res, context);
+    else {
+      res.writeContinue();
+      onRequest(req, res, context);
+    }
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context, responseHeaders()));
+  const ws = createWebSocketEcho(http, context.monitor, context.logger, responseHeaders);
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => ws.upgrade(req, socket, head));
+
+  server.listen({ host: listener.host, port: listener.port, backlog: spec.backlog });
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+  const bound = server;
+  return {
+    config: listener,
+    address() {
+      const address = bound.address();
+      return typeof address === 'object' && address !== null ? { address: address.address, family: address.family, port: address.port } : { path: String(address) };
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        if (!bound.listening) {
+          resolve();
+          return;
+        }
+        bound.close(() => resolve());
+      });
+    },
+    ...(listener.protocol === 'https' ? { setSecureContext: (options: SecureContextOptions) => (bound as Http2SecureServer).setSecureContext(options) } : {}),
+  };
+}
+
+/** https: a socket holds a slot from accept; admitted once its handshake is done, refused as `tls_error` if it fails. */
+function acceptTls(server: Http2SecureServer, spec: ListenSpec, context: HttpListenContext): void {
+  const { acceptor } = context;
+  // Raw socket → TLS socket is not exposed by node: the pair is found by the peer's address and port.
+  const holds = new Map<string, Hold>();
+  server.on('connection', (socket: Socket) => {
+    const peer = peerOf(socket);
+    const hold = acceptor.hold(peer);
+    if (hold === null) {
+      socket.destroy();
+      return;
+    }
+    const key = `${peer.address}|${peer.port}`;
+    holds.set(key, hold);
+    socket.once('close', () => {
+      if (holds.get(key) === hold) holds.delete(key);
+      acceptor.release(hold); // harmless after admission
+    });
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const peer = peerOf(socket);
+    const key = `${peer.address}|${peer.port}`;
+    const hold = holds.get(key);
+    holds.delete(key);
+    const admitted = hold === undefined ? null : acceptor.admit(peer, spec.listener, hold);
+    if (admitted === null) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(spec.noDelay);
+    acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
+  });
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    acceptor.refuse('tls_error', peerOf(socket), err.message);
+    socket.destroy();
+  });
+}
+
+function peerOf(socket: Socket): Peer {
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+}
+
+function tlsInfoOf(socket: TLSSocket): HttpTlsInfo {
+  const cert = socket.getPeerCertificate();
+  const hasCert = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0;
+  return {
+    version: socket.getProtocol(),
+    cipher: socket.getCipher()?.name ?? null,
+    sni: typeof socket.servername === 'string' ? socket.servername : null,
+    alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
+    clientCert: hasCert ? { subject: distinguishedName(cert.subject), issuer: distinguishedName(cert.issuer), fingerprint256: cert.fingerprint256, authorized: socket.authorized } : null,
+  };
+}
+
+function distinguishedName(name: object | undefined): string {
+  return Object.entries(name ?? {})
+    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : String(value)}`)
+    .join(', ');
+}
+
+/** node:http's refusals before a request exists: a status saying why, counted, logged, and the connection closed. */
+const CLIENT_ERRORS: Readonly<Record<string, [number, string, HttpErrorReason]>> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'header_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout'],
+};
+
+function onClientError(err: NodeJS.ErrnoException, socket: Socket, context: HttpListenContext, headers: string): void {
+  const code = err.code ?? '';
+  const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ([400, 'Bad Request', 'bad_request'] as const) : null);
+  if (known === null || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, text, reason] = known;
+  context.monitor.refused(reason);
+  context.logger.warn({ connId: httpConnectionOf(socket)?.id, status, reason, errorCode: code }, 'http request refused');
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n${headers}\r\n`);
+}
+
+function announcedLength(req: Request): number {
+  const length = req.headers['content-length'];
+  return typeof length === 'string' && /^\d+$/.test(length) ? Number(length) : 0;
+}
+
+/** Everything about one request the answer needs besides the request itself. */
+interface Exchange {
+  req: Request;
+  res: Response;
+  connection: HttpConnection;
+  number: number;
+  receivedAt: Date;
+  startedMs: number;
+  context: HttpListenContext;
+  /** Close the connection after this response. */
+  closeAfter: boolean;
+}
+
+function onRequest(req: Request, res: Response, context: HttpListenContext): void {
+  const connection = httpConnectionOf(req.socket);
+  if (connection === undefined) {
+    res.destroy(); // not admitted (the socket is on its way out)
+    return;
+  }
+  req.on('error', () => {});
+  res.on('error', () => {});
+  const number = connection.began();
+  res.once('close', () => connection.ended());
+  const { http, monitor } = context;
+  const exchange: Exchange = { req, res, connection, number, receivedAt: new Date(), startedMs: performance.now(), context, closeAfter: false };
+  if (http.maxRequestsPerConnection > 0 && number >= http.maxRequestsPerConnection) {
+    exchange.closeAfter = true;
+    if (number === http.maxRequestsPerConnection) monitor.refused('max_requests_per_connection');
+  }
+  let headerCount = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (!(req.rawHeaders[i] as string).startsWith(':')) headerCount++;
+  if (headerCount > http.maxHeaders) {
+    refuse(exchange, 431, 'too_many_headers', `more than ${http.maxHeaders} header fields (--http-max-headers)`, true);
+    return;
+  }
+  const { pathname, query } = splitTarget(req.url ?? '/');
+  let controls: EchoControls;
+  try {
+    controls = parseControls(pathname, query, (name) => req.headers[name], http);
+  } catch (err) {
+    if (!(err instanceof ControlError)) throw err;
+    refuse(exchange, 400, 'bad_control', err.message, false);
+    return;
+  }
+  if (announcedLength(req) > http.maxBodyBytes) {
+    refuse(exchange, 413, 'body_too_large', `body above ${http.maxBodyBytes} bytes (--max-body-bytes)`, true);
+    return;
+  }
+  readBody(exchange, (body) => {
+    if (controls.delayMs === 0) answer(exchange, controls, body, pathname);
+    else {
+      const timer = setTimeout(() => answer(exchange, controls, body, pathname), controls.delayMs);
+      res.once('close', () => clearTimeout(timer));
+    }
+  });
+}
+
+/** Collects the body within --max-body-bytes and --http-request-timeout (HTTP/2 and HTTPS bodies too). */
+function readBody(exchange: Exchange, done: (body: Buffer) => void): void {
+  const { req, connection, context } = exchange;
+  const { maxBodyBytes, requestTimeoutMs } = context.http;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  const timer = setTimeout(() => {
+    over = true;
+    refuse(exchange, 408, 'request_timeout', `request not received within ${requestTimeoutMs} ms (--http-request-timeout)`, true);
+  }, Math.max(1, requestTimeoutMs - (performance.now() - exchange.startedMs)));
+  exchange.res.once('close', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    if (over) return;
+    connection.active();
+    size += chunk.length;
+    if (size > maxBodyBytes) {
+      over = true;
+      clearTimeout(timer);
+      refuse(exchange, 413, 'body_too_large', `body above ${maxBodyBytes} bytes (--max-body-bytes)`, true);
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    clearTimeout(timer);
+    if (!over) done(Buffer.concat(chunks, size));
+  });
+}
+
+/** The headers every answer carries: who answered, on which connection, which request. */
+function baseHeaders(exchange: Exchange): Record<string, string> {
+  const { connection, context, req } = exchange;
+  const headers: Record<string, string> = { [context.http.serverHeader]: context.serverId, 'x-echod-connection': String(connection.id), 'x-echod-request': String(exchange.number) };
+  if (req.httpVersionMajor < 2 && (exchange.closeAfter || connection.draining)) headers.connection = 'close';
+  return headers;
+}
+
+function refuse(exchange: Exchange, status: number, reason: HttpErrorReason, message: string, close: boolean): void {
+  const { res, context, connection } = exchange;
+  if (res.headersSent || res.destroyed) return;
+  context.monitor.refused(reason);
+  context.logger.warn({ connId: connection.id, request: exchange.number, status, reason }, 'http request refused');
+  exchange.closeAfter ||= close;
+  const body = Buffer.from(`${JSON.stringify({ error: message, reason })}\n`);
+  send(exchange, status, { ...baseHeaders(exchange), 'content-type': 'application/json' }, body, 0);
+}
+
+function answer(exchange: Exchange, controls: EchoControls, body: Buffer, pathname: string): void {
+  const { req, res, connection, context } = exchange;
+  if (res.destroyed) return;
+  exchange.closeAfter ||= controls.close;
+  const headers = baseHeaders(exchange);
+  for (const [name, value] of controls.headers) headers[name] = value;
+  if (controls.bytes !== null) {
+    headers['content-type'] = 'application/octet-stream';
+    sendBytes(exchange, controls.status, headers, controls.bytes, body.length, pathname);
+    return;
+  }
+  let out: Buffer;
+  if (controls.raw) {
+    headers['content-type'] = req.headers['content-type'] ?? 'application/octet-stream';
+    out = body;
+  } else {
+    headers['content-type'] = 'application/json';
+    const document = echoDocument({
+      method: req.method ?? '',
+      url: req.url ?? '/',
+      httpVersion: req.httpVersion,
+      rawHeaders: req.rawHeaders,
+      body,
+      client: { address: connection.remoteAddress, port: connection.remotePort },
+      tls: connection.httpTls,
+      server: { id: context.serverId, hostname: hostname() },
+      listener: connection.listener,
+      connection: { id: connection.id, request: exchange.number },
+      receivedAt: exchange.receivedAt,
+    });
+    out = Buffer.from(`${JSON.stringify(document)}\n`);
+  }
+  send(exchange, controls.status, headers, out, body.length, pathname);
+}
+
+/** Statuses and methods that carry no body. */
+function bodiless(status: number, method: string | undefined): boolean {
+  return method === 'HEAD' || status === 204 || status === 304;
+}
+
+function send(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer, bytesIn: number, pathname = ''): void {
+  const { req, res } = exchange;
+  const out = bodiless(status, req.method) ? Buffer.alloc(0) : body;
+  if (!bodiless(status, req.method)) headers['content-length'] = String(out.length);
+  res.writeHead(status, headers);
+  res.end(out);
+  finished(exchange, status, bytesIn, out.length, pathname);
+}
+
+/** `?bytes=N`: N bytes of `x`, written as the client takes them (memory stays one chunk). */
+function sendBytes(exchange: Exchange, status: number, headers: Record<string, string>, total: number, bytesIn: number, pathname: string): void {
+  const { req, res } = exchange;
+  if (bodiless(status, req.method)) {
+    send(exchange, status, headers, Buffer.alloc(0), bytesIn, pathname);
+    return;
+  }
+  headers['content-length'] = String(total);
+  res.writeHead(status, headers);
+  const chunk = Buffer.alloc(Math.min(BYTES_CHUNK, total), 'x');
+  let left = total;
+  const pump = (): void => {
+    while (left > 0 && !res.destroyed) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      // node's two response types share write() but not its overloads: call it as the common shape.
+      if (!(res as { write(data: Buffer): boolean }).write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    if (left === 0) {
+      res.end();
+      finished(exchange, status, bytesIn, total, pathname);
+    }
+  };
+  pump();
+}
+
+/** The response is out: count it, log it, and close the connection if this was its last. */
+function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut: number, pathname: string): void {
+  const { req, res, connection, context, number } = exchange;
+  const durationMs = performance.now() - exchange.startedMs;
+  context.monitor.emit('request', { method: req.method ?? '', status, bytesIn, bytesOut, durationMs });
+  if (!HEALTH_PATHS.has(pathname)) {
+    context.logger.info({ connId: connection.id, request: number, method: req.method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
+  }
+  if (exchange.closeAfter && req.httpVersionMajor === 2) {
+    res.once('finish', () => connection.session?.close());
+  }
+}
