@@ -12,10 +12,10 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { Client, HOST, WAIT_MS } from './helpers/clients.js';
-import { type EchodProcess, echoes, reporting, startEchod } from './helpers/echod-process.js';
-import { v1 } from './helpers/proxy-headers.js';
-import { within } from './helpers/wait.js';
+import { Client, HOST, WAIT_MS } from '../testkit/clients.js';
+import { type EchodProcess, echoes, reporting, startEchod } from '../testkit/echod-process.js';
+import { v1 } from '../testkit/proxy-headers.js';
+import { within } from '../testkit/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE = '<img src=x onerror=alert(1)>';

@@ -7,7 +7,7 @@ import { RateHistory } from '../src/observability/history.js';
 import { buildStatus, runtimeName } from '../src/observability/status-data.js';
 import { STATUS_MAX_PAGE_SIZE, StatusFeed } from '../src/observability/status-feed.js';
 import { STATUS_CSP } from '../src/observability/status-routes.js';
-import { AdminFixture, request } from './helpers/admin-http.js';
+import { AdminFixture, request } from '../testkit/admin-http.js';
 
 const ABOUT = { version: '9.9.9', runtime: 'node v20.0.0', pid: 42 };
 const EMPTY_HISTORY = { t: [], connections: [], lines: [], bytesIn: [], bytesOut: [] };
