@@ -117,7 +117,7 @@ describe('output shaper (fake scheduler)', () => {
     assert.ok(Buffer.concat(sink.writes).equals(data), 'byte-exact, in order');
     assert.deepEqual(clock.timersAsked, [], 'no timer: a timer would cost a millisecond or more per chunk');
     assert.equal(clock.time, 0, 'and no time had to pass');
-    assert.equal(s.holding, false);
+    assert.equal(clock.pendingTimers, 0, 'nothing left waiting');
   });
 
   it('chunkBytes 3: writes of 3, the last one shorter; echo sent meanwhile queues behind, in order', () => {
@@ -164,6 +164,21 @@ describe('output shaper (fake scheduler)', () => {
     s.dispose();
     assert.equal(clock.turnsUntilIdle(), 0);
     assert.equal(sink.text, 'a');
+  });
+
+  it('input throttle: reading pauses over the rate and resumes on a timer; dispose() clears that timer', () => {
+    const { shaper: s, sink, clock } = shaper({ throttleBytesPerSecond: 1000 });
+    s.received(1500);
+    assert.equal(sink.paused, 1, 'over one second of budget: reading pauses');
+    assert.deepEqual(clock.timersAsked, [500]);
+    clock.advance(500);
+    assert.equal(sink.resumed, 1, 'resumed once the budget refilled');
+    s.received(1500);
+    assert.equal(sink.paused, 2);
+    s.dispose();
+    assert.equal(clock.pendingTimers, 0, 'no timer outlives the connection');
+    clock.advance(10_000);
+    assert.equal(sink.resumed, 1, 'a disposed shaper never resumes a gone connection');
   });
 
   it('whenEmpty() runs once the last chunk is written', () => {

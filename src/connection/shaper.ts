@@ -85,6 +85,8 @@ export class OutputShaper {
   private closed = false;
   private closeOnEmpty = false;
   private cancelClose: Cancel | null = null;
+  /** Input throttle: the timer that resumes reading once the budget has refilled. */
+  private cancelResume: Cancel | null = null;
 
   constructor(faults: FaultOptions, sink: ShapedSink, scheduler: ShaperScheduler = EVENT_LOOP_SCHEDULER) {
     this.faults = faults;
@@ -136,16 +138,12 @@ export class OutputShaper {
     if (this.inBudget < 0 && !this.inputPaused) {
       this.inputPaused = true;
       this.sink.pauseInput();
-      this.scheduler.after(Math.ceil((-this.inBudget / rate) * 1000), () => {
+      this.cancelResume = this.scheduler.after(Math.ceil((-this.inBudget / rate) * 1000), () => {
+        this.cancelResume = null;
         this.inputPaused = false;
         this.sink.resumeInput();
       });
     }
-  }
-
-  /** True while echo waits here. */
-  get holding(): boolean {
-    return this.queue.length > 0;
   }
 
   /** The connection is closing: `done` runs once everything queued has been written. */
@@ -170,6 +168,8 @@ export class OutputShaper {
     this.wake = null;
     this.cancelClose?.();
     this.cancelClose = null;
+    this.cancelResume?.();
+    this.cancelResume = null;
   }
 
   private closeWhenSent(): void {
