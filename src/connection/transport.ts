@@ -39,22 +39,46 @@ export interface Peer {
   headerBytes?: number;
 }
 
-/** The server's side of accepting. */
+/**
+ * A socket's claim on a connection slot, from its accept until it is served or closed (opaque
+ * to transports: they hand it back to the acceptor).
+ */
+export interface Hold {
+  readonly address: string;
+  readonly state: 'held' | 'open' | 'released';
+}
+
+/**
+ * The server's side of accepting. Every accepted socket goes through it, on every transport:
+ * either `admit(peer, listener)` at once, or `hold(peer)` at accept, `identify()` once a
+ * PROXY header names the client, `admit(peer, listener, hold)` once it can be served (TLS
+ * handshake done), and `release(hold)` if it closes or fails first.
+ */
 export interface Acceptor {
-  /** Null: refused (limits, or the server is draining); the transport closes the socket at once. */
-  admit(peer: Peer, listener: ResolvedListener): Admission | null;
+  /**
+   * May this client be served? With `hold`, the slot it claimed at accept becomes the
+   * connection's; without, the limits are checked now. Null: refused (limits, or the server
+   * is draining), the slot freed; the transport closes the socket at once.
+   */
+  admit(peer: Peer, listener: ResolvedListener, hold?: Hold): Admission | null;
   /** The transport built the admitted connection; the server starts tracking it. */
   register(connection: Connection): void;
   /** A connection failed before it could be admitted (bad PROXY header, TLS handshake). */
   refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void;
   /**
-   * Reserves a slot for a socket accepted but not yet admitted (reading its PROXY header, in its
-   * TLS handshake): such sockets count against maxConnections, and none is taken on while the
-   * server is full. False: refused (`max_connections`, logged and counted); close the socket.
+   * Claims a slot for a socket accepted but not yet servable (reading its PROXY header, in its
+   * TLS handshake), at its own address: it counts against maxConnections and that address's
+   * maxConnectionsPerIp from now on. Null: refused (logged and counted); close the socket.
    */
-  hold(peer: Peer): boolean;
-  /** A held socket was admitted, refused or closed: its slot is free again. Once per hold. */
-  release(): void;
+  hold(peer: Peer): Hold | null;
+  /**
+   * The held socket's PROXY header named its client (`peer`): its slot counts under that
+   * address from now on, if the address has room. False: refused (logged and counted) and the
+   * slot freed; close the socket.
+   */
+  identify(hold: Hold, peer: Peer): boolean;
+  /** A held socket closed or failed before it was admitted: its slot is free. Harmless to repeat, and after admission. */
+  release(hold: Hold): void;
 }
 
 export interface Listener {

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { AdmissionControl, type AdmissionRefusal } from './admission.js';
 import { AggregatedLog } from './aggregated-log.js';
 import type { Connection, ConnectionContext } from '../connection/connection.js';
 import { clockMs, DeadlineSweeper } from '../connection/deadlines.js';
@@ -37,7 +38,7 @@ import {
   type ServerStats,
   zeroCounts,
 } from '../core/stats.js';
-import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
 
 /** What the server reports about a connection once it has closed. */
 export interface ConnectionSummary {
@@ -102,10 +103,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** Each listener's URL with its bound port (for port 0), as logs and /connections show it. */
   private readonly labels = new Map<ResolvedListener, string>();
   private readonly udp: UdpCounters = { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
-  /** Sockets accepted but not yet admitted (PROXY header, TLS handshake): they count against maxConnections. */
-  private pending = 0;
+  /** Who holds a slot: open connections and sockets accepted but not yet admitted (PROXY header, TLS handshake). */
+  private readonly admission: AdmissionControl;
   private readonly connections = new Set<Connection>();
-  private readonly perIp = new Map<string, number>();
   private readonly context: ConnectionContext;
   private readonly rejectLog: AggregatedLog<RejectReason>;
   private readonly sweeper: DeadlineSweeper;
@@ -149,6 +149,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       },
     };
     this.rejectLog = new AggregatedLog(logger, 'connection rejected');
+    this.admission = new AdmissionControl({ maxConnections: this.options.maxConnections, maxConnectionsPerIp: this.options.maxConnectionsPerIp });
   }
 
   /** Which transport serves the connections: `bun` (Bun.listen) under Bun, else `node` (node:net). */
@@ -379,42 +380,43 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     this.emit('state', state);
   }
 
-  /** @internal The transports' question: may this client be served? Null closes it at once. */
-  admit(peer: Peer, listener: ResolvedListener): Admission | null {
-    const { maxConnectionsPerIp } = this.options;
+  /**
+   * @internal The transports' question: may this client be served? Null closes it at once.
+   * With `hold`, the slot it claimed at accept becomes the connection's (see admission.ts).
+   */
+  admit(peer: Peer, listener: ResolvedListener, hold?: Hold): Admission | null {
     // A listener serves from the moment it is bound, though listen() has not finished: node:cluster
     // hands a worker its first connection in the same IPC read as its listen reply, and with
     // several listeners the first accepts while the next binds.
     const starting = this.stateValue === 'idle' && this.starting !== null;
     if (!starting && this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
-      return this.reject('not_listening', peer, 0); // accepted by the kernel just before the listener closed
+      if (hold !== undefined) this.admission.release(hold);
+      return this.reject('not_listening', peer); // accepted by the kernel just before the listener closed
     }
-    if (this.refusedAsFull(peer)) return null;
-    // A peer already gone when accepted has no address to count (its close follows at once).
-    if (maxConnectionsPerIp > 0 && peer.address !== '') {
-      const count = this.perIp.get(peer.address) ?? 0;
-      if (count >= maxConnectionsPerIp) return this.reject('max_connections_per_ip', peer, maxConnectionsPerIp);
-      this.perIp.set(peer.address, count + 1);
-    }
-    const refuseRate = listener.faults?.refuseRate;
-    if (refuseRate !== undefined && Math.random() < refuseRate) {
-      if (maxConnectionsPerIp > 0 && peer.address !== '') this.releasePerIp(peer.address);
-      return this.reject('fault_refused', peer, 0);
-    }
+    const refuseRate = listener.faults?.refuseRate ?? 0;
+    const refused = hold === undefined ? this.admission.admitNow(peer.address, refuseRate) : this.admission.admit(hold, peer.address, refuseRate);
+    if (refused !== null) return this.reject(refused, peer);
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
     return { id: this.nextId++, framer, context: this.context, listener: this.labels.get(listener) ?? formatListener(listener), faults: listener.faults };
   }
 
   /** @internal A socket is taken on before it can be admitted (PROXY header, TLS handshake), if there is room. */
-  hold(peer: Peer): boolean {
-    if (this.refusedAsFull(peer)) return false;
-    this.pending++;
-    return true;
+  hold(peer: Peer): Hold | null {
+    const slot = this.admission.hold(peer.address);
+    return typeof slot === 'string' ? this.reject(slot, peer) : slot;
   }
 
-  /** @internal A held socket was admitted, refused or closed. */
-  release(): void {
-    this.pending--;
+  /** @internal A held socket's PROXY header named its client: its slot moves to the client's address, if that has room. */
+  identify(hold: Hold, peer: Peer): boolean {
+    const refused = this.admission.identify(hold, peer.address);
+    if (refused === null) return true;
+    this.reject(refused, peer);
+    return false;
+  }
+
+  /** @internal A held socket closed or failed before it was admitted. */
+  release(hold: Hold): void {
+    this.admission.release(hold);
   }
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */
@@ -477,24 +479,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     if (faults?.acceptThenHang === true) connection.hang();
   }
 
-  /**
-   * True, and the refusal counted and logged, when maxConnections sockets are taken already:
-   * open connections, and sockets still reading a PROXY header or in their TLS handshake.
-   */
-  private refusedAsFull(peer: Peer): boolean {
-    const { maxConnections } = this.options;
-    if (maxConnections === 0 || this.connections.size + this.pending < maxConnections) return false;
-    this.reject('max_connections', peer, maxConnections);
-    return true;
-  }
-
-  private releasePerIp(address: string): void {
-    const left = (this.perIp.get(address) ?? 1) - 1;
-    if (left > 0) this.perIp.set(address, left);
-    else this.perIp.delete(address);
-  }
-
-  private reject(reason: RejectReason, peer: Peer, limit: number): null {
+  private reject(reason: AdmissionRefusal | 'not_listening', peer: Peer): null {
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    const limit = reason === 'max_connections' ? maxConnections : reason === 'max_connections_per_ip' ? maxConnectionsPerIp : 0;
     this.rejectedByReason[reason]++;
     this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, ...(peer.via !== undefined ? { via: peer.via.address } : {}), limit });
     this.emit('reject', reason, peer.address);
@@ -503,7 +490,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   private onConnectionClosed(connection: Connection): void {
     this.connections.delete(connection);
-    if (this.options.maxConnectionsPerIp > 0 && connection.remoteAddress !== '') this.releasePerIp(connection.remoteAddress);
+    this.admission.close(connection.remoteAddress);
     const reason = connection.reason ?? 'client_closed';
     const summary: ConnectionSummary = {
       id: connection.id,

@@ -16,7 +16,7 @@ import { Connection, type TlsInfo } from '../connection/connection.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
-import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
@@ -26,17 +26,21 @@ const kDirect = Symbol('echod.direct');
 const kPreamble = Symbol('echod.preamble');
 type DirectSocket = Socket & { [kDirect]?: true; [kPreamble]?: ((chunk: Buffer) => void) | undefined };
 /**
- * On a tls listener's accepted socket, until its handshake ends: the client (the one its PROXY
- * header named, if any) and the release of the slot it holds meanwhile.
+ * On an accepted socket that cannot be served yet (reading its PROXY header, in its TLS
+ * handshake): the slot it claimed at accept and the client it is (the one its PROXY header
+ * named, once read). Taken off when it is served; its close meanwhile frees the slot.
  */
-const kHandshake = Symbol('echod.handshake');
-interface Handshake {
+const kHeld = Symbol('echod.held');
+interface Held {
+  hold: Hold;
   peer: Peer;
-  release: () => void;
+  acceptor: Acceptor;
+  /** The tls listener's sockets in their handshake, which a stopping listener closes. */
+  handshaking: Set<Socket> | null;
   /** Closed by its listener stopping: not the client's failure, so not refused as one. */
   abandoned: boolean;
 }
-type HandshakingSocket = Socket & { [kHandshake]?: Handshake | undefined };
+type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -199,8 +203,43 @@ function socketPeer(socket: Socket): Peer {
   return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
 }
 
-function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec): void {
-  const admitted = acceptor.admit(peer, spec.listener);
+/**
+ * A held socket closed before it was served: its slot is free (one handler for all: no closure
+ * per socket). The record stays on the socket for a tlsClientError that may follow.
+ */
+function onHeldClose(this: Socket): void {
+  const held = (this as HeldSocket)[kHeld];
+  if (held === undefined) return;
+  held.handshaking?.delete(this);
+  held.acceptor.release(held.hold);
+}
+
+/** Claims a slot for `socket` from its accept until it is served or closes. False: refused; the socket is destroyed. */
+function holdSocket(socket: Socket, acceptor: Acceptor): boolean {
+  const peer = socketPeer(socket);
+  const hold = acceptor.hold(peer);
+  if (hold === null) {
+    socket.destroy();
+    return false;
+  }
+  (socket as HeldSocket)[kHeld] = { hold, peer, acceptor, handshaking: null, abandoned: false };
+  socket.once('close', onHeldClose);
+  return true;
+}
+
+/** The held state of `socket`, taken off it (the caller now admits or releases the slot). */
+function takeHeld(socket: Socket): Held | undefined {
+  const held = (socket as HeldSocket)[kHeld];
+  if (held === undefined) return undefined;
+  (socket as HeldSocket)[kHeld] = undefined;
+  socket.removeListener('close', onHeldClose);
+  held.handshaking?.delete(socket);
+  return held;
+}
+
+/** Serves `socket` as `peer` if the acceptor admits it (with the slot it held since accept, if any), else closes it. */
+function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec, hold?: Hold): void {
+  const admitted = acceptor.admit(peer, spec.listener, hold);
   if (admitted === null) {
     socket.destroy();
     return;
@@ -213,7 +252,7 @@ function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec)
   acceptor.register(connection);
 }
 
-/** What is done with a socket once its PROXY header is read: `peer` is the client it named. */
+/** What is done with a held socket once its PROXY header is read: `peer` is the client it named. */
 type AfterHeader = (socket: Socket, peer: Peer) => void;
 
 /**
@@ -229,20 +268,25 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   // goes straight to the connection's echo; any other socket has 'data' events and unshift().
   const direct = (socket as DirectSocket)[kDirect] === true;
   let received: Buffer = Buffer.alloc(0);
-  if (!acceptor.hold(own)) {
-    socket.destroy();
-    return;
-  }
   const finish = (): void => {
-    acceptor.release();
     clearTimeout(timer);
     if (direct) (socket as DirectSocket)[kPreamble] = undefined;
     else socket.removeListener('data', onPreamble);
     socket.removeListener('close', onEarlyClose);
+    socket.removeListener('end', onEarlyEnd);
     socket.pause();
   };
   /** Serves the client `peer`, with `rest` (the bytes after the header) as its first input. */
   const handOn = (peer: Peer, rest: Buffer): void => {
+    // The slot held since accept moves to the client the header named (its per-IP limit checked).
+    const held = (socket as HeldSocket)[kHeld];
+    if (held !== undefined && peer.address !== held.peer.address) {
+      if (!acceptor.identify(held.hold, peer)) {
+        socket.destroy();
+        return;
+      }
+    }
+    if (held !== undefined) held.peer = peer;
     if (!direct) {
       if (rest.length > 0) socket.unshift(rest);
       next(socket, peer);
@@ -260,6 +304,8 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   const onEarlyClose = (): void => {
     finish();
   };
+  // Its FIN: the header can never complete, so the slot is not kept until the timeout.
+  const onEarlyEnd = (): void => refuse('closed before its PROXY protocol header was complete');
   const onPreamble = (chunk: Buffer): void => {
     received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
     const result = parseProxyHeader(received);
@@ -284,21 +330,19 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   if (direct) (socket as DirectSocket)[kPreamble] = onPreamble;
   else socket.on('data', onPreamble);
   socket.on('close', onEarlyClose);
+  socket.on('end', onEarlyEnd);
   socket.resume(); // the header must be read even on a listener whose sockets start paused
 }
 
 /**
- * A TLS socket's handshake is over (done or failed): frees the slot it held and returns its
- * client, kept on the accepted socket underneath (node:tls's `_parent`, set by every TLSSocket
- * built over a net.Socket, in node and in Bun). Taken once, so the socket does not keep it.
+ * A TLS socket's handshake is over (done or failed): returns what its accepted socket held —
+ * its slot and its client — kept on that socket underneath (node:tls's `_parent`, set by every
+ * TLSSocket built over a net.Socket, in node and in Bun). Taken once: the caller admits or
+ * releases the slot.
  */
-function endHandshake(socket: TLSSocket): Handshake {
-  const raw = (socket as TLSSocket & { _parent?: HandshakingSocket | null })._parent;
-  const handshake = raw?.[kHandshake];
-  if (raw === undefined || raw === null || handshake === undefined) return { peer: socketPeer(socket), release: () => {}, abandoned: false };
-  raw[kHandshake] = undefined;
-  handshake.release();
-  return handshake;
+function endHandshake(socket: TLSSocket): Held | undefined {
+  const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+  return raw === undefined || raw === null ? undefined : takeHeld(raw);
 }
 
 function tlsInfoOf(socket: TLSSocket): TlsInfo {
@@ -337,10 +381,13 @@ export async function listenNode(
   const server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect: pauseOnConnect && tlsServer === null });
   // Sockets in their TLS handshake: not connections yet, so a stopping listener closes them.
   const handshaking = new Set<Socket>();
-  const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeNext(tlsServer, acceptor, handshaking);
+  const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeNext(tlsServer, handshaking);
   const onConnection = (socket: Socket): void => {
     socket.on('error', onSocketError);
-    if (proxied) readProxyHeader(socket, acceptor, spec, next);
+    // Served at once, or held from this moment (header, handshake): limits apply from accept.
+    if (!proxied && tlsServer === null) serve(socket, socketPeer(socket), acceptor, spec);
+    else if (!holdSocket(socket, acceptor)) return;
+    else if (proxied) readProxyHeader(socket, acceptor, spec, next);
     else next(socket, socketPeer(socket));
   };
   server.on('connection', onConnection);
@@ -366,8 +413,8 @@ export async function listenNode(
         server.close(() => resolve());
         // Otherwise the close would wait for each one's handshake timeout.
         for (const socket of handshaking) {
-          const handshake = (socket as HandshakingSocket)[kHandshake];
-          if (handshake !== undefined) handshake.abandoned = true;
+          const held = (socket as HeldSocket)[kHeld];
+          if (held !== undefined) held.abandoned = true;
           socket.destroy();
         }
       }),
@@ -395,8 +442,12 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
   });
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', onSocketError);
-    const { peer } = endHandshake(socket);
+    // Half-open again now that it is a connection: a client's FIN asks for the rest of its echo.
+    socket.allowHalfOpen = true;
+    const held = endHandshake(socket);
+    const peer = held?.peer ?? socketPeer(socket);
     if (tls.rejectUnauthorized && !socket.authorized) {
+      if (held !== undefined) acceptor.release(held.hold);
       // A client that sent no certificate is reported by Node as UNABLE_TO_GET_ISSUER_CERT.
       const sentNone = Object.keys(socket.getPeerCertificate()).length === 0;
       acceptor.refuse('tls_error', peer, sentNone ? 'no client certificate' : String(socket.authorizationError ?? 'client certificate refused'));
@@ -404,11 +455,12 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
       return;
     }
     if (spec.noDelay) socket.setNoDelay(true);
-    serve(socket, peer, acceptor, spec);
+    serve(socket, peer, acceptor, spec, held?.hold);
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-    const { peer, abandoned } = endHandshake(socket);
-    if (!abandoned) acceptor.refuse('tls_error', peer, err.code ?? err.message);
+    const held = endHandshake(socket);
+    if (held !== undefined) acceptor.release(held.hold);
+    if (held?.abandoned !== true) acceptor.refuse('tls_error', held?.peer ?? socketPeer(socket), err.code ?? err.message);
     socket.destroy();
   });
   return tlsServer;
@@ -416,7 +468,11 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
 
 /** tcp and unix listeners: the client is served as soon as its header is read. */
 function serveAfterHeader(acceptor: Acceptor, spec: ListenSpec): AfterHeader {
-  return (socket, peer) => serve(socket, peer, acceptor, spec);
+  return (socket, peer) => {
+    const held = takeHeld(socket);
+    if (held !== undefined) serve(socket, peer, acceptor, spec, held.hold);
+    else socket.destroy(); // its slot was given up already
+  };
 }
 
 /**
@@ -439,19 +495,20 @@ function serveAfterHeader(acceptor: Acceptor, spec: ListenSpec): AfterHeader {
  * and per held connection. The TLS handshake timeout starts once the header is in: a client
  * has at most the PROXY timeout plus TLS_HANDSHAKE_TIMEOUT_MS to be served or refused.
  */
-function handshakeNext(tlsServer: TlsServer, acceptor: Acceptor, handshaking: Set<Socket>): AfterHeader {
-  return (socket, peer) => {
-    if (!acceptor.hold(peer)) {
-      socket.destroy();
+function handshakeNext(tlsServer: TlsServer, handshaking: Set<Socket>): AfterHeader {
+  return (socket) => {
+    const held = (socket as HeldSocket)[kHeld];
+    if (held === undefined) {
+      socket.destroy(); // its slot was given up already
       return;
     }
     handshaking.add(socket);
-    const release = (): void => {
-      if (handshaking.delete(socket)) acceptor.release();
-    };
-    (socket as HandshakingSocket)[kHandshake] = { peer, release, abandoned: false };
-    // A socket closed mid-handshake may end without either tls event.
-    socket.once('close', release);
+    held.handshaking = handshaking;
+    // The TLSSocket takes allowHalfOpen from the socket it wraps (node's _tls_wrap, and Bun):
+    // not half-open during the handshake, so a client's FIN ends it at once (a tlsClientError,
+    // and its slot is free) rather than when the handshake times out. secureConnection turns
+    // it back on (`duplex.allowHalfOpen` may change until 'end').
+    socket.allowHalfOpen = false;
     tlsServer.emit('connection', socket);
   };
 }
