@@ -1,9 +1,10 @@
 // Several listeners on one server: tcp, udp, unix and tls at once, each echoing with its own
-// mode; IPv6 and dual stack; bind failures that leave nothing behind; listener options
-// refused with InvalidOptionError; and the CLI's repeatable --listen.
+// mode; IPv6 and dual stack; bind failures that leave nothing behind (what a unix path may
+// hold: unix-socket-file.test.ts); listener options refused with InvalidOptionError; and the
+// CLI's repeatable --listen.
 import assert from 'node:assert/strict';
 import { createServer as createNetServer } from 'node:net';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,18 +166,6 @@ describe('listeners', () => {
       await new Promise((resolve) => probe.close(resolve));
       const udpProbe = track(await UdpClient.bind(HOST, udpPort));
       assert.equal(udpProbe.port, udpPort);
-    });
-  });
-
-  describe('unix sockets', () => {
-    it('a stale file at the path (an echod that did not exit cleanly) is replaced', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const path = join(dir, 'stale.sock');
-      writeFileSync(path, 'left over');
-      await start({ listeners: [parseListenUrl(`unix://${path}`)] });
-      assert.ok(statSync(path).isSocket());
-      const client = track(await StreamClient.unix(path));
-      await client.write('fresh\n');
-      assert.equal((await client.read(6)).toString(), 'fresh\n');
     });
   });
 

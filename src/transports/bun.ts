@@ -9,6 +9,7 @@
 import { Connection } from '../connection/connection.js';
 import type { Logger } from '../core/log.js';
 import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import { bindSocketFile, removeSocketFile } from './socket-file.js';
 
 /** The part of Bun's socket this transport uses. */
 interface BunSocket {
@@ -169,7 +170,7 @@ function guarded(connection: BunConnection, action: () => void): void {
 }
 
 /** A TCP listener on Bun.listen. */
-export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
+export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
   const handler: BunSocketHandler = {
     open(socket) {
       const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };
@@ -212,19 +213,32 @@ export function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor,
   };
   // Bun binds synchronously and throws on failure (EADDRINUSE…).
   const { listener: config } = spec;
-  const listener =
+  let unix: BunListener | undefined;
+  const socketFile =
     config.protocol === 'unix'
-      ? bun.listen({ unix: config.path, allowHalfOpen: true, socket: handler })
-      : bun.listen({ hostname: config.host, port: config.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
-  return Promise.resolve({
+      ? await bindSocketFile(
+          config.path,
+          (name) => {
+            unix = bun.listen({ unix: name, allowHalfOpen: true, socket: handler });
+            return Promise.resolve();
+          },
+          () => {
+            unix?.stop(true);
+            return Promise.resolve();
+          },
+        )
+      : null;
+  const listener = unix ?? bun.listen({ hostname: config.host, port: config.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
+  return {
     config,
     address: () =>
-      config.protocol === 'unix' ? { path: config.path } : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' },
+      socketFile !== null ? { path: socketFile.path } : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' },
     stop: () => {
       listener.stop(false);
+      if (socketFile !== null) removeSocketFile(socketFile);
       return Promise.resolve();
     },
-  });
+  };
 }
 
 /** Bun.listen serves plain TCP and Unix sockets; TLS, UDP, PROXY headers and inherited fds use node's modules. */

@@ -8,7 +8,6 @@
  * another or into the process.
  */
 import { once } from 'node:events';
-import { unlinkSync } from 'node:fs';
 import { type Server, Socket, createServer } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
@@ -17,6 +16,7 @@ import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
 import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import { bindSocketFile, removeSocketFile, type SocketFile } from './socket-file.js';
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
@@ -391,13 +391,21 @@ export async function listenNode(
     else next(socket, socketPeer(socket));
   };
   server.on('connection', onConnection);
-  const listening = once(server, 'listening');
-  if (listener.fd !== null) server.listen({ fd: listener.fd, backlog: spec.backlog });
+  // Each rejects with the bind error (EADDRINUSE, EACCES…).
+  const listen = (options: { fd: number } | { path: string } | { host: string; port: number }): Promise<unknown> => {
+    const listening = once(server, 'listening');
+    server.listen({ ...options, backlog: spec.backlog });
+    return listening;
+  };
+  let socketFile: SocketFile | null = null;
+  if (listener.fd !== null) await listen({ fd: listener.fd });
   else if (listener.protocol === 'unix') {
-    removeStaleSocket(listener.path);
-    server.listen({ path: listener.path, backlog: spec.backlog });
-  } else server.listen({ host: listener.host, port: listener.port, backlog: spec.backlog });
-  await listening; // rejects with the bind error (EADDRINUSE, EACCES…)
+    socketFile = await bindSocketFile(
+      listener.path,
+      async (name) => void (await listen({ path: name })),
+      () => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+  } else await listen({ host: listener.host, port: listener.port });
   // Not under tls (node:tls takes the socket's handle over) nor, with a PROXY header to read
   // first, on a hanging listener (its sockets must keep what follows the header unread).
   if (tlsServer === null && !(proxied && pauseOnConnect)) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
@@ -406,11 +414,14 @@ export async function listenNode(
     config: listener,
     address: () => {
       const address = server.address();
+      if (socketFile !== null) return { path: socketFile.path }; // bound at a private name, see socket-file.ts
       return typeof address === 'string' ? { path: address } : (address as { address: string; family: string; port: number });
     },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // The listening socket is closed now (the callback waits for the connections too).
+        if (socketFile !== null) removeSocketFile(socketFile);
         // Otherwise the close would wait for each one's handshake timeout.
         for (const socket of handshaking) {
           const held = (socket as HeldSocket)[kHeld];
@@ -561,13 +572,4 @@ function acceptError(status: number): NodeJS.ErrnoException {
     // Not an errno: keep UNKNOWN.
   }
   return Object.assign(new Error(`accept ${code}`), { errno: status, code, syscall: 'accept' });
-}
-
-/** A socket file left by an echod that did not exit cleanly would make the bind fail. */
-function removeStaleSocket(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Nothing there (or not ours to remove: the bind reports it).
-  }
 }
