@@ -124,7 +124,7 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
   return urls.map((url) => withFaults(parseUrl(url, proxyProtocol)));
 }
 
-export function listenUrls(values: Map<string, FlagValue>): string[] {
+function listenUrls(values: Map<string, FlagValue>): string[] {
   return (values.get('listen') as string[] | undefined) ?? [];
 }
 

@@ -122,7 +122,7 @@ export function envName(flag: string): string {
  * `ECHOD_*` variables echod reads or sets besides its flags' (set by the primary for its
  * workers), so that they are not reported as unknown.
  */
-export const OTHER_ENV: readonly string[] = ['ECHOD_WORKER_PORT', 'ECHOD_WORKER_INDEX'];
+const OTHER_ENV: readonly string[] = ['ECHOD_WORKER_PORT', 'ECHOD_WORKER_INDEX'];
 
 /** A value that starts with a dash yet is meant as a value: `-1`, `-5`, `-0.5`. */
 const NEGATIVE_NUMBER = /^-[\d.]/;
@@ -198,7 +198,7 @@ function closeSpelling(a: string, b: string): boolean {
 }
 
 /** The spellings every boolean flag and variable accepts. */
-export function parseBoolean(text: string): boolean | undefined {
+function parseBoolean(text: string): boolean | undefined {
   if (text === '' || /^(1|true|yes|on)$/i.test(text)) return true;
   if (/^(0|false|no|off)$/i.test(text)) return false;
   return undefined;

@@ -25,9 +25,9 @@ export interface CliLogger {
 }
 
 /** Log lines are written once this much is waiting... */
-export const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_BYTES = 4096;
 /** ...or after this long, whichever comes first. */
-export const LOG_FLUSH_MS = 50;
+const LOG_FLUSH_MS = 50;
 /** What may wait for a stdout that does not take it; beyond this, lines are dropped. */
 export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -81,7 +81,7 @@ const LEADING = ['listener', 'connId', 'remote', 'worker'];
  * on a line of its own, ~20 lines per connection). Nested values are compact JSON; an error
  * shows its message and code, not its stack.
  */
-export function compactLine(log: Record<string, unknown>, messageKey: string): string {
+function compactLine(log: Record<string, unknown>, messageKey: string): string {
   const keys = Object.keys(log).filter((key) => key !== messageKey && !SHOWN_ELSEWHERE.has(key));
   const ordered = [...LEADING.filter((key) => keys.includes(key)), ...keys.filter((key) => !LEADING.includes(key))];
   const fields = ordered.map((key) => `${key}=${compactValue(log[key])}`);

@@ -10,7 +10,7 @@ import type { ResolvedTls, TlsSettings } from './options.js';
 /** Self-signed certificates are for labs: one week is plenty and limits the harm of a leak. */
 const SELF_SIGNED_DAYS = 7;
 
-export async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
+async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
   const name = hostname();
   const now = Date.now();
   const pems = await generate([{ name: 'commonName', value: name }], {

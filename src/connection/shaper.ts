@@ -36,7 +36,7 @@ export interface ShaperScheduler {
 }
 
 /** The event loop. */
-export const EVENT_LOOP_SCHEDULER: ShaperScheduler = {
+const EVENT_LOOP_SCHEDULER: ShaperScheduler = {
   now: () => Date.now(),
   after(ms, fn) {
     const timer = setTimeout(fn, ms);
@@ -50,7 +50,7 @@ export const EVENT_LOOP_SCHEDULER: ShaperScheduler = {
 };
 
 /** While this much output waits in the shaper, the client's input is not read. */
-export const SHAPER_HIGH_WATER_BYTES = 256 * 1024;
+const SHAPER_HIGH_WATER_BYTES = 256 * 1024;
 
 interface Pending {
   data: Buffer;

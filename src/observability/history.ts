@@ -6,12 +6,12 @@
  */
 
 /** The counters charted, as cumulative totals. */
-export const HISTORY_SERIES = ['connections', 'lines', 'bytesIn', 'bytesOut'] as const;
+const HISTORY_SERIES = ['connections', 'lines', 'bytesIn', 'bytesOut'] as const;
 export type HistorySeries = (typeof HISTORY_SERIES)[number];
 export type HistoryCounters = Readonly<Record<HistorySeries, number>>;
 
 /** One sample a second for five minutes. */
-export const DEFAULT_HISTORY_CAPACITY = 300;
+const DEFAULT_HISTORY_CAPACITY = 300;
 
 /** The rates, oldest first: `t` in Unix seconds (as uPlot takes it), each series per second. */
 export interface HistorySnapshot {

@@ -6,7 +6,7 @@
 import type { Logger } from '../core/log.js';
 
 /** One summary line per kind per this long, at most. */
-export const AGGREGATE_WINDOW_MS = 1000;
+const AGGREGATE_WINDOW_MS = 1000;
 
 interface Window {
   count: number;

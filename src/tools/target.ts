@@ -8,9 +8,9 @@ import { isIP } from 'node:net';
 import { UsageError } from '../core/errors.js';
 import type { ToolFlagSpec, ToolValue } from './flags.js';
 
-export const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_HOST = '127.0.0.1';
 /** echod's own default port. */
-export const DEFAULT_PORT = 8080;
+const DEFAULT_PORT = 8080;
 
 export interface Target {
   /** As the user wrote it (a name or an address): shown in reports, used for TLS SNI and verification. */

@@ -8,11 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram, HistogramLogWriter } from 'hdr-histogram-js';
 
 /** An hour, in µs: a latency above it is recorded as an hour. */
-export const MAX_LATENCY_US = 3_600_000_000;
+const MAX_LATENCY_US = 3_600_000_000;
 const SIGNIFICANT_DIGITS = 3;
 
 /** An interval's histogram: 32-bit counts are plenty for a second. */
-export function intervalHistogram(): Histogram {
+function intervalHistogram(): Histogram {
   return build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, autoResize: false });
 }
 

@@ -28,7 +28,7 @@ const MAX_THREADS = 64;
 const MAX_ROUND_TRIPS = 1_000_000;
 
 /** How the per-second intervals are printed: text lines, JSON lines or CSV rows. */
-export const INTERVAL_FORMATS = ['text', 'json', 'csv'] as const;
+const INTERVAL_FORMATS = ['text', 'json', 'csv'] as const;
 export type IntervalFormat = (typeof INTERVAL_FORMATS)[number];
 /** Every connection holds depth × size bytes of messages; more than this in all is a mistake. */
 const MAX_RING_BYTES = 1024 ** 3;

@@ -20,7 +20,7 @@ export type WorkerMessage =
   | { type: 'rolled'; id: number; interval: WireInterval | null }
   | { type: 'done'; report: EngineReport };
 
-export function toWire(interval: IntervalReport): WireInterval {
+function toWire(interval: IntervalReport): WireInterval {
   return { ...interval, histogram: encodeHistogram(interval.histogram) };
 }
 
