@@ -93,7 +93,7 @@ describe('parseListenUrl', () => {
       '',
       'tcp:',
       'tcp://',
-      'http://:80',
+      'ftp://:80',
       'TCP://:80',
       'tcp:/:80',
       'tcp://:',

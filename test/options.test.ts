@@ -1,6 +1,7 @@
 // Options are checked once, at the boundary: every bad value and every unknown option is an
 // InvalidOptionError (code ERR_ECHOD_INVALID_OPTION) naming the option; lifecycle misuse is a
 // ServerStateError (code ERR_ECHOD_SERVER_STATE). Tests assert codes and fields, not wording.
+import { HTTP_DEFAULTS } from '../src/config/http-options.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hostname } from 'node:os';
@@ -95,8 +96,9 @@ describe('options', () => {
   });
 
   it('no options at all resolve to the documented defaults', () => {
-    const { logger, listeners, tls, ...rest } = resolveOptions();
+    const { logger, listeners, tls, http, ...rest } = resolveOptions();
     assert.deepEqual(rest, { ...DEFAULTS, serverId: hostname() }, 'serverId defaults to the host name, read when resolving');
+    assert.deepEqual(http, HTTP_DEFAULTS);
     assert.deepEqual(listeners, [{ protocol: 'tcp', host: DEFAULTS.host, port: DEFAULTS.port, path: '', mode: DEFAULTS.mode, proxyProtocol: 'off', fd: null, faults: null }]);
     assert.equal(tls, null);
     assert.equal(logger.isLevelEnabled('info'), false, 'the library logs nothing unless given a logger');
