@@ -41,9 +41,9 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
     return { logger: pino({ level, base: null }, stream), pretty: true, close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
   }
   // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:
-  // one asynchronous write per line cost ~17% of the server's busy time on churn (two lines per
-  // connection, 8,000 connections a second). Bounded: if stdout stops taking lines, at most
-  // LOG_BUFFER_MAX_BYTES wait and later lines are dropped, never the server's memory.
+  // a write per line is a large share of the work on short connections (docs/performance.md).
+  // Bounded: if stdout stops taking lines, at most LOG_BUFFER_MAX_BYTES wait and later lines
+  // are dropped, never the server's memory.
   const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_MAX_BYTES });
   const logger = pino({ level }, destination);
   let dropped = 0;

@@ -1,9 +1,8 @@
 /**
- * Three adjustments to the processes of the `echod` command. The first two remove stalls that
- * made bulk echo (bulk16k: 10 connections × 4 × 16 KiB lines in flight, one core) two to three
- * times as expensive per message on some starts and not others; both come from Node allocating
- * a fresh buffer for every socket read (about 1.5 GB/s of them here). The third keeps V8's
- * young generation in the CPU caches. Figures: docs/performance.md.
+ * Three adjustments to the processes of the `echod` command. The first two remove stalls in
+ * bulk echo that come from Node allocating a fresh buffer for every socket read; the third
+ * keeps V8's young generation in the CPU caches. Measurements: docs/performance.md ("What was
+ * slowing bulk16k down, and the fix").
  *
  * Only for the command's processes on Node: a library must not retune its host process, and
  * Bun has its own allocator and collector. Adjustments 1 and 3 must be made before the rest of
@@ -11,22 +10,19 @@
  *
  * 1. malloc's trim threshold. glibc returns the top of its heap to the kernel whenever more
  *    than the trim threshold (128 KiB at start) is free there, and the next reads fault those
- *    pages back in, zeroed: 3–4 page faults per 16 KiB message, 16–20 µs of server CPU per
- *    message instead of 7–10. glibc raises the threshold to twice the size of the first large
- *    mmap'ed block it frees, so one 24 MiB buffer allocated and dropped at start-up moves it to
- *    48 MiB, above the ~32 MiB of read buffers a scavenge frees at once: faults fall to ~0.05
- *    per message. (Setting MALLOC_TRIM_THRESHOLD_ in the environment does the same; a process
- *    cannot set its own environment before malloc reads it.)
+ *    pages back in. glibc raises the threshold to twice the size of the first large mmap'ed
+ *    block it frees, so one 24 MiB buffer allocated and dropped at start-up moves it to 48 MiB,
+ *    above the ~32 MiB of read buffers a scavenge frees at once. (MALLOC_TRIM_THRESHOLD_ does
+ *    the same, but a process cannot set its own environment before malloc reads it.)
  *
  * 2. V8's heap headroom. A scavenge frees read buffers only once ~32 MiB of them have piled
  *    up, and V8 counts external memory allocated since the last mark-compact against the old
  *    generation's limit. When that limit sits less than ~48 MiB above the live heap — where
  *    echod's ~9 MiB of loaded code (pino, prom-client) puts it after an early mark-compact —
- *    every 32 MiB read starts a new marking cycle: 80–90 mark-compacts in 3 s, and p99 at
- *    12.5 ms instead of ~1 ms. V8's growth factor (`--heap-growing-percent`) is set so that its
- *    next limit lies at least `HEADROOM_BYTES` above the old generation, and handed back to V8's
- *    own heuristics (0) once the old generation alone is that large or reads slow down; checked
- *    every second. A `--heap-growing-percent` the user gave (NODE_OPTIONS or node's arguments)
+ *    every 32 MiB read starts a new marking cycle. V8's growth factor (`--heap-growing-percent`)
+ *    is set so that its next limit lies at least `HEADROOM_BYTES` above the old generation, and
+ *    handed back to V8's own heuristics (0) once the old generation alone is that large or reads
+ *    slow down; checked every second. A `--heap-growing-percent` the user gave (NODE_OPTIONS or node's arguments)
  *    is left alone.
  */
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -64,11 +60,9 @@ function userSet(name: string, env: NodeJS.ProcessEnv): boolean {
 
 /**
  * 3. V8's young generation stays at its starting size (1 MiB semi-spaces here). Loading echod's
- *    modules makes V8 grow it to 16 MiB, which no longer fits the CPU caches and makes each
- *    scavenge longer: on pipelined64 (50 × 32 lines of 64 B in flight) p99 1.6 ms and
- *    0.37 µs per message, against 1.0 ms and 0.31 µs with the young generation held small, as
- *    a hand-written server's stays; bulk16k is unchanged (7.4–7.6 µs). Must run before the
- *    rest of echod is loaded; a semi-space flag the user gave is left alone.
+ *    modules would make V8 grow it to 16 MiB, which no longer fits the CPU caches and makes
+ *    each scavenge longer. Must run before the rest of echod is loaded; a semi-space flag the
+ *    user gave is left alone.
  */
 function boundYoungGeneration(env: NodeJS.ProcessEnv): void {
   if (userSet('semi-space', env)) return;
@@ -107,9 +101,8 @@ function raiseMallocTrimThreshold(): void {
 }
 
 /**
- * Once a second: headroom while reads are fast, V8's own heuristics otherwise (so idle and
- * merely held connections are collected as tightly as ever: hold10k 4.6 KiB per connection
- * either way, 5.4 with the headroom always on).
+ * Once a second: headroom while reads are fast, V8's own heuristics otherwise, so that idle
+ * and merely held connections are collected as tightly as without it.
  */
 function keepHeapHeadroom(readBytes: () => number): () => void {
   let current = 0;

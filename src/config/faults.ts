@@ -212,7 +212,7 @@ export const FAULTS: readonly FaultSpec[] = [
       if (!['', 'true', '1'].includes(text)) throw new FaultOptionError(`accept-then-hang ${JSON.stringify(text)}: expected true`);
       return true;
     },
-    // Any value: only `true` turns it on (as before the table).
+    // Not checked: only `true` turns it on, anything else leaves it off.
     check() {},
   },
   {

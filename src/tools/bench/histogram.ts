@@ -25,11 +25,11 @@ export function totalHistogram(): Histogram {
 const DIRECT_LIMIT_US = 65_536;
 
 /**
- * The hot-path front of an interval histogram. hdr-histogram-js's `recordValue` costs about
- * 200 ns, as much as the rest of the work on one message; so exact µs values below 65 ms are
- * counted in a plain array (a few ns each) and handed to the histogram, each distinct value
- * once with its count, when the interval is taken. Nothing is rounded: the histogram receives
- * exactly the values it would have been given one by one.
+ * The hot-path front of an interval histogram. hdr-histogram-js's `recordValue` costs as much
+ * as the rest of the work on one message (docs/tools.md), so exact µs values below 65 ms are
+ * counted in a plain array and handed to the histogram, each distinct value once with its
+ * count, when the interval is taken. Nothing is rounded: the histogram receives exactly the
+ * values it would have been given one by one.
  */
 export class LatencyRecorder {
   private readonly counts = new Uint32Array(DIRECT_LIMIT_US);
