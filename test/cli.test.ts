@@ -232,7 +232,7 @@ describe('echod command', () => {
         }
         const outcome = JSON.parse(err.trim().split('\n').at(-1) ?? '') as SignalGapOutcome;
         assert.equal(outcome.exitCode, 0);
-        assert.deepEqual(outcome.gaps, [], 'a signal was left without a listener while draining');
+        assert.deepEqual(outcome.gaps, [], 'a signal was left without a handler while draining');
       },
     );
 

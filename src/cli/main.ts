@@ -246,8 +246,8 @@ function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } |
 }
 
 /**
- * Resolves at the first SIGTERM or SIGINT; a second one calls `exitNow`. One listener per signal
- * stays in place from start to exit: between removing a first listener and adding a second,
+ * Resolves at the first SIGTERM or SIGINT; a second one calls `exitNow`. One handler per signal
+ * stays in place from start to exit: between removing a first handler and adding a second,
  * Node would restore the default action and a quick second signal would kill the process.
  */
 async function untilSignal(run: Run, exitNow: () => void): Promise<void> {
