@@ -57,7 +57,7 @@ export interface Hold {
 export interface Acceptor {
   /**
    * May this client be served? With `hold`, the slot it claimed at accept becomes the
-   * connection's; without, the limits are checked now. Null: refused (limits, or the server
+   * connection's; without, the limits are checked now. Null: rejected (limits, or the server
    * is draining), the slot freed; the transport closes the socket at once.
    */
   admit(peer: Peer, listener: ResolvedListener, hold?: Hold): Admission | null;
@@ -68,12 +68,12 @@ export interface Acceptor {
   /**
    * Claims a slot for a socket accepted but not yet servable (reading its PROXY header, in its
    * TLS handshake), at its own address: it counts against maxConnections and that address's
-   * maxConnectionsPerIp from now on. Null: refused (logged and counted); close the socket.
+   * maxConnectionsPerIp from now on. Null: rejected (logged and counted); close the socket.
    */
   hold(peer: Peer): Hold | null;
   /**
    * The held socket's PROXY header named its client (`peer`): its slot counts under that
-   * address from now on, if the address has room. False: refused (logged and counted) and the
+   * address from now on, if the address has room. False: rejected (logged and counted) and the
    * slot freed; close the socket.
    */
   identify(hold: Hold, peer: Peer): boolean;
