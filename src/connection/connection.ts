@@ -145,6 +145,19 @@ export abstract class Connection implements Expirable, ShapedSink {
   /** Tears the connection down with a TCP reset (RST) instead of a FIN. */
   protected abstract resetTransport(): void;
 
+  /**
+   * Milliseconds since the last bytes either way, never more than the connection's age.
+   * `lastActive` is a coarse-clock stamp (up to one sweep period behind `clockMs()`), so a
+   * connection accepted late in a period is stamped before its exact `openedAt`; measured on
+   * the coarse clock alone, its idle time would exceed its age once the next sweep moved the
+   * clock. Activity is therefore counted from no earlier than the open, and capped at the age.
+   */
+  idleMs(now: number): number {
+    const age = now - this.openedAt;
+    const idle = this.context.clock.now - Math.max(this.lastActive, this.openedAt);
+    return Math.max(0, Math.min(age, idle));
+  }
+
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
     return this.framer.pendingBytes;

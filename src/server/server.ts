@@ -235,7 +235,6 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** Every open connection, for `GET /connections`: who, where, how much, how long. */
   connectionsSnapshot(): ConnectionSnapshot[] {
     const now = clockMs();
-    const clock = this.sweeper.clock.now;
     return [...this.connections].map((connection) => ({
       id: connection.id,
       listener: connection.listener,
@@ -250,7 +249,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       lines: connection.lines,
       pendingBytes: connection.pendingBytes,
       ageMs: now - connection.openedAt,
-      idleMs: Math.max(0, clock - connection.lastActive),
+      idleMs: connection.idleMs(now),
     }));
   }
 
@@ -280,7 +279,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
 
   private transportOf(config: ResolvedListener): 'node' | 'bun' {
     if (config.protocol === 'udp') return 'node';
-    const spec = { listener: config, backlog: 0, noDelay: true, reusePort: false, proxyProtocolTimeoutMs: 0 };
+    const spec = { listener: config, backlog: 0, noDelay: true, reusePort: false, proxyProtocolTimeoutMs: 0, directRead: false };
     return this.options.transport !== 'node' && bunCanServe(spec) && bunRuntime() !== undefined ? 'bun' : 'node';
   }
 
@@ -289,7 +288,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   }
 
   private async start(): Promise<AddressInfo> {
-    const { backlog, noDelay, reusePort, proxyProtocolTimeoutMs, logger } = this.options;
+    const { backlog, noDelay, reusePort, proxyProtocolTimeoutMs, directRead, logger } = this.options;
     try {
       const tls = this.options.tls === null ? null : await tlsSettings(this.options.tls);
       for (const config of this.options.listeners) {
@@ -300,7 +299,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
           this.bound.push(udp);
           continue;
         }
-        const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs };
+        const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs, directRead };
         if (HTTP_PROTOCOLS.includes(config.protocol)) {
           const http = await listenHttp(spec, { acceptor: this, logger, tls, http: this.options.http, monitor: this.http, serverId: this.options.serverId });
           this.streamListeners.push(http);
