@@ -87,6 +87,11 @@ export abstract class Connection implements Expirable, ShapedSink {
   reason: CloseReason | null = null;
   /** True when the connection had to be destroyed because it did not finish in time. */
   forced = false;
+  /**
+   * Complete (newline-terminated) lines echoed back: counted when handed to the transport, so
+   * lines a close-after fault cut off or a delay still held at the close are not counted.
+   * Logs, /stats, /connections and echod_lines_total all read this one count.
+   */
   lines = 0;
   errorCode: string | null = null;
   extras: ConnectionExtras | null = null;
@@ -168,8 +173,8 @@ export abstract class Connection implements Expirable, ShapedSink {
     const framer = this.framer;
     this.lastActive = this.context.clock.now;
     const out = framer.push(chunk);
-    this.lines += framer.lines;
     if (this.extras === null) {
+      this.lines += framer.lines;
       if (out.length !== 0 && !this.write(out)) this.onBlocked();
     } else {
       this.echoWithExtras(chunk, out, framer.lines);
@@ -187,11 +192,12 @@ export abstract class Connection implements Expirable, ShapedSink {
     // Line mode prefixes each line; raw mode (no lines) each chunk.
     const shaped = extras.prefix === null ? out : lines > 0 ? prefixLines(out, extras.prefix) : Buffer.concat([extras.prefix, out]);
     if (extras.shaper !== null) extras.shaper.send(shaped, lines);
-    else this.writeNow(shaped);
+    else this.writeNow(shaped, lines);
   }
 
-  /** Writes echo out now, through the output digest if any. ShapedSink. */
-  writeNow(data: Buffer): boolean {
+  /** Writes echo out now, through the output digest if any; `lines` complete lines end in it. ShapedSink. */
+  writeNow(data: Buffer, lines = 0): boolean {
+    this.lines += lines;
     this.extras?.digestOut?.update(data);
     const taken = this.write(data);
     if (!taken) this.onBlocked();

@@ -9,8 +9,8 @@ import type { FaultOptions } from '../config/faults.js';
 
 /** What the shaper needs from its connection. */
 export interface ShapedSink {
-  /** Writes now; false under backpressure. */
-  writeNow(data: Buffer): boolean;
+  /** Writes now; false under backpressure. `lines`: the complete echoed lines this write finishes. */
+  writeNow(data: Buffer, lines?: number): boolean;
   pauseInput(): void;
   resumeInput(): void;
   /** Ends the connection because a fault said so. */
@@ -55,6 +55,8 @@ const SHAPER_HIGH_WATER_BYTES = 256 * 1024;
 interface Pending {
   data: Buffer;
   at: number;
+  /** Complete lines in `data`: counted as echoed once its last byte is written. */
+  lines: number;
 }
 
 /**
@@ -99,7 +101,7 @@ export class OutputShaper {
     if (after !== undefined && 'ms' in after) this.cancelClose = scheduler.after(after.ms, () => this.closeNow());
   }
 
-  /** Takes one chunk of echo (complete lines in line mode). */
+  /** Takes one chunk of echo holding `lines` complete lines (0 in raw mode). */
   send(data: Buffer, lines: number): void {
     if (this.closed) return;
     const after = this.faults.closeAfter;
@@ -107,7 +109,7 @@ export class OutputShaper {
       // Echo up to the Nth line, then close.
       const allowed = after.lines - this.sentLines;
       if (lines >= allowed) {
-        this.enqueue(upToLine(data, allowed));
+        this.enqueue(upToLine(data, allowed), allowed);
         this.sentLines = after.lines;
         this.closeWhenSent();
         return;
@@ -117,14 +119,15 @@ export class OutputShaper {
     if (after !== undefined && 'bytes' in after) {
       const allowed = after.bytes - this.sentBytes;
       if (data.length >= allowed) {
-        this.enqueue(data.subarray(0, allowed));
+        const cut = data.subarray(0, allowed);
+        this.enqueue(cut, Math.min(lines, newlines(cut)));
         this.sentBytes = after.bytes;
         this.closeWhenSent();
         return;
       }
     }
     this.sentBytes += data.length;
-    this.enqueue(data);
+    this.enqueue(data, lines);
   }
 
   /** Input-side throttle: call per received chunk; pauses reading while over the rate. */
@@ -183,7 +186,7 @@ export class OutputShaper {
     this.sink.faultClose(this.faults.closeHow ?? 'fin');
   }
 
-  private enqueue(data: Buffer): void {
+  private enqueue(data: Buffer, lines: number): void {
     if (data.length === 0) {
       if (this.closeOnEmpty && this.queue.length === 0) this.closeNow();
       return;
@@ -194,7 +197,7 @@ export class OutputShaper {
     // Never before the previous release: order is kept whatever the jitter.
     const at = Math.max(now + delay, this.lastRelease);
     this.lastRelease = at;
-    this.queue.push({ data: Buffer.from(data), at });
+    this.queue.push({ data: Buffer.from(data), at, lines });
     this.queuedBytes += data.length;
     if (this.queuedBytes > SHAPER_HIGH_WATER_BYTES && !this.inputPaused) {
       this.inputPaused = true;
@@ -225,11 +228,12 @@ export class OutputShaper {
       if (this.budget <= 0 && rate !== undefined) return this.wakeAfter(Math.ceil(((1 - this.budget) / rate) * 1000));
       const size = Math.min(head.data.length, chunk, rate === undefined ? Number.POSITIVE_INFINITY : Math.max(1, Math.floor(this.budget)));
       const piece = head.data.subarray(0, size);
-      if (size === head.data.length) this.queue.shift();
+      const whole = size === head.data.length;
+      if (whole) this.queue.shift();
       else head.data = head.data.subarray(size);
       this.queuedBytes -= size;
       if (rate !== undefined) this.budget -= size;
-      this.sink.writeNow(piece);
+      this.sink.writeNow(piece, whole ? head.lines : 0);
       // One chunk per turn of the event loop, so each goes out as its own write.
       if (this.faults.chunkBytes !== undefined && this.queue.length > 0) return this.wakeNextTurn();
     }
@@ -255,6 +259,12 @@ export class OutputShaper {
     this.wake = null;
     this.pump();
   }
+}
+
+function newlines(data: Buffer): number {
+  let count = 0;
+  for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a, nl + 1)) count++;
+  return count;
 }
 
 /** The bytes of `data` up to and including its `count`th newline. */

@@ -1,7 +1,7 @@
 /**
  * What the server counts, and the snapshot it hands out (`server.stats`, `/stats`).
  * Counting on the byte path is per chunk, never per line: bytes come from the socket's own
- * counters and lines from the framer's per-chunk count.
+ * counters and lines from the framer's per-chunk count (taken as the echo is written).
  */
 
 /** Why a connection ended. Stable strings: logs, metrics labels and tests use them. */
@@ -88,7 +88,7 @@ export interface ServerStats {
   };
   bytesReceived: number;
   bytesSent: number;
-  /** Complete (newline-terminated) lines echoed; 0 in raw mode. */
+  /** Complete (newline-terminated) lines echoed back (see `Connection.lines`); 0 in raw mode. */
   lines: number;
   /** Unexpected exceptions caught while handling a connection (bugs; should stay 0). */
   internalErrors: number;
