@@ -14,6 +14,8 @@ export interface ListenSpec {
   noDelay: boolean;
   reusePort: boolean;
   proxyProtocolTimeoutMs: number;
+  /** Node tcp and unix listeners: read sockets into one shared buffer (see transports/node-direct-read.ts). */
+  directRead: boolean;
 }
 
 /** A connection the server agreed to serve, with what it needs to be built. */

@@ -8,8 +8,7 @@
  * another or into the process.
  */
 import { once } from 'node:events';
-import { type Server, Socket, createServer } from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { type Socket, createServer } from 'node:net';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { Connection, type TlsInfo } from '../connection/connection.js';
 import type { TlsSettings } from '../config/options.js';
@@ -17,14 +16,14 @@ import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
 import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { bindSocketFile, removeSocketFile, type SocketFile } from './socket-file.js';
+import { acceptDirect, isDirect } from './node-direct-read.js';
+import { formatListener } from '../config/listen-url.js';
 
 const kConnection = Symbol('echod.connection');
 type ConnectionSocket = Socket & { [kConnection]?: NodeConnection };
-/** On a socket built by `acceptDirect`: its bytes go to onDirectRead. */
-const kDirect = Symbol('echod.direct');
 /** On a direct socket whose PROXY header is being read: where its bytes go until then. */
 const kPreamble = Symbol('echod.preamble');
-type DirectSocket = Socket & { [kDirect]?: true; [kPreamble]?: ((chunk: Buffer) => void) | undefined };
+type PreambleSocket = Socket & { [kPreamble]?: ((chunk: Buffer) => void) | undefined };
 /**
  * On an accepted socket that cannot be served yet (reading its PROXY header, in its TLS
  * handshake): the slot it claimed at accept and the client it is (the one its PROXY header
@@ -57,8 +56,8 @@ export class NodeConnection extends Connection {
     this.socket = socket;
     this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
     (socket as ConnectionSocket)[kConnection] = this;
-    // A socket read directly hands its bytes to onDirectRead, never to 'data' listeners.
-    if ((socket as DirectSocket)[kDirect] !== true) socket.on('data', onData);
+    // A socket read directly hands its bytes to onDirectBytes, never to 'data' listeners.
+    if (!isDirect(socket)) socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
@@ -141,30 +140,13 @@ function onData(this: Socket, chunk: Buffer): void {
 }
 
 /**
- * Every directly read socket's read buffer: libuv reads into it, and onDirectRead copies the
- * bytes out before anything else runs, so one buffer serves every connection (a buffer per
- * connection would cost up to 64 KiB each). It cannot be handed on as it is: a write the kernel
- * does not take at once keeps a pointer to its bytes, and the next read, of any socket, would
- * overwrite them.
+ * A directly read socket's bytes (see node-direct-read.ts): the usual echo, or the PROXY header
+ * reader while the socket has no connection yet.
  */
-const directReadBuffer = Buffer.allocUnsafe(64 * 1024);
-
-function sharedReadBuffer(): Buffer {
-  return directReadBuffer;
-}
-
-/**
- * A directly read socket's bytes (`this` is the socket): copied out, then the usual echo, or
- * the PROXY header reader while the socket has no connection yet.
- */
-function onDirectRead(this: Socket, bytes: number, buffer: Uint8Array): boolean {
-  const socket = this as DirectSocket & ConnectionSocket;
-  const chunk = Buffer.allocUnsafe(bytes);
-  chunk.set(buffer.subarray(0, bytes));
-  const connection = socket[kConnection];
+function onDirectBytes(socket: Socket, chunk: Buffer): void {
+  const connection = (socket as ConnectionSocket)[kConnection];
   if (connection !== undefined) receive(connection, chunk);
-  else socket[kPreamble]?.(chunk);
-  return true;
+  else (socket as PreambleSocket)[kPreamble]?.(chunk);
 }
 
 function onEnd(this: Socket): void {
@@ -266,11 +248,11 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   const own = socketPeer(socket);
   // A direct socket (acceptDirect) hands its bytes to kPreamble, and what follows the header
   // goes straight to the connection's echo; any other socket has 'data' events and unshift().
-  const direct = (socket as DirectSocket)[kDirect] === true;
+  const direct = isDirect(socket);
   let received: Buffer = Buffer.alloc(0);
   const finish = (): void => {
     clearTimeout(timer);
-    if (direct) (socket as DirectSocket)[kPreamble] = undefined;
+    if (direct) (socket as PreambleSocket)[kPreamble] = undefined;
     else socket.removeListener('data', onPreamble);
     socket.removeListener('close', onEarlyClose);
     socket.removeListener('end', onEarlyEnd);
@@ -327,7 +309,7 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
   };
   const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);
   timer.unref();
-  if (direct) (socket as DirectSocket)[kPreamble] = onPreamble;
+  if (direct) (socket as PreambleSocket)[kPreamble] = onPreamble;
   else socket.on('data', onPreamble);
   socket.on('close', onEarlyClose);
   socket.on('end', onEarlyEnd);
@@ -408,7 +390,10 @@ export async function listenNode(
   } else await listen({ host: listener.host, port: listener.port });
   // Not under tls (node:tls takes the socket's handle over) nor, with a PROXY header to read
   // first, on a hanging listener (its sockets must keep what follows the header unread).
-  if (tlsServer === null && !(proxied && pauseOnConnect)) acceptDirect(server, pauseOnConnect, spec.noDelay, onConnection);
+  // Off by option, or where node:net's handle is not the shape it relies on (it logs why).
+  if (spec.directRead && tlsServer === null && !(proxied && pauseOnConnect)) {
+    acceptDirect(server, { listener: formatListener(listener), pauseOnCreate: pauseOnConnect, noDelay: spec.noDelay, onSocket: onConnection, onBytes: onDirectBytes, logger });
+  }
   server.on('error', (err) => logger.error({ err }, 'listener error'));
   return {
     config: listener,
@@ -522,54 +507,4 @@ function handshakeNext(tlsServer: TlsServer, handshaking: Set<Socket>): AfterHea
     socket.allowHalfOpen = false;
     tlsServer.emit('connection', socket);
   };
-}
-
-/** node:net's listening handle (a TCP or Pipe wrap, or cluster's round-robin stand-in). */
-interface AcceptHandle {
-  onconnection: (status: number, clientHandle?: object) => void;
-}
-
-/**
- * tcp and unix listeners on node (PROXY header or not): accepted sockets are read directly.
- * node:net hands a server's sockets their bytes through the stream machinery (a fresh 64 KiB
- * allocation per read, shrunk to size, pushed through Readable to a 'data' event); a socket
- * built with `onread` (node's documented option, offered by net.connect but not by net.Server)
- * gets them in one call, into one shared buffer (see onDirectRead). Measured on the yardstick,
- * two pairs in one run against the same echod on 'data' events, server CPU per message:
- * pingpong64 −17% and −20%, conns1k −10% and −21%, churn −4% and −12%, bulk16k +7% and −8%
- * (noise: the runtime tuning had already made its per-read allocation cheap).
- *
- * The sockets are built here, as node:net's own accept callback builds them, with `onread`
- * added: the accept callback is the listening handle's `onconnection`, replaced once the
- * server listens. Everything else — pause and resume, end, close, errors, writes and their
- * backpressure — is node:net's as usual. Where the handle is not what node 20 and later
- * provide (Bun's node:net), nothing is replaced and the server's 'connection' event serves.
- */
-function acceptDirect(server: Server, pauseOnCreate: boolean, noDelay: boolean, onSocket: (socket: Socket) => void): void {
-  if (process.versions.bun !== undefined) return;
-  const handle = (server as Server & { _handle?: AcceptHandle | null })._handle;
-  if (handle === null || handle === undefined || typeof handle.onconnection !== 'function') return;
-  handle.onconnection = (status, clientHandle) => {
-    if (status !== 0 || clientHandle === undefined) {
-      server.emit('error', acceptError(status));
-      return;
-    }
-    // `handle` and `pauseOnCreate` are what node:net's own accept passes (absent from the typings).
-    const options = { handle: clientHandle, allowHalfOpen: true, pauseOnCreate, readable: true, writable: true, onread: { buffer: sharedReadBuffer, callback: onDirectRead } };
-    const socket = new Socket(options) as DirectSocket;
-    socket[kDirect] = true;
-    if (noDelay) socket.setNoDelay(true);
-    onSocket(socket);
-  };
-}
-
-/** The error node:net's server emits when accept() fails (EMFILE, ENFILE…). */
-function acceptError(status: number): NodeJS.ErrnoException {
-  let code = 'UNKNOWN';
-  try {
-    code = getSystemErrorName(status);
-  } catch {
-    // Not an errno: keep UNKNOWN.
-  }
-  return Object.assign(new Error(`accept ${code}`), { errno: status, code, syscall: 'accept' });
 }
