@@ -311,7 +311,7 @@ describe('echod command', () => {
       const proc = echod(['--help']);
       assert.equal(await proc.exit(), 0);
       const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version', 'check-config']);
-      const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z-]*)/g)].map((match) => match[1] as string));
+      const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)].map((match) => match[1] as string));
       assert.deepEqual([...mentioned].filter((name) => !known.has(name)), []);
     });
 

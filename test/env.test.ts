@@ -62,7 +62,25 @@ describe('settings that do nothing are warned about; contradictions are refused'
   });
 
   it('TLS flags with no tls listener', () => {
-    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), ['--tls-min-version has no effect: there is no tls:// listener', '--tls-self-signed has no effect: there is no tls:// listener']);
+    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), ['--tls-min-version has no effect: there is no tls:// or https:// listener', '--tls-self-signed has no effect: there is no tls:// or https:// listener']);
+  });
+
+  it('https:// (and wss://) listeners take the TLS flags: no warning, and no start without a certificate', () => {
+    for (const url of ['https://127.0.0.1:0', 'wss://127.0.0.1:0']) {
+      assert.deepEqual(warned(['--listen', url, '--tls-self-signed', '--tls-min-version', 'TLSv1.3']), [], url);
+      assert.equal(config(['--listen', url, '--tls-self-signed']).resolved.tls?.selfSigned, true, url);
+      assert.match(refusal(['--listen', url]), /^a tls:\/\/ or https:\/\/ listener needs a certificate/, url);
+    }
+  });
+
+  it('HTTP flags with no http or https listener; ECHOD_ variables set them, and errors name them', () => {
+    assert.deepEqual(warned(['--max-body-bytes', '1KiB', '--ws-deflate']), ['--max-body-bytes has no effect: there is no http:// or https:// listener', '--ws-deflate has no effect: there is no http:// or https:// listener']);
+    assert.deepEqual(warned(['--listen', 'ws://127.0.0.1:0', '--max-body-bytes', '1KiB']), []);
+    const fromEnv = config(['--listen', 'http://127.0.0.1:0'], { ECHOD_MAX_BODY_BYTES: '2KiB', ECHOD_HTTP_CONTROLS: 'off', ECHOD_HTTP_MAX_REQUESTS_PER_CONNECTION: '3', ECHOD_MAX_WS_MESSAGE_BYTES: '4096' });
+    assert.deepEqual([fromEnv.resolved.http.maxBodyBytes, fromEnv.resolved.http.controls, fromEnv.resolved.http.maxRequestsPerConnection, fromEnv.resolved.http.maxWsMessageBytes], [2048, false, 3, 4096]);
+    assert.match(refusal(['--listen', 'http://127.0.0.1:0', '--http-headers-timeout', '0']), /^invalid --http-headers-timeout: 0 \(expected an integer from 1/);
+    assert.match(refusal(['--listen', 'http://127.0.0.1:0'], { ECHOD_HTTP2_MAX_STREAMS: '0' }), /^invalid ECHOD_HTTP2_MAX_STREAMS: 0/);
+    assert.match(refusal(['--http-controls', 'maybe']), /^invalid --http-controls: "maybe" \(expected on, off\)/);
   });
 
   it('--tls-cert with --tls-self-signed is refused', () => {

@@ -6,9 +6,9 @@
 import { FAULTS, type ListenerKind } from '../config/faults.js';
 import { formatListener } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
-import { FLAGS, type ParsedCommandLine } from './flags.js';
+import { FLAGS, HTTP_FLAGS, type ParsedCommandLine } from './flags.js';
 
-/** The flags that set a `tls.*` option: they act on tls:// listeners only. */
+/** The flags that set a `tls.*` option: they act on tls:// and https:// listeners only. */
 const TLS_FLAGS = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true).map((flag) => flag.name);
 /** How a warning names the listeners of a kind. */
 const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://' };
@@ -23,8 +23,11 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
   const warnings: string[] = [];
   // --host still fills in a URL without a host (tcp://:8080); --port never does.
   if (listenGiven && values.has('port')) warnings.push(`${named('port')} has no effect with --listen or socket activation (each listener names its own port)`);
-  if (!protocols.has('tls')) {
-    for (const flag of TLS_FLAGS.filter((name) => values.has(name))) warnings.push(`${named(flag)} has no effect: there is no tls:// listener`);
+  if (!protocols.has('tls') && !protocols.has('https')) {
+    for (const flag of TLS_FLAGS.filter((name) => values.has(name))) warnings.push(`${named(flag)} has no effect: there is no tls:// or https:// listener`);
+  }
+  if (!protocols.has('http') && !protocols.has('https')) {
+    for (const flag of HTTP_FLAGS.filter((spec) => values.has(spec.name))) warnings.push(`${named(flag.name)} has no effect: there is no http:// or https:// listener`);
   }
   const proxy = values.get('proxy-protocol');
   if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix')) {

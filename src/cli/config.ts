@@ -12,7 +12,7 @@ import { formatListener, type ListenerOptions, ListenUrlError, parseListenUrl, t
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions, type TlsOptions } from '../config/options.js';
 import { tlsMaterialProblem } from '../config/self-signed.js';
 import { bindConflict, type BindTarget, hostPort } from '../server/bind-error.js';
-import { FLAGS, type FlagValue, type ParsedCommandLine } from './flags.js';
+import { FLAGS, type FlagValue, httpOptionsFrom, type ParsedCommandLine } from './flags.js';
 import type { LogFormat } from './logger.js';
 import { configWarnings } from './config-warnings.js';
 
@@ -49,12 +49,13 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
   }
   const listeners = listenersFrom(values, env);
   if (listeners !== undefined) options.listeners = listeners;
-  const tlsListener = (listeners ?? []).some((listener) => listener.protocol === 'tls');
+  // https:// (and wss://) listeners take the same certificate as tls:// ones.
+  const tlsListener = (listeners ?? []).some((listener) => listener.protocol === 'tls' || listener.protocol === 'https');
   if (values.get('tls-self-signed') === true && (values.has('tls-cert') || values.has('tls-key'))) {
     throw new UsageError(`${sourceOf(parsed, 'tls-self-signed')} contradicts ${sourceOf(parsed, values.has('tls-cert') ? 'tls-cert' : 'tls-key')}: use your certificate or a self-signed one, not both`);
   }
   if (tlsListener && !values.has('tls-cert') && !values.has('tls-key') && values.get('tls-self-signed') !== true) {
-    throw new UsageError('a tls:// listener needs a certificate: give --tls-cert FILE and --tls-key FILE, or --tls-self-signed');
+    throw new UsageError('a tls:// or https:// listener needs a certificate: give --tls-cert FILE and --tls-key FILE, or --tls-self-signed');
   }
   const clientAuth = values.get('tls-client-auth');
   if (tlsListener && clientAuth !== undefined && clientAuth !== 'none' && !values.has('tls-ca')) {
@@ -62,6 +63,8 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
   }
   const tls = tlsListener ? tlsFrom(values, parsed) : undefined;
   if (tls !== undefined) options.tls = tls;
+  const http = httpOptionsFrom(values);
+  if (http !== undefined) options.http = http;
 
   let resolved: ResolvedOptions;
   try {

@@ -3,7 +3,8 @@
  * apart, and only the options that differ from their defaults, by flag name. The start-up log
  * line and `--check-config` both print this, so they agree. Never key material.
  */
-import { formatListener } from '../config/listen-url.js';
+import { HTTP_DEFAULTS } from '../config/http-options.js';
+import { formatListener, HTTP_PROTOCOLS } from '../config/listen-url.js';
 import { DEFAULTS, defaultServerId, type ResolvedOptions } from '../config/options.js';
 import { formatBytes, formatDurationMs } from '../core/units.js';
 import { FLAGS } from './flags.js';
@@ -22,7 +23,8 @@ export interface EffectiveConfig {
 export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string; port: number } | undefined): EffectiveConfig {
   const listeners = resolved.listeners.map((listener) => {
     const parts = [listener.fd !== null ? `${listener.protocol} fd ${listener.fd}` : formatListener(listener)];
-    if (listener.protocol !== 'udp') parts.push(`mode=${listener.mode}`);
+    // mode is the byte echo's: udp echoes datagrams, http and https answer requests.
+    if (listener.protocol !== 'udp' && !HTTP_PROTOCOLS.includes(listener.protocol)) parts.push(`mode=${listener.mode}`);
     if (listener.proxyProtocol !== 'off') parts.push(`proxy=${listener.proxyProtocol}`);
     if (listener.faults !== null) parts.push(`faults=${JSON.stringify(listener.faults)}`);
     return parts.join(' ');
@@ -35,14 +37,15 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
     const key = flag.option as keyof typeof defaults;
     const value = resolved[key];
     if (value === defaults[key]) continue;
-    options[flag.name] =
-      flag.kind === 'size' && typeof value === 'number'
-        ? formatBytes(value)
-        : flag.kind === 'duration' && typeof value === 'number'
-          ? formatDurationMs(value)
-          : flag.kind === 'onOff' && typeof value === 'boolean'
-            ? (value ? 'on' : 'off')
-            : value;
+    options[flag.name] = flag.kind === 'size' && typeof value === 'number' ? formatBytes(value) : flag.kind === 'duration' && typeof value === 'number' ? formatDurationMs(value) : value;
+  }
+  for (const flag of FLAGS) {
+    // The http listeners' bounds: http.maxBodyBytes and the like, shown by their flags too.
+    if (flag.option?.startsWith('http.') !== true) continue;
+    const key = flag.option.slice('http.'.length) as keyof typeof HTTP_DEFAULTS;
+    const value = resolved.http[key];
+    if (value === HTTP_DEFAULTS[key]) continue;
+    options[flag.name] = flag.kind === 'size' && typeof value === 'number' ? formatBytes(value) : flag.kind === 'duration' && typeof value === 'number' ? formatDurationMs(value) : typeof flag.kind === 'object' && typeof value === 'boolean' ? (value ? 'on' : 'off') : value;
   }
   const config: EffectiveConfig = { listeners, options };
   const { tls } = resolved;

@@ -12,9 +12,10 @@ import { PROXY_PROTOCOL_MODES } from '../config/listen-url.js';
 import { LOG_FORMATS, LOG_LEVELS } from './logger.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../core/units.js';
 import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
+import { HTTP_DEFAULTS } from '../config/http-options.js';
 
 /** How a flag's text becomes a value. */
-type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'onOff' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
@@ -39,7 +40,7 @@ const MAX_WORKERS = 256;
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host, option: 'host' },
   { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port), option: 'port' },
-  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional (env: space-separated); replaces --host/--port', option: 'listeners' },
+  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port', option: 'listeners' },
   { name: 'mode', kind: { oneOf: MODES }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode, option: 'mode' },
   { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes), option: 'maxLineBytes' },
   { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections), option: 'maxConnections' },
@@ -49,15 +50,28 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs), option: 'drainTimeoutMs' },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs), option: 'shutdownDelayMs' },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog), option: 'backlog' },
-  { name: 'direct-read', kind: 'onOff', arg: 'on|off', description: "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)", shown: 'on', option: 'directRead' },
   { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
   { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs), option: 'proxyProtocolTimeoutMs' },
-  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
-  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// listeners (re-read on SIGHUP)', option: 'tls.key' },
+  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
+  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.key' },
   { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)', option: 'tls.ca' },
   { name: 'tls-client-auth', kind: { oneOf: ['none', 'request', 'require'] }, arg: 'MODE', description: 'ask for (request) or insist on (require) a client certificate', shown: 'none', option: 'tls.clientAuth' },
   { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2', option: 'tls.minVersion' },
   { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)', option: 'tls.selfSigned' },
+  // HTTP bounds and controls (http:// and https:// listeners; docs/http.md).
+  { name: 'max-body-bytes', kind: 'size', arg: 'SIZE', description: 'largest HTTP request body; larger is answered 413 and the connection closed', shown: formatBytes(HTTP_DEFAULTS.maxBodyBytes), option: 'http.maxBodyBytes' },
+  { name: 'http-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest HTTP request head; larger is answered 431', shown: formatBytes(HTTP_DEFAULTS.maxHeaderBytes), option: 'http.maxHeaderBytes' },
+  { name: 'http-max-headers', kind: 'integer', arg: 'N', description: 'most header fields in one HTTP request; more is answered 431', shown: String(HTTP_DEFAULTS.maxHeaders), option: 'http.maxHeaders' },
+  { name: 'http-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'an HTTP request head not complete this long after it began is answered 408 and closed (slowloris)', shown: formatDurationMs(HTTP_DEFAULTS.headersTimeoutMs), option: 'http.headersTimeoutMs' },
+  { name: 'http-request-timeout', kind: 'duration', arg: 'DURATION', description: 'an HTTP request (head and body) not received this long after it began is answered 408 and closed', shown: formatDurationMs(HTTP_DEFAULTS.requestTimeoutMs), option: 'http.requestTimeoutMs' },
+  { name: 'http-max-requests-per-connection', kind: 'integer', arg: 'N', description: 'requests served on one HTTP connection; the last says Connection: close (HTTP/2: GOAWAY) (0 = no limit)', shown: String(HTTP_DEFAULTS.maxRequestsPerConnection), option: 'http.maxRequestsPerConnection' },
+  { name: 'http2-max-streams', kind: 'integer', arg: 'N', description: 'HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS)', shown: String(HTTP_DEFAULTS.maxConcurrentStreams), option: 'http.maxConcurrentStreams' },
+  { name: 'http-controls', kind: { oneOf: ['on', 'off'] }, arg: 'on|off', description: 'honour the echo controls (?status= ?delay= ?header= ?bytes= ?close= and their x-echo-* headers)', shown: HTTP_DEFAULTS.controls ? 'on' : 'off', option: 'http.controls' },
+  { name: 'http-max-delay', kind: 'duration', arg: 'DURATION', description: 'longest ?delay= a request may ask for; more is answered 400', shown: formatDurationMs(HTTP_DEFAULTS.maxDelayMs), option: 'http.maxDelayMs' },
+  { name: 'http-max-response-bytes', kind: 'size', arg: 'SIZE', description: 'largest ?bytes= body a request may ask for; more is answered 400', shown: formatBytes(HTTP_DEFAULTS.maxResponseBytes), option: 'http.maxResponseBytes' },
+  { name: 'http-server-header', kind: 'string', arg: 'NAME', description: 'the response header that names the server (its value is --server-id)', shown: HTTP_DEFAULTS.serverHeader, option: 'http.serverHeader' },
+  { name: 'max-ws-message-bytes', kind: 'size', arg: 'SIZE', description: 'largest WebSocket message; larger is closed with 1009', shown: formatBytes(HTTP_DEFAULTS.maxWsMessageBytes), option: 'http.maxWsMessageBytes' },
+  { name: 'ws-deflate', kind: 'boolean', arg: '', description: 'offer permessage-deflate on WebSocket upgrades', shown: HTTP_DEFAULTS.wsDeflate ? 'on' : 'off', option: 'http.wsDeflate' },
   { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', shown: String(DEFAULTS.udpRatePerSource), option: 'udpRatePerSource' },
   { name: 'server-id', kind: 'string', arg: 'NAME', description: 'names this server in logs, metrics (server_id label) and /stats', shown: 'the host name', option: 'serverId' },
   { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}', option: 'banner' },
@@ -102,6 +116,21 @@ export interface ParsedCommandLine {
 export const ADMIN_LIMIT_FLAGS: Readonly<Record<keyof AdminLimits, string>> = Object.fromEntries(
   FLAGS.flatMap((flag) => (flag.option?.startsWith('admin.') === true ? [[flag.option.slice('admin.'.length), flag.name]] : [])),
 ) as Record<keyof AdminLimits, string>;
+
+/** The flags whose option is `http.*`: the http and https listeners' bounds and controls. */
+export const HTTP_FLAGS: readonly FlagSpec[] = FLAGS.filter((flag) => flag.option?.startsWith('http.') === true);
+
+/** The library's `http` options from the flags and variables given (`--http-controls off` → `controls: false`); undefined when none is. */
+export function httpOptionsFrom(values: ReadonlyMap<string, FlagValue>): Record<string, FlagValue> | undefined {
+  const given = HTTP_FLAGS.filter((flag) => values.has(flag.name));
+  if (given.length === 0) return undefined;
+  return Object.fromEntries(
+    given.map((flag) => {
+      const value = values.get(flag.name) as FlagValue;
+      return [(flag.option as string).slice('http.'.length), typeof flag.kind === 'object' && flag.kind.oneOf.includes('on') ? value === 'on' : value];
+    }),
+  );
+}
 
 /** The admin bounds given by flags or environment, resolved; a bad one is a UsageError naming its flag. */
 export function adminLimitsFrom(values: ReadonlyMap<string, FlagValue>): AdminLimits {
@@ -156,8 +185,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     const raw = given !== undefined ? given : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
     if (raw === undefined) continue;
     const value = convert(flag, raw, source);
-    // A boolean set to false (ECHOD_TLS_SELF_SIGNED=false) is as if it were not given; `off` is a value.
-    if (value === false && flag.kind !== 'onOff') continue;
+    // A boolean set to false (ECHOD_TLS_SELF_SIGNED=false) is as if it were not given.
+    if (value === false) continue;
     values.set(flag.name, value);
     sources.set(flag.name, source);
   }
@@ -237,7 +266,6 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
     if (typeof raw === 'boolean') return raw;
     return parseBoolean(text) ?? bad('true or false');
   }
-  if (kind === 'onOff') return text === 'on' ? true : text === 'off' ? false : bad('on or off');
   if (kind === 'integer') return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : bad('a whole number ≥ 0');
   if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
   if (kind === 'workers') {
@@ -287,6 +315,7 @@ export function helpText(version: string): string {
     '  echod --port 7000',
     '  echod --listen tcp://:8080 --listen udp://:8080 --listen tls://:8443 --tls-self-signed',
     '  echod --listen "tcp://[::]:7000?mode=raw&proxy=optional"',
+    '  echod --listen http://:8081 --listen https://:8444 --tls-self-signed --max-body-bytes 1MiB',
     '  ECHOD_MAX_LINE_BYTES=64KiB echod --idle-timeout 30s --admin-port 9090',
     '  printf "hello\\n" | nc -w1 127.0.0.1 8080   # -w1: works with OpenBSD nc and Ncat',
   ].join('\n');
