@@ -37,7 +37,14 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
     const key = flag.option as keyof typeof defaults;
     const value = resolved[key];
     if (value === defaults[key]) continue;
-    options[flag.name] = flag.kind === 'size' && typeof value === 'number' ? formatBytes(value) : flag.kind === 'duration' && typeof value === 'number' ? formatDurationMs(value) : value;
+    options[flag.name] =
+      flag.kind === 'size' && typeof value === 'number'
+        ? formatBytes(value)
+        : flag.kind === 'duration' && typeof value === 'number'
+          ? formatDurationMs(value)
+          : flag.kind === 'onOff' && typeof value === 'boolean'
+            ? (value ? 'on' : 'off')
+            : value;
   }
   for (const flag of FLAGS) {
     // The http listeners' bounds: http.maxBodyBytes and the like, shown by their flags too.

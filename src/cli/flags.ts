@@ -15,7 +15,7 @@ import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observa
 import { HTTP_DEFAULTS } from '../config/http-options.js';
 
 /** How a flag's text becomes a value. */
-type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
+type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'onOff' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
 
 export interface FlagSpec {
   /** The long flag without dashes, e.g. `max-line-bytes`; its env name is `ECHOD_MAX_LINE_BYTES`. */
@@ -50,6 +50,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', shown: formatDurationMs(DEFAULTS.drainTimeoutMs), option: 'drainTimeoutMs' },
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs), option: 'shutdownDelayMs' },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog), option: 'backlog' },
+  { name: 'direct-read', kind: 'onOff', arg: 'on|off', description: "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)", shown: 'on', option: 'directRead' },
   { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
   { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs), option: 'proxyProtocolTimeoutMs' },
   { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
@@ -185,8 +186,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     const raw = given !== undefined ? given : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
     if (raw === undefined) continue;
     const value = convert(flag, raw, source);
-    // A boolean set to false (ECHOD_TLS_SELF_SIGNED=false) is as if it were not given.
-    if (value === false) continue;
+    // A boolean set to false (ECHOD_TLS_SELF_SIGNED=false) is as if it were not given; `off` is a value.
+    if (value === false && flag.kind !== 'onOff') continue;
     values.set(flag.name, value);
     sources.set(flag.name, source);
   }
@@ -266,6 +267,7 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
     if (typeof raw === 'boolean') return raw;
     return parseBoolean(text) ?? bad('true or false');
   }
+  if (kind === 'onOff') return text === 'on' ? true : text === 'off' ? false : bad('on or off');
   if (kind === 'integer') return /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : bad('a whole number ≥ 0');
   if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
   if (kind === 'workers') {
