@@ -21,7 +21,7 @@ import { HttpMonitor } from '../http/monitor.js';
 import type { SecureContextOptions } from 'node:tls';
 import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from '../config/options.js';
 import { tlsSettings } from '../config/self-signed.js';
-import { UDP_DROP_REASONS, type UdpCounters, UdpEchoListener } from '../transports/udp.js';
+import { UDP_DROP_REASONS, type UdpCounters, type UdpDropReason, UdpEchoListener } from '../transports/udp.js';
 import { StreamDigest } from '../core/digest.js';
 import { shapesOutput } from '../config/faults.js';
 import { OutputShaper } from '../connection/shaper.js';
@@ -108,6 +108,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   private readonly connections = new Set<Connection>();
   private readonly context: ConnectionContext;
   private readonly rejectLog: AggregatedLog<RejectReason>;
+  private readonly udpDropLog: AggregatedLog<UdpDropReason>;
   private readonly sweeper: DeadlineSweeper;
   private nextId = 1;
   private startedAt: Date | null = null;
@@ -149,6 +150,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       },
     };
     this.rejectLog = new AggregatedLog(logger, 'connection rejected');
+    this.udpDropLog = new AggregatedLog(logger, 'udp datagram dropped');
     this.admission = new AdmissionControl({ maxConnections: this.options.maxConnections, maxConnectionsPerIp: this.options.maxConnectionsPerIp });
   }
 
@@ -293,7 +295,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       const tls = this.options.tls === null ? null : await tlsSettings(this.options.tls);
       for (const config of this.options.listeners) {
         if (config.protocol === 'udp') {
-          const udp = new UdpEchoListener(config, this.options.udpRatePerSource, this.udp, logger);
+          const drops = { record: (reason: UdpDropReason, details: object) => this.udpDropLog.record(reason, { listener: this.labels.get(config), ...details }) };
+          const udp = new UdpEchoListener(config, this.options.udpRatePerSource, this.udp, logger, drops);
           await udp.listen();
           this.udpListeners.push(udp);
           this.bound.push(udp);
@@ -369,6 +372,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     await stopped;
     this.sweeper.stop();
     this.rejectLog.flush();
+    this.udpDropLog.flush();
     this.setState('closed');
     const { connections, bytesReceived, bytesSent, lines } = this.stats;
     logger.info({ connections: connections.total, forced: connections.forced, bytesReceived, bytesSent, lines }, 'closed');

@@ -34,12 +34,21 @@ export interface UdpCounters {
   duplicated: number;
 }
 
+/**
+ * Where drops are logged: a flood of them must not become a line per datagram, so the server
+ * hands in an aggregating log (the first drop of a reason at once, then a count per window).
+ */
+export interface UdpDropLog {
+  record(reason: UdpDropReason, details: object): void;
+}
+
 export class UdpEchoListener {
   readonly config: ResolvedListener;
   private readonly socket: DgramSocket;
   private readonly counters: UdpCounters;
   private readonly ratePerSource: number;
   private readonly logger: Logger;
+  private readonly drops: UdpDropLog;
   /** Datagrams sent to each source address in the current second. */
   private window = new Map<string, number>();
   private readonly windowTimer: NodeJS.Timeout;
@@ -47,11 +56,12 @@ export class UdpEchoListener {
   private held: { message: Buffer; address: string; port: number }[] = [];
   private heldTimer: NodeJS.Timeout | null = null;
 
-  constructor(config: ResolvedListener, ratePerSource: number, counters: UdpCounters, logger: Logger) {
+  constructor(config: ResolvedListener, ratePerSource: number, counters: UdpCounters, logger: Logger, drops: UdpDropLog) {
     this.config = config;
     this.ratePerSource = ratePerSource;
     this.counters = counters;
     this.logger = logger;
+    this.drops = drops;
     this.socket = createSocket({ type: isIPv6(config.host) ? 'udp6' : 'udp4', reuseAddr: false });
     this.socket.on('message', (message, remote) => this.onMessage(message, remote.address, remote.port));
     this.socket.on('error', (err) => this.logger.error({ err }, 'udp listener error'));
@@ -83,17 +93,17 @@ export class UdpEchoListener {
     counters.received++;
     counters.bytesReceived += message.length;
     if (REFLECTION_PORTS.has(port)) {
-      counters.dropped.reflection_port++;
+      this.drop('reflection_port', address, port);
       return;
     }
     if (!this.spend(address)) {
-      counters.dropped.rate_limited++;
+      this.drop('rate_limited', address, port);
       return;
     }
     const faults = this.config.faults;
     if (faults !== null) {
       if (faults.dropRate !== undefined && Math.random() < faults.dropRate) {
-        counters.dropped.fault_drop++;
+        this.drop('fault_drop', address, port);
         return;
       }
       // The copy is a datagram sent like any other: only within the source's budget. The
@@ -110,6 +120,11 @@ export class UdpEchoListener {
       }
     }
     this.reply(message, address, port);
+  }
+
+  private drop(reason: UdpDropReason, address: string, port: number): void {
+    this.counters.dropped[reason]++;
+    this.drops.record(reason, { remote: address, remotePort: port });
   }
 
   /**
