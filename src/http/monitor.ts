@@ -51,7 +51,10 @@ export interface HttpMonitorEvents {
   request: [record: RequestRecord];
   refusal: [reason: HttpErrorReason];
   wsOpen: [];
+  /** A message received (its payload size). */
   wsMessage: [bytes: number];
+  /** A message's echo handed to the socket (its payload size). */
+  wsEchoed: [bytes: number];
 }
 
 /** The server's HTTP event feed (see HttpMonitorEvents). */

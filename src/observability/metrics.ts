@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { EchoServer } from '../server/server.js';
 import { CLOSE_REASONS, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS } from '../core/stats.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
+import { registerHttpMetrics } from './http-metrics.js';
 
 export interface MetricsOptions {
   /** Registry to register into. @default a new Registry */
@@ -144,6 +145,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     },
   });
 
+  // The http and https listeners' series (echod_http_*, echod_websocket_*), from server.http's events.
+  registerHttpMetrics(registry, server.http);
   server.on('connection', () => opened.inc());
   server.on('reject', (reason) => rejected.inc({ reason }));
   server.on('connectionClose', (summary) => {

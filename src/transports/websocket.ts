@@ -69,7 +69,10 @@ function serve(ws: WebSocket, connection: HttpConnection, monitor: HttpMonitor, 
     messages++;
     const bytes = data as Buffer; // binaryType 'nodebuffer': one Buffer per message
     monitor.emit('wsMessage', bytes.length);
-    ws.send(bytes, { binary: isBinary }, sent);
+    ws.send(bytes, { binary: isBinary }, (err) => {
+      if (err === undefined || err === null) monitor.emit('wsEchoed', bytes.length);
+      sent();
+    });
     if (ws.bufferedAmount >= WS_HIGH_WATER_BYTES) ws.pause();
   });
   ws.on('error', (err: Error & { code?: string }) => {
