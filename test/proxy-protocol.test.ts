@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseProxyHeader, type ProxyParseResult, V1_MAX_BYTES, V2_MAX_BYTES } from '../src/core/proxy-protocol.js';
+import { parseProxyHeader, type ProxyParseResult, tlvText, V1_MAX_BYTES, V2_MAX_BYTES } from '../src/core/proxy-protocol.js';
 
 const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 
@@ -161,7 +161,7 @@ describe('PROXY protocol v2', () => {
       alpn: 'h2',
       authority: 'echo.example.com',
       crc32c: 0x01020304,
-      uniqueId: 'a1b2',
+      uniqueId: 'hex:a1b2',
       ssl: { client: 7, verify: 0, version: 'TLSv1.3', commonName: 'client.example', cipher: 'TLS_AES_128_GCM_SHA256' },
       netns: 'blue',
       awsVpceId: 'vpce-08d2bf15fac5001c9',
@@ -187,6 +187,40 @@ describe('PROXY protocol v2', () => {
   it(`refuses a header larger than ${V2_MAX_BYTES} bytes as soon as its length is known`, () => {
     const fixed = Buffer.concat([SIGNATURE, Buffer.from([0x21, 0x11, 0xff, 0xff])]);
     assert.equal(parseProxyHeader(fixed).kind, 'invalid');
+  });
+});
+
+describe('TLV values shown as text when printable, hex otherwise', () => {
+  const cases: [string, Buffer, string][] = [
+    ['a haproxy unique id', Buffer.from('7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E'), '7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E'],
+    ['UTF-8 text', Buffer.from('caf\u00e9.example'), 'caf\u00e9.example'],
+    ['empty', Buffer.alloc(0), ''],
+    ['markup is text like any other', Buffer.from('<img src=x onerror=alert(1)>'), '<img src=x onerror=alert(1)>'],
+    ['binary', Buffer.from([0xa1, 0xb2]), 'hex:a1b2'],
+    ['a control byte', Buffer.from('id\n{"forged":1}'), `hex:${Buffer.from('id\n{"forged":1}').toString('hex')}`],
+    ['a NUL', Buffer.from([0x61, 0x00]), 'hex:6100'],
+    ['DEL', Buffer.from([0x61, 0x7f]), 'hex:617f'],
+    ['a bidi override', Buffer.from('a\u202eb'), `hex:${Buffer.from('a\u202eb').toString('hex')}`],
+    ['a line separator', Buffer.from('a\u2028b'), `hex:${Buffer.from('a\u2028b').toString('hex')}`],
+    ['truncated UTF-8', Buffer.from([0x63, 0xc3]), 'hex:63c3'],
+  ];
+  for (const [name, value, shown] of cases) {
+    it(name, () => assert.equal(tlvText(value), shown));
+  }
+
+  it('unique id, authority, SSL names and AWS VPC endpoint id are decoded that way', () => {
+    const ssl = Buffer.concat([Buffer.from([0x01, 0, 0, 0, 0]), tlv(0x22, Buffer.from([0xff, 0xfe]))]);
+    const tlvs = Buffer.concat([
+      tlv(0x05, Buffer.from('req-42')),
+      tlv(0x02, Buffer.from('bad\rhost')),
+      tlv(0x20, ssl),
+      tlv(0xea, Buffer.concat([Buffer.from([0x01]), Buffer.from([0x00, 0x01])])),
+    ]);
+    const parsed = header(parseProxyHeader(v2({ familyProtocol: 0x11, addresses: inet4('1.2.3.4', '5.6.7.8', 9, 10), tlvs }))).header;
+    assert.equal(parsed.tlvs.uniqueId, 'req-42');
+    assert.equal(parsed.tlvs.authority, `hex:${Buffer.from('bad\rhost').toString('hex')}`);
+    assert.equal(parsed.tlvs.ssl?.commonName, 'hex:fffe');
+    assert.equal(parsed.tlvs.awsVpceId, 'hex:0001');
   });
 });
 

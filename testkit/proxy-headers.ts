@@ -38,10 +38,14 @@ export function addresses(family: 'TCP4' | 'TCP6', source: string, destination: 
   return Buffer.concat([ip(source), ip(destination), ports]);
 }
 
-/** PP2_TYPE_AUTHORITY (0x02): the host name the client asked for. */
-export function authorityTlv(host: string): Buffer {
-  const value = Buffer.from(host);
-  const head = Buffer.from([0x02, 0, 0]);
+/** One v2 TLV: type, 16-bit length, value. */
+export function tlv(type: number, value: Uint8Array): Buffer {
+  const head = Buffer.from([type, 0, 0]);
   head.writeUInt16BE(value.length, 1);
   return Buffer.concat([head, value]);
+}
+
+/** PP2_TYPE_AUTHORITY (0x02): the host name the client asked for. */
+export function authorityTlv(host: string): Buffer {
+  return tlv(0x02, Buffer.from(host));
 }

@@ -55,11 +55,15 @@ export interface ProxySsl {
   keyAlgorithm?: string;
 }
 
-/** The TLVs (v2) echod decodes; unknown ones are listed by type only. */
+/**
+ * The TLVs (v2) echod decodes; unknown ones are listed by type only. Values that are text
+ * (ALPN, authority, unique id, SSL names, netns, AWS VPC endpoint id) are shown as
+ * {@link tlvText} renders them: the text when printable, else `hex:` and the bytes in hex.
+ */
 export interface ProxyTlvs {
   alpn?: string;
   authority?: string;
-  /** Hex. */
+  /** As haproxy's `unique-id-format` made it (text), or `hex:…` for binary ids. */
   uniqueId?: string;
   ssl?: ProxySsl;
   netns?: string;
@@ -232,6 +236,29 @@ function cString(bytes: Buffer): string {
   return bytes.toString('utf8', 0, end === -1 ? bytes.length : end);
 }
 
+/** What marks a TLV value shown in hex: a value that is not printable text. */
+export const TLV_HEX_PREFIX = 'hex:';
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** Controls, format characters (bidi overrides, zero-width), unassigned, private use, line breaks. */
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
+
+/**
+ * A TLV value that is meant as text, as an operator should see it: the text itself when it is
+ * valid UTF-8 with nothing unprintable in it (so a unique id matches haproxy's log at a glance),
+ * else `hex:` and its bytes in hex. Never markup: whoever shows it (the status page) sets it
+ * as text. Pure.
+ */
+export function tlvText(value: Uint8Array): string {
+  let text: string;
+  try {
+    text = UTF8.decode(value);
+  } catch {
+    return TLV_HEX_PREFIX + Buffer.from(value).toString('hex');
+  }
+  return UNPRINTABLE.test(text) ? TLV_HEX_PREFIX + Buffer.from(value).toString('hex') : text;
+}
+
 /** Decodes a TLV list; a string return is the reason it is malformed. */
 function parseTlvs(data: Buffer, inSsl = false): ProxyTlvs | string {
   const tlvs: ProxyTlvs = {};
@@ -252,10 +279,10 @@ function parseTlvs(data: Buffer, inSsl = false): ProxyTlvs | string {
 function readTlv(tlvs: ProxyTlvs, type: number, value: Buffer): string | undefined {
   switch (type) {
     case TLV.ALPN:
-      tlvs.alpn = value.toString('latin1');
+      tlvs.alpn = tlvText(value);
       return undefined;
     case TLV.AUTHORITY:
-      tlvs.authority = value.toString('utf8');
+      tlvs.authority = tlvText(value);
       return undefined;
     case TLV.CRC32C:
       if (value.length !== 4) return 'v2 CRC32C TLV is not 4 bytes';
@@ -265,7 +292,7 @@ function readTlv(tlvs: ProxyTlvs, type: number, value: Buffer): string | undefin
       return undefined;
     case TLV.UNIQUE_ID:
       if (value.length > 128) return 'v2 UNIQUE_ID TLV longer than 128 bytes';
-      tlvs.uniqueId = value.toString('hex');
+      tlvs.uniqueId = tlvText(value);
       return undefined;
     case TLV.SSL: {
       if (value.length < 5) return 'v2 SSL TLV shorter than 5 bytes';
@@ -275,11 +302,11 @@ function readTlv(tlvs: ProxyTlvs, type: number, value: Buffer): string | undefin
       return undefined;
     }
     case TLV.NETNS:
-      tlvs.netns = value.toString('latin1');
+      tlvs.netns = tlvText(value);
       return undefined;
     case TLV.AWS:
       // Subtype 0x01: the VPC endpoint id (AWS Network Load Balancer, PrivateLink).
-      if (value[0] === 0x01) tlvs.awsVpceId = value.toString('latin1', 1);
+      if (value[0] === 0x01) tlvs.awsVpceId = tlvText(value.subarray(1));
       else (tlvs.unknownTypes ??= []).push(type);
       return undefined;
     case TLV.AZURE:
@@ -300,13 +327,13 @@ function readTlv(tlvs: ProxyTlvs, type: number, value: Buffer): string | undefin
 
 function readSslSubTlv(holder: ProxyTlvs, type: number, value: Buffer): string | undefined {
   const ssl = (holder.ssl ??= { client: 0, verify: 0 });
-  const text = value.toString('latin1');
+  const text = tlvText(value);
   switch (type) {
     case TLV.SSL_VERSION:
       ssl.version = text;
       break;
     case TLV.SSL_CN:
-      ssl.commonName = value.toString('utf8');
+      ssl.commonName = text;
       break;
     case TLV.SSL_CIPHER:
       ssl.cipher = text;
