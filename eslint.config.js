@@ -14,11 +14,25 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 const LAYERS = ['core', 'config', 'http', 'connection', 'transports', 'server', 'observability', 'cli'];
 const CLIENT_TOOLS = { folder: 'tools', may: ['core'] };
 
-function boundary(folder, may) {
+/**
+ * Gateways: within a layer, the one file through which it reaches a lower layer. Transport
+ * selection is the only server/ file that imports transports/; the rest of server/ sees the
+ * Listener interface (connection/transport.ts).
+ */
+const GATEWAYS = [{ folder: 'server', file: 'transport-select.ts', to: 'transports' }];
+
+/**
+ * @param {string} folder
+ * @param {string[]} may
+ * @param {{ files?: string[]; ignores?: string[]; gated?: typeof GATEWAYS }} [scope]
+ */
+function boundary(folder, may, { files = [`src/${folder}/**/*.ts`], ignores = [], gated = [] } = {}) {
   const all = [...LAYERS, CLIENT_TOOLS.folder];
   const banned = all.filter((other) => other !== folder && !may.includes(other));
+  const through = gated.map((gate) => `; src/${gate.to}/ only through src/${gate.folder}/${gate.file}`).join('');
   return {
-    files: [`src/${folder}/**/*.ts`],
+    files,
+    ignores,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -26,7 +40,7 @@ function boundary(folder, may) {
           patterns: [
             {
               group: [...banned.map((other) => `**/${other}/*`), '**/index.js'],
-              message: `src/${folder}/ may import only from ${may.map((m) => `src/${m}/`).join(', ') || 'itself'} (layers: ${LAYERS.join(' ← ')}; tools import core only)`,
+              message: `src/${folder}/ may import only from ${may.map((m) => `src/${m}/`).join(', ') || 'itself'}${through} (layers: ${LAYERS.join(' ← ')}; tools import core only)`,
             },
           ],
         },
@@ -34,8 +48,24 @@ function boundary(folder, may) {
     },
   };
 }
+
+/**
+ * A layer's rule: every earlier layer, except those its gateways alone may reach.
+ * @param {string} folder
+ * @param {string[]} may
+ */
+function layerBoundaries(folder, may) {
+  const gates = GATEWAYS.filter((gate) => gate.folder === folder);
+  if (gates.length === 0) return [boundary(folder, may)];
+  const gatewayFiles = gates.map((gate) => `src/${folder}/${gate.file}`);
+  return [
+    boundary(folder, may.filter((m) => !gates.some((gate) => gate.to === m)), { ignores: gatewayFiles, gated: gates }),
+    ...gates.map((gate) => boundary(folder, may, { files: [`src/${folder}/${gate.file}`] })),
+  ];
+}
+
 const boundaries = [
-  ...LAYERS.map((folder, i) => boundary(folder, LAYERS.slice(0, i))),
+  ...LAYERS.flatMap((folder, i) => layerBoundaries(folder, LAYERS.slice(0, i))),
   boundary(CLIENT_TOOLS.folder, CLIENT_TOOLS.may),
 ];
 

@@ -1,0 +1,265 @@
+/**
+ * The ledger: the server's books. Open connections, totals (the closed connections' kept, the
+ * open ones' added in on demand), close and refusal reasons, the UDP counters, and the log
+ * lines and snapshots made from them: `connection opened` / `connection closed`, the aggregated
+ * refusal lines, `server.stats`, `GET /connections`. It decides nothing (admission does).
+ */
+import { formatListener } from '../config/listen-url.js';
+import type { ResolvedListener, ResolvedOptions } from '../config/options.js';
+import type { Connection } from '../connection/connection.js';
+import { clockMs } from '../connection/deadlines.js';
+import type { Peer } from '../connection/transport.js';
+import { CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, zeroCounts } from '../core/stats.js';
+import { AggregatedLog } from './aggregated-log.js';
+import { newUdpCounters, type UdpCounters, type UdpDropLog, type UdpDropReason } from './transport-select.js';
+
+/** What the server reports about a connection once it has closed. */
+export interface ConnectionSummary {
+  id: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** The balancer, when a PROXY header named the client. */
+  via: { address: string; port: number } | null;
+  /** tcp://…, tls://…, unix://… */
+  listener: string;
+  reason: CloseReason;
+  forced: boolean;
+  bytesReceived: number;
+  bytesSent: number;
+  lines: number;
+  /** Bytes of an unterminated last line dropped at a close echod started (only a client's FIN completes a line). */
+  discardedTailBytes: number;
+  durationMs: number;
+  /** With `digest`: the digests of the bytes received and sent. */
+  digest: { algorithm: string; received: string; sent: string } | null;
+}
+
+/** One open connection, as `GET /connections` shows it. */
+export interface ConnectionSnapshot {
+  id: number;
+  listener: string;
+  remote: { address: string; port: number };
+  local: { address: string; port: number };
+  via: { address: string; port: number } | null;
+  proxySource: { address: string; port: number } | null;
+  tls: Connection['tls'];
+  state: Connection['state'];
+  bytesIn: number;
+  bytesOut: number;
+  lines: number;
+  pendingBytes: number;
+  ageMs: number;
+  /** Time since the last bytes either way, at the deadline sweep's resolution. */
+  idleMs: number;
+}
+
+/** The lifecycle's part of `server.stats`. */
+export type LifecycleStats = Pick<ServerStats, 'state' | 'shutdown' | 'ready' | 'startedAt'>;
+
+export class Ledger {
+  readonly connections = new Set<Connection>();
+  readonly udp: UdpCounters = newUdpCounters();
+  /** Each listener's URL with its bound port (for port 0), as logs and /connections show it. */
+  private readonly labels = new Map<ResolvedListener, string>();
+  private readonly rejectLog: AggregatedLog<RejectReason>;
+  private readonly udpDropLog: AggregatedLog<UdpDropReason>;
+  // Totals of the connections that have closed; the open ones are added in on demand.
+  private closedBytesReceived = 0;
+  private closedBytesSent = 0;
+  private closedLines = 0;
+  private total = 0;
+  /** Most connections open at once, and each listener's served count (by URL): for the status page. */
+  private peak = 0;
+  private readonly servedByListener = new Map<string, number>();
+  private forced = 0;
+  private internalErrors = 0;
+  private readonly closedByReason = zeroCounts(CLOSE_REASONS);
+  private readonly rejectedByReason = zeroCounts(REJECT_REASONS);
+
+  constructor(private readonly options: Readonly<ResolvedOptions>) {
+    this.rejectLog = new AggregatedLog(options.logger, 'connection rejected');
+    this.udpDropLog = new AggregatedLog(options.logger, 'udp datagram dropped');
+  }
+
+  /** Names `config` by its URL with the bound port, from now on. */
+  setLabel(config: ResolvedListener, url: string): void {
+    this.labels.set(config, url);
+  }
+
+  /** `config`'s URL, with its bound port once listening. */
+  label(config: ResolvedListener): string {
+    return this.labels.get(config) ?? formatListener(config);
+  }
+
+  /** Where `config`'s udp drops are logged (aggregated, as refusals are). */
+  udpDrops(config: ResolvedListener): UdpDropLog {
+    return { record: (reason, details) => this.udpDropLog.record(reason, { listener: this.labels.get(config), ...details }) };
+  }
+
+  /** An admitted connection is being served: counted and logged. */
+  opened(connection: Connection): void {
+    this.connections.add(connection);
+    this.total++;
+    this.peak = Math.max(this.peak, this.connections.size);
+    this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
+    this.options.logger.info(
+      {
+        connId: connection.id,
+        remote: connection.remoteAddress,
+        remotePort: connection.remotePort,
+        listener: connection.listener,
+        ...(connection.via !== null ? { via: connection.via } : {}),
+        ...(connection.proxy !== null ? { proxy: connection.proxy } : {}),
+      },
+      'connection opened',
+    );
+  }
+
+  /** A connection closed: its totals kept, its close line logged; returns its summary. */
+  closed(connection: Connection): ConnectionSummary {
+    this.connections.delete(connection);
+    const reason = connection.reason ?? 'client_closed';
+    const summary: ConnectionSummary = {
+      id: connection.id,
+      remoteAddress: connection.remoteAddress,
+      remotePort: connection.remotePort,
+      via: connection.via,
+      listener: connection.listener,
+      reason,
+      forced: connection.forced,
+      bytesReceived: connection.bytesReceived,
+      bytesSent: connection.bytesSent,
+      lines: connection.lines,
+      discardedTailBytes: connection.discardedTailBytes,
+      durationMs: clockMs() - connection.openedAt,
+      digest:
+        connection.extras?.digestIn != null && connection.extras.digestOut != null
+          ? { algorithm: connection.extras.digestIn.algorithm, received: connection.extras.digestIn.hex(), sent: connection.extras.digestOut.hex() }
+          : null,
+    };
+    this.closedBytesReceived += summary.bytesReceived;
+    this.closedBytesSent += summary.bytesSent;
+    this.closedLines += summary.lines;
+    this.closedByReason[reason]++;
+    if (summary.forced) this.forced++;
+    const level = reason === 'error' ? 'warn' : 'info';
+    this.options.logger[level](
+      {
+        connId: summary.id,
+        remote: summary.remoteAddress,
+        remotePort: summary.remotePort,
+        listener: summary.listener,
+        ...(summary.via !== null ? { via: summary.via } : {}),
+        ...(connection.tls !== null ? { tls: connection.tls } : {}),
+        ...(summary.digest !== null ? { digest: summary.digest } : {}),
+        reason,
+        ...(summary.forced ? { forced: true } : {}),
+        ...(connection.errorCode !== null ? { errorCode: connection.errorCode } : {}),
+        bytesIn: summary.bytesReceived,
+        bytesOut: summary.bytesSent,
+        lines: summary.lines,
+        ...(summary.discardedTailBytes > 0 ? { discardedTailBytes: summary.discardedTailBytes } : {}),
+        durationMs: summary.durationMs,
+      },
+      'connection closed',
+    );
+    return summary;
+  }
+
+  /** A client refused by the limits or the lifecycle: counted, and logged in aggregate. */
+  rejected(reason: RejectReason, peer: Peer): void {
+    const { maxConnections, maxConnectionsPerIp } = this.options;
+    const limit = reason === 'max_connections' ? maxConnections : reason === 'max_connections_per_ip' ? maxConnectionsPerIp : 0;
+    this.rejectedByReason[reason]++;
+    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, ...(peer.via !== undefined ? { via: peer.via.address } : {}), limit });
+  }
+
+  /** A socket that failed before it could be served (PROXY header, TLS handshake): counted, logged in aggregate. */
+  refused(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void {
+    this.rejectedByReason[reason]++;
+    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, detail });
+  }
+
+  /** A bug met while handling a connection (it is being closed). */
+  internalError(connection: Connection, err: unknown): void {
+    this.internalErrors++;
+    this.options.logger.error({ err, connId: connection.id }, 'internal error handling a connection; closing it');
+  }
+
+  /** Writes out the aggregated lines still pending (at close). */
+  flush(): void {
+    this.rejectLog.flush();
+    this.udpDropLog.flush();
+  }
+
+  /** A consistent snapshot of the counters, with the lifecycle's fields and the bound listeners. */
+  stats(lifecycle: LifecycleStats, bound: readonly { config: ResolvedListener }[]): ServerStats {
+    let bytesReceived = this.closedBytesReceived;
+    let bytesSent = this.closedBytesSent;
+    let lines = this.closedLines;
+    const activeByListener = new Map<string, number>();
+    for (const connection of this.connections) {
+      bytesReceived += connection.bytesReceived;
+      bytesSent += connection.bytesSent;
+      lines += connection.lines;
+      activeByListener.set(connection.listener, (activeByListener.get(connection.listener) ?? 0) + 1);
+    }
+    return {
+      serverId: this.options.serverId,
+      ...lifecycle,
+      connections: {
+        active: this.connections.size,
+        peak: this.peak,
+        limit: this.options.maxConnections,
+        total: this.total,
+        closed: { ...this.closedByReason },
+        forced: this.forced,
+        rejected: { ...this.rejectedByReason },
+      },
+      bytesReceived,
+      bytesSent,
+      lines,
+      internalErrors: this.internalErrors,
+      listeners: this.listenerStats(bound, activeByListener),
+      udp: { ...this.udp, dropped: { ...this.udp.dropped } },
+    };
+  }
+
+  /** Each bound listener's settings and connection counts (URLs as connections carry them). */
+  private listenerStats(bound: readonly { config: ResolvedListener }[], activeByListener: ReadonlyMap<string, number>): ListenerStats[] {
+    const tls = this.options.tls;
+    return bound.map(({ config }) => {
+      const url = this.label(config);
+      return {
+        url,
+        protocol: config.protocol,
+        mode: config.mode,
+        proxyProtocol: config.proxyProtocol,
+        tls: config.protocol === 'tls' && tls !== null ? { minVersion: tls.minVersion, clientAuth: tls.clientAuth, selfSigned: tls.selfSigned } : null,
+        active: activeByListener.get(url) ?? 0,
+        total: this.servedByListener.get(url) ?? 0,
+      };
+    });
+  }
+
+  /** Every open connection, for `GET /connections`: who, where, how much, how long. */
+  snapshot(): ConnectionSnapshot[] {
+    const now = clockMs();
+    return [...this.connections].map((connection) => ({
+      id: connection.id,
+      listener: connection.listener,
+      remote: { address: connection.remoteAddress, port: connection.remotePort },
+      local: connection.local,
+      via: connection.via,
+      proxySource: connection.proxy?.source ?? null,
+      tls: connection.tls,
+      state: connection.state,
+      bytesIn: connection.bytesReceived,
+      bytesOut: connection.bytesSent,
+      lines: connection.lines,
+      pendingBytes: connection.pendingBytes,
+      ageMs: now - connection.openedAt,
+      idleMs: connection.idleMs(now),
+    }));
+  }
+}

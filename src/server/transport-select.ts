@@ -1,0 +1,68 @@
+/**
+ * Transport selection: which transport binds and serves each listener (node:net and node:tls,
+ * Bun.listen, node:http, node:dgram), decided in one function. The only file in server/ that
+ * imports transports/ (eslint.config.js enforces it): the rest of the server sees `Listener`.
+ */
+import type { SecureContextOptions } from 'node:tls';
+import { HTTP_PROTOCOLS } from '../config/listen-url.js';
+import type { ResolvedListener, ResolvedOptions, TlsSettings } from '../config/options.js';
+import type { Acceptor, Listener, ListenSpec } from '../connection/transport.js';
+import { zeroCounts } from '../core/stats.js';
+import type { HttpMonitor } from '../http/monitor.js';
+import { bunCanServe, bunRuntime, listenBun } from '../transports/bun.js';
+import { listenHttp } from '../transports/http.js';
+import { listenNode } from '../transports/node.js';
+import { UDP_DROP_REASONS, type UdpCounters, type UdpDropLog, type UdpDropReason, UdpEchoListener } from '../transports/udp.js';
+
+export type { UdpCounters, UdpDropLog, UdpDropReason };
+
+/** A bound listener of any kind; tls and https ones take new certificates (SIGHUP). */
+export type BoundListener = Listener & { setSecureContext?(options: SecureContextOptions): void };
+
+/** What binding a listener needs from the server. */
+export interface BindContext {
+  options: Readonly<ResolvedOptions>;
+  acceptor: Acceptor;
+  /** The tls and https listeners' settings, or null without TLS. */
+  tls: TlsSettings | null;
+  /** http and https listeners report each request here. */
+  monitor: HttpMonitor;
+  /** Every udp listener's counters (one set for the server). */
+  udp: UdpCounters;
+  /** Where a udp listener's drops are logged. */
+  udpDrops(config: ResolvedListener): UdpDropLog;
+}
+
+/** The udp counters, all zero. */
+export function newUdpCounters(): UdpCounters {
+  return { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
+}
+
+/** Binds `config` with the transport that serves it; rejects with the bind error. */
+export async function bindListener(config: ResolvedListener, context: BindContext): Promise<BoundListener> {
+  const { options, acceptor, tls } = context;
+  const { backlog, noDelay, reusePort, proxyProtocolTimeoutMs, directRead, logger } = options;
+  if (config.protocol === 'udp') {
+    const udp = new UdpEchoListener(config, options.udpRatePerSource, context.udp, logger, context.udpDrops(config));
+    await udp.listen();
+    return udp;
+  }
+  const spec: ListenSpec = { listener: config, backlog, noDelay, reusePort, proxyProtocolTimeoutMs, directRead };
+  if (HTTP_PROTOCOLS.includes(config.protocol)) {
+    return listenHttp(spec, { acceptor, logger, tls, http: options.http, monitor: context.monitor, serverId: options.serverId });
+  }
+  const bun = options.transport === 'node' || !bunCanServe(spec) ? undefined : bunRuntime();
+  return bun !== undefined ? listenBun(bun, spec, acceptor, logger) : listenNode(spec, acceptor, logger, tls);
+}
+
+/** Which transport serves `config`'s connections, as the `listening` log line names it. */
+export function transportOf(options: Readonly<ResolvedOptions>, config: ResolvedListener): 'node' | 'bun' {
+  if (config.protocol === 'udp') return 'node';
+  const spec = { listener: config, backlog: 0, noDelay: true, reusePort: false, proxyProtocolTimeoutMs: 0, directRead: false };
+  return options.transport !== 'node' && bunCanServe(spec) && bunRuntime() !== undefined ? 'bun' : 'node';
+}
+
+/** `bun` (Bun.listen) under Bun unless `transport: 'node'`, else `node` (node:net). */
+export function runtimeTransport(options: Readonly<ResolvedOptions>): 'node' | 'bun' {
+  return options.transport !== 'node' && bunRuntime() !== undefined ? 'bun' : 'node';
+}
