@@ -3,7 +3,7 @@
 // any scenario fails. `--only a,b` runs just those (and leaves the document alone).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ROOT } from './reliability/echod.js';
+import { ROOT } from '../testkit/echod-process.js';
 import { SCENARIOS, type ScenarioResult } from './reliability/index.js';
 import { describeMachine, renderReport } from './reliability/report.js';
 

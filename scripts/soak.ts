@@ -17,10 +17,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../src/core/units.js';
 import { getMetrics, getStats, type Metrics, type ServerStats } from './reliability/admin.js';
-import { describeExit, EchodProcess } from './reliability/echod.js';
+import { describeExit } from '../testkit/echod-process.js';
+import { ScenarioEchod } from './reliability/echod.js';
 import { formatLatency, MIB, mib, summarize } from './reliability/latency.js';
 import { fdCount, rssBytes } from './reliability/proc.js';
-import { delay, pollUntil, within } from './reliability/wait.js';
+import { delay, poll, SCRAPE_POLL_MS, within } from '../testkit/wait.js';
 import { renderChart } from './soak/chart.js';
 import { startLoad, Tally } from './soak/load.js';
 import { type Sample, toCsv, type Trend, trendOf } from './soak/series.js';
@@ -105,7 +106,7 @@ async function main(): Promise<number> {
     process.stderr.write(`soak: ${(err as Error).message}\n`);
     return 2;
   }
-  const spawned = options.target === null ? await EchodProcess.start([]) : null;
+  const spawned = options.target === null ? await ScenarioEchod.start([]) : null;
   try {
     const port = spawned?.port ?? (options.target as Endpoint).port;
     const admin = spawned !== null ? { host: '127.0.0.1', port: spawned.adminPort } : (options.admin as Endpoint);
@@ -169,8 +170,8 @@ async function main(): Promise<number> {
     // Everything given back: connections and descriptors return to where they were.
     let active = -1;
     let fds = -1;
-    await pollUntil(async () => (active = (await getStats(admin.host, admin.port)).connections.active) <= startStats.connections.active, SETTLE_MS, 'connections').catch(() => undefined);
-    await pollUntil(async () => (fds = await readFds()) <= fdsAtStart, SETTLE_MS, 'fds').catch(() => undefined);
+    await poll(async () => (active = (await getStats(admin.host, admin.port)).connections.active) <= startStats.connections.active, SETTLE_MS, 'connections', SCRAPE_POLL_MS).catch(() => undefined);
+    await poll(async () => (fds = await readFds()) <= fdsAtStart, SETTLE_MS, 'fds', SCRAPE_POLL_MS).catch(() => undefined);
     if (active > startStats.connections.active) failures.push(`active connections ${active} after the load (was ${startStats.connections.active})`);
     if (fds > fdsAtStart) failures.push(`open fds ${fds} after the load (was ${fdsAtStart})`);
     const endStats = await getStats(admin.host, admin.port);

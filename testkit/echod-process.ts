@@ -1,15 +1,18 @@
 // The built `echod` binary as a child process, under Node or under Bun, for the end-to-end
-// suites: its JSON log read line by line from stdout (a pipe, so pino writes JSON), waits on
-// log lines and on its exit, and a cleanup that kills it — and, with --workers, every worker
-// process it forked, by the PIDs the workers logged. Every wait is bounded.
+// suites, the reliability scenarios and the soak: its JSON log read line by line from stdout
+// (a pipe, so pino writes JSON), its ports learned from its `listening` lines, waits on log
+// lines and on its exit, a graceful `terminate()`, and a cleanup that kills it — and, with
+// --workers, every worker process it forked, by the PIDs the workers logged. Every wait is
+// bounded, and a process still running when ours exits is killed (see children.ts).
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from './admin-http.js';
 import { type Client, HOST, WAIT_MS } from './clients.js';
 import type { Sample, Scrape } from './prometheus.js';
+import { killOnExit } from './children.js';
 import { poll, Waiters } from './wait.js';
 
 export type Runtime = 'node' | 'bun';
@@ -17,8 +20,11 @@ export type Runtime = 'node' | 'bun';
 /** Every runtime echod must serve the same way. */
 export const RUNTIMES: readonly Runtime[] = ['node', 'bun'];
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The repository's root, with a trailing slash. */
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/echod.js', import.meta.url));
+const BUILT_CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /** The Bun dev dependency's binary (CI installs it with `npm ci`). */
 const BUN = fileURLToPath(new URL('../node_modules/.bin/bun', import.meta.url));
 
@@ -27,6 +33,10 @@ export const START_MS = 10_000;
 
 /** Log lines a failed test shows of each echod it ran. */
 const SUMMARY_LINES = 15;
+/** stderr kept per process: plenty for any error, bounded for hour-long soaks. */
+const KEEP_STDERR_CHARS = 1024 * 1024;
+/** How long `terminate()` waits for a graceful exit before it kills. */
+const TERMINATE_MS = 20_000;
 
 /** pino's numeric levels. */
 export const LEVEL = { info: 30, warn: 40, error: 50 } as const;
@@ -48,6 +58,21 @@ export interface LogLine {
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
+}
+
+export function describeExit(exit: Exit): string {
+  return exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`;
+}
+
+export interface EchodProcessOptions {
+  /**
+   * Keep every parsed log line in `logs` (what `log()`, `line()` and `all()` search). A long
+   * run (the soak, a scenario with thousands of connections) passes false and tallies what it
+   * needs in `onLine`. @default true
+   */
+  keepLogs?: boolean;
+  /** Sees every parsed log line as it arrives, before waiters are woken. */
+  onLine?: (line: LogLine) => void;
 }
 
 /** The test process's environment without anything that would change echod's behaviour. */
@@ -88,6 +113,7 @@ function runsEchod(pid: number): boolean {
 /** One echod process of ours (and, with --workers, its workers), its log parsed as it arrives. */
 export class EchodProcess {
   readonly runtime: Runtime;
+  readonly args: readonly string[];
   readonly child: ChildProcessWithoutNullStreams;
   readonly logs: LogLine[] = [];
   /** stdout lines that were not JSON (there should be none when stdout is a pipe). */
@@ -95,15 +121,30 @@ export class EchodProcess {
   stderr = '';
   /** Set once the process has exited and every holder of its stdout (workers too) has closed it. */
   exit: Exit | null = null;
+  /** The echo port and the admin port, from the first `listening` and `admin endpoint listening` lines (0 until then). */
+  port = 0;
+  adminPort = 0;
+  private readonly keepLogs: boolean;
+  private readonly onLine: ((line: LogLine) => void) | undefined;
   private pending = '';
   private readonly waiters = new Waiters();
 
-  constructor(runtime: Runtime, args: readonly string[], env: Record<string, string> = {}) {
+  constructor(runtime: Runtime, args: readonly string[], env: Record<string, string> = {}, options: EchodProcessOptions = {}) {
     this.runtime = runtime;
+    this.args = args;
+    this.keepLogs = options.keepLogs ?? true;
+    this.onLine = options.onLine;
     this.child = spawn(runtimeExecutable(runtime), [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+    killOnExit(this.child);
     this.child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('latin1')));
     this.child.stderr.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
+      if (this.stderr.length < KEEP_STDERR_CHARS) this.stderr += chunk.toString();
+      this.waiters.notify();
+    });
+    // A spawn that fails emits 'error' and may never emit 'close'.
+    this.child.on('error', (err) => {
+      this.stderr += `spawn: ${err.message}\n`;
+      this.exit ??= { code: null, signal: null };
       this.waiters.notify();
     });
     // 'close', not 'exit': by then stdout has ended, so every log line has been read.
@@ -115,6 +156,10 @@ export class EchodProcess {
 
   get pid(): number {
     return this.child.pid as number;
+  }
+
+  get running(): boolean {
+    return this.exit === null;
   }
 
   /** The first log line (already seen or still to come) that `match` accepts. */
@@ -174,6 +219,22 @@ export class EchodProcess {
     assert.ok(this.child.kill(signal), `${signal} delivered to echod`);
   }
 
+  /** Sends `signal` (SIGTERM by default) and waits up to `ms` for the exit; SIGKILL after that. */
+  async terminate(ms = TERMINATE_MS, signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit & { killed: boolean }> {
+    if (this.exit === null) this.child.kill(signal);
+    try {
+      return { ...(await this.exited(ms)), killed: false };
+    } catch {
+      this.kill();
+      return { ...(await this.exited(WAIT_MS)), killed: true };
+    }
+  }
+
+  /** SIGKILL, if it is still running (cleanup after a failure); does not wait. */
+  kill(): void {
+    if (this.exit === null && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
   /** Every PID a worker logged (a `worker` field), in the order first seen. */
   workerPids(): number[] {
     const pids = new Set<number>();
@@ -199,12 +260,20 @@ export class EchodProcess {
     this.pending += text;
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
-    for (const line of lines) {
+    for (const text of lines) {
+      let line: LogLine;
       try {
-        this.logs.push(JSON.parse(line) as LogLine);
+        line = JSON.parse(text) as LogLine;
       } catch {
-        this.unparsed.push(line);
+        this.unparsed.push(text);
+        continue;
       }
+      if (typeof line.port === 'number') {
+        if (line.msg === 'listening' && this.port === 0) this.port = line.port;
+        else if (line.msg === 'admin endpoint listening' && this.adminPort === 0) this.adminPort = line.port;
+      }
+      if (this.keepLogs) this.logs.push(line);
+      this.onLine?.(line);
     }
     this.waiters.notify();
   }
@@ -225,16 +294,13 @@ export function reporting(processes: readonly EchodProcess[], fn: () => Promise<
   };
 }
 
-const localPorts = new WeakMap<Client, number>();
-
 /**
- * The client's local port: the `remotePort` of its connection in echod's log. The socket
- * forgets it once closed, so it is remembered from the first call: call it right after connecting.
+ * The client's local port: the `remotePort` of its connection in echod's log (the client
+ * records it on connect, as the socket forgets it once closed).
  */
 export function localPort(client: Client): number {
-  const port = localPorts.get(client) ?? client.socket.localPort;
+  const port = client.localPort !== 0 ? client.localPort : client.socket.localPort;
   assert.ok(port !== undefined, 'the client was connected when its port was first asked for');
-  localPorts.set(client, port);
   return port;
 }
 
@@ -268,6 +334,18 @@ export async function startEchod(runtime: Runtime, extra: readonly string[], tra
   await echod.line('echod started', startMs);
   return { echod, port: listening.port, adminPort };
 }
+
+/** bin/echod.js runs dist/: refuse to run a build that is missing, warn (once) about a stale one. */
+export function assertBuilt(): void {
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run \`npm run build\` first`);
+  const built = statSync(BUILT_CLI).mtimeMs;
+  const newer = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts') && statSync(`${SRC}${name}`).mtimeMs > built);
+  if (newer.length > 0 && !staleWarned) {
+    staleWarned = true;
+    process.stderr.write(`\nwarning: src/${newer.join(', src/')} changed after the last build; running dist/ as built (run \`npm run build\`)\n`);
+  }
+}
+let staleWarned = false;
 
 /**
  * The value of the one series named `name` whose labels include `labels` (echod may add its own

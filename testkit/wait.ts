@@ -1,6 +1,8 @@
-// Bounded waiting for the integration tests: every wait has a deadline and says what it was
-// waiting for when it gives up. Waits are woken by events; `poll` is only for conditions no
-// event announces (such as a server-side byte count).
+// Bounded waiting for the tests, the reliability scenarios and the soak: every wait has a
+// deadline and says what it was waiting for when it gives up. Waits are woken by events;
+// `poll` is only for conditions no event announces (a server-side byte count, a file count
+// under /proc, a counter read over HTTP).
+import type { EventEmitter } from 'node:events';
 
 /** Rejects with a message naming `what` if `promise` has not settled within `ms`. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -57,17 +59,48 @@ export class Waiters {
   }
 }
 
-/** How often `poll` looks again. Short: loopback work finishes in microseconds to milliseconds. */
+/** How often `poll` looks again by default. Short: loopback work finishes in microseconds to milliseconds. */
 const POLL_INTERVAL_MS = 5;
 
+/** A gentler `poll` interval for conditions that cost a request to read (/stats, /metrics, /proc). */
+export const SCRAPE_POLL_MS = 50;
+
 /**
- * For conditions no event announces: checks `condition()` every few milliseconds until it
+ * For conditions no event announces: evaluates `condition()` every `intervalMs` until it
  * holds, or rejects after `ms`.
  */
-export async function poll(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+export async function poll(condition: () => boolean | Promise<boolean>, ms: number, what: string, intervalMs = POLL_INTERVAL_MS): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(intervalMs);
   }
+}
+
+/** Resolves with the name of the first of `events` that `emitter` emits, or rejects after `ms`. */
+export async function firstEvent(emitter: EventEmitter, events: readonly string[], ms: number, what: string): Promise<string> {
+  const handlers: [string, () => void][] = [];
+  try {
+    return await within(
+      new Promise<string>((resolve) => {
+        for (const name of events) {
+          const handler = (): void => resolve(name);
+          handlers.push([name, handler]);
+          emitter.on(name, handler);
+        }
+      }),
+      ms,
+      what,
+    );
+  } finally {
+    for (const [name, handler] of handlers) emitter.off(name, handler);
+  }
+}
+
+/**
+ * A pause of a fixed length. Only for pacing load (one byte a second, a line every 20 ms) and
+ * for measurement windows, never to wait for something that has an event.
+ */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

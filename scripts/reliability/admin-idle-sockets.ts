@@ -5,11 +5,11 @@
 // a newcomer at the cap), quiet keep-alive ones at --admin-keep-alive-timeout, and every probe
 // answered within 1 s.
 import { getMetrics } from './admin.js';
-import { mapLimit, Peer } from './clients.js';
-import { HOST } from './echod.js';
+import { mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
+import { HOST } from '../../testkit/clients.js';
 import { Probes } from './probes.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
-import { delay } from './wait.js';
+import { delay } from '../../testkit/wait.js';
 
 const SILENT = 200;
 const SLOW = 20;
@@ -30,13 +30,13 @@ export async function adminIdleSockets(): Promise<ScenarioResult> {
     const probes = new Probes(echod.adminPort);
     const start = performance.now();
     const keepAlive = await mapLimit(KEEP_ALIVE, KEEP_ALIVE, async () => {
-      const peer = await Peer.connect(echod.adminPort);
+      const peer = await Client.connect(echod.adminPort, { waitMs: LOADED_WAIT_MS });
       await peer.write('GET /healthz HTTP/1.1\r\nHost: quiet\r\n\r\n');
       await peer.until(() => peer.receivedBytes > 0, 5000, 'the first answer');
       return { peer, answeredAt: performance.now() };
     });
-    const slow = await mapLimit(SLOW, SLOW, () => Peer.connect(echod.adminPort));
-    const silent = await mapLimit(SILENT, 50, async () => ({ peer: await Peer.connect(echod.adminPort), at: performance.now() }));
+    const slow = await mapLimit(SLOW, SLOW, () => Client.connect(echod.adminPort, { waitMs: LOADED_WAIT_MS }));
+    const silent = await mapLimit(SILENT, 50, async () => ({ peer: await Client.connect(echod.adminPort, { waitMs: LOADED_WAIT_MS }), at: performance.now() }));
     for (let sent = 0; sent < HEAD.length && performance.now() - start < ATTACK_MS; sent++) {
       for (const peer of slow) if (!peer.closed && !peer.ended) peer.socket.write(HEAD[sent] as string);
       await delay(SLOW_BYTE_MS);

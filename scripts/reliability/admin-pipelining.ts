@@ -5,11 +5,11 @@
 // chunk and one page per attacker: memory stays flat, the echo bystanders do not notice, probes
 // keep being answered, and each attacker is closed at --admin-request-timeout.
 import { getMetrics } from './admin.js';
-import { mapLimit, Peer } from './clients.js';
-import { HOST } from './echod.js';
+import { mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
+import { HOST } from '../../testkit/clients.js';
 import { Probes } from './probes.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
-import { pollUntil } from './wait.js';
+import { poll, SCRAPE_POLL_MS } from '../../testkit/wait.js';
 
 const ECHO_CONNECTIONS = 2000;
 const ATTACKERS = 4;
@@ -24,19 +24,20 @@ export async function adminPipelining(): Promise<ScenarioResult> {
   rec.load = `${ECHO_CONNECTIONS} idle echo connections; ${ATTACKERS} admin clients each send ${PIPELINED} pipelined GET /connections and never read; /healthz and /readyz probed every 200 ms`;
   const flags = ['--admin-request-timeout', `${REQUEST_TIMEOUT_MS}ms`];
   return runAttack(rec, { flags, latencyBounds: { p99Ms: BYSTANDER_WORST_MS, maxMs: BYSTANDER_WORST_MS } }, async ({ echod, beginAttack, endAttack }) => {
-    const idle = await mapLimit(ECHO_CONNECTIONS, CONNECT_CONCURRENCY, () => Peer.connect(echod.port));
+    const idle = await mapLimit(ECHO_CONNECTIONS, CONNECT_CONCURRENCY, () => Client.connect(echod.port, { waitMs: LOADED_WAIT_MS }));
     // Opening them is setup, not the attack: bystanders are timed from here.
     await beginAttack();
     const probes = new Probes(echod.adminPort);
     const request = Buffer.from('GET /connections HTTP/1.1\r\nHost: attacker\r\n\r\n'.repeat(PIPELINED));
-    const attackers = await mapLimit(ATTACKERS, ATTACKERS, () => Peer.connect(echod.adminPort, { read: false }));
+    const attackers = await mapLimit(ATTACKERS, ATTACKERS, () => Client.connect(echod.adminPort, { waitMs: LOADED_WAIT_MS, read: false }));
     for (const attacker of attackers) attacker.socket.write(request);
     // Each attacker is closed once its answers have stalled for the request timeout.
     let timedOut = 0;
-    await pollUntil(
+    await poll(
       async () => (timedOut = (await getMetrics(HOST, echod.adminPort)).sum('echod_admin_connections_closed_total', { reason: 'request_timeout' })) >= ATTACKERS,
       REQUEST_TIMEOUT_MS + 10_000,
       'every attacker closed at the request timeout',
+      SCRAPE_POLL_MS,
     ).catch(() => undefined);
     await endAttack();
     await probes.stop(rec);

@@ -2,7 +2,7 @@
 // in Prometheus' text format (only as much of the format as a sample line needs).
 import { request } from 'node:http';
 import type { ServerStats } from '../../src/core/stats.js';
-import { within } from './wait.js';
+import { within } from '../../testkit/wait.js';
 
 export type { ServerStats };
 

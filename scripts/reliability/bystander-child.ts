@@ -1,10 +1,10 @@
 // The bystander pool's process (see bystanders.ts): `config.clients` connections, each sending
 // one line, timing its echo, checking it byte for byte, pausing `intervalMs`, and again, until
 // the parent says stop. Latencies are kept per window and summarized on request.
-import { Peer } from './clients.js';
+import { Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import type { BystanderConfig, BystanderWindow, FromChild, ToChild } from './bystanders.js';
 import { summarize } from './latency.js';
-import { delay } from './wait.js';
+import { delay } from '../../testkit/wait.js';
 
 const MAX_ERROR_SAMPLES = 5;
 const CLOSE_WAIT_MS = 5000;
@@ -40,7 +40,7 @@ function line(client: number, seq: number): Buffer {
 }
 
 /** One round trip; true if the connection can go on. */
-async function roundTrip(peer: Peer, client: number, seq: number): Promise<boolean> {
+async function roundTrip(peer: Client, client: number, seq: number): Promise<boolean> {
   const sent = line(client, seq);
   const start = performance.now();
   try {
@@ -60,7 +60,7 @@ async function roundTrip(peer: Peer, client: number, seq: number): Promise<boole
   }
 }
 
-async function run(peer: Peer, client: number, ready: () => void): Promise<void> {
+async function run(peer: Client, client: number, ready: () => void): Promise<void> {
   let seq = 0;
   const first = await roundTrip(peer, client, seq++);
   ready();
@@ -73,7 +73,7 @@ async function run(peer: Peer, client: number, ready: () => void): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const peers = await Promise.all(Array.from({ length: config.clients }, () => Peer.connect(config.port)));
+  const peers = await Promise.all(Array.from({ length: config.clients }, () => Client.connect(config.port, { waitMs: LOADED_WAIT_MS })));
   let warm = 0;
   const loops = peers.map((peer, index) =>
     run(peer, index, () => {

@@ -5,10 +5,10 @@
 // e.g. one before the attack (baseline) and one during it.
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { track } from './children.js';
-import { ROOT } from './echod.js';
+import { killOnExit } from '../../testkit/children.js';
+import { ROOT } from '../../testkit/echod-process.js';
 import type { LatencySummary } from './latency.js';
-import { within } from './wait.js';
+import { within } from '../../testkit/wait.js';
 
 export interface BystanderConfig {
   port: number;
@@ -56,7 +56,7 @@ export class Bystanders {
     // The child is TypeScript too: run it through the same loader as this process.
     const execArgv = process.execArgv.some((arg) => arg.includes('tsx')) ? process.execArgv : [...process.execArgv, '--import', 'tsx'];
     this.child = fork(CHILD, [JSON.stringify(config)], { cwd: ROOT, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    track(this.child);
+    killOnExit(this.child);
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
   }
 

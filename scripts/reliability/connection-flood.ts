@@ -3,10 +3,10 @@
 // echod_connections_rejected_total{reason="max_connections"} but logging them at most a line
 // a second; the connections it holds keep echoing; and a freed slot is taken again at once.
 import { getMetrics, getStats } from './admin.js';
-import { HOST } from './echod.js';
-import { mapLimit, Peer } from './clients.js';
+import { HOST } from '../../testkit/clients.js';
+import { mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
-import { delay, pollUntil } from './wait.js';
+import { delay, poll, SCRAPE_POLL_MS } from '../../testkit/wait.js';
 
 const MAX_CONNECTIONS = 500;
 const BYSTANDERS = 10;
@@ -22,10 +22,10 @@ const LOG_WINDOW_MS = 1000;
 type Outcome = 'accepted' | 'rejected' | 'no answer';
 
 /** Connects and sends a probe line: accepted if it comes back, rejected if the server closes first. */
-async function attempt(port: number, tag: string): Promise<{ peer: Peer | null; outcome: Outcome }> {
-  let peer: Peer;
+async function attempt(port: number, tag: string): Promise<{ peer: Client | null; outcome: Outcome }> {
+  let peer: Client;
   try {
-    peer = await Peer.connect(port);
+    peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS });
   } catch {
     return { peer: null, outcome: 'rejected' };
   }
@@ -50,7 +50,7 @@ export async function connectionFlood(): Promise<ScenarioResult> {
       return attempt(echod.port, `flood ${i}`);
     });
     const floodMs = performance.now() - start;
-    const held = results.filter((r) => r.outcome === 'accepted').map((r) => r.peer as Peer);
+    const held = results.filter((r) => r.outcome === 'accepted').map((r) => r.peer as Client);
     const rejected = results.filter((r) => r.outcome === 'rejected').length;
     const unanswered = results.filter((r) => r.outcome === 'no answer').length;
     const slots = MAX_CONNECTIONS - BYSTANDERS;
@@ -80,11 +80,11 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     await endAttack();
 
     // The log: a few lines a second however many rejections, and together they count them all.
-    await echod.log.until(() => echod.log.rejectionsLogged >= counted, LOG_WINDOW_MS * 3, 'the rejection log to account for every rejection');
+    await echod.until(() => echod.book.rejectionsLogged >= counted, 'the rejection log to account for every rejection', LOG_WINDOW_MS * 3);
     const allowedLines = 2 + Math.ceil(floodMs / LOG_WINDOW_MS);
-    rec.figure('rejection log', `${echod.log.rejectLines} lines for ${counted} rejections (they sum to ${echod.log.rejectionsLogged})`);
-    rec.atMost('rejection log lines (at most ~1 a second)', echod.log.rejectLines, allowedLines);
-    rec.equal('the rejection log lines sum to the rejections', echod.log.rejectionsLogged, counted);
+    rec.figure('rejection log', `${echod.book.rejectLines} lines for ${counted} rejections (they sum to ${echod.book.rejectionsLogged})`);
+    rec.atMost('rejection log lines (at most ~1 a second)', echod.book.rejectLines, allowedLines);
+    rec.equal('the rejection log lines sum to the rejections', echod.book.rejectionsLogged, counted);
 
     // Free slots: they are taken again at once, and no more than that.
     const freed = held.splice(0, FREED);
@@ -92,7 +92,7 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     for (const peer of freed) peer.end();
     await Promise.all(freed.map((peer) => peer.waitClosed()));
     let active = -1;
-    await pollUntil(async () => (active = (await getStats(HOST, echod.adminPort)).connections.active) <= MAX_CONNECTIONS - FREED, 10_000, 'the freed slots');
+    await poll(async () => (active = (await getStats(HOST, echod.adminPort)).connections.active) <= MAX_CONNECTIONS - FREED, 10_000, 'the freed slots', SCRAPE_POLL_MS);
     rec.figure('slots free (per /stats) after the clients closed', `${Math.round(performance.now() - freeStart)} ms`);
     const refill = await mapLimit(FREED, FREED, (i) => attempt(echod.port, `refill ${i}`));
     const oneTooMany = await attempt(echod.port, 'one too many');
@@ -100,7 +100,7 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     rec.equal('and the one after them rejected again', oneTooMany.outcome, 'rejected');
     rec.figure('active after the refill', active + FREED);
 
-    const everyone = [...held, ...refill.map((r) => r.peer), oneTooMany.peer, ...results.map((r) => r.peer)].filter((peer): peer is Peer => peer !== null);
+    const everyone = [...held, ...refill.map((r) => r.peer), oneTooMany.peer, ...results.map((r) => r.peer)].filter((peer): peer is Client => peer !== null);
     for (const peer of everyone) peer.end();
     await Promise.allSettled(everyone.map((peer) => peer.waitClosed()));
   });

@@ -2,7 +2,7 @@
 // bytes of an unfinished line, then closes the connection (`line_too_long`) having echoed
 // nothing of it; memory stays bounded. The exact boundary is checked on two more connections:
 // max − 1 bytes and a newline come back whole; max − 1 bytes and one more byte close.
-import { Peer, pump } from './clients.js';
+import { Client, pump, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { MIB, mib } from './latency.js';
 import { BOUNDS, Recorder, runAttack, type ScenarioResult } from './scenario.js';
 
@@ -33,7 +33,7 @@ export async function endlessLine(): Promise<ScenarioResult> {
   rec.load = `1 client offers ${mib(OFFERED_BYTES)} of "x" with no newline in ${mib(WRITE_CHUNK_BYTES)} writes, and keeps writing after echod's FIN; --max-line-bytes 1MiB; plus 2 boundary probes`;
   const flags = ['--max-line-bytes', '1MiB', '--drain-timeout', `${DRAIN_TIMEOUT_S}s`];
   return runAttack(rec, { flags }, async ({ echod, memory, endAttack }) => {
-    const attacker = await Peer.connect(echod.port, { allowHalfOpen: true });
+    const attacker = await Client.connect(echod.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true });
     const localPort = attacker.localPort;
     let flushedAtEof = -1;
     let flushedNow = 0;
@@ -50,8 +50,8 @@ export async function endlessLine(): Promise<ScenarioResult> {
     attacker.end();
     await attacker.waitClosed(CLOSE_BOUND_MS);
     await endAttack();
-    await echod.log.until(() => echod.log.closeByRemotePort.has(localPort), 5000, "the attacker's close in the log");
-    const close = echod.log.closeByRemotePort.get(localPort);
+    await echod.until(() => echod.book.closeByRemotePort.has(localPort), "the attacker's close in the log", 5000);
+    const close = echod.book.closeByRemotePort.get(localPort);
 
     rec.figure('bytes the attacker got in', `${mib(sent.flushed)} (${sent.flushed === OFFERED_BYTES ? 'all, discarded after the close' : 'until echod destroyed it'})`);
     rec.figure('bytes sent when the FIN arrived (kernel buffers included)', flushedAtEof >= 0 ? mib(flushedAtEof) : 'no FIN');
@@ -76,7 +76,7 @@ export async function endlessLine(): Promise<ScenarioResult> {
     );
 
     // The boundary, byte-exact: a line of exactly max bytes (newline included) is echoed...
-    const exact = await Peer.connect(echod.port);
+    const exact = await Client.connect(echod.port, { waitMs: LOADED_WAIT_MS });
     const longest = Buffer.concat([Buffer.alloc(MAX_LINE_BYTES - 1, 'y'), Buffer.from('\n')]);
     await exact.write(longest);
     const echoed = await exact.read(longest.length);
@@ -84,13 +84,13 @@ export async function endlessLine(): Promise<ScenarioResult> {
     exact.end();
     await exact.readToEnd();
     // ...and max − 1 bytes are held, but one more byte without a newline is one too many.
-    const over = await Peer.connect(echod.port);
+    const over = await Client.connect(echod.port, { waitMs: LOADED_WAIT_MS });
     const overPort = over.localPort;
     await over.write(Buffer.alloc(MAX_LINE_BYTES - 1, 'z'));
     await over.write('z');
     const overEcho = await over.readToEnd();
-    await echod.log.until(() => echod.log.closeByRemotePort.has(overPort), 5000, "the probe's close in the log");
-    const overClose = echod.log.closeByRemotePort.get(overPort);
+    await echod.until(() => echod.book.closeByRemotePort.has(overPort), "the probe's close in the log", 5000);
+    const overClose = echod.book.closeByRemotePort.get(overPort);
     rec.check(
       'max-line-bytes − 1 bytes, then one more: line_too_long, nothing echoed',
       overClose?.reason === 'line_too_long' && overEcho.length === 0,

@@ -2,7 +2,7 @@
 // reading from it (backpressure) instead of queueing the echo, keep its memory bounded, and
 // disconnect it (`write_stalled`) once it has taken none of its echo for --write-stall-timeout,
 // while other clients are served as before.
-import { lineBlock, Peer, pump } from './clients.js';
+import { lineBlock, Client, pump, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { MIB, mib } from './latency.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
 
@@ -17,15 +17,15 @@ export async function neverReader(): Promise<ScenarioResult> {
   const rec = new Recorder('never-reader', '1. Client sends 256 MiB and never reads');
   rec.load = `1 client offers ${mib(OFFERED_BYTES)} of ${LINE_BYTES}-byte lines in ${mib(WRITE_CHUNK_BYTES)} writes and never reads; --write-stall-timeout ${WRITE_STALL_TIMEOUT_MS / 1000}s`;
   return runAttack(rec, { flags: ['--write-stall-timeout', `${WRITE_STALL_TIMEOUT_MS / 1000}s`] }, async ({ echod, endAttack }) => {
-    const attacker = await Peer.connect(echod.port, { read: false });
+    const attacker = await Client.connect(echod.port, { waitMs: LOADED_WAIT_MS, read: false });
     const localPort = attacker.localPort;
     const started = performance.now();
     const sent = await pump(attacker.socket, OFFERED_BYTES, lineBlock(WRITE_CHUNK_BYTES, LINE_BYTES), { waitMs: CLOSE_BOUND_MS });
     await attacker.waitClosed(CLOSE_BOUND_MS);
     const closedAfterMs = attacker.closedAt - started;
     await endAttack();
-    await echod.log.until(() => echod.log.closeByRemotePort.has(localPort), 5000, "the attacker's close in the log");
-    const close = echod.log.closeByRemotePort.get(localPort);
+    await echod.until(() => echod.book.closeByRemotePort.has(localPort), "the attacker's close in the log", 5000);
+    const close = echod.book.closeByRemotePort.get(localPort);
 
     rec.figure('bytes the kernel took from the attacker', mib(sent.flushed));
     rec.figure('bytes echod read before it stopped reading', close !== undefined ? mib(close.bytesIn) : '?');

@@ -5,8 +5,9 @@
 // the mode promises it: in line mode every line, and the unterminated tail at half-close; in
 // raw mode every byte.
 import { createHash } from 'node:crypto';
-import { countLines, Peer } from './clients.js';
-import { describeExit, EchodProcess } from './echod.js';
+import { countLines, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
+import { describeExit } from '../../testkit/echod-process.js';
+import { ScenarioEchod } from './echod.js';
 import { MIB, mib } from './latency.js';
 import { MemoryWatch } from './proc.js';
 import { Random } from './random.js';
@@ -33,7 +34,7 @@ function sha256(data: Buffer): string {
 }
 
 /** Writes `pieces` one after another (each handed to the kernel before the next), then half-closes. */
-async function writeAll(peer: Peer, pieces: readonly Buffer[]): Promise<void> {
+async function writeAll(peer: Client, pieces: readonly Buffer[]): Promise<void> {
   for (const piece of pieces) await peer.write(piece);
   peer.end();
 }
@@ -46,7 +47,7 @@ interface Loss {
 /** Sends `pieces`, half-closes, and resolves to whether everything came back exactly (length and sha256). */
 async function echoesExactly(port: number, payload: Buffer, pieces: readonly Buffer[], loss: Loss | null): Promise<boolean> {
   let linesBack = 0;
-  const peer = await Peer.connect(port, { keep: false, hash: true, onData: (chunk) => (linesBack += countLines(chunk)) });
+  const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS, keep: false, hash: true, onData: (chunk) => (linesBack += countLines(chunk)) });
   try {
     await Promise.all([writeAll(peer, pieces), peer.until(() => peer.ended || peer.closed, TRANSFER_WAIT_MS, 'the echo and EOF')]);
     return peer.ended && peer.receivedBytes === payload.length && peer.digest() === sha256(payload);
@@ -56,11 +57,11 @@ async function echoesExactly(port: number, payload: Buffer, pieces: readonly Buf
   }
 }
 
-async function lineModeClients(rec: Recorder, echod: EchodProcess, random: Random, loss: Loss): Promise<void> {
+async function lineModeClients(rec: Recorder, echod: ScenarioEchod, random: Random, loss: Loss): Promise<void> {
   const port = echod.port;
   const halfClosed = async (i: number): Promise<boolean> => {
     const payload = Buffer.concat([random.lines(random.int(100, 4000), 80), Buffer.from(`unterminated tail ${i}`)]);
-    const peer = await Peer.connect(port);
+    const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS });
     await peer.write(payload);
     peer.end();
     const echo = await peer.readToEnd();
@@ -69,7 +70,7 @@ async function lineModeClients(rec: Recorder, echod: EchodProcess, random: Rando
     return echo.equals(payload) && record?.reason === 'client_closed';
   };
   const halfOpen = async (i: number): Promise<string> => {
-    const peer = await Peer.connect(port, { allowHalfOpen: true });
+    const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true });
     const line = Buffer.from(`half-open ${i}\n`);
     await peer.write(line);
     const echo = await peer.read(line.length);
@@ -80,7 +81,7 @@ async function lineModeClients(rec: Recorder, echod: EchodProcess, random: Rando
     return result;
   };
   const silent = async (): Promise<number> => {
-    const peer = await Peer.connect(port);
+    const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS });
     const start = performance.now();
     const echo = await peer.readToEnd(IDLE_TIMEOUT_MS * 3);
     const record = await closeOf(echod, peer.localPort);
@@ -117,7 +118,7 @@ async function lineModeClients(rec: Recorder, echod: EchodProcess, random: Rando
 }
 
 async function rawModeClients(rec: Recorder, random: Random): Promise<void> {
-  const raw = await EchodProcess.start(['--mode', 'raw']);
+  const raw = await ScenarioEchod.start(['--mode', 'raw']);
   try {
     const memory = new MemoryWatch(raw.pid);
     const payloads = Array.from({ length: RAW_CLIENTS }, () => random.bytes(RAW_BYTES));
@@ -138,13 +139,13 @@ async function rawModeClients(rec: Recorder, random: Random): Promise<void> {
   }
 }
 
-async function closeOf(echod: EchodProcess, localPort: number, ms = 5000): Promise<ReturnType<typeof echod.log.closeByRemotePort.get>> {
+async function closeOf(echod: ScenarioEchod, localPort: number, ms = 5000): Promise<ReturnType<typeof echod.book.closeByRemotePort.get>> {
   try {
-    await echod.log.until(() => echod.log.closeByRemotePort.has(localPort), ms, `the close of the connection from port ${localPort}`);
+    await echod.until(() => echod.book.closeByRemotePort.has(localPort), `the close of the connection from port ${localPort}`, ms);
   } catch {
     return undefined;
   }
-  return echod.log.closeByRemotePort.get(localPort);
+  return echod.book.closeByRemotePort.get(localPort);
 }
 
 export async function oddClients(): Promise<ScenarioResult> {

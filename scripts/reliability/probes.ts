@@ -2,10 +2,10 @@
 // GET /healthz and /readyz on a fresh connection every interval, each given 1 s (the kubelet's
 // default timeout). A probe that fails or takes longer counts as a failure.
 import { httpGet } from './admin.js';
-import { HOST } from './echod.js';
+import { HOST } from '../../testkit/clients.js';
 import { formatLatency, summarize } from './latency.js';
 import type { Recorder } from './scenario.js';
-import { delay } from './wait.js';
+import { delay } from '../../testkit/wait.js';
 
 export const PROBE_TIMEOUT_MS = 1000;
 const PROBE_INTERVAL_MS = 200;

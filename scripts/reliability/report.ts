@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { ROOT } from './echod.js';
+import { ROOT } from '../../testkit/echod-process.js';
 import { formatLatency, type LatencySummary, mib } from './latency.js';
 import { BOUNDS, type ScenarioResult } from './scenario.js';
 

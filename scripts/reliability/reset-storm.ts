@@ -4,8 +4,8 @@
 // not crash, must forget every one of them (active connections back to the bystanders) and
 // must close every one of their descriptors (fd count back to its baseline).
 import { getStats } from './admin.js';
-import { HOST } from './echod.js';
-import { lineBlock, mapLimit, Peer } from './clients.js';
+import { HOST } from '../../testkit/clients.js';
+import { lineBlock, mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
 
 const CONNECTIONS = 5000;
@@ -35,7 +35,7 @@ type Kind = 'after-echo' | 'after-write' | 'bulk-in-flight';
 const KINDS: readonly Kind[] = ['after-echo', 'after-write', 'bulk-in-flight'];
 
 async function resetter(port: number, kind: Kind): Promise<boolean> {
-  const peer = await Peer.connect(port, { keep: false });
+  const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS, keep: false });
   peer.socket.write(LINES);
   if (kind === 'after-echo') {
     // Mid-stream: the first line is back, the second may be, a partial line is held.
@@ -61,7 +61,7 @@ export async function resetStorm(): Promise<ScenarioResult> {
     rec.figure('bystander latency bounds', `p99 ≤ ${LATENCY_BOUNDS.p99Ms} ms: the storm keeps both cores busy and echod's own event loop stalls for tens of ms at a time`);
     rec.equal('every client connected, sent and reset', done.filter(Boolean).length, CONNECTIONS);
 
-    await echod.log.until(() => echod.log.closes.length >= CONNECTIONS, 15_000, 'every reset connection closed in the log');
+    await echod.until(() => echod.book.closes.length >= CONNECTIONS, 'every reset connection closed in the log', 15_000);
     const stats = await getStats(HOST, echod.adminPort);
     const { closed } = stats.connections;
     const reasons = Object.entries(closed)
@@ -69,7 +69,7 @@ export async function resetStorm(): Promise<ScenarioResult> {
       .map(([reason, n]) => `${reason} ${n}`)
       .join(', ');
     rec.figure('close reasons (/stats)', reasons);
-    const anonymous = echod.log.closes.filter((close) => close.remotePort === 0).length;
+    const anonymous = echod.book.closes.filter((close) => close.remotePort === 0).length;
     rec.figure('logged without a peer address (reset before echod saw the connection)', anonymous);
     rec.equal('the server accepted them all', stats.connections.total, CONNECTIONS + bystanderClients);
     rec.equal('every one of them closed', closed.reset + closed.client_closed + closed.error, CONNECTIONS);

@@ -4,10 +4,12 @@
 // forgets every attacker and still shuts down cleanly afterwards.
 import { getMetrics, getStats } from './admin.js';
 import { Bystanders, type BystanderWindow } from './bystanders.js';
-import { describeExit, EchodProcess, HOST } from './echod.js';
+import { describeExit } from '../../testkit/echod-process.js';
+import { HOST } from '../../testkit/clients.js';
+import { ScenarioEchod } from './echod.js';
 import { formatLatency, type LatencySummary, MIB, mib } from './latency.js';
 import { fdCount, MemoryWatch } from './proc.js';
-import { delay, pollUntil } from './wait.js';
+import { delay, poll, SCRAPE_POLL_MS } from '../../testkit/wait.js';
 
 /** The bounds every attack is held to (the issue's acceptance figures, and margins for a busy 2-core machine). */
 export const BOUNDS = {
@@ -155,7 +157,7 @@ export interface LatencyBounds {
 
 /** What an attack gets to work with. */
 export interface Attack {
-  echod: EchodProcess;
+  echod: ScenarioEchod;
   rec: Recorder;
   /** Bystander connections open on the server during the attack. */
   bystanderClients: number;
@@ -180,10 +182,10 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
   rec.flags = options.flags;
   const clients = options.bystanders ?? 20;
   const bounds = options.latencyBounds ?? { p99Ms: BOUNDS.bystanderP99Ms, maxMs: BOUNDS.bystanderMaxMs };
-  let echod: EchodProcess | null = null;
+  let echod: ScenarioEchod | null = null;
   let pool: Bystanders | null = null;
   try {
-    echod = await EchodProcess.start(options.flags);
+    echod = await ScenarioEchod.start(options.flags);
     const server = echod;
     pool = clients > 0 ? await Bystanders.start(server.port, { clients, lineBytes: options.bystanderLineBytes ?? 64 }) : null;
     let baseline: BystanderWindow | null = null;
@@ -215,14 +217,14 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
     // The server must forget every attacker: only the bystanders stay, and the fds follow.
     let active = -1;
     try {
-      await pollUntil(async () => (active = (await getStats(HOST, server.adminPort)).connections.active) === clients, BOUNDS.settleMs, 'active connections back to the bystanders');
+      await poll(async () => (active = (await getStats(HOST, server.adminPort)).connections.active) === clients, BOUNDS.settleMs, 'active connections back to the bystanders', SCRAPE_POLL_MS);
     } catch {
       // reported by the check below
     }
     rec.equal('active connections back to the bystanders only', active, clients);
     let fdsAfter = fdCount(server.pid);
     try {
-      await pollUntil(() => (fdsAfter = fdCount(server.pid)) <= fdsBefore, BOUNDS.settleMs, 'fds back to the baseline');
+      await poll(() => (fdsAfter = fdCount(server.pid)) <= fdsBefore, BOUNDS.settleMs, 'fds back to the baseline', SCRAPE_POLL_MS);
     } catch {
       // reported by the check below
     }
@@ -233,7 +235,7 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
     rec.check('memory growth (peak − before) under 64 MiB', growth < BOUNDS.memoryGrowthBytes, `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`, options.memoryKnownBug);
     const stats = await getStats(HOST, server.adminPort);
     rec.equal('no internal errors', stats.internalErrors, 0);
-    rec.equal('no error-level log lines', server.log.errorLines, 0);
+    rec.equal('no error-level log lines', server.book.errorLines, 0);
 
     if (pool !== null) {
       const after = await pool.stop();

@@ -5,13 +5,15 @@
 // close line says it echoed, and as many bytes; and over all clients, at least as many bytes
 // came back as echod had received when the signal was sent.
 import { getStats } from './admin.js';
-import { countLines, mapLimit, Peer } from './clients.js';
-import { describeExit, EchodProcess, HOST } from './echod.js';
+import { countLines, mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
+import { describeExit } from '../../testkit/echod-process.js';
+import { HOST } from '../../testkit/clients.js';
+import { ScenarioEchod } from './echod.js';
 import { mib } from './latency.js';
 import { fdCount, MemoryWatch } from './proc.js';
 import { Random } from './random.js';
 import { BOUNDS, Recorder, type ScenarioResult } from './scenario.js';
-import { delay, pollUntil, within } from './wait.js';
+import { delay, poll, SCRAPE_POLL_MS, within } from '../../testkit/wait.js';
 
 export const SEED = 0x5eed7;
 const CLIENTS = 200;
@@ -60,7 +62,7 @@ class LineStream {
 }
 
 interface Streamer {
-  peer: Peer;
+  peer: Client;
   sent: Buffer[];
   done: Promise<void>;
 }
@@ -70,7 +72,7 @@ interface Streamer {
  * A paced client writes one piece every WRITE_EVERY_MS; a greedy one up to
  * HELD_BACK_BYTES_PER_TICK, unless MAX_QUEUED is already waiting in this process.
  */
-function stream(peer: Peer, client: number, random: Random, greedy: boolean): Streamer {
+function stream(peer: Client, client: number, random: Random, greedy: boolean): Streamer {
   const sent: Buffer[] = [];
   const lines = new LineStream(client, random);
   const maxPiece = greedy ? HELD_BACK_MAX_PIECE : MAX_PIECE;
@@ -94,14 +96,14 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
   const rec = new Recorder('shutdown-under-load', '7. SIGTERM while 200 clients stream lines');
   rec.load = `${CLIENTS} clients each write 1–${MAX_PIECE} bytes (${HELD_BACK} of them: up to ${HELD_BACK_BYTES_PER_TICK / 1024} KiB a tick, reading nothing until the signal) of numbered lines (cut anywhere) every ${WRITE_EVERY_MS} ms; SIGTERM after ${STREAM_MS / 1000} s; --drain-timeout ${DRAIN_TIMEOUT_MS / 1000}s; seed ${SEED}`;
   rec.flags = ['--drain-timeout', `${DRAIN_TIMEOUT_MS / 1000}s`];
-  let echod: EchodProcess | null = null;
+  let echod: ScenarioEchod | null = null;
   try {
-    echod = await EchodProcess.start(rec.flags);
+    echod = await ScenarioEchod.start(rec.flags);
     const server = echod;
     const random = new Random(SEED);
     const fdsBefore = fdCount(server.pid);
     const memory = new MemoryWatch(server.pid);
-    const peers = await mapLimit(CLIENTS, 50, (i) => Peer.connect(server.port, { allowHalfOpen: true, read: i >= HELD_BACK }));
+    const peers = await mapLimit(CLIENTS, 50, (i) => Client.connect(server.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true, read: i >= HELD_BACK }));
     const streamStart = performance.now();
     const streamers = peers.map((peer, i) => stream(peer, i, random, i < HELD_BACK));
     // The signal comes once echod has stopped reading from every held-back client (their
@@ -109,7 +111,7 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
     // before STREAM_MS of streaming.
     const heldBack = peers.slice(0, HELD_BACK);
     const blocked = (): number => heldBack.filter((peer) => peer.socket.writableLength >= MAX_QUEUED).length;
-    await pollUntil(() => blocked() === HELD_BACK, BLOCK_WAIT_MS, 'echod to stop reading from the held-back clients').catch(() => undefined);
+    await poll(() => blocked() === HELD_BACK, BLOCK_WAIT_MS, 'echod to stop reading from the held-back clients', SCRAPE_POLL_MS).catch(() => undefined);
     await delay(streamStart + STREAM_MS - performance.now());
     rec.figure('held-back clients echod had stopped reading from at the signal', `${blocked()} of ${HELD_BACK}`);
 
@@ -144,7 +146,7 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
       bytesEchoed += echo.length;
       if (echo.length > 0 && echo[echo.length - 1] !== 0x0a) tails++;
       if (!all.subarray(0, echo.length).equals(echo)) notPrefix++;
-      const record = server.log.closeByRemotePort.get(peer.localPort);
+      const record = server.book.closeByRemotePort.get(peer.localPort);
       const key = record === undefined ? 'not logged' : `${record.reason}${record.forced ? ' (forced)' : ''}`;
       reasons.set(key, (reasons.get(key) ?? 0) + 1);
       if (record === undefined) {
@@ -183,10 +185,10 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
       `${bytesEchoed} echoed + ${discardedTails} in tails, ${receivedBeforeSignal} received before the signal${dropped > 0 ? ` (at least ${dropped} bytes received and never echoed)` : ''}`,
     );
     rec.equal('every connection closed by the drain (shutdown), none forced', reasons.get('shutdown') ?? 0, CLIENTS);
-    rec.check('the last log line gives the totals', server.log.find('closed') !== undefined, server.log.find('closed') !== undefined ? 'logged' : 'missing');
+    rec.check('the last log line gives the totals', server.book.find('closed') !== undefined, server.book.find('closed') !== undefined ? 'logged' : 'missing');
     const growth = rec.memory.peakBytes - rec.memory.beforeBytes;
     rec.check('memory growth (peak − before) under 64 MiB', growth < BOUNDS.memoryGrowthBytes, `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`);
-    rec.equal('no error-level log lines', server.log.errorLines, 0);
+    rec.equal('no error-level log lines', server.book.errorLines, 0);
   } catch (err) {
     rec.crashed(err);
   } finally {

@@ -4,9 +4,9 @@
 // for --idle-timeout), so it stays and its lines come back; a slow line still may not pass
 // --max-line-bytes; a connection that goes quiet is closed after --idle-timeout. Slowness
 // must cost the bystanders nothing.
-import { countLines, mapLimit, Peer } from './clients.js';
+import { countLines, mapLimit, Client, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { Recorder, runAttack, type ScenarioResult } from './scenario.js';
-import { delay } from './wait.js';
+import { delay } from '../../testkit/wait.js';
 
 /** Trickles "abcd\n", one byte a tick: stays open, gets its complete lines back. */
 const TRICKLERS = 1600;
@@ -35,13 +35,13 @@ export async function slowloris(): Promise<ScenarioResult> {
   const flags = ['--idle-timeout', `${IDLE_TIMEOUT_MS / 1000}s`, '--max-line-bytes', String(MAX_LINE_BYTES)];
   return runAttack(rec, { flags, bystanderLineBytes: 48 }, async ({ echod, endAttack }) => {
     const connectStart = performance.now();
-    const peers = await mapLimit(TOTAL, CONNECT_CONCURRENCY, () => Peer.connect(echod.port, { allowHalfOpen: true }));
+    const peers = await mapLimit(TOTAL, CONNECT_CONCURRENCY, () => Client.connect(echod.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true }));
     rec.figure('time to open 2,000 connections', `${((performance.now() - connectStart) / 1000).toFixed(1)} s`);
     const tricklers = peers.slice(0, TRICKLERS);
     const creepers = peers.slice(TRICKLERS, TRICKLERS + CREEPERS);
     const silent = peers.slice(TRICKLERS + CREEPERS);
-    const sentCount = new Map<Peer, number>();
-    const lastByteAt = new Map<Peer, number>();
+    const sentCount = new Map<Client, number>();
+    const lastByteAt = new Map<Client, number>();
     for (const peer of creepers) peer.socket.write(Buffer.alloc(CREEP_BURST, 'c'));
     for (const peer of silent) {
       peer.socket.write('q');
@@ -55,7 +55,7 @@ export async function slowloris(): Promise<ScenarioResult> {
         const at = start + tick * TICK_MS + (slot * TICK_MS) / SLOTS;
         await delay(Math.max(0, at - performance.now()));
         for (let i = slot; i < TRICKLERS + CREEPERS; i += SLOTS) {
-          const peer = peers[i] as Peer;
+          const peer = peers[i] as Client;
           if (peer.ended || peer.closed) continue;
           const n = sentCount.get(peer) ?? 0;
           peer.socket.write(i < TRICKLERS ? TRICKLE.subarray(n % TRICKLE.length, (n % TRICKLE.length) + 1) : 'c');
@@ -93,8 +93,8 @@ export async function slowloris(): Promise<ScenarioResult> {
     for (const peer of peers) peer.end();
     await Promise.allSettled(peers.map((peer) => peer.waitClosed(10_000)));
     for (const peer of peers) peer.destroy();
-    await echod.log.until(() => echod.log.closes.length >= TOTAL, 10_000, 'every slowloris close in the log');
-    const reasons = (reason: string): number => echod.log.reason(reason);
+    await echod.until(() => echod.book.closes.length >= TOTAL, 'every slowloris close in the log', 10_000);
+    const reasons = (reason: string): number => echod.book.reason(reason);
     rec.figure('close reasons (log)', `line_too_long ${reasons('line_too_long')}, idle_timeout ${reasons('idle_timeout')}, client_closed ${reasons('client_closed')}`);
     rec.equal('log: line_too_long closes', reasons('line_too_long'), CREEPERS);
     rec.equal('log: idle_timeout closes', reasons('idle_timeout'), SILENT);

@@ -1,9 +1,9 @@
 // The soak's mixed load: ping-pong, bulk, churn, slow readers and resets, each verifying every
 // echo it gets back. Every loader paces itself, runs until stop() and then says goodbye
 // properly; a wrong echo or an unexpected disconnect is counted, never thrown.
-import { Peer, type PeerOptions } from '../reliability/clients.js';
+import { Client, type ClientOptions, LOADED_WAIT_MS } from '../../testkit/clients.js';
 import { Random } from '../reliability/random.js';
-import { delay } from '../reliability/wait.js';
+import { delay } from '../../testkit/wait.js';
 
 const MAX_ERROR_SAMPLES = 10;
 const ECHO_WAIT_MS = 10_000;
@@ -85,8 +85,8 @@ export interface Target {
   port: number;
 }
 
-function connect(target: Target, options: PeerOptions = {}): Promise<Peer> {
-  return Peer.connect(target.port, { ...options, host: target.host });
+function connect(target: Target, options: ClientOptions = {}): Promise<Client> {
+  return Client.connect(target.port, { waitMs: LOADED_WAIT_MS, ...options, host: target.host });
 }
 
 export interface Loader {
@@ -119,7 +119,7 @@ export class PingPong extends LoopLoader {
       this.spawn(async () => {
         let seq = 0;
         while (!this.stopping) {
-          let peer: Peer;
+          let peer: Client;
           try {
             peer = await connect(target);
           } catch (err) {
@@ -175,7 +175,7 @@ export class Bulk extends LoopLoader {
         let n = 0;
         while (!this.stopping) {
           const verifier = new StreamVerifier();
-          let peer: Peer;
+          let peer: Client;
           try {
             peer = await connect(target, { keep: false, onData: (chunk) => verifier.received(chunk) });
           } catch (err) {
@@ -277,7 +277,7 @@ export class SlowReaders extends LoopLoader {
       this.spawn(async () => {
         while (!this.stopping) {
           const verifier = new StreamVerifier();
-          let peer: Peer;
+          let peer: Client;
           try {
             peer = await connect(target, { keep: false, read: false, onData: (chunk) => verifier.received(chunk) });
           } catch (err) {

@@ -8,8 +8,8 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Remembers `child` until it exits. */
-export function track(child: ChildProcess): void {
+/** Remembers `child` until it exits, and kills it if this process exits first. */
+export function killOnExit(child: ChildProcess): void {
   running.add(child);
   child.once('exit', () => running.delete(child));
 }
