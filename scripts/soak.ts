@@ -19,7 +19,7 @@ import { parseDurationMs } from '../src/core/units.js';
 import { getMetrics, getStats, type Metrics, type ServerStats } from './reliability/admin.js';
 import { describeExit } from '../testkit/echod-process.js';
 import { ScenarioEchod } from './reliability/echod.js';
-import { formatLatency, MIB, mib, summarize } from './reliability/latency.js';
+import { MIB, mib } from './reliability/latency.js';
 import { fdCount, rssBytes } from './reliability/proc.js';
 import { delay, poll, SCRAPE_POLL_MS, within } from '../testkit/wait.js';
 import { renderChart } from './soak/chart.js';
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     );
 
     const tally = new Tally();
-    const loaders = startLoad(target, tally, options.seed);
+    const loaders = await startLoad(target, tally, options.seed);
     const samples: Sample[] = [];
     const scrapeFailures: string[] = [];
     let consecutiveScrapeFailures = 0;
@@ -220,7 +220,7 @@ async function main(): Promise<number> {
     );
 
     const last = samples[samples.length - 1];
-    process.stdout.write(`soak: ${tally.echoes} echoes verified (${mib(tally.bytesVerified)}); pingpong latency ${formatLatency(summarize(tally.latencies))}\n`);
+    process.stdout.write(`soak: ${tally.echoes} echoes verified (${mib(tally.bytesVerified)}); pingpong latency ${tally.latencyText()}\n`);
     if (last !== undefined) process.stdout.write(`soak: ${samples.length} samples; last: rss ${mib(last.rssBytes)}, heap ${mib(last.heapUsedBytes)}, fds ${last.openFds}, active ${last.activeConnections}\n`);
     for (const trend of trends) {
       const scale = trend.series === 'open fds' ? 1 : MIB;

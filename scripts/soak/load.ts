@@ -1,14 +1,28 @@
-// The soak's mixed load: ping-pong, bulk, churn, slow readers and resets, each verifying every
-// echo it gets back. Every loader paces itself, runs until stop() and then says goodbye
-// properly; a wrong echo or an unexpected disconnect is counted, never thrown.
+// The soak's mixed load. The steady part is the bench tool's engine (src/tools/bench, used as
+// a library): ping-pong (open loop, latency recorded), bulk (many lines in flight on each
+// connection) and connection churn (new connections on a schedule, a few echoes each, then
+// FIN); the engine checks every echoed byte. What bench does not do runs here on the test
+// kit's client: clients that read in bursts (backpressure comes and goes), half-closes after
+// an unterminated tail, and resets mid-line. Every loader runs until stop() and then says
+// goodbye properly; a wrong echo or an unexpected disconnect is counted, never thrown.
+import { Engine, type EngineSpec, type IntervalReport } from '../../src/tools/bench/engine.js';
+import { type ErrorCounts, type ErrorKind, zeroErrors } from '../../src/tools/bench/errors.js';
+import { type Histogram, summarize as summarizeHistogram, totalHistogram } from '../../src/tools/bench/histogram.js';
 import { Client, type ClientOptions, LOADED_WAIT_MS } from '../../testkit/clients.js';
-import { Random } from '../reliability/random.js';
 import { delay } from '../../testkit/wait.js';
+import { formatLatency } from '../reliability/latency.js';
+import { Random } from '../reliability/random.js';
 
 const MAX_ERROR_SAMPLES = 10;
-const ECHO_WAIT_MS = 10_000;
+const ECHO_WAIT_MS = LOADED_WAIT_MS;
 /** After an unexpected disconnect, a persistent loader waits this long before it reconnects. */
 const RECONNECT_PAUSE_MS = 200;
+/** How often the engines' counts are folded into the tally. */
+const ROLL_MS = 1000;
+/** An engine's measured window: until `stop()` (setTimeout's largest delay, about 24.8 days). */
+const UNTIL_STOPPED_MS = 2 ** 31 - 1;
+/** The engine's error kinds that mean a wrong echo; every other kind is a client error. */
+const WRONG_ECHO_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['mismatch', 'truncated', 'extra']);
 
 /** What all loaders count together. */
 export class Tally {
@@ -20,8 +34,8 @@ export class Tally {
   /** Timeouts and disconnects nobody asked for. */
   clientErrors = 0;
   readonly errorSamples: string[] = [];
-  /** Ping-pong round trips (ms), the latest ones. */
-  readonly latencies: number[] = [];
+  /** Ping-pong round trips (µs), every one of the run. */
+  readonly latency: Histogram = totalHistogram();
 
   wrong(what: string): void {
     this.wrongEchoes++;
@@ -33,12 +47,19 @@ export class Tally {
     this.sample(what);
   }
 
-  latency(ms: number): void {
-    this.latencies.push(ms);
-    if (this.latencies.length > 100_000) this.latencies.splice(0, 50_000);
+  /** Counts an engine's errors of one kind (the engine describes the first few itself). */
+  engineErrors(kind: ErrorKind, count: number): void {
+    if (WRONG_ECHO_KINDS.has(kind)) this.wrongEchoes += count;
+    else this.clientErrors += count;
   }
 
-  private sample(text: string): void {
+  /** `p50 0.21 / p99 1.9 / max 12.4 ms (n=4000)`: the ping-pong round trips. */
+  latencyText(): string {
+    const us = summarizeHistogram(this.latency);
+    return formatLatency({ count: us.count, p50Ms: us.p50 / 1000, p99Ms: us.p99 / 1000, maxMs: us.max / 1000 });
+  }
+
+  sample(text: string): void {
     if (this.errorSamples.length < MAX_ERROR_SAMPLES) this.errorSamples.push(`${new Date().toISOString()} ${text}`);
   }
 }
@@ -109,119 +130,83 @@ abstract class LoopLoader implements Loader {
   }
 }
 
-/** `clients` connections, each: a line, its echo (timed, compared), a pause, again. */
-export class PingPong extends LoopLoader {
-  readonly name = 'pingpong';
+/** The shape of one engine's load; the rest of its spec is the same for all (see `EngineLoad.start`). */
+type EngineLoadSpec = Pick<EngineSpec, 'firstConnId' | 'connections' | 'depth' | 'size' | 'rate' | 'connectRate' | 'roundTrips'>;
 
-  constructor(target: Target, tally: Tally, clients = 20, everyMs = 10) {
-    super();
-    for (let c = 0; c < clients; c++) {
-      this.spawn(async () => {
-        let seq = 0;
-        while (!this.stopping) {
-          let peer: Client;
-          try {
-            peer = await connect(target);
-          } catch (err) {
-            tally.error(`pingpong connect: ${(err as Error).message}`);
-            await delay(RECONNECT_PAUSE_MS);
-            continue;
-          }
-          try {
-            while (!this.stopping) {
-              const line = Buffer.from(`pingpong ${c} ${seq++} ${'.'.repeat(seq % 50)}\n`);
-              const start = performance.now();
-              peer.socket.write(line);
-              const echo = await peer.read(line.length, ECHO_WAIT_MS);
-              tally.latency(performance.now() - start);
-              if (!echo.equals(line)) {
-                tally.wrong(`pingpong ${c} line ${seq}`);
-                break;
-              }
-              tally.echoes++;
-              tally.bytesVerified += line.length;
-              await delay(everyMs);
-            }
-            if (this.stopping) {
-              peer.end();
-              await peer.readToEnd(ECHO_WAIT_MS);
-            }
-          } catch (err) {
-            tally.error(`pingpong ${c}: ${(err as Error).message}`);
-            await delay(RECONNECT_PAUSE_MS);
-          } finally {
-            peer.destroy();
-          }
-        }
-      });
-    }
-  }
-}
+/** One bench engine in this thread, its counts folded into the tally every second. */
+export class EngineLoad implements Loader {
+  private readonly finished: Promise<void>;
+  private readonly timer: NodeJS.Timeout;
+  private counted: ErrorCounts = zeroErrors();
 
-/** `clients` connections, each: a block of lines written at once, its echo verified as it streams back, a pause. */
-export class Bulk extends LoopLoader {
-  readonly name = 'bulk';
-
-  constructor(target: Target, tally: Tally, random: Random, clients = 2, blockBytes = 256 * 1024, pauseMs = 100) {
-    super();
-    // Each block ends a line, so its whole echo comes back before the next block is sent.
-    const blocks = Array.from({ length: 4 }, () => {
-      const block = random.lines(blockBytes, 2000);
-      block[block.length - 1] = 0x0a;
-      return block;
+  private constructor(
+    readonly name: string,
+    private readonly engine: Engine,
+    private readonly tally: Tally,
+    private readonly recordLatency: boolean,
+  ) {
+    this.finished = engine.run().then((report) => {
+      this.countErrors(report.errors);
+      for (const sample of report.samples) tally.sample(`${name}: ${sample.kind}: ${sample.message}`);
     });
-    for (let c = 0; c < clients; c++) {
-      this.spawn(async () => {
-        let n = 0;
-        while (!this.stopping) {
-          const verifier = new StreamVerifier();
-          let peer: Client;
-          try {
-            peer = await connect(target, { keep: false, onData: (chunk) => verifier.received(chunk) });
-          } catch (err) {
-            tally.error(`bulk connect: ${(err as Error).message}`);
-            await delay(RECONNECT_PAUSE_MS);
-            continue;
-          }
-          try {
-            while (!this.stopping) {
-              const block = blocks[n++ % blocks.length] as Buffer;
-              verifier.sent(block);
-              await peer.write(block);
-              await peer.until(() => verifier.outstanding <= 0 || !verifier.ok || peer.closed, ECHO_WAIT_MS, 'a bulk echo');
-              if (!verifier.ok) {
-                tally.wrong(`bulk ${c} block ${n}`);
-                break;
-              }
-              if (peer.closed) throw new Error('closed by the server');
-              tally.echoes++;
-              tally.bytesVerified += block.length;
-              await delay(pauseMs);
-            }
-            if (this.stopping) {
-              peer.end();
-              await peer.waitEndOrClose(ECHO_WAIT_MS);
-            }
-          } catch (err) {
-            tally.error(`bulk ${c}: ${(err as Error).message}`);
-            await delay(RECONNECT_PAUSE_MS);
-          } finally {
-            peer.destroy();
-          }
-        }
-      });
+    this.timer = setInterval(() => {
+      const interval = engine.roll();
+      if (interval !== null) this.add(interval);
+    }, ROLL_MS);
+  }
+
+  /** Opens the engine's connections (rejects if echod cannot be reached), then starts the load. */
+  static async start(name: string, target: Target, tally: Tally, load: EngineLoadSpec, recordLatency = false): Promise<EngineLoad> {
+    const spec: EngineSpec = {
+      target: { host: target.host, port: target.port, address: target.host, family: target.host.includes(':') ? 6 : 4 },
+      transport: { kind: 'tcp' },
+      mode: 'line',
+      warmupMs: 0,
+      durationMs: UNTIL_STOPPED_MS,
+      count: null,
+      idStride: 1,
+      timeoutMs: ECHO_WAIT_MS,
+      digest: 'none',
+      ...load,
+    };
+    let self: EngineLoad | null = null;
+    const engine = new Engine(spec, (interval) => self?.add(interval));
+    await engine.connect();
+    self = new EngineLoad(name, engine, tally, recordLatency);
+    return self;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.engine.stop();
+    await this.finished;
+  }
+
+  private add(interval: IntervalReport): void {
+    this.tally.echoes += interval.messages;
+    this.tally.bytesVerified += interval.messages * this.engine.spec.size;
+    if (this.recordLatency) this.tally.latency.add(interval.histogram);
+    this.countErrors(interval.errors);
+  }
+
+  /** The engine's counts are since its start: count what is new. */
+  private countErrors(errors: ErrorCounts): void {
+    for (const kind of Object.keys(errors) as ErrorKind[]) {
+      const fresh = errors[kind] - this.counted[kind];
+      if (fresh > 0) this.tally.engineErrors(kind, fresh);
     }
+    this.counted = { ...errors };
   }
 }
 
 /**
  * New connections at `perSecond`: each sends a few lines and an unterminated tail, half-closes,
- * and must get exactly all of it back before EOF.
+ * and must get exactly all of it back before EOF (bench's churn closes after whole lines only).
  */
-export class Churn extends LoopLoader {
-  readonly name = 'churn';
+export class HalfCloseTails extends LoopLoader {
+  readonly name = 'half-close tails';
 
-  constructor(target: Target, tally: Tally, random: Random, perSecond = 20, maxInFlight = 50) {
+  constructor(target: Target, tally: Tally, random: Random, perSecond = 5, maxInFlight = 20) {
     super();
     let inFlight = 0;
     const one = async (i: number): Promise<void> => {
@@ -232,7 +217,7 @@ export class Churn extends LoopLoader {
           await peer.write(payload);
           peer.end();
           const echo = await peer.readToEnd(ECHO_WAIT_MS);
-          if (!echo.equals(payload)) tally.wrong(`churn connection ${i}`);
+          if (!echo.equals(payload)) tally.wrong(`half-close tail connection ${i}`);
           else {
             tally.echoes++;
             tally.bytesVerified += payload.length;
@@ -241,7 +226,7 @@ export class Churn extends LoopLoader {
           peer.destroy();
         }
       } catch (err) {
-        tally.error(`churn ${i}: ${(err as Error).message}`);
+        tally.error(`half-close tail ${i}: ${(err as Error).message}`);
       }
     };
     this.spawn(async () => {
@@ -351,14 +336,22 @@ export class Resets extends LoopLoader {
   }
 }
 
-/** The whole mix on one echod. */
-export function startLoad(target: Target, tally: Tally, seed: number): Loader[] {
+/**
+ * The whole mix on one echod. The engines' shapes follow the soak's former own loaders: 20
+ * ping-pong clients at 100 lines/s each, 2 bulk clients with 128 lines of 2000 bytes in flight
+ * (about 4 MB/s in all), 20 new connections a second doing 3 round trips each.
+ */
+export async function startLoad(target: Target, tally: Tally, seed: number): Promise<Loader[]> {
   const random = new Random(seed);
-  return [
-    new PingPong(target, tally),
-    new Bulk(target, tally, random),
-    new Churn(target, tally, random),
-    new SlowReaders(target, tally, random),
-    new Resets(target, tally),
-  ];
+  const loaders: Loader[] = [];
+  try {
+    loaders.push(await EngineLoad.start('pingpong', target, tally, { firstConnId: 0, connections: 20, depth: 1, size: 64, rate: 2000, connectRate: null, roundTrips: 0 }, true));
+    loaders.push(await EngineLoad.start('bulk', target, tally, { firstConnId: 1000, connections: 2, depth: 128, size: 2000, rate: 2000, connectRate: null, roundTrips: 0 }));
+    loaders.push(await EngineLoad.start('churn', target, tally, { firstConnId: 10_000, connections: 50, depth: 1, size: 200, rate: null, connectRate: 20, roundTrips: 3 }));
+  } catch (err) {
+    await Promise.all(loaders.map((loader) => loader.stop()));
+    throw err;
+  }
+  loaders.push(new HalfCloseTails(target, tally, random), new SlowReaders(target, tally, random), new Resets(target, tally));
+  return loaders;
 }
