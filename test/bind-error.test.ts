@@ -23,6 +23,13 @@ describe('bindError', () => {
     assert.match(err.message, /^cannot listen on udp:\/\/0\.0\.0\.0:80: 0\.0\.0\.0:80 is in use by another process/);
   });
 
+  it('EEXIST on a unix path (something that is not a socket is there) says it is left untouched', () => {
+    const unix: BindTarget = { label: 'unix:///run/echod/echod.sock', kind: 'stream', path: '/run/echod/echod.sock' };
+    const err = bindError(errno('EEXIST', { syscall: 'listen', address: '/run/echod/echod.sock' }), [tcp, unix]);
+    assert.equal(err.code, 'ERR_ECHOD_BIND');
+    assert.equal(err.message, 'cannot listen on unix:///run/echod/echod.sock: /run/echod/echod.sock exists and is not a socket; echod leaves it untouched (remove it, or choose another path)');
+  });
+
   it('Bun\'s shape (message "Failed to listen at …", code, address, port) maps the same', () => {
     const err = bindError(Object.assign(new Error('Failed to listen at 127.0.0.1'), { code: 'EADDRNOTAVAIL', syscall: 'listen', address: '10.9.9.9', port: 7 }), [
       { label: 'tcp://10.9.9.9:7', kind: 'stream', host: '10.9.9.9', port: 7 },

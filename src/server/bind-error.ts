@@ -75,6 +75,9 @@ function cause(code: string, at: { path: string | undefined; host: string; port:
       return at.path !== undefined
         ? `${at.path} is a socket another running process serves (stop it, or choose another path)`
         : `${at.where} is in use by another process (stop it, or choose another port)`;
+    case 'EEXIST':
+      // socket-file.ts refuses to bind over anything that is not a socket.
+      return at.path !== undefined ? `${at.path} exists and is not a socket; echod leaves it untouched (remove it, or choose another path)` : `${at.where} exists`;
     case 'EADDRNOTAVAIL':
       return `${at.host} is not an address of this host (use one of its addresses, or 0.0.0.0 / :: for all of them)`;
     case 'EACCES':
