@@ -2,7 +2,7 @@
 // builds first) run as a child process, its JSON log read from stdout (a pipe, so pino writes
 // JSON lines), real clients on loopback, real signals.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
@@ -11,112 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { envName, FLAGS } from '../src/cli/flags.js';
 import { Client, HOST, WAIT_MS } from './helpers/clients.js';
 import type { SignalGapOutcome } from './helpers/signal-gap.js';
-import { Waiters, within } from './helpers/wait.js';
+import { within } from './helpers/wait.js';
+import { cleanEnv, EchodProcess, LEVEL } from './helpers/echod-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = fileURLToPath(new URL('../bin/echod.js', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const TEST_TIMEOUT_MS = 15_000;
-/** pino's numeric levels. */
-const INFO = 30;
-const WARN = 40;
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** One echod process, its log parsed line by line as it arrives. */
-class Echod {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly logs: LogLine[] = [];
-  /** stdout lines that were not JSON (there should be none when stdout is a pipe). */
-  readonly unparsed: string[] = [];
-  stdout = '';
-  stderr = '';
-  exitCode: number | null = null;
-  private pending = '';
-  private readonly waiters = new Waiters();
-
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
-    this.child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('latin1')));
-    this.child.stderr.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-      this.waiters.notify();
-    });
-    this.child.on('exit', (code) => {
-      this.exitCode = code ?? -1;
-      this.waiters.notify();
-    });
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** The first log line (already seen or still to come) that `match` accepts. */
-  async log(match: (line: LogLine) => boolean, what: string, ms = WAIT_MS): Promise<LogLine> {
-    await this.waiters.until(
-      () => {
-        if (this.logs.some(match)) return true;
-        if (this.exitCode !== null) throw new Error(`echod exited (${this.exitCode}) before logging ${what}; stderr: ${this.stderr}`);
-        return false;
-      },
-      ms,
-      `echod to log ${what}`,
-    );
-    return this.logs.find(match) as LogLine;
-  }
-
-  /** Waits until stdout (read as text, e.g. in pretty mode) satisfies `match`. */
-  async waitStdout(match: (text: string) => boolean, ms = WAIT_MS): Promise<void> {
-    await this.waiters.until(() => match(this.stdout) || this.exitCode !== null, ms, 'echod to print');
-    assert.ok(match(this.stdout), `echod exited (${this.exitCode}); stdout: ${this.stdout}; stderr: ${this.stderr}`);
-  }
-
-  /** The port from the `listening` log line. */
-  async port(): Promise<number> {
-    const line = await this.log((l) => l.msg === 'listening', '"listening"');
-    assert.equal(line.address, HOST);
-    return line.port as number;
-  }
-
-  async exit(ms = WAIT_MS): Promise<number> {
-    await this.waiters.until(() => this.exitCode !== null, ms, 'echod to exit');
-    return this.exitCode as number;
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
-  }
-
-  private onStdout(text: string): void {
-    this.stdout += text;
-    this.pending += text;
-    const lines = this.pending.split('\n');
-    this.pending = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        this.logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.unparsed.push(line);
-      }
-    }
-    this.waiters.notify();
-  }
-}
-
-/** The test process's environment without anything that would change echod's behaviour. */
-function cleanEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('ECHOD_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST')) continue;
-    env[key] = value;
-  }
-  return env;
-}
 
 /** A loopback listener holding a port, so a test can name a port that is surely taken. */
 async function holdPort(): Promise<Server> {
@@ -133,12 +33,12 @@ function portOf(server: Server): number {
 }
 
 describe('echod command', () => {
-  const processes: Echod[] = [];
+  const processes: EchodProcess[] = [];
   const clients: Client[] = [];
   const held: Server[] = [];
 
-  function echod(args: readonly string[], env: Record<string, string> = {}): Echod {
-    const proc = new Echod(args, env);
+  function echod(args: readonly string[], env: Record<string, string> = {}): EchodProcess {
+    const proc = new EchodProcess('node', args, env);
     processes.push(proc);
     return proc;
   }
@@ -158,20 +58,20 @@ describe('echod command', () => {
   describe('serving', () => {
     it('listens on the port its `listening` log line names, echoes, and exits 0 on SIGTERM', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0']);
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       assert.ok(port > 0);
       const c = await client(port);
       await c.write('hello, echod\n');
       assert.equal(await c.readText('hello, echod\n'), 'hello, echod\n');
       proc.child.kill('SIGTERM');
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       assert.deepEqual(proc.unparsed, [], 'stdout is JSON lines when it is a pipe');
     });
 
     it('SIGTERM with lines in flight: every complete line received is echoed, clients see EOF, exit 0, `closed` logged last', { timeout: TEST_TIMEOUT_MS }, async () => {
       // debug: the `message received` events say when the server has read the bytes.
       const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       const first = await client(port);
       const second = await client(port);
       const firstSent = 'one\ntwo\npart';
@@ -186,7 +86,7 @@ describe('echod command', () => {
       // At a close echod starts, only complete lines are echoed: the unterminated tails are not.
       assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
       assert.equal((await second.readToEnd()).toString(), 'three\n');
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       await proc.log((l) => l.msg === 'closed', '"closed"');
       assert.equal(proc.logs.at(-1)?.msg, 'closed', 'the totals are the last line');
       assert.equal(proc.logs.at(-1)?.bytesReceived, total);
@@ -200,7 +100,7 @@ describe('echod command', () => {
 
     it('a second SIGTERM while draining exits at once with code 1', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0', '--drain-timeout', '1m']);
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       // Never closes its side: the drain would wait for it for a minute.
       await client(port, { allowHalfOpen: true });
       await proc.log((l) => l.msg === 'connection opened', '"connection opened"');
@@ -210,7 +110,7 @@ describe('echod command', () => {
       // or kills the process by default action: see the report on cli.ts.)
       await proc.log((l) => l.msg === 'shutting down', '"shutting down"');
       proc.child.kill('SIGTERM');
-      assert.equal(await proc.exit(2000), 1);
+      assert.equal(await proc.exitCode(2000), 1);
     });
 
     it(
@@ -238,34 +138,34 @@ describe('echod command', () => {
 
     it('a normal client close is logged at info, reason client_closed, not as an error', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0']);
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       const c = await client(port);
       await c.write('bye\n');
       c.end();
       assert.equal((await c.readToEnd()).toString(), 'bye\n');
       const line = await proc.log((l) => l.msg === 'connection closed', '"connection closed"');
-      assert.equal(line.level, INFO);
+      assert.equal(line.level, LEVEL.info);
       assert.equal(line.reason, 'client_closed');
       assert.equal(line.bytesIn, 4);
       assert.equal(line.bytesOut, 4);
       assert.equal(line.lines, 1);
       assert.equal(line.err, undefined);
-      assert.ok(proc.logs.every((l) => l.level < WARN), 'nothing at warn or above');
+      assert.ok(proc.logs.every((l) => l.level < LEVEL.warn), 'nothing at warn or above');
       assert.ok(!proc.logs.some((l) => l.msg === 'message received'), 'no per-message log at info');
       proc.child.kill('SIGTERM');
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
     });
 
     it('a client that half-closes (as nc -N or ncat does at the end of its input) gets its unterminated last line back', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0']);
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       // A client written here, not nc: nc's flags differ between netcat flavours (Ncat has no -N).
       const c = await client(port, { allowHalfOpen: true });
       await c.write('hello\nworld\nno newline');
       c.end();
       assert.equal((await c.readToEnd()).toString(), 'hello\nworld\nno newline');
       proc.child.kill('SIGTERM');
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
     });
 
     it('the start-up line names the effective listeners and only the options that differ from their defaults', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -299,7 +199,7 @@ describe('echod command', () => {
   describe('help and version', () => {
     it('--help lists every flag with its environment variable, and exits 0', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       for (const flag of FLAGS) {
         const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `));
         assert.ok(row !== undefined, `--${flag.name} is missing from --help`);
@@ -309,7 +209,7 @@ describe('echod command', () => {
 
     it('--help mentions no flag that does not exist', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version', 'check-config']);
       const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)].map((match) => match[1] as string));
       assert.deepEqual([...mentioned].filter((name) => !known.has(name)), []);
@@ -318,14 +218,14 @@ describe('echod command', () => {
     it('--version and -v print `echod VERSION (runtime)`', { timeout: TEST_TIMEOUT_MS }, async () => {
       for (const flag of ['--version', '-v']) {
         const proc = echod([flag]);
-        assert.equal(await proc.exit(), 0);
+        assert.equal(await proc.exitCode(), 0);
         assert.equal(proc.stdout, `echod ${VERSION} (node ${process.version})\n`);
       }
     });
 
     it('--help lists the allowed values of every flag that has a fixed list, from the flag table', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       for (const flag of FLAGS) {
         if (typeof flag.kind !== 'object') continue;
         const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `)) ?? '';
@@ -338,7 +238,7 @@ describe('echod command', () => {
 
     it('--help: every description starts in one column, apart from its flag', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
-      assert.equal(await proc.exit(), 0);
+      assert.equal(await proc.exitCode(), 0);
       const rows = proc.stdout.split('\n').filter((line) => /^ {2}(--|-h|-v)/.test(line));
       const columns = new Set(rows.map((row) => /^ {2}\S+(?: \S+)? {2,}/.exec(row)?.[0].length));
       assert.equal(columns.size, 1, `descriptions start in columns ${[...columns].join(', ')}`);
@@ -363,7 +263,7 @@ describe('echod command', () => {
         // Were the bad value ignored, this would listen on loopback (and be seen doing so).
         const base = args.some((arg) => arg.startsWith('--port')) ? ['--host', HOST] : ['--host', HOST, '--port', '0'];
         const proc = echod([...base, ...args], env);
-        assert.equal(await proc.exit(), 2);
+        assert.equal(await proc.exitCode(), 2);
         assert.ok(proc.stderr.includes(names), `stderr does not name ${names}: ${proc.stderr}`);
         assert.ok(!proc.logs.some((l) => l.msg === 'listening'), 'it listened');
       });
@@ -377,7 +277,7 @@ describe('echod command', () => {
       const free = portOf(probe);
       await new Promise((resolve) => probe.close(resolve));
       const proc = echod(['--host', HOST], { ECHOD_PORT: String(free), ECHOD_MAX_LINE_BYTES: '8' });
-      assert.equal(await proc.port(), free);
+      assert.equal(await proc.listeningPort(), free);
       const c = await client(free);
       await c.write('1234567\n'); // 8 bytes with its newline: the longest allowed
       assert.equal(await c.readText('1234567\n'), '1234567\n');
@@ -392,7 +292,7 @@ describe('echod command', () => {
       const taken = await holdPort();
       held.push(taken);
       const proc = echod(['--host', HOST, '--port', '0', '--max-line-bytes', '64'], { ECHOD_PORT: String(portOf(taken)), ECHOD_MAX_LINE_BYTES: '8' });
-      const port = await proc.port();
+      const port = await proc.listeningPort();
       assert.notEqual(port, portOf(taken));
       const c = await client(port);
       const line = 'longer than eight bytes\n';
@@ -404,7 +304,7 @@ describe('echod command', () => {
   describe('log levels', () => {
     it('debug logs each message received, with its sizes', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
-      const c = await client(await proc.port());
+      const c = await client(await proc.listeningPort());
       await c.write('hello\nwor');
       await c.readText('hello\n');
       const line = await proc.log((l) => l.msg === 'message received', '"message received"');
@@ -415,7 +315,7 @@ describe('echod command', () => {
 
     it('trace logs each line’s content, escaped so no client can inject a line or a terminal escape', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'trace']);
-      const c = await client(await proc.port());
+      const c = await client(await proc.listeningPort());
       const sent = Buffer.from('red \x1b[31m alert\r\n', 'latin1');
       await c.write(sent);
       await c.read(sent.length);

@@ -13,7 +13,7 @@
 // only), and ECHOD_PORT and ECHOD_ADMIN_PORT are 0 instead of 8080 and 9090 (those may be taken
 // on this machine); the ports echod picked are read from its JSON log.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -22,8 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { envName, FLAGS, parseCommandLine } from '../src/cli/flags.js';
 import { DEFAULTS } from '../src/config/options.js';
 import { request } from './helpers/admin-http.js';
-import { Client, HOST } from './helpers/clients.js';
-import { Waiters } from './helpers/wait.js';
+import { Client, HOST, WAIT_MS } from './helpers/clients.js';
+import { EchodProcess, START_MS } from './helpers/echod-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCKERFILE = join(ROOT, 'Dockerfile');
@@ -33,9 +33,6 @@ const BUN = join(ROOT, 'node_modules', '.bin', 'bun');
 
 /** `npm ci --omit=dev` from npm's cache takes seconds; from the registry, longer. */
 const INSTALL_MS = 90_000;
-/** Startup loads the runtime, pino and prom-client. */
-const START_MS = 10_000;
-const WAIT_MS = 5000;
 /** Past the image's drain timeout, for logging the last line and exiting. */
 const EXIT_MARGIN_MS = 5000;
 
@@ -248,11 +245,6 @@ function dockerignore(): string[] {
 
 // ---- Running the image's command here ------------------------------------------------------------
 
-interface LogLine {
-  msg: string;
-  [field: string]: unknown;
-}
-
 /** The environment of a process started here: no ECHOD_*, npm or Node test settings of ours. */
 function baseEnv(): Record<string, string> {
   const out: Record<string, string> = {};
@@ -261,65 +253,6 @@ function baseEnv(): Record<string, string> {
     out[key] = value;
   }
   return out;
-}
-
-/** A process started from the image's command, its JSON log read as it arrives. */
-class Running {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly logs: LogLine[] = [];
-  stderr = '';
-  exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private pending = '';
-  private readonly waiters = new Waiters();
-
-  constructor(argv: readonly string[], cwd: string, environment: Record<string, string>) {
-    this.child = spawn(argv[0] as string, argv.slice(1), { cwd, env: environment });
-    this.child.stdout.on('data', (chunk: Buffer) => {
-      this.pending += chunk.toString('utf8');
-      const lines = this.pending.split('\n');
-      this.pending = lines.pop() ?? '';
-      for (const line of lines) {
-        try {
-          this.logs.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.logs.push({ msg: '(not JSON)', line });
-        }
-      }
-      this.waiters.notify();
-    });
-    this.child.stderr.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-      this.waiters.notify();
-    });
-    this.child.on('close', (code, signal) => {
-      this.exit = { code, signal };
-      this.waiters.notify();
-    });
-  }
-
-  async line(msg: string, ms = WAIT_MS): Promise<LogLine> {
-    await this.waiters.until(
-      () => {
-        if (this.logs.some((l) => l.msg === msg)) return true;
-        if (this.exit !== null) throw new Error(`exited (${JSON.stringify(this.exit)}) before logging ${JSON.stringify(msg)}; stderr: ${this.stderr}`);
-        return false;
-      },
-      ms,
-      `the log line ${JSON.stringify(msg)}`,
-    );
-    return this.logs.find((l) => l.msg === msg) as LogLine;
-  }
-
-  async exited(ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    await this.waiters.until(() => this.exit !== null, ms, 'the process to exit');
-    return this.exit as { code: number | null; signal: NodeJS.Signals | null };
-  }
-
-  /** Cleanup: kills it (by its handle) if it still runs. */
-  async stop(): Promise<void> {
-    if (this.exit === null && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited(WAIT_MS);
-  }
 }
 
 /** Every file and folder under `dir`, with size and modification time, to see that nothing was written. */
@@ -463,7 +396,7 @@ describe('the image, run from its files', () => {
   let work = '';
   /** Each runtime stage's root file system, laid out as its COPY lines say. */
   const rootfs = new Map<string, string>();
-  const running: Running[] = [];
+  const running: EchodProcess[] = [];
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'echod-image-'));
@@ -560,7 +493,7 @@ describe('the image, run from its files', () => {
       };
       const before = snapshot(root);
       const argv = local([...execForm(only(s, 'ENTRYPOINT').args, 'ENTRYPOINT'), ...execForm(only(s, 'CMD').args, 'CMD')]);
-      const echod = new Running(argv, app, environment);
+      const echod = new EchodProcess(runtime.transport, [], {}, { command: { argv, cwd: app, env: environment } });
       running.push(echod);
 
       const listening = await echod.line('listening', START_MS);
@@ -586,7 +519,7 @@ describe('the image, run from its files', () => {
       const check = healthcheck(s);
       const checkMs = dockerDurationMs(check.options.get('timeout') ?? '30s');
       const runCheck = async (): Promise<number | null> => {
-        const probe = new Running(local(check.command), app, { ...environment, ECHOD_ADMIN_PORT: String(adminPort) });
+        const probe = new EchodProcess(runtime.transport, [], {}, { command: { argv: local(check.command), cwd: app, env: { ...environment, ECHOD_ADMIN_PORT: String(adminPort) } } });
         running.push(probe);
         return (await probe.exited(checkMs + WAIT_MS)).code;
       };
@@ -598,10 +531,7 @@ describe('the image, run from its files', () => {
       echod.child.kill('SIGTERM');
       const exit = await echod.exited(delayMs + drainMs + EXIT_MARGIN_MS);
       assert.deepEqual(exit, { code: 0, signal: null }, `exit code 0 after SIGTERM; stderr: ${echod.stderr}`);
-      assert.ok(
-        echod.logs.every((l) => l.msg !== '(not JSON)'),
-        'every log line is JSON',
-      );
+      assert.deepEqual(echod.unparsed, [], 'every log line is JSON');
       assert.notEqual(await runCheck(), 0, 'HEALTHCHECK fails once echod is gone');
 
       assert.deepEqual(snapshot(root), before, "nothing in the image's files was created or changed (read-only root)");

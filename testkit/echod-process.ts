@@ -73,10 +73,15 @@ export interface EchodProcessOptions {
   keepLogs?: boolean;
   /** Sees every parsed log line as it arrives, before waiters are woken. */
   onLine?: (line: LogLine) => void;
+  /**
+   * Run this command line instead of `<runtime> bin/echod.js args`, in `cwd`, with exactly
+   * `env` (the container image's ENTRYPOINT and CMD, its HEALTHCHECK).
+   */
+  command?: { argv: readonly string[]; cwd: string; env: Record<string, string> };
 }
 
 /** The test process's environment without anything that would change echod's behaviour. */
-function cleanEnv(): Record<string, string> {
+export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined || key.startsWith('ECHOD_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST') || key.startsWith('BUN_')) continue;
@@ -118,6 +123,8 @@ export class EchodProcess {
   readonly logs: LogLine[] = [];
   /** stdout lines that were not JSON (there should be none when stdout is a pipe). */
   readonly unparsed: string[] = [];
+  /** stdout as text (pretty logs, --help), kept with the logs. */
+  stdout = '';
   stderr = '';
   /** Set once the process has exited and every holder of its stdout (workers too) has closed it. */
   exit: Exit | null = null;
@@ -134,7 +141,11 @@ export class EchodProcess {
     this.args = args;
     this.keepLogs = options.keepLogs ?? true;
     this.onLine = options.onLine;
-    this.child = spawn(runtimeExecutable(runtime), [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+    const command = options.command;
+    this.child =
+      command === undefined
+        ? spawn(runtimeExecutable(runtime), [BIN, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } })
+        : spawn(command.argv[0] as string, command.argv.slice(1), { cwd: command.cwd, env: command.env });
     killOnExit(this.child);
     this.child.stdout.on('data', (chunk: Buffer) => this.onStdout(chunk.toString('latin1')));
     this.child.stderr.on('data', (chunk: Buffer) => {
@@ -173,6 +184,19 @@ export class EchodProcess {
     return this.log((line) => line.msg === msg, JSON.stringify(msg), ms);
   }
 
+  /** The echo port from the `listening` line, once logged (asserting it listens on HOST). */
+  async listeningPort(ms = WAIT_MS): Promise<number> {
+    const line = await this.line('listening', ms);
+    assert.equal(line.address, HOST);
+    return line.port as number;
+  }
+
+  /** Waits until stdout (read as text, e.g. in pretty mode) satisfies `match`. */
+  async waitStdout(match: (text: string) => boolean, ms = WAIT_MS): Promise<void> {
+    await this.waiters.until(() => match(this.stdout) || this.exit !== null, ms, 'echod to print');
+    assert.ok(match(this.stdout), `echod exited (${JSON.stringify(this.exit)}); stdout: ${this.stdout}; stderr: ${this.stderr}`);
+  }
+
   /** Waits for `condition` (re-checked on every log line); fails early if echod exits. */
   async until(condition: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
     await this.waiters.until(
@@ -207,6 +231,11 @@ export class EchodProcess {
   async exited(ms = WAIT_MS): Promise<Exit> {
     await this.waiters.until(() => this.exit !== null, ms, 'echod to exit');
     return this.exit as Exit;
+  }
+
+  /** The exit code once it has exited; -1 for an exit by a signal. */
+  async exitCode(ms = WAIT_MS): Promise<number> {
+    return (await this.exited(ms)).code ?? -1;
   }
 
   /** What a failed test should show about this process: its exit, stderr and last log lines. */
@@ -257,6 +286,7 @@ export class EchodProcess {
   }
 
   private onStdout(text: string): void {
+    if (this.keepLogs) this.stdout += text;
     this.pending += text;
     const lines = this.pending.split('\n');
     this.pending = lines.pop() ?? '';
