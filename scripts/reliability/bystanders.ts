@@ -12,6 +12,8 @@ import { within } from '../../testkit/wait.js';
 
 export interface BystanderConfig {
   port: number;
+  /** Where the bystanders connect from and to: 127.0.0.1, or ::1 to stay apart from attackers' per-IP counts. @default 127.0.0.1 */
+  host: string;
   /** Connections, each with one line in flight at a time. @default 20 */
   clients: number;
   /** Pause between a client's echo and its next line. @default 20 */
@@ -62,7 +64,7 @@ export class Bystanders {
 
   /** Starts the pool and resolves once every bystander is connected and has had one echo. */
   static async start(port: number, options: Partial<Omit<BystanderConfig, 'port'>> = {}): Promise<Bystanders> {
-    const pool = new Bystanders({ port, clients: 20, intervalMs: 20, lineBytes: 64, timeoutMs: 5000, ...options });
+    const pool = new Bystanders({ port, host: '127.0.0.1', clients: 20, intervalMs: 20, lineBytes: 64, timeoutMs: 5000, ...options });
     const ready = new Promise<void>((resolve, reject) => {
       pool.child.on('message', (message: FromChild) => {
         if (message.type === 'ready') resolve();

@@ -6,6 +6,7 @@ import { connectionFlood } from './connection-flood.js';
 import { endlessLine } from './endless-line.js';
 import { neverReader } from './never-reader.js';
 import { oddClients } from './odd-clients.js';
+import { perIpHandshakeFlood } from './per-ip-handshake-flood.js';
 import { resetStorm } from './reset-storm.js';
 import type { ScenarioResult } from './scenario.js';
 import { shutdownUnderLoad } from './shutdown-under-load.js';
@@ -30,6 +31,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { id: 'shutdown-under-load', run: shutdownUnderLoad, timeoutMs: 60_000, knownBugs: [] },
   { id: 'admin-pipelining', run: adminPipelining, timeoutMs: 90_000, knownBugs: [] },
   { id: 'admin-idle-sockets', run: adminIdleSockets, timeoutMs: 60_000, knownBugs: [] },
+  { id: 'per-ip-handshake-flood', run: perIpHandshakeFlood, timeoutMs: 90_000, knownBugs: [] },
 ];
 
 export type { ScenarioResult };

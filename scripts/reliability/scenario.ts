@@ -142,6 +142,8 @@ export interface AttackOptions {
   flags: readonly string[];
   /** Bystander connections (0 for none). @default 20 */
   bystanders?: number;
+  /** Where bystanders connect (::1 keeps them out of an attack from 127.0.0.1's per-IP count). @default 127.0.0.1 */
+  bystanderHost?: string;
   /** Bytes per bystander line, newline included (keep it within --max-line-bytes). @default 64 */
   bystanderLineBytes?: number;
   /** Bystander latency bounds for this attack, where it differs from BOUNDS (say why where it is set). */
@@ -187,7 +189,7 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
   try {
     echod = await ScenarioEchod.start(options.flags);
     const server = echod;
-    pool = clients > 0 ? await Bystanders.start(server.port, { clients, lineBytes: options.bystanderLineBytes ?? 64 }) : null;
+    pool = clients > 0 ? await Bystanders.start(server.port, { clients, lineBytes: options.bystanderLineBytes ?? 64, ...(options.bystanderHost !== undefined ? { host: options.bystanderHost } : {}) }) : null;
     let baseline: BystanderWindow | null = null;
     if (pool !== null) {
       await delay(BASELINE_MS);
