@@ -5,7 +5,23 @@ import { describe, it } from 'node:test';
 import { foldMetrics, type MetricsJson, retire, type WorkerReport } from '../src/cli/cluster-protocol.js';
 import { CLOSE_REASONS, REJECT_REASONS, type ServerStats, zeroCounts } from '../src/core/stats.js';
 
+const TCP = 'tcp://127.0.0.1:7';
+const UNIX = 'unix:///run/echod.sock';
+
+/** A worker with `active` connections open of `total` served, split 2:1 over two listeners. */
 function stats(active: number, total: number): ServerStats {
+  const listener = (url: string, share: number) => ({
+    url,
+    protocol: url.split(':')[0] as string,
+    mode: 'line',
+    proxyProtocol: 'off',
+    tls: null,
+    active: Math.round(active * share),
+    total: Math.round(total * share),
+    bytesReceived: 0,
+    bytesSent: 0,
+    lines: 0,
+  });
   return {
     serverId: 's',
     state: 'listening',
@@ -17,26 +33,44 @@ function stats(active: number, total: number): ServerStats {
     bytesSent: 10,
     lines: 3,
     internalErrors: 0,
-    listeners: [],
+    listeners: [listener(TCP, 2 / 3), listener(UNIX, 1 / 3)],
     udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
   };
 }
 
+/** The series as a worker reports them: per listener, the lines all on the tcp one. */
 const metrics = (open: number, lines: number): MetricsJson =>
   [
-    { name: 'echod_connections_active', help: '', type: 'gauge', aggregator: 'sum', values: [{ value: open, labels: { server_id: 's' } }] },
-    { name: 'echod_lines_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value: lines, labels: { server_id: 's' } }] },
+    {
+      name: 'echod_connections_active',
+      help: '',
+      type: 'gauge',
+      aggregator: 'sum',
+      values: [TCP, UNIX].map((listener, i) => ({ value: i === 0 ? open - Math.round(open / 3) : Math.round(open / 3), labels: { server_id: 's', listener } })),
+    },
+    {
+      name: 'echod_lines_total',
+      help: '',
+      type: 'counter',
+      aggregator: 'sum',
+      values: [TCP, UNIX].map((listener, i) => ({ value: i === 0 ? lines : 0, labels: { server_id: 's', listener } })),
+    },
     {
       name: 'echod_connections_closed_total',
       help: '',
       type: 'counter',
       aggregator: 'sum',
-      values: CLOSE_REASONS.map((reason) => ({ value: reason === 'client_closed' ? 1 : 0, labels: { server_id: 's', reason } })),
+      values: [TCP, UNIX].flatMap((listener) => CLOSE_REASONS.map((reason) => ({ value: reason === 'client_closed' && listener === TCP ? 1 : 0, labels: { server_id: 's', reason, listener } }))),
     },
   ] as unknown as MetricsJson;
 
-const valueOf = (all: MetricsJson, name: string, reason?: string): number | undefined =>
-  all.find((metric) => metric.name === name)?.values.find((value) => reason === undefined || value.labels.reason === reason)?.value;
+/** The sum of `name`'s series whose labels include `labels` (as `sum without (listener)` does). */
+const valueOf = (all: MetricsJson, name: string, reason?: string, listener?: string): number | undefined => {
+  const values = all
+    .find((metric) => metric.name === name)
+    ?.values.filter((value) => (reason === undefined || value.labels.reason === reason) && (listener === undefined || value.labels.listener === listener));
+  return values === undefined || values.length === 0 ? undefined : values.reduce((sum, value) => sum + value.value, 0);
+};
 
 describe('retire: a dead worker in the sums', () => {
   const report: WorkerReport = { stats: stats(2, 3), metrics: metrics(2, 3), opened: [], closed: [] };
@@ -56,10 +90,25 @@ describe('retire: a dead worker in the sums', () => {
     assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit'), 2);
   });
 
+  it('each listener\'s worker_exit gets the connections open on that listener, not the total', () => {
+    const three: WorkerReport = { stats: stats(3, 6), metrics: metrics(3, 3), opened: [], closed: [] };
+    const { metrics: retired } = retire(three);
+    assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit', TCP), 2);
+    assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit', UNIX), 1);
+    assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit'), 3, 'summed without listener: the worker\'s open connections');
+  });
+
   it('foldMetrics sums series by name and labels', () => {
     const folded = foldMetrics(retire(report).metrics, retire(report).metrics);
     assert.equal(valueOf(folded, 'echod_lines_total'), 6);
     assert.equal(valueOf(folded, 'echod_connections_closed_total', 'worker_exit'), 4);
     assert.equal(valueOf(folded, 'echod_connections_closed_total', 'client_closed'), 2);
+  });
+
+  it('foldMetrics keeps the listener label: each listener\'s series sums apart', () => {
+    const folded = foldMetrics(retire(report).metrics, retire(report).metrics);
+    assert.equal(valueOf(folded, 'echod_lines_total', undefined, TCP), 6);
+    assert.equal(valueOf(folded, 'echod_lines_total', undefined, UNIX), 0);
+    assert.equal(folded.find((metric) => metric.name === 'echod_lines_total')?.values.length, 2, 'one series per listener');
   });
 });

@@ -46,6 +46,8 @@ async function echoes(client: Client, text: string): Promise<void> {
 
 describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
   let fixture: AdminFixture | undefined;
+  /** `labels` and the fixture's listener: the connection, byte and line series are per listener. */
+  const at = (labels: Record<string, string> = {}): Record<string, string> => ({ ...labels, listener: `tcp://${HOST}:${(fixture as AdminFixture).echo.port}` });
   afterEach(async () => {
     await fixture?.cleanup();
     fixture = undefined;
@@ -152,17 +154,17 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(res.headers['content-type'], fixture.registry.contentType);
     const scrape = parsePrometheus(res.body);
 
-    assert.equal(scrape.value('echod_connections_total'), 6, 'accepted: 3 polite + offender + resetter + open');
-    assert.equal(scrape.value('echod_connections_active'), 1);
+    assert.equal(scrape.value('echod_connections_total', at()), 6, 'accepted: 3 polite + offender + resetter + open');
+    assert.equal(scrape.value('echod_connections_active', at()), 1);
     for (const reason of CLOSE_REASONS) {
-      assert.equal(scrape.value('echod_connections_closed_total', { reason }), closedBy[reason] ?? 0, `closed, reason ${reason}`);
+      assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), closedBy[reason] ?? 0, `closed, reason ${reason}`);
     }
     assert.equal(scrape.value('echod_connections_rejected_total', { reason: 'max_connections' }), 1);
     assert.equal(scrape.value('echod_connections_rejected_total', { reason: 'max_connections_per_ip' }), 0);
     assert.equal(scrape.value('echod_connections_forced_total'), 0);
-    assert.equal(scrape.value('echod_bytes_received_total'), received);
-    assert.equal(scrape.value('echod_bytes_sent_total'), sent);
-    assert.equal(scrape.value('echod_lines_total'), lines);
+    assert.equal(scrape.value('echod_bytes_received_total', at()), received);
+    assert.equal(scrape.value('echod_bytes_sent_total', at()), sent);
+    assert.equal(scrape.value('echod_lines_total', at()), lines);
     assert.equal(scrape.value('echod_internal_errors_total'), 0);
     assert.equal(scrape.value('echod_connection_duration_seconds_count'), 5, 'one observation per closed connection');
     assert.equal(scrape.value('echod_connection_duration_seconds_bucket', { le: '+Inf' }), 5);
@@ -184,10 +186,10 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
   it('every reason is exported at 0 before anything happens', async () => {
     fixture = await AdminFixture.start();
     const scrape = parsePrometheus((await fixture.get('/metrics')).body);
-    for (const reason of CLOSE_REASONS) assert.equal(scrape.value('echod_connections_closed_total', { reason }), 0, `closed, reason ${reason}`);
+    for (const reason of CLOSE_REASONS) assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), 0, `closed, reason ${reason}`);
     for (const reason of REJECT_REASONS) assert.equal(scrape.value('echod_connections_rejected_total', { reason }), 0, `rejected, reason ${reason}`);
     for (const name of ['echod_connections_total', 'echod_connections_active', 'echod_bytes_received_total', 'echod_bytes_sent_total', 'echod_lines_total']) {
-      assert.equal(scrape.value(name), 0, name);
+      assert.equal(scrape.value(name, at()), 0, name);
     }
     assert.equal(scrape.value('echod_connection_duration_seconds_count'), 0);
     assert.equal(scrape.value('echod_build_info', { version: 'unknown', mode: 'line' }), 1, 'version defaults to unknown');
@@ -204,12 +206,12 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     await echo.events.closed(1);
     const afterClose = parsePrometheus((await fixture.get('/metrics')).body);
     for (const name of ['echod_bytes_received_total', 'echod_bytes_sent_total', 'echod_lines_total']) {
-      assert.equal(afterClose.value(name), whileOpen.value(name), `${name} kept the closed connection's counts`);
+      assert.equal(afterClose.value(name, at()), whileOpen.value(name, at()), `${name} kept the closed connection's counts`);
     }
-    assert.equal(afterClose.value('echod_bytes_received_total'), 'one\ntwo\n'.length);
-    assert.equal(afterClose.value('echod_lines_total'), 2);
-    assert.equal(whileOpen.value('echod_connections_active'), 1);
-    assert.equal(afterClose.value('echod_connections_active'), 0);
+    assert.equal(afterClose.value('echod_bytes_received_total', at()), 'one\ntwo\n'.length);
+    assert.equal(afterClose.value('echod_lines_total', at()), 2);
+    assert.equal(whileOpen.value('echod_connections_active', at()), 1);
+    assert.equal(afterClose.value('echod_connections_active', at()), 0);
   });
 
   it('raw mode: build_info says so, bytes are counted, lines stay 0', async () => {
@@ -219,9 +221,9 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     await echoes(client, text);
     const scrape = parsePrometheus((await fixture.get('/metrics')).body);
     assert.equal(scrape.value('echod_build_info', { version: 'unknown', mode: 'raw' }), 1);
-    assert.equal(scrape.value('echod_bytes_received_total'), text.length);
-    assert.equal(scrape.value('echod_bytes_sent_total'), text.length);
-    assert.equal(scrape.value('echod_lines_total'), 0);
+    assert.equal(scrape.value('echod_bytes_received_total', at()), text.length);
+    assert.equal(scrape.value('echod_bytes_sent_total', at()), text.length);
+    assert.equal(scrape.value('echod_lines_total', at()), 0);
   });
 
   it('echod_ready is 0 before listen(), 1 while listening, and 0 from the moment close() begins', async () => {
@@ -249,7 +251,7 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.ok(scrape.samples.length > 0);
     for (const sample of scrape.samples) assert.equal(sample.labels.server_id, labels.server_id, `${sample.name} has the label`);
     assert.equal(scrape.value('echod_ready', labels), 1);
-    assert.equal(scrape.value('echod_connections_closed_total', { ...labels, reason: 'shutdown' }), 0);
+    assert.equal(scrape.value('echod_connections_closed_total', at({ ...labels, reason: 'shutdown' })), 0);
     for (const name of PROCESS_SERIES) assert.equal(scrape.has(name), false, `${name} is left out`);
     assert.equal(
       scrape.samples.some((sample) => !sample.name.startsWith('echod_')),

@@ -59,6 +59,9 @@ function addListeners(into: ListenerStats[], from: readonly ListenerStats[]): vo
     else {
       same.active += listener.active;
       same.total += listener.total;
+      same.bytesReceived += listener.bytesReceived;
+      same.bytesSent += listener.bytesSent;
+      same.lines += listener.lines;
     }
   }
 }
@@ -120,11 +123,16 @@ export function retire(report: WorkerReport): { stats: ServerStats; metrics: Met
     connections: { ...connections, active: 0, peak: 0, limit: 0, closed: { ...connections.closed, worker_exit: (connections.closed.worker_exit ?? 0) + open } },
     listeners: report.stats.listeners.map((listener) => ({ ...listener, active: 0 })),
   };
+  // The close series are per listener: each listener's worker_exit gets the connections open on it.
+  const openOn = new Map(report.stats.listeners.map((listener) => [listener.url, listener.active]));
   const metrics = report.metrics
     .filter((metric) => String(metric.type) === 'counter' || String(metric.type) === 'histogram')
     .map((metric) => {
       if (metric.name !== CLOSED_METRIC) return metric;
-      return { ...metric, values: metric.values.map((value) => (value.labels.reason === 'worker_exit' ? { ...value, value: value.value + open } : value)) };
+      return {
+        ...metric,
+        values: metric.values.map((value) => (value.labels.reason === 'worker_exit' ? { ...value, value: value.value + (openOn.get(String(value.labels.listener)) ?? 0) } : value)),
+      };
     });
   return { stats, metrics };
 }

@@ -24,6 +24,8 @@ export interface TlsInfo {
   /** The client certificate's subject (mTLS), or null. */
   clientSubject: string | null;
   authorized: boolean;
+  /** tls:// listeners: how long the handshake took, from its first byte's turn to done (echod_tls_handshake_duration_seconds). */
+  handshakeMs?: number;
 }
 
 /** What every connection of one server shares. One object per server, not per connection. */

@@ -54,6 +54,10 @@ export interface ListenerStats {
   active: number;
   /** Connections served since start (0 on udp). */
   total: number;
+  /** Bytes and complete lines echoed on its connections, closed and open (0 on udp: see `udp`). */
+  bytesReceived: number;
+  bytesSent: number;
+  lines: number;
 }
 
 /** Set once a shutdown began: the deadlines the status page counts down to. */

@@ -2,10 +2,14 @@
  * Prometheus metrics for an echo server (prom-client). Nothing here runs on the byte path:
  * per-connection events are counted when they happen (open, close, reject), and the byte and
  * line totals are read from the server's own counters when Prometheus scrapes.
+ *
+ * The connection, byte and line series carry a `listener` label (its URL as echod logs it,
+ * `tcp://127.0.0.1:7`), as haproxy labels per frontend: listeners are few, so the series stay
+ * few, and a sum without the label is the server's total.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from '../server/server.js';
-import { CLOSE_REASONS, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS } from '../core/stats.js';
+import { CLOSE_REASONS, type ListenerStats, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS } from '../core/stats.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
 import { registerHttpMetrics } from './http-metrics.js';
 
@@ -24,6 +28,10 @@ export interface MetricsOptions {
 
 /** Connection lifetimes span milliseconds (probes) to hours (held streams). */
 const DURATION_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400];
+/** TLS handshakes on loopback take about a millisecond; across a WAN, tens to hundreds; 10 s is the timeout. */
+const HANDSHAKE_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+/** The versions echod negotiates (--tls-min-version): each shows from the start, at 0. */
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 
 /**
  * Registers echod's series for `server` and returns the registry. See docs/metrics.md for
@@ -46,6 +54,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     }
     return snapshot;
   };
+  /** The listeners connections are counted on (udp ones have their own series). */
+  const streamListeners = (): ListenerStats[] => stats().listeners.filter((listener) => listener.protocol !== 'udp');
 
   const logLinesDropped = options.logLinesDropped;
   if (logLinesDropped !== undefined) {
@@ -82,10 +92,12 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   });
   new Gauge({
     name: 'echod_connections_active',
-    help: 'Connections open now.',
+    help: 'Connections open now, by listener.',
+    labelNames: ['listener'],
     registers,
     collect() {
-      this.set(stats().connections.active);
+      this.reset();
+      for (const listener of streamListeners()) this.set({ listener: listener.url }, listener.active);
     },
   });
   new Gauge({
@@ -97,12 +109,16 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     },
   });
 
-  const opened = new Counter({ name: 'echod_connections_total', help: 'Connections accepted and served (rejected ones not included).', registers });
+  perListener('echod_connections_total', 'Connections accepted and served, by listener (rejected ones not included).', (listener) => listener.total);
   const closed = new Counter({
     name: 'echod_connections_closed_total',
-    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error, worker_exit).',
-    labelNames: ['reason'],
+    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error, worker_exit) and listener.',
+    labelNames: ['reason', 'listener'],
     registers,
+    collect() {
+      // Every reason shows (at 0) on every listener once it is bound, so alerts need no absent().
+      for (const listener of streamListeners()) for (const reason of CLOSE_REASONS) this.inc({ reason, listener: listener.url }, 0);
+    },
   });
   const forced = new Counter({
     name: 'echod_connections_forced_total',
@@ -121,13 +137,25 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     buckets: DURATION_BUCKETS_SECONDS,
     registers,
   });
+  const handshakes = new Counter({
+    name: 'echod_tls_handshakes_total',
+    help: `TLS handshakes completed on tls listeners, by protocol version (${TLS_VERSIONS.join(', ')}).`,
+    labelNames: ['version'],
+    registers,
+  });
+  const handshakeDuration = new Histogram({
+    name: 'echod_tls_handshake_duration_seconds',
+    help: 'How long completed TLS handshakes on tls listeners took.',
+    buckets: HANDSHAKE_BUCKETS_SECONDS,
+    registers,
+  });
   // Every reason shows from the start (at 0), so dashboards and alerts need no absent().
-  for (const reason of CLOSE_REASONS) closed.inc({ reason }, 0);
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  for (const version of TLS_VERSIONS) handshakes.inc({ version }, 0);
 
-  totalOf('echod_bytes_received_total', 'Bytes received from clients.', () => stats().bytesReceived);
-  totalOf('echod_bytes_sent_total', 'Bytes echoed back to clients.', () => stats().bytesSent);
-  totalOf('echod_lines_total', 'Complete lines echoed (line mode).', () => stats().lines);
+  perListener('echod_bytes_received_total', 'Bytes received from clients, by listener.', (listener) => listener.bytesReceived);
+  perListener('echod_bytes_sent_total', 'Bytes echoed back to clients, by listener.', (listener) => listener.bytesSent);
+  perListener('echod_lines_total', 'Complete lines echoed back (line mode), by listener.', (listener) => listener.lines);
   totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => stats().internalErrors);
 
   totalOf('echod_udp_datagrams_received_total', 'UDP datagrams received.', () => stats().udp.received);
@@ -147,14 +175,32 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
 
   // The http and https listeners' series (echod_http_*, echod_websocket_*), from server.http's events.
   registerHttpMetrics(registry, server.http);
-  server.on('connection', () => opened.inc());
+  server.on('connection', (_id, _address, _port, tls) => {
+    if (tls?.handshakeMs === undefined) return;
+    handshakes.inc({ version: tls.version ?? 'unknown' });
+    handshakeDuration.observe(tls.handshakeMs / 1000);
+  });
   server.on('reject', (reason) => rejected.inc({ reason }));
   server.on('connectionClose', (summary) => {
-    closed.inc({ reason: summary.reason });
+    closed.inc({ reason: summary.reason, listener: summary.listener });
     if (summary.forced) forced.inc();
     duration.observe(summary.durationMs / 1000);
   });
   return registry;
+
+  /** A counter per stream listener, read from the server at scrape time (it only ever grows). */
+  function perListener(name: string, help: string, read: (listener: ListenerStats) => number): void {
+    new Counter({
+      name,
+      help,
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        this.reset();
+        for (const listener of streamListeners()) this.inc({ listener: listener.url }, read(listener));
+      },
+    });
+  }
 
   /** A counter whose value is read from the server at scrape time (it only ever grows). */
   function totalOf(name: string, help: string, read: () => number): void {

@@ -71,6 +71,8 @@ export class Ledger {
   /** Most connections open at once, and each listener's served count (by URL): for the status page. */
   private peak = 0;
   private readonly servedByListener = new Map<string, number>();
+  /** Each listener's bytes and lines from its closed connections (by URL): per-listener metrics. */
+  private readonly closedByListener = new Map<string, ListenerTraffic>();
   private forced = 0;
   private internalErrors = 0;
   private readonly closedByReason = zeroCounts(CLOSE_REASONS);
@@ -140,6 +142,7 @@ export class Ledger {
     this.closedBytesReceived += summary.bytesReceived;
     this.closedBytesSent += summary.bytesSent;
     this.closedLines += summary.lines;
+    addTraffic(this.closedByListener, summary.listener, summary, 0);
     this.closedByReason[reason]++;
     if (summary.forced) this.forced++;
     const level = reason === 'error' ? 'warn' : 'info';
@@ -197,12 +200,13 @@ export class Ledger {
     let bytesReceived = this.closedBytesReceived;
     let bytesSent = this.closedBytesSent;
     let lines = this.closedLines;
-    const activeByListener = new Map<string, number>();
+    const byListener = new Map<string, ListenerTraffic>();
+    for (const [url, closed] of this.closedByListener) byListener.set(url, { ...closed });
     for (const connection of this.connections) {
       bytesReceived += connection.bytesReceived;
       bytesSent += connection.bytesSent;
       lines += connection.lines;
-      activeByListener.set(connection.listener, (activeByListener.get(connection.listener) ?? 0) + 1);
+      addTraffic(byListener, connection.listener, connection, 1);
     }
     return {
       serverId: this.options.serverId,
@@ -220,24 +224,28 @@ export class Ledger {
       bytesSent,
       lines,
       internalErrors: this.internalErrors,
-      listeners: this.listenerStats(bound, activeByListener),
+      listeners: this.listenerStats(bound, byListener),
       udp: { ...this.udp, dropped: { ...this.udp.dropped } },
     };
   }
 
   /** Each bound listener's settings and connection counts (URLs as connections carry them). */
-  private listenerStats(bound: readonly { config: ResolvedListener }[], activeByListener: ReadonlyMap<string, number>): ListenerStats[] {
+  private listenerStats(bound: readonly { config: ResolvedListener }[], byListener: ReadonlyMap<string, ListenerTraffic>): ListenerStats[] {
     const tls = this.options.tls;
     return bound.map(({ config }) => {
       const url = this.label(config);
+      const traffic = byListener.get(url);
       return {
         url,
         protocol: config.protocol,
         mode: config.mode,
         proxyProtocol: config.proxyProtocol,
         tls: config.protocol === 'tls' && tls !== null ? { minVersion: tls.minVersion, clientAuth: tls.clientAuth, selfSigned: tls.selfSigned } : null,
-        active: activeByListener.get(url) ?? 0,
+        active: traffic?.active ?? 0,
         total: this.servedByListener.get(url) ?? 0,
+        bytesReceived: traffic?.bytesReceived ?? 0,
+        bytesSent: traffic?.bytesSent ?? 0,
+        lines: traffic?.lines ?? 0,
       };
     });
   }
@@ -261,5 +269,24 @@ export class Ledger {
       ageMs: now - connection.openedAt,
       idleMs: connection.idleMs(now),
     }));
+  }
+}
+
+/** One listener's open connections, and the bytes and lines of its connections. */
+interface ListenerTraffic {
+  active: number;
+  bytesReceived: number;
+  bytesSent: number;
+  lines: number;
+}
+
+function addTraffic(into: Map<string, ListenerTraffic>, listener: string, from: { bytesReceived: number; bytesSent: number; lines: number }, active: number): void {
+  const traffic = into.get(listener);
+  if (traffic === undefined) into.set(listener, { active, bytesReceived: from.bytesReceived, bytesSent: from.bytesSent, lines: from.lines });
+  else {
+    traffic.active += active;
+    traffic.bytesReceived += from.bytesReceived;
+    traffic.bytesSent += from.bytesSent;
+    traffic.lines += from.lines;
   }
 }

@@ -14,7 +14,7 @@ import { addExtras } from './extras.js';
 import { type ConnectionSnapshot, type ConnectionSummary, Ledger } from './ledger.js';
 import { reloadTls, startTls } from './tls.js';
 import { type BoundListener, bindListener, runtimeTransport, transportOf } from './transport-select.js';
-import type { Connection, ConnectionContext } from '../connection/connection.js';
+import type { Connection, ConnectionContext, TlsInfo } from '../connection/connection.js';
 import { DeadlineSweeper } from '../connection/deadlines.js';
 import { ServerStateError } from '../core/errors.js';
 import { type Framer, LineFramer, RawFramer } from '../core/framing.js';
@@ -29,8 +29,8 @@ export type { ConnectionSnapshot, ConnectionSummary };
 export interface EchoServerEvents {
   /** The state changed (readiness turns false on `stopping`). */
   state: [state: ServerState];
-  /** A connection was accepted and is being served. */
-  connection: [id: number, remoteAddress: string, remotePort: number];
+  /** A connection was accepted and is being served (`tls`: what its handshake negotiated, on tls listeners). */
+  connection: [id: number, remoteAddress: string, remotePort: number, tls: TlsInfo | null];
   /** A connection closed, with everything counted for it. */
   connectionClose: [summary: ConnectionSummary];
   /** A connection was refused as soon as it was accepted. */
@@ -261,7 +261,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** @internal A transport built an admitted connection. Accepted while stopping: served, then drained with the others. */
   register(connection: Connection): void {
     this.ledger.opened(connection);
-    this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort);
+    this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort, connection.tls);
     addExtras(connection, this.options);
   }
 

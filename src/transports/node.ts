@@ -38,6 +38,8 @@ interface Held {
   handshaking: Set<Socket> | null;
   /** Closed by its listener stopping: not the client's failure, so not refused as one. */
   abandoned: boolean;
+  /** performance.now() when its TLS handshake began (handed to node:tls), or -1. */
+  handshakeStart: number;
 }
 type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 
@@ -204,7 +206,7 @@ function holdSocket(socket: Socket, acceptor: Acceptor): boolean {
     socket.destroy();
     return false;
   }
-  (socket as HeldSocket)[kHeld] = { hold, peer, acceptor, handshaking: null, abandoned: false };
+  (socket as HeldSocket)[kHeld] = { hold, peer, acceptor, handshaking: null, abandoned: false, handshakeStart: -1 };
   socket.once('close', onHeldClose);
   return true;
 }
@@ -220,14 +222,14 @@ function takeHeld(socket: Socket): Held | undefined {
 }
 
 /** Serves `socket` as `peer` if the acceptor admits it (with the slot it held since accept, if any), else closes it. */
-function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec, hold?: Hold): void {
+function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec, hold?: Hold, handshakeMs?: number): void {
   const admitted = acceptor.admit(peer, spec.listener, hold);
   if (admitted === null) {
     socket.destroy();
     return;
   }
   const connection = new NodeConnection(admitted, socket, peer);
-  if ('encrypted' in socket) connection.tls = tlsInfoOf(socket as TLSSocket);
+  if ('encrypted' in socket) connection.tls = tlsInfoOf(socket as TLSSocket, handshakeMs);
   // After a PROXY header the socket was paused explicitly; a 'data' listener alone does not
   // restart a stream paused that way. A hanging listener's sockets stay as accepted: unread.
   if (socket.isPaused() && spec.listener.faults?.acceptThenHang !== true) socket.resume();
@@ -327,7 +329,7 @@ function endHandshake(socket: TLSSocket): Held | undefined {
   return raw === undefined || raw === null ? undefined : takeHeld(raw);
 }
 
-function tlsInfoOf(socket: TLSSocket): TlsInfo {
+function tlsInfoOf(socket: TLSSocket, handshakeMs: number | undefined): TlsInfo {
   const cert = socket.getPeerCertificate();
   const subject = cert !== null && typeof cert === 'object' && cert.subject !== undefined ? Object.entries(cert.subject).map(([key, value]) => `${key}=${String(value)}`).join(', ') : null;
   const alpn = socket.alpnProtocol;
@@ -338,6 +340,7 @@ function tlsInfoOf(socket: TLSSocket): TlsInfo {
     alpn: typeof alpn === 'string' ? alpn : null,
     clientSubject: subject === '' ? null : subject,
     authorized: socket.authorized,
+    ...(handshakeMs !== undefined ? { handshakeMs } : {}),
   };
 }
 
@@ -451,7 +454,8 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
       return;
     }
     if (spec.noDelay) socket.setNoDelay(true);
-    serve(socket, peer, acceptor, spec, held?.hold);
+    const handshakeMs = held === undefined || held.handshakeStart < 0 ? undefined : Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
+    serve(socket, peer, acceptor, spec, held?.hold, handshakeMs);
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const held = endHandshake(socket);
@@ -500,6 +504,7 @@ function handshakeNext(tlsServer: TlsServer, handshaking: Set<Socket>): AfterHea
     }
     handshaking.add(socket);
     held.handshaking = handshaking;
+    held.handshakeStart = performance.now();
     // The TLSSocket takes allowHalfOpen from the socket it wraps (node's _tls_wrap, and Bun):
     // not half-open during the handshake, so a client's FIN ends it at once (a tlsClientError,
     // and its slot is free) rather than when the handshake times out. secureConnection turns
