@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { envName, FLAGS } from '../src/cli/flags.js';
-import { Client, HOST, WAIT_MS } from './helpers/clients.js';
+import { Client, HOST, holdTcpPort, portOf, WAIT_MS } from './helpers/clients.js';
 import type { SignalGapOutcome } from './helpers/signal-gap.js';
 import { within } from './helpers/wait.js';
 import { cleanEnv, EchodProcess, LEVEL } from './helpers/echod-process.js';
@@ -17,20 +17,6 @@ import { cleanEnv, EchodProcess, LEVEL } from './helpers/echod-process.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const TEST_TIMEOUT_MS = 15_000;
-
-/** A loopback listener holding a port, so a test can name a port that is surely taken. */
-async function holdPort(): Promise<Server> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  return server;
-}
-
-function portOf(server: Server): number {
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
 
 describe('echod command', () => {
   const processes: EchodProcess[] = [];
@@ -273,7 +259,7 @@ describe('echod command', () => {
   describe('environment variables', () => {
     it('ECHOD_PORT and ECHOD_MAX_LINE_BYTES take effect', { timeout: TEST_TIMEOUT_MS }, async () => {
       // A port that was free a moment ago (and, on this loopback, surely still is).
-      const probe = await holdPort();
+      const probe = await holdTcpPort();
       const free = portOf(probe);
       await new Promise((resolve) => probe.close(resolve));
       const proc = echod(['--host', HOST], { ECHOD_PORT: String(free), ECHOD_MAX_LINE_BYTES: '8' });
@@ -289,7 +275,7 @@ describe('echod command', () => {
 
     it('flags win over their environment variables', { timeout: TEST_TIMEOUT_MS }, async () => {
       // Were ECHOD_PORT used, listening would fail: the port is taken.
-      const taken = await holdPort();
+      const taken = await holdTcpPort();
       held.push(taken);
       const proc = echod(['--host', HOST, '--port', '0', '--max-line-bytes', '64'], { ECHOD_PORT: String(portOf(taken)), ECHOD_MAX_LINE_BYTES: '8' });
       const port = await proc.listeningPort();

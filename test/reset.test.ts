@@ -2,16 +2,10 @@
 // nothing else: no crash, reason `reset`, the connection forgotten, other clients unaffected.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { type Client, Fixture, untilServerStopsReading } from './helpers/clients.js';
+import { type Client, echoes, Fixture, untilServerStopsReading } from './helpers/clients.js';
 import { poll } from './helpers/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
-
-/** A bystander's proof of health: one more line echoed. */
-async function echoes(client: Client, line: string): Promise<void> {
-  await client.write(line);
-  assert.equal(await client.readText(line), line);
-}
 
 describe('client reset', () => {
   let fixture: Fixture | undefined;

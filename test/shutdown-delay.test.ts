@@ -3,123 +3,32 @@
 // with lines in flight gets every one of them echoed, the process exits 0, and the last log
 // line is `closed` with the totals. A second signal cuts the delay short.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
 import { request } from './helpers/admin-http.js';
 import { Client, WAIT_MS } from './helpers/clients.js';
-import { Waiters } from './helpers/wait.js';
+import { echoes, EchodProcess, startEchod } from './helpers/echod-process.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 const SHUTDOWN_DELAY_MS = 1000;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Far more than loopback's socket buffers hold, so a client that does not read blocks the server. */
 const BACKPRESSURE_LINES = 2_000_000;
 /** Reads of /stats in a row with the same count that say the server has stopped reading. */
 const STEADY_READS = 10;
-/** Startup includes loading node, pino and prom-client. */
-const START_TIMEOUT_MS = 10_000;
 
-interface LogLine {
-  msg?: string;
-  [field: string]: unknown;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** One `echod` process of ours: its JSON log lines as they come, and its exit. */
-class Echod {
-  readonly child: ChildProcess;
-  readonly logs: LogLine[] = [];
-  exit: Exit | null = null;
-  private stderr = '';
-  private readonly waiters = new Waiters();
-
-  constructor(args: readonly string[]) {
-    // Only the flags given here: no ECHOD_* variable from the environment may change the test.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('ECHOD_')));
-    this.child = spawn(process.execPath, ['bin/echod.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      let parsed: LogLine;
-      try {
-        parsed = JSON.parse(line) as LogLine;
-      } catch {
-        parsed = { unparsed: line };
-      }
-      this.logs.push(parsed);
-      this.waiters.notify();
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-    });
-    // 'close', not 'exit': by then stdout has ended, so every log line has been read.
-    this.child.on('close', (code, signal) => {
-      this.exit = { code, signal };
-      this.waiters.notify();
-    });
-  }
-
-  /** The first log line with this `msg`, waiting for it if need be. */
-  async line(msg: string, ms = WAIT_MS): Promise<LogLine> {
-    const find = (): LogLine | undefined => this.logs.find((line) => line.msg === msg);
-    await this.waiters.until(
-      () => {
-        if (find() !== undefined) return true;
-        if (this.exit !== null) throw new Error(`echod exited (${JSON.stringify(this.exit)}) before logging "${msg}"; stderr: ${this.stderr}`);
-        return false;
-      },
-      ms,
-      `the log line "${msg}"`,
-    );
-    return find() as LogLine;
-  }
-
-  async exited(ms: number): Promise<Exit> {
-    await this.waiters.until(() => this.exit !== null, ms, 'echod to exit');
-    return this.exit as Exit;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    assert.ok(this.child.kill(signal), `${signal} delivered`);
-  }
-
-  /** Cleanup: kills this process (ours, by its handle) if it is still running. */
-  async stop(): Promise<void> {
-    if (this.exit !== null) return;
-    this.child.kill('SIGKILL');
-    await this.exited(WAIT_MS);
-  }
-}
-
-/** Starts echod on 127.0.0.1, port 0, with the admin endpoint on port 0; resolves once it serves. */
-async function startEchod(extra: readonly string[]): Promise<{ echod: Echod; port: number; adminPort: number }> {
-  const echod = new Echod(['--host', '127.0.0.1', '--port', '0', '--admin-port', '0', '--log-format', 'json', ...extra]);
+/** echod on 127.0.0.1, port 0, with the admin endpoint on port 0 (the kit checks it is private); resolves once it serves. */
+async function startWithAdmin(extra: readonly string[]): Promise<{ echod: EchodProcess; port: number; adminPort: number }> {
+  let spawned: EchodProcess | undefined;
   try {
-    const listening = await echod.line('listening', START_TIMEOUT_MS);
-    const admin = await echod.line('admin endpoint listening', START_TIMEOUT_MS);
-    // Logged just before the signal handlers are installed, in the same tick.
-    await echod.line('echod started', START_TIMEOUT_MS);
-    assert.equal(admin.address, '127.0.0.1', 'the admin endpoint is private by default');
-    assert.equal(typeof listening.port, 'number');
-    assert.equal(typeof admin.port, 'number');
-    return { echod, port: listening.port as number, adminPort: admin.port as number };
+    const started = await startEchod('node', ['--admin-port', '0', ...extra], (echod) => (spawned = echod));
+    return { echod: started.echod, port: started.port, adminPort: started.adminPort as number };
   } catch (err) {
-    await echod.stop();
+    await spawned?.stop();
     throw err;
   }
 }
 
-async function echoes(client: Client, text: string): Promise<void> {
-  await client.write(text);
-  assert.equal(await client.readText(text), text);
-}
-
 describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIMEOUT_MS }, () => {
-  let echod: Echod | undefined;
+  let echod: EchodProcess | undefined;
   const clients: Client[] = [];
   afterEach(async () => {
     for (const client of clients.splice(0)) client.destroy();
@@ -128,7 +37,7 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
   });
 
   it('SIGTERM: /readyz 503 at once, /healthz 200, new clients served, lines in flight echoed, exit 0, `closed` last', async () => {
-    const started = await startEchod(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
+    const started = await startWithAdmin(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
     echod = started.echod;
     const { port, adminPort } = started;
     assert.equal((await request(adminPort, '/readyz')).status, 200);
@@ -192,7 +101,7 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
     'SIGTERM: a client whose echo is held back by backpressure still gets every byte the server had received',
     {},
     async () => {
-      const started = await startEchod(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
+      const started = await startWithAdmin(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
       echod = started.echod;
       const { port, adminPort } = started;
       const stats = async (): Promise<{ bytesReceived: number }> => JSON.parse((await request(adminPort, '/stats')).body) as { bytesReceived: number };
@@ -233,7 +142,7 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
 
   it('a second SIGTERM during the delay exits at once, not zero', async () => {
     const longDelayMs = 60_000;
-    const started = await startEchod(['--shutdown-delay', `${longDelayMs / 1000}s`]);
+    const started = await startWithAdmin(['--shutdown-delay', `${longDelayMs / 1000}s`]);
     echod = started.echod;
     echod.signal('SIGTERM');
     await echod.line('shutting down');

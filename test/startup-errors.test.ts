@@ -4,13 +4,12 @@
 // bad TLS files exit 2 before anything listens; no internal option name reaches a message.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { once } from 'node:events';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { type TestPki, testPki } from './helpers/certs.js';
-import { HOST } from './helpers/clients.js';
+import { HOST, holdTcpPort, portOf } from './helpers/clients.js';
 import { EchodProcess, RUNTIMES, type Runtime } from './helpers/echod-process.js';
 import { UdpClient } from './helpers/udp-client.js';
 
@@ -37,11 +36,9 @@ describe('start-up failures', () => {
   });
 
   async function holdPort(): Promise<number> {
-    const server = createServer();
+    const server = await holdTcpPort();
     held.push(server);
-    server.listen(0, HOST);
-    await once(server, 'listening');
-    return (server.address() as { port: number }).port;
+    return portOf(server);
   }
 
   /** Runs echod to its exit; returns its exit code and stderr. */

@@ -3,8 +3,10 @@
 // that respects backpressure, bounded fan-out, and an in-process echo server fixture.
 // Everything here listens and connects on loopback only (127.0.0.1, or ::1 when a test asks),
 // on port 0, and every wait is bounded.
+import assert from 'node:assert/strict';
 import { createHash, type Hash } from 'node:crypto';
-import { connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect as netConnect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { EchoServerOptions } from '../src/config/options.js';
 import { type ConnectionSummary, createEchoServer, type EchoServer } from '../src/server/server.js';
@@ -22,11 +24,25 @@ export const LOADED_WAIT_MS = 10_000;
 /** How often `Client.connectWhenOpen` tries a port that refused. */
 const CONNECT_RETRY_MS = 2;
 
+/** A listener on HOST, port 0, holding its port: a port a test can name that is surely taken. Close it when done. */
+export async function holdTcpPort(): Promise<Server> {
+  const server = createNetServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  return server;
+}
+
+/** The port a listening server is bound to. */
+export function portOf(server: Server): number {
+  const address = server.address();
+  assert.ok(address !== null && typeof address === 'object', 'the server is listening on a TCP port');
+  return address.port;
+}
+
 /** A TCP port on HOST that nothing listens on (bound, then closed), for a process to be told to use. */
 export async function freeTcpPort(): Promise<number> {
-  const probe = createNetServer();
-  await new Promise<void>((resolve) => probe.listen(0, HOST, resolve));
-  const { port } = probe.address() as { port: number };
+  const probe = await holdTcpPort();
+  const port = portOf(probe);
   await new Promise((resolve) => probe.close(resolve));
   return port;
 }
@@ -272,6 +288,14 @@ export class Client<S extends Socket = Socket> {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** Writes `text` and asserts exactly it comes back. */
+export async function echoes(client: Client, text: string | Buffer, ms = WAIT_MS): Promise<void> {
+  const data = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  await client.write(data);
+  const back = await client.read(data.length, ms);
+  assert.ok(back.equals(data), `echo of ${data.length} bytes differs: ${JSON.stringify(back.toString('latin1').slice(0, 80))}`);
 }
 
 /** Writes `data` and resolves to the next as many bytes received (the test compares them). */

@@ -84,7 +84,7 @@ export interface EchodProcessOptions {
 export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('ECHOD_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST') || key.startsWith('BUN_')) continue;
+    if (value === undefined || key.startsWith('ECHOD_') || key.startsWith('LISTEN_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST') || key.startsWith('BUN_')) continue;
     env[key] = value;
   }
   return env;
@@ -449,10 +449,5 @@ export async function untilReceivingStops(adminPort: number, ms = WAIT_MS * 2, q
   }
 }
 
-/** Writes `text` and asserts exactly it comes back. */
-export async function echoes(client: Client, text: string | Buffer, ms = WAIT_MS): Promise<void> {
-  const data = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
-  await client.write(data);
-  const back = await client.read(data.length, ms);
-  assert.ok(back.equals(data), `echo of ${data.length} bytes differs: ${JSON.stringify(back.toString('latin1').slice(0, 80))}`);
-}
+// `echoes` lives with the client; re-exported here, where the end-to-end suites first found it.
+export { echoes } from './clients.js';
