@@ -29,6 +29,15 @@ export interface TlsInfo {
 }
 
 /** What every connection of one server shares. One object per server, not per connection. */
+/** What an http or https connection carries, and how much of it so far (`/connections`). */
+export interface HttpActivity {
+  protocol: 'http/1.1' | 'h2' | 'websocket';
+  /** Requests begun (HTTP/2: streams; a WebSocket's upgrade counts one). */
+  requests: number;
+  /** WebSocket messages received. */
+  messages: number;
+}
+
 export interface ConnectionContext {
   readonly logger: Logger;
   readonly idleTimeoutMs: number;
@@ -163,6 +172,11 @@ export abstract class Connection implements Expirable, ShapedSink {
     const age = now - this.openedAt;
     const idle = this.context.clock.now - Math.max(this.lastActive, this.openedAt);
     return Math.max(0, Math.min(age, idle));
+  }
+
+  /** HTTP and WebSocket activity; null for the byte echo. */
+  get httpActivity(): HttpActivity | null {
+    return null;
   }
 
   /** Bytes of an unfinished line held for this connection. */

@@ -6,7 +6,7 @@
  */
 import { formatListener } from '../config/listen-url.js';
 import type { ResolvedListener, ResolvedOptions } from '../config/options.js';
-import type { Connection } from '../connection/connection.js';
+import type { Connection, HttpActivity } from '../connection/connection.js';
 import { clockMs } from '../connection/deadlines.js';
 import type { Peer } from '../connection/transport.js';
 import { CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, zeroCounts } from '../core/stats.js';
@@ -51,6 +51,8 @@ export interface ConnectionSnapshot {
   ageMs: number;
   /** Time since the last bytes either way, at the deadline sweep's resolution. */
   idleMs: number;
+  /** http and https connections: HTTP/1.1, HTTP/2 or WebSocket, with its request and message counts; null otherwise. */
+  http: HttpActivity | null;
 }
 
 /** The lifecycle's part of `server.stats`. */
@@ -268,6 +270,7 @@ export class Ledger {
       pendingBytes: connection.pendingBytes,
       ageMs: now - connection.openedAt,
       idleMs: connection.idleMs(now),
+      http: connection.httpActivity,
     }));
   }
 }

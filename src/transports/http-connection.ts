@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import type { ServerHttp2Session } from 'node:http2';
 import type { WebSocket } from 'ws';
-import { Connection } from '../connection/connection.js';
+import { Connection, type HttpActivity } from '../connection/connection.js';
 import type { Admission, Peer } from '../connection/transport.js';
 import type { HttpTlsInfo } from '../http/document.js';
 
@@ -36,6 +36,8 @@ export class HttpConnection extends Connection {
   session: ServerHttp2Session | null = null;
   /** Set once the connection was upgraded to a WebSocket. */
   ws: WebSocket | null = null;
+  /** WebSocket messages received. */
+  wsMessages = 0;
 
   constructor(admission: Admission, socket: Socket, peer: Peer, tls: HttpTlsInfo | null) {
     super(admission, peer);
@@ -47,6 +49,10 @@ export class HttpConnection extends Connection {
     (socket as HttpSocket)[kHttpConnection] = this;
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
+  }
+
+  override get httpActivity(): HttpActivity {
+    return { protocol: this.ws !== null ? 'websocket' : this.session !== null ? 'h2' : 'http/1.1', requests: this.requests, messages: this.wsMessages };
   }
 
   get bytesReceived(): number {

@@ -152,7 +152,9 @@ function acceptTls(server: Http2SecureServer, spec: ListenSpec, context: HttpLis
       acceptor.release(hold); // harmless after admission
     });
   });
-  server.on('secureConnection', (socket: TLSSocket) => {
+  // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
+  // the connection must exist by then for the session to be found and kept on it (GOAWAY).
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
     const peer = peerOf(socket);
     const key = `${peer.address}|${peer.port}`;
     const hold = holds.get(key);
@@ -402,13 +404,12 @@ function sendBytes(exchange: Exchange, status: number, headers: Record<string, s
 
 /** The response is out: count it, log it, and close the connection if this was its last. */
 function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut: number, pathname: string): void {
-  const { req, res, connection, context, number } = exchange;
+  const { req, connection, context, number } = exchange;
   const durationMs = performance.now() - exchange.startedMs;
   context.monitor.emit('request', { method: req.method ?? '', status, bytesIn, bytesOut, durationMs });
   if (!HEALTH_PATHS.has(pathname)) {
     context.logger.info({ connId: connection.id, request: number, method: req.method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
   }
-  if (exchange.closeAfter && req.httpVersionMajor === 2) {
-    res.once('finish', () => connection.session?.close());
-  }
+  // GOAWAY: streams in flight (this one included) finish, no new ones start.
+  if (exchange.closeAfter && req.httpVersionMajor === 2) connection.session?.close();
 }

@@ -59,14 +59,13 @@ function serve(ws: WebSocket, connection: HttpConnection, monitor: HttpMonitor, 
     return;
   }
   monitor.emit('wsOpen');
-  let messages = 0;
   logger.info({ connId: connection.id, request: connection.requests }, 'websocket opened');
   const sent = (): void => {
     if (ws.isPaused && ws.bufferedAmount < WS_LOW_WATER_BYTES) ws.resume();
   };
   ws.on('message', (data: RawData, isBinary: boolean) => {
     connection.active();
-    messages++;
+    connection.wsMessages++;
     const bytes = data as Buffer; // binaryType 'nodebuffer': one Buffer per message
     monitor.emit('wsMessage', bytes.length);
     ws.send(bytes, { binary: isBinary }, (err) => {
@@ -80,7 +79,7 @@ function serve(ws: WebSocket, connection: HttpConnection, monitor: HttpMonitor, 
     logger.warn({ connId: connection.id, errorCode: err.code, detail: err.message }, 'websocket error');
   });
   ws.on('close', (code: number) => {
-    logger.info({ connId: connection.id, messages, code }, 'websocket closed');
+    logger.info({ connId: connection.id, messages: connection.wsMessages, code }, 'websocket closed');
     connection.ended();
   });
 }
