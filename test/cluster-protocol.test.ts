@@ -21,6 +21,7 @@ function stats(active: number, total: number): ServerStats {
     bytesReceived: 0,
     bytesSent: 0,
     lines: 0,
+    udp: null,
   });
   return {
     serverId: 's',

@@ -298,12 +298,13 @@ describe('Grafana dashboard: every query against a real Prometheus scraping a li
 
       // Wait until Prometheus has scraped all of it; query everything at that moment.
       const expected: [string, number][] = [
-        [`echod_lines_total${sel}`, LINES.length + MAX_CONNECTIONS],
-        [`echod_connections_active${sel}`, MAX_CONNECTIONS],
+        // Per-listener series (tcp and tls here): summed without the label, the server's totals.
+        [`sum without (listener) (echod_lines_total${sel})`, LINES.length + MAX_CONNECTIONS],
+        [`sum without (listener) (echod_connections_active${sel})`, MAX_CONNECTIONS],
         [`echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="max_connections"}`, 1],
         [`echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="tls_error"}`, TLS_FAILURES],
-        [`echod_connections_closed_total{job="${JOB}", server_id="${SERVER_ID}", reason="line_too_long"}`, 1],
-        [`echod_udp_datagrams_received_total${sel}`, UDP_SENT],
+        [`sum without (listener) (echod_connections_closed_total{job="${JOB}", server_id="${SERVER_ID}", reason="line_too_long"})`, 1],
+        [`sum without (listener) (echod_udp_datagrams_received_total${sel})`, UDP_SENT],
       ];
       for (const [expr, value] of expected) await prometheus.untilQuery(expr, (a) => a[0]?.value === value, `${expr} = ${value}`);
       at = Date.now() / 1000;

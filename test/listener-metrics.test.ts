@@ -10,6 +10,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { AdminFixture } from '../testkit/admin-http.js';
 import { Client, HOST } from '../testkit/clients.js';
 import { parsePrometheus, type Scrape } from '../testkit/prometheus.js';
+import { UdpClient } from '../testkit/udp-client.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 
@@ -56,9 +57,10 @@ describe('per-listener metrics', () => {
       { processMetrics: false },
     );
     const admin = fixture;
-    const [tcp, tls] = admin.echo.server.addresses;
-    assert.ok(tcp !== undefined && 'port' in tcp && tls !== undefined && 'port' in tls);
+    const [tcp, tls, , udp] = admin.echo.server.addresses;
+    assert.ok(tcp !== undefined && 'port' in tcp && tls !== undefined && 'port' in tls && udp !== undefined && 'port' in udp);
     const urls = { tcp: `tcp://${HOST}:${tcp.port}`, tls: `tls://${HOST}:${tls.port}`, unix: `unix://${path}` };
+    const udpUrl = `udp://${HOST}:${udp.port}`;
 
     // Distinct traffic on each: tcp 1 line, tls 2 + 3 lines over a TLSv1.3 and a TLSv1.2 client, unix 4 lines.
     const traffic = { tcp: 'a\n', tls13: 'bb\ncc\n', tls12: 'dd\nee\nff\n', unix: 'g\nh\ni\nj\n' };
@@ -69,6 +71,16 @@ describe('per-listener metrics', () => {
     await admin.echo.events.opens(4);
     await unix.write(traffic.unix);
     assert.equal(await unix.readText(traffic.unix), traffic.unix);
+
+    const datagrams = await UdpClient.bind(HOST);
+    try {
+      for (const [i, payload] of ['one', 'three'].entries()) {
+        await datagrams.send(Buffer.from(payload), udp.port, HOST);
+        await datagrams.replies(i + 1);
+      }
+    } finally {
+      await datagrams.close();
+    }
 
     const scrape = parsePrometheus((await admin.get('/metrics')).body);
     const tlsBytes = traffic.tls13.length + traffic.tls12.length;
@@ -99,6 +111,13 @@ describe('per-listener metrics', () => {
     // /stats says the same per listener.
     const tlsStats = stats.listeners.find((listener) => listener.url === urls.tls);
     assert.deepEqual([tlsStats?.bytesReceived, tlsStats?.bytesSent, tlsStats?.lines], [tlsBytes, tlsBytes, 5]);
+
+    // The udp listener: its own series, and none of the stream ones.
+    assert.equal(scrape.value('echod_udp_datagrams_received_total', { listener: udpUrl }), 2);
+    assert.equal(scrape.value('echod_udp_datagrams_echoed_total', { listener: udpUrl }), 2);
+    assert.equal(scrape.value('echod_udp_bytes_received_total', { listener: udpUrl }), 'one'.length + 'three'.length);
+    assert.equal(scrape.value('echod_udp_datagrams_dropped_total', { listener: udpUrl, reason: 'rate_limited' }), 0);
+    assert.equal(sum(scrape, 'echod_udp_bytes_sent_total'), stats.udp.bytesSent);
 
     assert.equal(scrape.value('echod_tls_handshakes_total', { version: 'TLSv1.3' }), 1);
     assert.equal(scrape.value('echod_tls_handshakes_total', { version: 'TLSv1.2' }), 1);

@@ -24,7 +24,7 @@ function stats(overrides: Partial<ServerStats> = {}): ServerStats {
     bytesSent: 400,
     lines: 20,
     internalErrors: 0,
-    listeners: [{ url: 'tcp://127.0.0.1:7', protocol: 'tcp', mode: 'line', proxyProtocol: 'optional', tls: null, active: 3, total: 12, bytesReceived: 100, bytesSent: 100, lines: 20 }],
+    listeners: [{ url: 'tcp://127.0.0.1:7', protocol: 'tcp', mode: 'line', proxyProtocol: 'optional', tls: null, active: 3, total: 12, bytesReceived: 100, bytesSent: 100, lines: 20, udp: null }],
     udp: { received: 1, echoed: 1, bytesReceived: 4, bytesSent: 4, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
     ...overrides,
   };

@@ -8,7 +8,7 @@
  * folded into the retired totals, the sums never go backwards.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { ListenerStats, ServerStats } from '../core/stats.js';
+import { addUdpCounters, type ListenerStats, type ServerStats } from '../core/stats.js';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -55,8 +55,9 @@ function addCounts<K extends string>(into: Record<K, number>, from: Record<K, nu
 function addListeners(into: ListenerStats[], from: readonly ListenerStats[]): void {
   for (const listener of from) {
     const same = into.find((each) => each.url === listener.url);
-    if (same === undefined) into.push({ ...listener });
+    if (same === undefined) into.push({ ...listener, udp: listener.udp === null ? null : { ...listener.udp, dropped: { ...listener.udp.dropped } } });
     else {
+      if (same.udp !== null && listener.udp !== null) addUdpCounters(same.udp, listener.udp);
       same.active += listener.active;
       same.total += listener.total;
       same.bytesReceived += listener.bytesReceived;
@@ -97,12 +98,7 @@ export function sumStats(all: readonly ServerStats[], base: Pick<PoolStats, 'ser
     total.bytesSent += stats.bytesSent;
     total.lines += stats.lines;
     total.internalErrors += stats.internalErrors;
-    total.udp.received += stats.udp.received;
-    total.udp.echoed += stats.udp.echoed;
-    total.udp.bytesReceived += stats.udp.bytesReceived;
-    total.udp.bytesSent += stats.udp.bytesSent;
-    addCounts(total.udp.dropped, stats.udp.dropped);
-    total.udp.duplicated += stats.udp.duplicated;
+    addUdpCounters(total.udp, stats.udp);
   }
   return total;
 }

@@ -58,6 +58,8 @@ export interface ListenerStats {
   bytesReceived: number;
   bytesSent: number;
   lines: number;
+  /** A udp listener's own datagram counts (their sum is `ServerStats.udp`), else null. */
+  udp: UdpCounters | null;
 }
 
 /** Set once a shutdown began: the deadlines the status page counts down to. */
@@ -106,7 +108,7 @@ export interface ServerStats {
 export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port', 'fault_drop'] as const;
 export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
 
-/** What the UDP listeners count (summed over them; `/stats` `udp`). */
+/** What a UDP listener counts (`/stats` `udp`: summed over them). */
 export interface UdpCounters {
   received: number;
   echoed: number;
@@ -119,6 +121,16 @@ export interface UdpCounters {
 
 export function zeroUdpCounters(): UdpCounters {
   return { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
+}
+
+/** Adds `from`'s counts to `into`'s. */
+export function addUdpCounters(into: UdpCounters, from: UdpCounters): void {
+  into.received += from.received;
+  into.echoed += from.echoed;
+  into.bytesReceived += from.bytesReceived;
+  into.bytesSent += from.bytesSent;
+  into.duplicated += from.duplicated;
+  for (const reason of UDP_DROP_REASONS) into.dropped[reason] += from.dropped[reason];
 }
 
 export function zeroCounts<K extends string>(keys: readonly K[]): Record<K, number> {

@@ -3,13 +3,13 @@
  * per-connection events are counted when they happen (open, close, reject), and the byte and
  * line totals are read from the server's own counters when Prometheus scrapes.
  *
- * The connection, byte and line series carry a `listener` label (its URL as echod logs it,
+ * The connection, byte, line and udp series carry a `listener` label (its URL as echod logs it,
  * `tcp://127.0.0.1:7`), as haproxy labels per frontend: listeners are few, so the series stay
  * few, and a sum without the label is the server's total.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from '../server/server.js';
-import { CLOSE_REASONS, type ListenerStats, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS } from '../core/stats.js';
+import { CLOSE_REASONS, type ListenerStats, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS, type UdpCounters } from '../core/stats.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
 import { registerHttpMetrics } from './http-metrics.js';
 
@@ -158,18 +158,21 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   perListener('echod_lines_total', 'Complete lines echoed back (line mode), by listener.', (listener) => listener.lines);
   totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => stats().internalErrors);
 
-  totalOf('echod_udp_datagrams_received_total', 'UDP datagrams received.', () => stats().udp.received);
-  totalOf('echod_udp_datagrams_echoed_total', 'UDP datagrams answered (a duplicate fault counts twice).', () => stats().udp.echoed);
-  totalOf('echod_udp_bytes_received_total', 'UDP payload bytes received.', () => stats().udp.bytesReceived);
-  totalOf('echod_udp_bytes_sent_total', 'UDP payload bytes sent back.', () => stats().udp.bytesSent);
+  perUdpListener('echod_udp_datagrams_received_total', 'UDP datagrams received, by listener.', (udp) => udp.received);
+  perUdpListener('echod_udp_datagrams_echoed_total', 'UDP datagrams answered, by listener (a duplicate fault counts twice).', (udp) => udp.echoed);
+  perUdpListener('echod_udp_bytes_received_total', 'UDP payload bytes received, by listener.', (udp) => udp.bytesReceived);
+  perUdpListener('echod_udp_bytes_sent_total', 'UDP payload bytes sent back, by listener.', (udp) => udp.bytesSent);
   new Counter({
     name: 'echod_udp_datagrams_dropped_total',
-    help: `UDP datagrams not answered, by reason (${UDP_DROP_REASONS.join(', ')}).`,
-    labelNames: ['reason'],
+    help: `UDP datagrams not answered, by reason (${UDP_DROP_REASONS.join(', ')}) and listener.`,
+    labelNames: ['reason', 'listener'],
     registers,
     collect() {
       this.reset();
-      for (const [reason, count] of Object.entries(stats().udp.dropped)) this.inc({ reason }, count);
+      for (const listener of stats().listeners) {
+        if (listener.udp === null) continue;
+        for (const reason of UDP_DROP_REASONS) this.inc({ reason, listener: listener.url }, listener.udp.dropped[reason]);
+      }
     },
   });
 
@@ -198,6 +201,20 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
       collect() {
         this.reset();
         for (const listener of streamListeners()) this.inc({ listener: listener.url }, read(listener));
+      },
+    });
+  }
+
+  /** A counter per udp listener, read from its counts at scrape time. */
+  function perUdpListener(name: string, help: string, read: (udp: UdpCounters) => number): void {
+    new Counter({
+      name,
+      help,
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        this.reset();
+        for (const listener of stats().listeners) if (listener.udp !== null) this.inc({ listener: listener.url }, read(listener.udp));
       },
     });
   }

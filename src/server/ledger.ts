@@ -9,7 +9,7 @@ import type { ResolvedListener, ResolvedOptions } from '../config/options.js';
 import type { Connection, HttpActivity } from '../connection/connection.js';
 import { clockMs } from '../connection/deadlines.js';
 import type { Peer } from '../connection/transport.js';
-import { CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, zeroCounts } from '../core/stats.js';
+import { addUdpCounters, CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, zeroCounts } from '../core/stats.js';
 import { AggregatedLog } from './aggregated-log.js';
 import { newUdpCounters, type UdpCounters, type UdpDropLog, type UdpDropReason } from './transport-select.js';
 
@@ -60,7 +60,8 @@ export type LifecycleStats = Pick<ServerStats, 'state' | 'shutdown' | 'ready' | 
 
 export class Ledger {
   readonly connections = new Set<Connection>();
-  readonly udp: UdpCounters = newUdpCounters();
+  /** Each udp listener's counters, kept after it stops (its totals stay in /stats). */
+  private readonly udpByListener = new Map<ResolvedListener, UdpCounters>();
   /** Each listener's URL with its bound port (for port 0), as logs and /connections show it. */
   private readonly labels = new Map<ResolvedListener, string>();
   private readonly rejectLog: AggregatedLog<RejectReason>;
@@ -93,6 +94,16 @@ export class Ledger {
   /** `config`'s URL, with its bound port once listening. */
   label(config: ResolvedListener): string {
     return this.labels.get(config) ?? formatListener(config);
+  }
+
+  /** The counters `config`'s udp listener keeps (summed with the others' in `stats()`). */
+  udpCounters(config: ResolvedListener): UdpCounters {
+    let counters = this.udpByListener.get(config);
+    if (counters === undefined) {
+      counters = newUdpCounters();
+      this.udpByListener.set(config, counters);
+    }
+    return counters;
   }
 
   /** Where `config`'s udp drops are logged (aggregated, as refusals are). */
@@ -227,8 +238,15 @@ export class Ledger {
       lines,
       internalErrors: this.internalErrors,
       listeners: this.listenerStats(bound, byListener),
-      udp: { ...this.udp, dropped: { ...this.udp.dropped } },
+      udp: this.udpTotals(),
     };
+  }
+
+  /** Every udp listener's counts, summed. */
+  private udpTotals(): UdpCounters {
+    const total = newUdpCounters();
+    for (const counters of this.udpByListener.values()) addUdpCounters(total, counters);
+    return total;
   }
 
   /** Each bound listener's settings and connection counts (URLs as connections carry them). */
@@ -248,6 +266,7 @@ export class Ledger {
         bytesReceived: traffic?.bytesReceived ?? 0,
         bytesSent: traffic?.bytesSent ?? 0,
         lines: traffic?.lines ?? 0,
+        udp: config.protocol === 'udp' ? copyOf(this.udpByListener.get(config)) : null,
       };
     });
   }
@@ -273,6 +292,13 @@ export class Ledger {
       http: connection.httpActivity,
     }));
   }
+}
+
+/** A udp listener's counts as /stats shows them (a copy; zero before it is bound). */
+function copyOf(counters: UdpCounters | undefined): UdpCounters {
+  const copy = newUdpCounters();
+  if (counters !== undefined) addUdpCounters(copy, counters);
+  return copy;
 }
 
 /** One listener's open connections, and the bytes and lines of its connections. */

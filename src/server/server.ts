@@ -142,7 +142,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     const { logger } = this.options;
     try {
       const tls = await startTls(this.options.tls);
-      const context = { options: this.options, acceptor: this, tls, monitor: this.http, udp: this.ledger.udp, udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config) };
+      const context = { options: this.options, acceptor: this, tls, monitor: this.http, udpCounters: (config: ResolvedListener) => this.ledger.udpCounters(config), udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config) };
       for (const config of this.options.listeners) this.bound.push(await bindListener(config, context));
     } catch (err) {
       await this.stopListening();

@@ -27,8 +27,8 @@ export interface BindContext {
   tls: TlsSettings | null;
   /** http and https listeners report each request here. */
   monitor: HttpMonitor;
-  /** Every udp listener's counters (one set for the server). */
-  udp: UdpCounters;
+  /** A udp listener's own counters (the ledger sums them for /stats). */
+  udpCounters(config: ResolvedListener): UdpCounters;
   /** Where a udp listener's drops are logged. */
   udpDrops(config: ResolvedListener): UdpDropLog;
 }
@@ -43,7 +43,7 @@ export async function bindListener(config: ResolvedListener, context: BindContex
   const { options, acceptor, tls } = context;
   const { backlog, noDelay, reusePort, proxyProtocolTimeoutMs, directRead, logger } = options;
   if (config.protocol === 'udp') {
-    const udp = new UdpEchoListener(config, options.udpRatePerSource, context.udp, logger, context.udpDrops(config));
+    const udp = new UdpEchoListener(config, options.udpRatePerSource, context.udpCounters(config), logger, context.udpDrops(config));
     await udp.listen();
     return udp;
   }
