@@ -10,7 +10,7 @@
 // accepts connections before haproxy is even running. socat binds port 0 and logs the port.
 // Every process is stopped by the PID this test started it with.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,8 @@ import { checkMain, type CheckResult } from '../src/tools/check.js';
 import { Client, HOST, WAIT_MS } from './helpers/clients.js';
 import { digestHex } from './helpers/digests.js';
 import { alive, type EchodProcess, type LogLine, localPort, startEchod } from './helpers/echod-process.js';
-import { poll, Waiters } from './helpers/wait.js';
+import { poll } from './helpers/wait.js';
+import { OutputProcess } from '../testkit/output-process.js';
 
 const TEST_TIMEOUT_MS = 40_000;
 const LAUNCHER = fileURLToPath(new URL('../testkit/socket-activate.py', import.meta.url));
@@ -63,62 +64,12 @@ function haproxyConfig(bind: string, backends: readonly { name: string; port: nu
   ].join('\n');
 }
 
-/** A proxy process of ours (haproxy or socat): its stderr, its port, and a stop by its PID. */
-class ProxyProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly name: string;
-  output = '';
-  exited = false;
-  private readonly waiters = new Waiters();
-
-  constructor(name: string, command: string, args: readonly string[]) {
-    this.name = name;
-    this.child = spawn(command, args, { stdio: 'pipe' });
-    const collect = (chunk: Buffer): void => {
-      this.output += chunk.toString();
-      this.waiters.notify();
-    };
-    this.child.stdout.on('data', collect);
-    this.child.stderr.on('data', collect);
-    this.child.on('close', () => {
-      this.exited = true;
-      this.waiters.notify();
-    });
-  }
-
-  /** The first match of `pattern` in the output, once it appears; fails early if the process exits. */
-  async match(pattern: RegExp, what: string): Promise<RegExpExecArray> {
-    await this.waiters.until(
-      () => {
-        if (pattern.test(this.output)) return true;
-        if (this.exited) throw new Error(`${this.name} exited before ${what}: ${this.output}`);
-        return false;
-      },
-      WAIT_MS,
-      `${this.name}: ${what}`,
-    );
-    return pattern.exec(this.output) as RegExpExecArray;
-  }
-
-  /** SIGTERM to our PID, SIGKILL if it is still there after WAIT_MS; resolves once it is gone. Safe to repeat. */
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    this.child.kill('SIGTERM');
-    try {
-      await this.waiters.until(() => this.exited, WAIT_MS, `${this.name} to exit on SIGTERM`);
-    } catch {
-      this.child.kill('SIGKILL');
-      await this.waiters.until(() => this.exited, WAIT_MS, `${this.name} to exit on SIGKILL`);
-    }
-  }
-}
-
 /** haproxy in the foreground on a socket the OS bound for it; resolves once its port is known. */
-async function startHaproxy(dir: string, backends: readonly { name: string; port: number }[], sendProxy: boolean, track: (proxy: ProxyProcess) => void): Promise<{ haproxy: ProxyProcess; port: number }> {
+async function startHaproxy(dir: string, backends: readonly { name: string; port: number }[], sendProxy: boolean, track: (proxy: OutputProcess) => void): Promise<{ haproxy: OutputProcess; port: number }> {
   const config = join(dir, 'haproxy.cfg');
   writeFileSync(config, haproxyConfig('fd@3', backends, sendProxy));
   // -db: foreground, no daemon; the launcher execs haproxy, so our PID is haproxy's.
-  const haproxy = new ProxyProcess('haproxy', 'python3', [LAUNCHER, '1', '--', HAPROXY as string, '-db', '-f', config]);
+  const haproxy = new OutputProcess('haproxy', 'python3', [LAUNCHER, '1', '--', HAPROXY as string, '-db', '-f', config]);
   track(haproxy);
   const [, port] = await haproxy.match(/^ports (\d+)$/m, 'its listening port');
   return { haproxy, port: Number(port) };
@@ -135,7 +86,7 @@ interface Conversation {
 }
 
 /** Connects through the proxy, sends `payload`, half-closes, and reads the banner and the echo up to the server's FIN. */
-async function converse(port: number, payload: Buffer, clients: Client[], proxy: ProxyProcess): Promise<Conversation> {
+async function converse(port: number, payload: Buffer, clients: Client[], proxy: OutputProcess): Promise<Conversation> {
   const client = await Client.connect(port);
   clients.push(client);
   const clientPort = localPort(client);
@@ -158,7 +109,7 @@ function lineFrom(echod: EchodProcess, msg: string, port: number): Promise<LogLi
 }
 
 /** On failure, what each process did last. */
-function reporting(echods: readonly EchodProcess[], proxies: readonly ProxyProcess[], fn: () => Promise<void>): (t: TestContext) => Promise<void> {
+function reporting(echods: readonly EchodProcess[], proxies: readonly OutputProcess[], fn: () => Promise<void>): (t: TestContext) => Promise<void> {
   return async (t) => {
     try {
       await fn();
@@ -172,7 +123,7 @@ function reporting(echods: readonly EchodProcess[], proxies: readonly ProxyProce
 
 describe('echod behind haproxy', { skip: HAPROXY !== undefined && PYTHON ? false : 'haproxy (or python3) is not installed: apt-get install haproxy, as .ci/run does' }, () => {
   const echods: EchodProcess[] = [];
-  const proxies: ProxyProcess[] = [];
+  const proxies: OutputProcess[] = [];
   const clients: Client[] = [];
   let dir = '';
   afterEach(async () => {
@@ -276,7 +227,7 @@ describe('echod behind haproxy', { skip: HAPROXY !== undefined && PYTHON ? false
 
 describe('echod behind socat', { skip: SOCAT ? false : 'socat is not installed' }, () => {
   const echods: EchodProcess[] = [];
-  const proxies: ProxyProcess[] = [];
+  const proxies: OutputProcess[] = [];
   afterEach(async () => {
     for (const proxy of proxies.splice(0)) {
       await proxy.stop();
@@ -292,7 +243,7 @@ describe('echod behind socat', { skip: SOCAT ? false : 'socat is not installed' 
     reporting(echods, proxies, async () => {
       const { echod, port: echodPort } = await startEchod('node', ['--digest', 'crc32c'], (started) => echods.push(started));
       // -d -d: socat logs the port it bound and each child it forks.
-      const socat = new ProxyProcess('socat', 'socat', ['-d', '-d', '-t', String(SOCAT_HALF_CLOSE_S), `TCP-LISTEN:0,bind=${HOST},reuseaddr,fork`, `TCP:${HOST}:${echodPort}`]);
+      const socat = new OutputProcess('socat', 'socat', ['-d', '-d', '-t', String(SOCAT_HALF_CLOSE_S), `TCP-LISTEN:0,bind=${HOST},reuseaddr,fork`, `TCP:${HOST}:${echodPort}`]);
       proxies.push(socat);
       const [, port] = await socat.match(/listening on AF=2 127\.0\.0\.1:(\d+)/, 'its listening port');
 

@@ -7,13 +7,13 @@
 // on a port it picks and logs, scraping the targets a test names, asked through its HTTP API;
 // and `promtool`. Both are Debian's `prometheus` package (.ci/run installs it).
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from './admin-http.js';
 import { HOST, WAIT_MS } from './clients.js';
-import { Waiters } from './wait.js';
+import { OutputProcess } from './output-process.js';
 
 export interface Sample {
   name: string;
@@ -192,28 +192,14 @@ const QUERY_POLL_MS = 100;
  * A `prometheus` server of ours: its configuration and TSDB in a temporary folder, its web
  * endpoint on 127.0.0.1 at a port it chose (read from its own "Listening on" log line).
  */
-export class PrometheusServer {
-  readonly child: ChildProcessWithoutNullStreams;
+export class PrometheusServer extends OutputProcess {
   readonly dir: string;
-  output = '';
-  exited = false;
   port = 0;
-  private readonly waiters = new Waiters();
 
   private constructor(dir: string, args: readonly string[]) {
     assert.ok(PROMETHEUS !== undefined, 'prometheus is installed');
+    super('prometheus', PROMETHEUS, args, { cwd: dir });
     this.dir = dir;
-    this.child = spawn(PROMETHEUS, args, { cwd: dir, stdio: 'pipe' });
-    const collect = (chunk: Buffer): void => {
-      this.output += chunk.toString();
-      this.waiters.notify();
-    };
-    this.child.stdout.on('data', collect);
-    this.child.stderr.on('data', collect);
-    this.child.on('close', () => {
-      this.exited = true;
-      this.waiters.notify();
-    });
   }
 
   /**
@@ -244,17 +230,8 @@ export class PrometheusServer {
   }
 
   /** The first match of `pattern` in the log, once it appears; fails early if Prometheus exits. */
-  async match(pattern: RegExp, what: string, ms = PROMETHEUS_START_MS): Promise<RegExpExecArray> {
-    await this.waiters.until(
-      () => {
-        if (pattern.test(this.output)) return true;
-        if (this.exited) throw new Error(`prometheus exited before ${what}: ${this.output}`);
-        return false;
-      },
-      ms,
-      `prometheus: ${what}`,
-    );
-    return pattern.exec(this.output) as RegExpExecArray;
+  override match(pattern: RegExp, what: string, ms = PROMETHEUS_START_MS): Promise<RegExpExecArray> {
+    return super.match(pattern, what, ms);
   }
 
   /** GET an API path; returns `data` of a `success` answer, or throws with Prometheus' error. */
@@ -300,16 +277,8 @@ export class PrometheusServer {
   }
 
   /** SIGTERM to our PID (SIGKILL if it lingers), then removes its folder. Safe to repeat. */
-  async stop(): Promise<void> {
-    if (!this.exited) {
-      this.child.kill('SIGTERM');
-      try {
-        await this.waiters.until(() => this.exited, WAIT_MS, 'prometheus to exit on SIGTERM');
-      } catch {
-        this.child.kill('SIGKILL');
-        await this.waiters.until(() => this.exited, WAIT_MS, 'prometheus to exit on SIGKILL');
-      }
-    }
+  override async stop(): Promise<void> {
+    await super.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
