@@ -5,20 +5,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { benchMain, type BenchResult, type ToolIo } from '../src/tools/bench.js';
+import { benchMain, type BenchResult } from '../src/tools/bench.js';
+import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 const LATENCY_ROW = /^ +(50%|75%|90%|99%|99\.9%|max) +(\S+)$/;
-
-function capture(): { io: ToolIo; stdout(): string; stderr(): string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (text: string) => (out += text), isTTY: false }, stderr: { write: (text: string) => (err += text) }, env: {} },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 describe('echod bench output', () => {
   let server: EchoServer | undefined;
@@ -37,7 +28,7 @@ describe('echod bench output', () => {
 
   it('the summary has a latency distribution: 50% 75% 90% 99% 99.9% max, in order', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await benchMain([`127.0.0.1:${port}`, '-n', '2000', '-c', '2', '-w', '0'], captured.io), 0);
     const rows = captured
       .stdout()
@@ -63,7 +54,7 @@ describe('echod bench output', () => {
     await new Promise<void>((resolve) => silent?.listen(0, '127.0.0.1', resolve));
     const address = silent.address();
     assert.ok(address !== null && typeof address === 'object');
-    const captured = capture();
+    const captured = captureIo();
     const code = await benchMain([`127.0.0.1:${address.port}`, '-t', '300ms', '-w', '0', '-c', '1', '--timeout', '200ms'], captured.io);
     for (const socket of sockets) socket.destroy();
     assert.equal(code, 1);
@@ -76,7 +67,7 @@ describe('echod bench output', () => {
 
   it('--interval-format json: one JSON line a second, adding up to the run; the --json summary last', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await benchMain([`127.0.0.1:${port}`, '-t', '2200ms', '-w', '0', '-c', '2', '--interval-format', 'json', '--json'], captured.io), 0);
     const lines = captured.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     const summary = lines.pop() as unknown as BenchResult;
@@ -94,7 +85,7 @@ describe('echod bench output', () => {
 
   it('--interval-format csv: a header row, then rows that parse and add up; the rest on stderr', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await benchMain([`127.0.0.1:${port}`, '-t', '1500ms', '-w', '0', '-c', '2', '--interval-format', 'csv'], captured.io), 0);
     const [header, ...rows] = captured.stdout().trim().split('\n');
     const columns = (header ?? '').split(',');
@@ -116,7 +107,7 @@ describe('echod bench output', () => {
 
   it('--connect-rate 200/s --round-trips 3: about 200 connections a second, each 3 echoes, then closed', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture();
+    const captured = captureIo();
     const code = await benchMain([`127.0.0.1:${port}`, '--connect-rate', '200/s', '--round-trips', '3', '-t', '1', '-w', '0', '-c', '20', '--json'], captured.io);
     assert.equal(code, 0, captured.stdout());
     const result = JSON.parse(captured.stdout()) as BenchResult;
@@ -132,7 +123,7 @@ describe('echod bench output', () => {
 
   it('--connect-rate is refused where it cannot apply', async () => {
     for (const args of [['--connect-rate', '10', '--rate', '10'], ['--connect-rate', '10', '--udp'], ['--round-trips', '3'], ['--connect-rate', '10', '--digest', 'crc32c']]) {
-      const captured = capture();
+      const captured = captureIo();
       assert.equal(await benchMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod bench: .*(--connect-rate|--round-trips).*\nTry 'echod bench --help'/);
     }

@@ -10,23 +10,13 @@ import { HistogramLogReader } from 'hdr-histogram-js';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { BENCH_FLAGS, benchHelp, benchMain, type BenchResult } from '../src/tools/bench.js';
 import { ERROR_KINDS } from '../src/tools/bench.js';
-import type { ToolIo } from '../src/tools/io.js';
 import { startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';
+import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 
-function capture(isTTY = false): { io: ToolIo; stdout(): string; stderr(): string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (text: string) => (out += text), isTTY }, stderr: { write: (text: string) => (err += text) }, env: {} },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
-
 async function bench(args: readonly string[]): Promise<{ code: number; result: BenchResult; stderr: string }> {
-  const captured = capture();
+  const captured = captureIo();
   const code = await benchMain([...args, '--json'], captured.io);
   return { code, result: JSON.parse(captured.stdout()) as BenchResult, stderr: captured.stderr() };
 }
@@ -136,7 +126,7 @@ describe('echod bench against echod', () => {
 
   it('on a terminal: a live line each second, then the summary table', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture(true);
+    const captured = captureIo(true);
     const code = await benchMain([`127.0.0.1:${port}`, '--duration', '1200ms', '-w', '0', '-c', '2'], captured.io);
     assert.equal(code, 0);
     const text = captured.stdout();
@@ -149,7 +139,7 @@ describe('echod bench against echod', () => {
 
   it('not on a terminal: no live line', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const captured = capture(false);
+    const captured = captureIo(false);
     assert.equal(await benchMain([`127.0.0.1:${port}`, '--duration', '1100ms', '-w', '0', '-c', '1'], captured.io), 0);
     assert.ok(!captured.stdout().includes('\r'));
   });
@@ -241,7 +231,7 @@ describe('echod bench over UDP and TLS', () => {
 
 describe('echod bench command line', () => {
   it('--help explains every flag', async () => {
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await benchMain(['--help'], captured.io), 0);
     const help = captured.stdout();
     assert.equal(help, `${benchHelp()}\n`);
@@ -251,7 +241,7 @@ describe('echod bench command line', () => {
 
   it('bad values exit 2 before any load, naming the flag', async () => {
     for (const args of [['--size', '0'], ['--connections', '0'], ['--rate', 'fast'], ['--duration', '0'], ['--udp', '--size', '8'], ['--threads', '3', '-c', '2'], ['-c', '100000', '-d', '1000', '-s', '1MiB'], ['x', 'y'], ['--tls-ca', '/nonexistent']]) {
-      const captured = capture();
+      const captured = captureIo();
       assert.equal(await benchMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod bench: .*\nTry 'echod bench --help'/);
     }

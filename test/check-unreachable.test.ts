@@ -6,20 +6,11 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { checkMain, type CheckResult, type ToolIo } from '../src/tools/check.js';
+import { checkMain, type CheckResult } from '../src/tools/check.js';
 import { startUdpEchoServer, type TestServer } from './helpers/faulty-servers.js';
+import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
-
-function capture(): { io: ToolIo; stdout(): string; stderr(): string } {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (text: string) => (out += text), isTTY: false }, stderr: { write: (text: string) => (err += text) }, env: {} },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
 
 /** A TCP port that was just bound and closed: nothing listens there. */
 async function closedTcpPort(): Promise<number> {
@@ -43,7 +34,7 @@ async function closedUdpPort(): Promise<number> {
 describe('echod check against an unreachable target', () => {
   it('TCP, connection refused: one case, one message naming the address, exit 1', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await closedTcpPort();
-    const captured = capture();
+    const captured = captureIo();
     const code = await checkMain([`127.0.0.1:${port}`], captured.io);
     assert.equal(code, 1);
     const rows = captured.stdout().split('\n').filter((line) => /^ {2}(PASS|FAIL|NOTE) /.test(line));
@@ -55,7 +46,7 @@ describe('echod check against an unreachable target', () => {
 
   it('--json: the error, and the cases not run by name', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await closedTcpPort();
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await checkMain([`127.0.0.1:${port}`, '--json', '--cases', 'concurrent,idle'], captured.io), 1);
     const result = JSON.parse(captured.stdout()) as CheckResult;
     assert.equal(result.cases.length, 1);
@@ -66,7 +57,7 @@ describe('echod check against an unreachable target', () => {
 
   it('UDP, port unreachable: stops after the first datagram case', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await closedUdpPort();
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await checkMain([`127.0.0.1:${port}`, '--udp', '--json'], captured.io), 1);
     const result = JSON.parse(captured.stdout()) as CheckResult;
     assert.equal(result.cases.length, 1);
@@ -86,10 +77,10 @@ describe('echod check wording', () => {
   });
 
   it('an unknown --cases name: a sentence naming it and listing the cases', async () => {
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await checkMain(['--cases', 'nope'], captured.io), 2);
     assert.match(captured.stderr(), /^echod check: invalid --cases: "nope" \(there is no case named nope; the cases are: single-line, many-lines, .*, idle\)\n/);
-    const two = capture();
+    const two = captureIo();
     assert.equal(await checkMain(['--cases', 'nope,idle,bogus'], two.io), 2);
     assert.match(two.stderr(), /there are no cases named nope, bogus; the cases are: /);
   });
@@ -97,11 +88,11 @@ describe('echod check wording', () => {
   it('"an 8,192-byte line", "an 8,192-byte datagram"', { timeout: TEST_TIMEOUT_MS }, async () => {
     server = createEchoServer({ host: '127.0.0.1', port: 0 });
     const { port } = await server.listen();
-    const stream = capture();
+    const stream = captureIo();
     assert.equal(await checkMain([`127.0.0.1:${port}`, '--cases', 'max-line', '--max-size', '8KiB', '--json'], stream.io), 0);
     assert.match((JSON.parse(stream.stdout()) as CheckResult).cases[0]?.reason ?? '', /^observed: an 8,192-byte line came back intact/);
     udp = await startUdpEchoServer({ kind: 'truncate-above', bytes: 1000 });
-    const datagram = capture();
+    const datagram = captureIo();
     assert.equal(await checkMain([`127.0.0.1:${udp.port}`, '--udp', '--cases', 'datagram-8192', '--json'], datagram.io), 0);
     assert.match((JSON.parse(datagram.stdout()) as CheckResult).cases[0]?.reason ?? '', /an 8,192-byte datagram came back cut to 1,000 bytes/);
   });

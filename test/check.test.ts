@@ -8,35 +8,15 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { CHECK_FLAGS, checkHelp, checkMain, type CheckResult } from '../src/tools/check.js';
-import type { ToolIo } from '../src/tools/io.js';
 import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';
+import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 /** Short waits keep the suite quick; the servers here answer in microseconds. */
 const FAST = ['--idle', '300ms', '--timeout', '2s'];
 
-interface Captured {
-  io: ToolIo;
-  stdout(): string;
-  stderr(): string;
-}
-
-function capture(isTTY = false): Captured {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      stdout: { write: (text: string) => (out += text), isTTY },
-      stderr: { write: (text: string) => (err += text) },
-      env: {},
-    },
-    stdout: () => out,
-    stderr: () => err,
-  };
-}
-
 async function check(args: readonly string[]): Promise<{ code: number; result: CheckResult; text: string }> {
-  const captured = capture();
+  const captured = captureIo();
   const code = await checkMain([...args, '--json'], captured.io);
   return { code, result: JSON.parse(captured.stdout()) as CheckResult, text: captured.stderr() };
 }
@@ -83,7 +63,7 @@ describe('echod check against echod', () => {
   it('prints one PASS/FAIL/NOTE row per case and a verdict line', { timeout: TEST_TIMEOUT_MS }, async () => {
     server = createEchoServer({ host: '127.0.0.1', port: 0 });
     const { port } = await server.listen();
-    const captured = capture();
+    const captured = captureIo();
     const code = await checkMain([String(port), '--cases', 'single-line,half-close-tail'], captured.io);
     assert.equal(code, 0);
     const text = captured.stdout();
@@ -154,7 +134,7 @@ describe('echod check against faulty servers', () => {
 
   it('a dropped byte is shown with its offset and both versions escaped, in the table', { timeout: TEST_TIMEOUT_MS }, async () => {
     server = await startFaultyServer({ kind: 'drop-byte-value', value: 0x0d });
-    const captured = capture();
+    const captured = captureIo();
     const code = await checkMain([`127.0.0.1:${server.port}`, '--cases', 'binary', '--timeout', '1s'], captured.io);
     assert.equal(code, 1);
     const text = captured.stdout();
@@ -240,7 +220,7 @@ describe('echod check over UDP and TLS', () => {
 
 describe('echod check command line', () => {
   it('--help names every flag and every case', async () => {
-    const captured = capture();
+    const captured = captureIo();
     assert.equal(await checkMain(['--help'], captured.io), 0);
     const help = captured.stdout();
     for (const flag of CHECK_FLAGS) assert.ok(help.includes(`--${flag.name}`), `--help mentions --${flag.name}`);
@@ -250,7 +230,7 @@ describe('echod check command line', () => {
 
   it('bad flags exit 2 with a message naming the flag', async () => {
     for (const args of [['--cases', 'nope'], ['--idle', 'soon'], ['--tls-insecure'], ['--tls', '--udp'], ['a:b:c:d'], ['--max-size', '1'], ['--bogus']]) {
-      const captured = capture();
+      const captured = captureIo();
       assert.equal(await checkMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod check: .*\nTry 'echod check --help'/);
     }
