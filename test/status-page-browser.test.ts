@@ -93,7 +93,9 @@ describe('status page in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
         await proxied.write(v1('TCP4', '203.0.113.7', '198.51.100.1', 4242, 7));
         await echoes(proxied, 'behind a balancer\n');
         const secure = await tlsClient(tlsPort, HOSTILE);
-        cleanups.push(() => secure.destroy());
+        cleanups.push(() => {
+          secure.destroy();
+        });
         secure.write('over tls\n');
 
         const context = await launch(t);

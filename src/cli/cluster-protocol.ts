@@ -8,7 +8,7 @@
  * folded into the retired totals, the sums never go backwards.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import { addUdpCounters, type ListenerStats, type ServerStats } from '../core/stats.js';
+import { addUdpCounters, type ListenerStats, type ServerStats, zeroUdpCounters } from '../core/stats.js';
 
 export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -82,7 +82,7 @@ export function sumStats(all: readonly ServerStats[], base: Pick<PoolStats, 'ser
     lines: 0,
     internalErrors: 0,
     listeners: [],
-    udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
+    udp: zeroUdpCounters(),
   };
   for (const stats of all) {
     total.connections.active += stats.connections.active;

@@ -22,7 +22,7 @@
  */
 
 /** Why admission refused a socket (each one a `rejected` reason in /stats and the metrics). */
-export type AdmissionRefusal = 'max_connections' | 'max_connections_per_ip' | 'fault_refused';
+export type AdmissionRejection = 'max_connections' | 'max_connections_per_ip' | 'fault_refused';
 
 export interface AdmissionLimits {
   /** Held and open sockets at most; 0 = no limit. */
@@ -72,7 +72,7 @@ export class AdmissionControl {
   }
 
   /** A socket was accepted: claims its slot under its own address, or says why not (nothing is counted then). */
-  hold(address: string): Slot | AdmissionRefusal {
+  hold(address: string): Slot | AdmissionRejection {
     const { maxConnections, maxConnectionsPerIp } = this.limits;
     if (maxConnections > 0 && this.heldCount + this.openCount >= maxConnections) return 'max_connections';
     if (this.atAddressLimit(address, maxConnectionsPerIp)) return 'max_connections_per_ip';
@@ -85,7 +85,7 @@ export class AdmissionControl {
    * A held socket's PROXY header named its client: from now on it counts under `address`, if
    * that address has room. Refused: the slot is released. A slot no longer held is refused as full.
    */
-  identify(slot: Slot, address: string): AdmissionRefusal | null {
+  identify(slot: Slot, address: string): AdmissionRejection | null {
     if (slot.state !== 'held') return 'max_connections';
     if (address === slot.address) return null;
     if (this.atAddressLimit(address, this.limits.maxConnectionsPerIp)) {
@@ -103,7 +103,7 @@ export class AdmissionControl {
    * becomes an open connection unless the refuse-rate fault says otherwise (`refuseRate` in
    * [0, 1]). Refused: the slot is released. Closing it later is `close(slot.address)`.
    */
-  admit(slot: Slot, address: string, refuseRate = 0): AdmissionRefusal | null {
+  admit(slot: Slot, address: string, refuseRate = 0): AdmissionRejection | null {
     const refused = this.identify(slot, address);
     if (refused !== null) return refused;
     if (refuseRate > 0 && this.random() < refuseRate) {
@@ -117,7 +117,7 @@ export class AdmissionControl {
   }
 
   /** `hold` and `admit` at once: a socket that can be served as soon as it is accepted. */
-  admitNow(address: string, refuseRate = 0): AdmissionRefusal | null {
+  admitNow(address: string, refuseRate = 0): AdmissionRejection | null {
     const slot = this.hold(address);
     return typeof slot === 'string' ? slot : this.admit(slot, address, refuseRate);
   }

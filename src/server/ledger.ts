@@ -9,9 +9,9 @@ import type { ResolvedListener, ResolvedOptions } from '../config/options.js';
 import type { Connection, HttpActivity } from '../connection/connection.js';
 import { clockMs } from '../connection/deadlines.js';
 import type { Peer } from '../connection/transport.js';
-import { addUdpCounters, CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, zeroCounts } from '../core/stats.js';
+import { addUdpCounters, CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, type UdpCounters, type UdpDropReason, zeroCounts, zeroUdpCounters } from '../core/stats.js';
 import { AggregatedLog } from './aggregated-log.js';
-import { newUdpCounters, type UdpCounters, type UdpDropLog, type UdpDropReason } from './transport-select.js';
+import type { UdpDropLog } from './transport-select.js';
 
 /** What the server reports about a connection once it has closed. */
 export interface ConnectionSummary {
@@ -100,7 +100,7 @@ export class Ledger {
   udpCounters(config: ResolvedListener): UdpCounters {
     let counters = this.udpByListener.get(config);
     if (counters === undefined) {
-      counters = newUdpCounters();
+      counters = zeroUdpCounters();
       this.udpByListener.set(config, counters);
     }
     return counters;
@@ -244,7 +244,7 @@ export class Ledger {
 
   /** Every udp listener's counts, summed. */
   private udpTotals(): UdpCounters {
-    const total = newUdpCounters();
+    const total = zeroUdpCounters();
     for (const counters of this.udpByListener.values()) addUdpCounters(total, counters);
     return total;
   }
@@ -296,7 +296,7 @@ export class Ledger {
 
 /** A udp listener's counts as /stats shows them (a copy; zero before it is bound). */
 function copyOf(counters: UdpCounters | undefined): UdpCounters {
-  const copy = newUdpCounters();
+  const copy = zeroUdpCounters();
   if (counters !== undefined) addUdpCounters(copy, counters);
   return copy;
 }

@@ -9,11 +9,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { AdmissionControl, type AdmissionRefusal } from './admission.js';
+import { AdmissionControl, type AdmissionRejection } from './admission.js';
 import { addExtras } from './extras.js';
 import { type ConnectionSnapshot, type ConnectionSummary, Ledger } from './ledger.js';
 import { reloadTls, startTls } from './tls.js';
-import { type BoundListener, bindListener, runtimeTransport, transportOf } from './transport-select.js';
+import { type BoundListener, bindListener, transportOf } from './transport-select.js';
 import type { Connection, ConnectionContext, TlsInfo } from '../connection/connection.js';
 import { DeadlineSweeper } from '../connection/deadlines.js';
 import { ServerStateError } from '../core/errors.js';
@@ -75,11 +75,6 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       onInternalError: (connection, err) => this.ledger.internalError(connection, err),
     };
     this.admission = new AdmissionControl({ maxConnections: this.options.maxConnections, maxConnectionsPerIp: this.options.maxConnectionsPerIp });
-  }
-
-  /** Which transport serves the connections: `bun` (Bun.listen) under Bun, else `node` (node:net). */
-  get transport(): 'node' | 'bun' {
-    return runtimeTransport(this.options);
   }
 
   get state(): ServerState {
@@ -265,7 +260,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     addExtras(connection, this.options);
   }
 
-  private reject(reason: AdmissionRefusal | 'not_listening', peer: Peer): null {
+  private reject(reason: AdmissionRejection | 'not_listening', peer: Peer): null {
     this.ledger.rejected(reason, peer);
     this.emit('reject', reason, peer.address);
     return null;

@@ -7,14 +7,14 @@ import type { SecureContextOptions } from 'node:tls';
 import { HTTP_PROTOCOLS } from '../config/listen-url.js';
 import type { ResolvedListener, ResolvedOptions, TlsSettings } from '../config/options.js';
 import type { Acceptor, Listener, ListenSpec } from '../connection/transport.js';
-import { zeroCounts } from '../core/stats.js';
+import type { UdpCounters } from '../core/stats.js';
 import type { HttpMonitor } from '../http/monitor.js';
 import { bunCanServe, bunRuntime, listenBun } from '../transports/bun.js';
 import { listenHttp } from '../transports/http.js';
 import { listenNode } from '../transports/node.js';
-import { UDP_DROP_REASONS, type UdpCounters, type UdpDropLog, type UdpDropReason, UdpEchoListener } from '../transports/udp.js';
+import { type UdpDropLog, UdpEchoListener } from '../transports/udp.js';
 
-export type { UdpCounters, UdpDropLog, UdpDropReason };
+export type { UdpDropLog };
 
 /** A bound listener of any kind; tls and https ones take new certificates (SIGHUP). */
 export type BoundListener = Listener & { setSecureContext?(options: SecureContextOptions): void };
@@ -33,11 +33,6 @@ export interface BindContext {
   udpDrops(config: ResolvedListener): UdpDropLog;
 }
 
-/** The udp counters, all zero. */
-export function newUdpCounters(): UdpCounters {
-  return { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: zeroCounts(UDP_DROP_REASONS), duplicated: 0 };
-}
-
 /** Binds `config` with the transport that serves it; rejects with the bind error. */
 export async function bindListener(config: ResolvedListener, context: BindContext): Promise<BoundListener> {
   const { options, acceptor, tls } = context;
@@ -52,7 +47,7 @@ export async function bindListener(config: ResolvedListener, context: BindContex
     return listenHttp(spec, { acceptor, logger, tls, http: options.http, monitor: context.monitor, serverId: options.serverId });
   }
   const bun = options.transport === 'node' || !bunCanServe(spec) ? undefined : bunRuntime();
-  return bun !== undefined ? listenBun(bun, spec, acceptor, logger) : listenNode(spec, acceptor, logger, tls);
+  return bun !== undefined ? listenBun(bun, spec, acceptor) : listenNode(spec, acceptor, logger, tls);
 }
 
 /** Which transport serves `config`'s connections, as the `listening` log line names it. */
@@ -60,9 +55,4 @@ export function transportOf(options: Readonly<ResolvedOptions>, config: Resolved
   if (config.protocol === 'udp') return 'node';
   const spec = { listener: config, backlog: 0, noDelay: true, reusePort: false, proxyProtocolTimeoutMs: 0, directRead: false };
   return options.transport !== 'node' && bunCanServe(spec) && bunRuntime() !== undefined ? 'bun' : 'node';
-}
-
-/** `bun` (Bun.listen) under Bun unless `transport: 'node'`, else `node` (node:net). */
-export function runtimeTransport(options: Readonly<ResolvedOptions>): 'node' | 'bun' {
-  return options.transport !== 'node' && bunRuntime() !== undefined ? 'bun' : 'node';
 }

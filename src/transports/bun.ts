@@ -7,7 +7,6 @@
  * from the `drain` handler, and it sends FIN only once that rest is out.
  */
 import { Connection } from '../connection/connection.js';
-import type { Logger } from '../core/log.js';
 import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { bindSocketFile, removeSocketFile } from './socket-file.js';
 
@@ -170,7 +169,7 @@ function guarded(connection: BunConnection, action: () => void): void {
 }
 
 /** A TCP listener on Bun.listen. */
-export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor, _logger: Logger): Promise<Listener> {
+export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor): Promise<Listener> {
   const handler: BunSocketHandler = {
     open(socket) {
       const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { isIPv6 } from 'node:net';
 import type { Logger } from '../core/log.js';
 import type { ResolvedListener } from '../config/options.js';
+import type { UdpCounters, UdpDropReason } from '../core/stats.js';
 
 /** echo (7), daytime (13), qotd (17), chargen (19), time (37): services that answer anything. */
 export const REFLECTION_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]);
@@ -19,20 +20,8 @@ export const REFLECTION_PORTS: ReadonlySet<number> = new Set([7, 13, 17, 19, 37]
 export const MAX_TRACKED_SOURCES = 100_000;
 const RATE_WINDOW_MS = 1000;
 
-export const UDP_DROP_REASONS = ['rate_limited', 'reflection_port', 'fault_drop'] as const;
 /** A reorder window that does not fill is released after this long anyway. */
 export const REORDER_FLUSH_MS = 100;
-export type UdpDropReason = (typeof UDP_DROP_REASONS)[number];
-
-export interface UdpCounters {
-  received: number;
-  echoed: number;
-  bytesReceived: number;
-  bytesSent: number;
-  dropped: Record<UdpDropReason, number>;
-  /** Answers sent twice by the duplicate fault. */
-  duplicated: number;
-}
 
 /**
  * Where drops are logged: a flood of them must not become a line per datagram, so the server
