@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { request } from './helpers/admin-http.js';
 import { Client, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, RUNTIMES, startEchod, START_MS } from './helpers/echod-process.js';
+import { EchodProcess, RUNTIMES, startEchod, START_MS, Tracked } from './helpers/echod-process.js';
 
 const HEADERS_TIMEOUT_MS = 500;
 const CAP = 4;
@@ -15,15 +15,11 @@ const SLACK_MS = 1000;
 describe('admin endpoint bounds in the binary', () => {
   for (const runtime of RUNTIMES) {
     describe(`under ${runtime}`, () => {
-      const processes: EchodProcess[] = [];
-      const clients: Client[] = [];
-      afterEach(async () => {
-        for (const client of clients.splice(0)) client.destroy();
-        for (const echod of processes.splice(0)) await echod.stop();
-      });
+      const { processes, clients, track, cleanup } = new Tracked();
+      afterEach(cleanup);
 
       it('closes silent sockets on time, evicts parked ones for probes, answers pipelined requests in order', { timeout: START_MS + 4 * WAIT_MS }, async () => {
-        const { echod, adminPort } = await startEchod(runtime, ['--admin-port', '0', '--admin-headers-timeout', `${HEADERS_TIMEOUT_MS}ms`, '--admin-max-connections', String(CAP)], (p) => processes.push(p));
+        const { echod, adminPort } = await startEchod(runtime, ['--admin-port', '0', '--admin-headers-timeout', `${HEADERS_TIMEOUT_MS}ms`, '--admin-max-connections', String(CAP)], track);
         assert.ok(adminPort !== undefined);
         const listening = await echod.line('admin endpoint listening');
         assert.deepEqual((listening.limits as { maxConnections: number }).maxConnections, CAP);

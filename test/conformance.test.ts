@@ -24,6 +24,7 @@ import {
   stats,
   untilReceivingStops,
   untilStats,
+  Tracked,
 } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';
 
@@ -106,15 +107,10 @@ async function talk(client: Client, stop: () => boolean): Promise<number> {
 describe('conformance: the echod binary under every runtime', () => {
   for (const runtime of RUNTIMES) {
     describe(`under ${runtime}`, () => {
-      const processes: EchodProcess[] = [];
-      const clients: Client[] = [];
+      const { processes, clients, track, cleanup } = new Tracked();
+      afterEach(cleanup);
 
-      afterEach(async () => {
-        for (const client of clients.splice(0)) client.destroy();
-        for (const echod of processes.splice(0)) await echod.stop();
-      });
-
-      const start = (extra: readonly string[] = []): Promise<Started> => startEchod(runtime, extra, (echod) => processes.push(echod));
+      const start = (extra: readonly string[] = []): Promise<Started> => startEchod(runtime, extra, track);
 
       async function connect(port: number, options: ClientOptions = {}): Promise<Client> {
         const client = await Client.connect(port, options);

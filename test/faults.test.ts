@@ -12,7 +12,7 @@ import { InvalidOptionError } from '../src/core/errors.js';
 import type { FaultOptions } from '../src/config/faults.js';
 import { createEchoServer } from '../src/server/server.js';
 import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, localPort, type Runtime, RUNTIMES, START_MS, startEchod } from './helpers/echod-process.js';
+import { EchodProcess, localPort, type Runtime, RUNTIMES, START_MS, startEchod, Tracked } from './helpers/echod-process.js';
 import { assertBetween, faultyFixture, quietFor, ReadCounter } from './helpers/fault-fixtures.js';
 
 const TEST_TIMEOUT_MS = 10_000;
@@ -329,15 +329,11 @@ describe('fault options are checked once, at createEchoServer', () => {
 });
 
 describe('faults from the echod command', () => {
-  const processes: EchodProcess[] = [];
-  const clients: Client[] = [];
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.destroy();
-    for (const echod of processes.splice(0)) await echod.stop();
-  });
+  const { processes, clients, track, cleanup } = new Tracked();
+  afterEach(cleanup);
 
   async function echodWith(args: readonly string[], runtime: Runtime = 'node'): Promise<{ echod: EchodProcess; client: Client }> {
-    const { echod, port } = await startEchod(runtime, args, (started) => processes.push(started));
+    const { echod, port } = await startEchod(runtime, args, track);
     const client = await Client.connect(port);
     clients.push(client);
     localPort(client);

@@ -8,7 +8,7 @@ import { InvalidOptionError } from '../src/core/errors.js';
 import { createEchoServer } from '../src/server/server.js';
 import { AdminFixture } from './helpers/admin-http.js';
 import { Client, Fixture, HOST } from './helpers/clients.js';
-import { adminGet, EchodProcess, localPort, START_MS, startEchod } from './helpers/echod-process.js';
+import { adminGet, EchodProcess, localPort, START_MS, startEchod, Tracked } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';
 
 const TEST_TIMEOUT_MS = 10_000;
@@ -136,15 +136,11 @@ describe('banner, prefix and server id (library)', () => {
 });
 
 describe('banner and server id (echod command)', () => {
-  const processes: EchodProcess[] = [];
-  const clients: Client[] = [];
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.destroy();
-    for (const echod of processes.splice(0)) await echod.stop();
-  });
+  const { processes, clients, track, cleanup } = new Tracked();
+  afterEach(cleanup);
 
   it("--banner '{hostname} {pid}' greets with echod's host and pid; --server-id lab1 is on every log line, in /stats and on /metrics", { timeout: CLI_TIMEOUT_MS }, async () => {
-    const { echod, port, adminPort } = await startEchod('node', ['--banner', '{hostname} {pid}', '--server-id', 'lab1', '--admin-port', '0'], (started) => processes.push(started));
+    const { echod, port, adminPort } = await startEchod('node', ['--banner', '{hostname} {pid}', '--server-id', 'lab1', '--admin-port', '0'], track);
     assert.ok(adminPort !== undefined);
     const client = await Client.connect(port);
     clients.push(client);

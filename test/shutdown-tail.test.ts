@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Client } from './helpers/clients.js';
-import { type EchodProcess, reporting, RUNTIMES, startEchod, type Started } from './helpers/echod-process.js';
+import { type EchodProcess, reporting, RUNTIMES, startEchod, type Started, Tracked } from './helpers/echod-process.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 const LINES = 'abc\n';
@@ -15,16 +15,11 @@ const IDLE_MS = 300;
 describe('the unterminated tail at a close echod starts', () => {
   for (const runtime of RUNTIMES) {
     describe(`under ${runtime}`, () => {
-      const processes: EchodProcess[] = [];
-      const clients: Client[] = [];
-
-      afterEach(async () => {
-        for (const client of clients.splice(0)) client.destroy();
-        for (const echod of processes.splice(0)) await echod.stop();
-      });
+      const { processes, clients, track, cleanup } = new Tracked();
+      afterEach(cleanup);
 
       // debug: each read's `message received` line says when echod holds the whole tail.
-      const start = (extra: readonly string[] = []): Promise<Started> => startEchod(runtime, ['--log-level', 'debug', ...extra], (echod) => processes.push(echod));
+      const start = (extra: readonly string[] = []): Promise<Started> => startEchod(runtime, ['--log-level', 'debug', ...extra], track);
 
       /** A client that sent `abc\npartial`, once echod has read all of it (and echoed the line). */
       async function sentLineAndTail(echod: EchodProcess, port: number): Promise<Client> {

@@ -310,6 +310,26 @@ export class EchodProcess {
 }
 
 /**
+ * The echod processes and clients one describe block's tests start, for its afterEach:
+ * `cleanup()` destroys the clients, then stops every process (and its workers). Safe to repeat.
+ *
+ *     const { processes, clients, track, cleanup } = new Tracked();
+ *     afterEach(cleanup);
+ */
+export class Tracked {
+  readonly processes: EchodProcess[] = [];
+  readonly clients: Client[] = [];
+  /** Registers a process: pass it as `startEchod`'s `track`. */
+  readonly track = (echod: EchodProcess): void => {
+    this.processes.push(echod);
+  };
+  readonly cleanup = async (): Promise<void> => {
+    for (const client of this.clients.splice(0)) client.destroy();
+    for (const echod of this.processes.splice(0)) await echod.stop();
+  };
+}
+
+/**
  * Wraps a test body so that, when it fails, the test's report shows what each echod it started
  * did last (a failure against a child process is otherwise hard to read).
  */
