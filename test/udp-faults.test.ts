@@ -6,12 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
 import type { FaultOptions } from '../src/config/faults.js';
 import { type ListenerOptions, parseListenUrl } from '../src/config/listen-url.js';
-import { createEchoServer, type EchoServer } from '../src/server/server.js';
+import type { EchoServer } from '../src/server/server.js';
 import { REORDER_FLUSH_MS } from '../src/transports/udp.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';
 import { assertBetween } from './helpers/fault-fixtures.js';
-import { UdpClient } from './helpers/udp-client.js';
-import { poll, within } from './helpers/wait.js';
+import { type UdpClient, UdpFixture } from './helpers/udp-client.js';
+import { poll } from './helpers/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 /** After the marker came back, how long a wrongly sent answer is still watched for. */
@@ -19,23 +19,15 @@ const STRAGGLER_WINDOW_MS = 200;
 const LATE_MS = 1000;
 
 describe('udp faults', () => {
-  let server: EchoServer | undefined;
-  const clients: UdpClient[] = [];
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.close();
-    await within(server?.close() ?? Promise.resolve(), WAIT_MS, 'server.close()');
-    server = undefined;
-  });
+  const fixture = new UdpFixture();
+  afterEach(fixture.cleanup);
 
   /** A server with a faulty UDP listener and a clean one; resolves to both ports and a client. */
   async function start(faulty: ListenerOptions): Promise<{ faultyPort: number; cleanPort: number; client: UdpClient; server: EchoServer }> {
-    server = createEchoServer({ listeners: [faulty, { protocol: 'udp', host: HOST, port: 0 }] });
-    await server.listen();
-    const [first, second] = server.addresses;
-    assert.ok(first !== undefined && 'port' in first && second !== undefined && 'port' in second);
-    const client = await UdpClient.bind(HOST);
-    clients.push(client);
-    return { faultyPort: first.port, cleanPort: second.port, client, server };
+    const { server, ports } = await fixture.start({ listeners: [faulty, { protocol: 'udp', host: HOST, port: 0 }] });
+    const [faultyPort, cleanPort] = ports;
+    assert.ok(faultyPort !== undefined && cleanPort !== undefined);
+    return { faultyPort, cleanPort, client: await fixture.client(HOST), server };
   }
 
   function udp(faults: FaultOptions): ListenerOptions {

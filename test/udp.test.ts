@@ -6,10 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it, type TestContext } from 'node:test';
 import { parseListenUrl } from '../src/config/listen-url.js';
 import type { EchoServerOptions } from '../src/config/options.js';
-import { createEchoServer, type EchoServer } from '../src/server/server.js';
+import type { EchoServer } from '../src/server/server.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';
-import { UdpClient } from './helpers/udp-client.js';
-import { poll, within } from './helpers/wait.js';
+import { type UdpClient, UdpFixture } from './helpers/udp-client.js';
+import { poll } from './helpers/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 /** The rate limit's window, as documented: answers per second. */
@@ -19,27 +19,17 @@ const PROBE_EVERY_MS = 20;
 const REFLECTOR_PORTS = [7, 13, 17, 19, 37];
 
 describe('udp listeners', () => {
-  let server: EchoServer | undefined;
-  const clients: UdpClient[] = [];
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.close();
-    await within(server?.close() ?? Promise.resolve(), WAIT_MS, 'server.close()');
-    server = undefined;
-  });
+  const fixture = new UdpFixture();
+  afterEach(fixture.cleanup);
 
   async function start(options: EchoServerOptions): Promise<{ server: EchoServer; port: number }> {
-    server = createEchoServer(options);
-    await server.listen();
-    const address = server.addresses[0];
-    assert.ok(address !== undefined && 'port' in address && address.protocol === 'udp');
-    return { server, port: address.port };
+    const { server, ports } = await fixture.start(options);
+    assert.ok(ports[0] !== undefined, 'a udp listener');
+    return { server, port: ports[0] };
   }
 
-  async function client(address = HOST, port = 0): Promise<UdpClient> {
-    const made = await UdpClient.bind(address, port);
-    clients.push(made);
-    return made;
+  function client(address = HOST, port = 0): Promise<UdpClient> {
+    return fixture.client(address, port);
   }
 
   /**

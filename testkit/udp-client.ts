@@ -2,8 +2,10 @@
 // receives (with its sender), so a test can wait for "the next n replies" without racing.
 import { createSocket, type Socket as DgramSocket, type SocketType } from 'node:dgram';
 import { once } from 'node:events';
-import { WAIT_MS } from './clients.js';
-import { Waiters } from './wait.js';
+import type { EchoServerOptions } from '../src/config/options.js';
+import { createEchoServer, type EchoServer } from '../src/server/server.js';
+import { HOST, WAIT_MS } from './clients.js';
+import { Waiters, within } from './wait.js';
 
 export interface Datagram {
   data: Buffer;
@@ -70,4 +72,35 @@ export class UdpClient {
       }
     });
   }
+}
+
+/**
+ * One test's in-process echo server with UDP listeners, and its clients: `cleanup()` (for
+ * afterEach) closes the clients, then the server. Safe to repeat.
+ */
+export class UdpFixture {
+  server: EchoServer | undefined;
+  readonly clients: UdpClient[] = [];
+
+  /** A server with `options`, listening; resolves to it and the ports of its UDP listeners, in order. */
+  async start(options: EchoServerOptions): Promise<{ server: EchoServer; ports: number[] }> {
+    const server = createEchoServer(options);
+    this.server = server;
+    await server.listen();
+    const ports = server.addresses.flatMap((address) => ('port' in address && address.protocol === 'udp' ? [address.port] : []));
+    return { server, ports };
+  }
+
+  /** A client bound to `address`:`port` (0: any free port), closed at cleanup. */
+  async client(address = HOST, port = 0): Promise<UdpClient> {
+    const client = await UdpClient.bind(address, port);
+    this.clients.push(client);
+    return client;
+  }
+
+  readonly cleanup = async (): Promise<void> => {
+    for (const client of this.clients.splice(0)) await client.close();
+    await within(this.server?.close() ?? Promise.resolve(), WAIT_MS, 'server.close()');
+    this.server = undefined;
+  };
 }
