@@ -104,6 +104,24 @@ describe('http connection limits', { timeout: 20_000 }, () => {
     await server.close();
   });
 
+  it('https: a connection refused at accept is counted once, as max_connections (not also tls_error)', async () => {
+    const { server, port } = await started({ listeners: [{ protocol: 'https', host: HOST, port: 0 }], tls: { selfSigned: true }, maxConnections: 1 });
+    const rejected: string[] = [];
+    server.on('reject', (reason) => rejected.push(reason));
+    const first = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
+    first.on('error', () => {});
+    await once(first, 'remoteSettings');
+    const second = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
+    second.on('error', () => {});
+    await new Promise((resolve) => second.once('close', resolve)); // (once() would reject on its 'error')
+    // The first connection's request: anything the refusal was going to count has been counted.
+    assert.ok('status' in (await h2get(first, '/')));
+    assert.deepEqual(rejected, ['max_connections']);
+    assert.equal(server.stats.connections.rejected.tls_error, 0);
+    first.destroy();
+    await server.close();
+  });
+
   it('answers the last of --http-max-requests-per-connection with Connection: close, then closes', async () => {
     const { server, port } = await started({ listeners: [{ protocol: 'http', host: HOST, port: 0 }], http: { maxRequestsPerConnection: 2 } });
     const refusals: string[] = [];

@@ -138,10 +138,15 @@ function acceptTls(server: Http2SecureServer, spec: ListenSpec, context: HttpLis
   const { acceptor } = context;
   // Raw socket → TLS socket is not exposed by node: the pair is found by the peer's address and port.
   const holds = new Map<string, Hold>();
+  // Refused at accept (counted then): node's TLS layer has wrapped the socket already, and its
+  // tlsClientError for the destroyed socket must not count it a second time, as tls_error. The
+  // TLSSocket names the socket it wraps `_parent` (node's _tls_wrap; the socket has no address left).
+  const refused = new WeakSet<Socket>();
   server.on('connection', (socket: Socket) => {
     const peer = peerOf(socket);
     const hold = acceptor.hold(peer);
     if (hold === null) {
+      refused.add(socket);
       socket.destroy();
       return;
     }
@@ -168,7 +173,8 @@ function acceptTls(server: Http2SecureServer, spec: ListenSpec, context: HttpLis
     acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    acceptor.refuse('tls_error', peerOf(socket), err.message);
+    const parent = (socket as TLSSocket & { _parent?: Socket })._parent;
+    if (parent === undefined || !refused.has(parent)) acceptor.refuse('tls_error', peerOf(socket), err.message);
     socket.destroy();
   });
 }
