@@ -5,6 +5,9 @@
 import { X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
 
+/** One entry of selfsigned's `extensions` option. */
+type CertificateExtension = NonNullable<NonNullable<Parameters<typeof generate>[1]>['extensions']>[number];
+
 export interface KeyPair {
   cert: string;
   key: string;
@@ -47,38 +50,36 @@ export async function makeCa(commonName: string): Promise<KeyPair> {
   return { cert: pems.cert, key: pems.private };
 }
 
-/** A server certificate signed by `ca`; `commonName` tells two of them apart. */
-export async function makeServerCert(ca: KeyPair, commonName = SERVER_NAME): Promise<KeyPair> {
+/** A leaf certificate signed by `ca`: EC P-256, for TLS server or client authentication. */
+async function makeLeafCert(ca: KeyPair, commonName: string, use: 'server' | 'client'): Promise<KeyPair> {
+  const extensions: CertificateExtension[] = [
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, critical: true },
+  ];
+  if (use === 'server') {
+    extensions.push({ name: 'extKeyUsage', serverAuth: true });
+    extensions.push({ name: 'subjectAltName', altNames: [{ type: 2, value: SERVER_NAME }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] });
+  } else {
+    extensions.push({ name: 'extKeyUsage', clientAuth: true });
+  }
   const pems = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
     ...validity(),
     ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: SERVER_NAME }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
-    ],
+    extensions,
   });
   return { cert: pems.cert, key: pems.private };
 }
 
-export async function makeClientCert(ca: KeyPair, commonName: string): Promise<KeyPair> {
-  const pems = await generate([{ name: 'commonName', value: commonName }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    ...validity(),
-    ca,
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
-    ],
-  });
-  return { cert: pems.cert, key: pems.private };
+/** A server certificate signed by `ca` (for SERVER_NAME, 127.0.0.1 and ::1); `commonName` tells two of them apart. */
+export function makeServerCert(ca: KeyPair, commonName = SERVER_NAME): Promise<KeyPair> {
+  return makeLeafCert(ca, commonName, 'server');
+}
+
+export function makeClientCert(ca: KeyPair, commonName: string): Promise<KeyPair> {
+  return makeLeafCert(ca, commonName, 'client');
 }
 
 let made: Promise<TestPki> | undefined;
