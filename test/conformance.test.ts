@@ -119,6 +119,19 @@ describe('conformance: the echod binary under every runtime', () => {
         return client;
       }
 
+      /**
+       * echod with its admin endpoint, and a client that writes BACKPRESSURE_BYTES of lines and
+       * reads nothing, once echod has stopped reading from it (`received`: what echod took).
+       */
+      async function blockedWriter(): Promise<{ echod: EchodProcess; adminPort: number; client: Client; payload: Buffer; received: number }> {
+        const { echod, port, adminPort } = await start(['--admin-port', '0']);
+        assert.ok(adminPort !== undefined);
+        const client = await connect(port, { read: false });
+        const payload = numberedLines(BACKPRESSURE_BYTES);
+        client.socket.write(payload);
+        return { echod, adminPort, client, payload, received: await untilReceivingStops(adminPort) };
+      }
+
       /** One case: `it` with its timeout, and `todo` when it hits a known src bug under this runtime. */
       function conformance(title: string, timeout: number, fn: () => Promise<void>): void {
         const bug = KNOWN_BUGS[runtime][title];
@@ -206,12 +219,7 @@ describe('conformance: the echod binary under every runtime', () => {
       });
 
       conformance('backpressure: a client that does not read stops the server reading; then every byte comes back', BULK_TEST_TIMEOUT_MS, async () => {
-        const { echod, port, adminPort } = await start(['--admin-port', '0']);
-        assert.ok(adminPort !== undefined);
-        const client = await connect(port, { read: false });
-        const payload = numberedLines(BACKPRESSURE_BYTES);
-        client.socket.write(payload);
-        const received = await untilReceivingStops(adminPort);
+        const { echod, adminPort, client, payload, received } = await blockedWriter();
         assert.ok(received > 0, 'the server read something');
         // Socket buffers hold a few MiB; a server that kept reading would have taken all 32.
         assert.ok(received < payload.length / 2, `the server stopped reading after ${received} of ${payload.length} bytes`);
@@ -372,12 +380,7 @@ describe('conformance: the echod binary under every runtime', () => {
       });
 
       conformance('SIGTERM while a client still sending is held back by backpressure: every complete line received is echoed, then EOF, exit 0', BULK_TEST_TIMEOUT_MS, async () => {
-        const { echod, port, adminPort } = await start(['--admin-port', '0']);
-        assert.ok(adminPort !== undefined);
-        const client = await connect(port, { read: false });
-        const payload = numberedLines(BACKPRESSURE_BYTES);
-        client.socket.write(payload);
-        const received = await untilReceivingStops(adminPort);
+        const { echod, client, payload, received } = await blockedWriter();
         assert.ok(received < payload.length / 2, `blocked after ${received} of ${payload.length} bytes, the client still sending`);
 
         echod.signal('SIGTERM');
