@@ -42,13 +42,18 @@ const BYTES_CHUNK = 64 * 1024;
 /** The slowloris sweep of node:http checks this often at most (and 4 times per headers timeout). */
 const MAX_CHECK_INTERVAL_MS = 1000;
 
+/** The listener's context as its requests see it. */
+type ListenerContext = HttpListenContext & { hostname: string };
+
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
 export type HttpListener = Listener & { setSecureContext?(options: SecureContextOptions): void };
 
-export async function listenHttp(spec: ListenSpec, context: HttpListenContext): Promise<HttpListener> {
+export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Promise<HttpListener> {
   const { listener } = spec;
+  // os.hostname() is a system call: asked once per listener, not once per request.
+  const context: ListenerContext = { ...given, hostname: hostname() };
   const { http } = context;
   let server: HttpServer | Http2SecureServer;
   if (listener.protocol === 'https') {
@@ -233,12 +238,12 @@ interface Exchange {
   number: number;
   receivedAt: Date;
   startedMs: number;
-  context: HttpListenContext;
+  context: ListenerContext;
   /** Close the connection after this response. */
   closeAfter: boolean;
 }
 
-function onRequest(req: Request, res: Response, context: HttpListenContext): void {
+function onRequest(req: Request, res: Response, context: ListenerContext): void {
   const connection = httpConnectionOf(req.socket);
   if (connection === undefined) {
     res.destroy(); // not admitted (the socket is on its way out)
@@ -355,7 +360,7 @@ function answer(exchange: Exchange, controls: EchoControls, body: Buffer, pathna
       body,
       client: { address: connection.remoteAddress, port: connection.remotePort },
       tls: connection.httpTls,
-      server: { id: context.serverId, hostname: hostname() },
+      server: { id: context.serverId, hostname: context.hostname },
       listener: connection.listener,
       connection: { id: connection.id, request: exchange.number },
       receivedAt: exchange.receivedAt,
