@@ -48,3 +48,29 @@ describe('bindConflict', () => {
     assert.equal(bindConflict([{ ...tcp, host: '127.0.0.1' }, { ...tcp, label: 'other', host: '::1' }]), null, 'different families, no wildcard');
   });
 });
+
+describe('bindError on an inherited socket (systemd socket activation)', () => {
+  const fd3: BindTarget = { label: 'fd 3 from systemd', kind: 'stream', fd: 3 };
+  const fd4: BindTarget = { label: 'fd 4 from systemd', kind: 'stream', fd: 4 };
+
+  it('EINVAL (not a listening stream socket) names the fd the error carries and what to change, as a configuration error', () => {
+    // fd 40: not open here, so not found a datagram socket: the message names both causes.
+    const err = bindError(errno('EINVAL', { syscall: 'listen', address: null, fd: 40 }), [fd3, { ...fd4, label: 'fd 40 from systemd', fd: 40 }]);
+    assert.equal(err.target, 'fd 40 from systemd');
+    assert.equal(
+      err.message,
+      'cannot listen on fd 40 from systemd: it is not a listening stream socket (a datagram socket from ListenDatagram=, or one connection from Accept=yes); echod serves listening stream sockets from socket activation: use ListenStream= with Accept=no',
+    );
+    assert.equal(err.configuration, true);
+  });
+
+  it('another errno is the errno on that fd, and not a configuration error', () => {
+    const err = bindError(errno('EBADF', { syscall: 'listen', address: null, fd: 4 }), [fd3, fd4]);
+    assert.equal(err.message, 'cannot listen on fd 4 from systemd: EBADF on fd 4');
+    assert.equal(err.configuration, false);
+  });
+
+  it('other bind errors are not configuration errors', () => {
+    assert.equal(bindError(errno('EADDRINUSE', { syscall: 'listen', address: '0.0.0.0', port: 80 }), [tcp, fd3]).configuration, false);
+  });
+});

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { request } from './helpers/admin-http.js';
 import { Client, HOST } from './helpers/clients.js';
 import { cleanEnv, echoes, EchodProcess, START_MS } from './helpers/echod-process.js';
 
@@ -45,7 +46,7 @@ describe('systemd socket activation (LISTEN_FDS, LISTEN_PID)', { skip: PYTHON ? 
   }
 
   it('serves the inherited socket, including a client that connected before echod was up; SIGTERM exits 0', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const echod = launch(1);
+    const echod = launch(1, ['--admin-port', '0']);
     const [port = 0] = await inheritedPorts(echod);
     // The socket listens from the launcher on: the kernel queues this client until echod accepts it.
     const early = await connect(port);
@@ -54,15 +55,26 @@ describe('systemd socket activation (LISTEN_FDS, LISTEN_PID)', { skip: PYTHON ? 
     const listening = await echod.line('listening', START_MS);
     assert.equal(listening.port, port, 'the listening line shows the inherited socket');
     assert.equal(listening.address, HOST);
+    // Named by the socket systemd bound (its address, not the default host) and its fd.
+    const name = `tcp://${HOST}:${port} (fd 3)`;
+    assert.equal(listening.listener, name);
     assert.equal(listening.pid, echod.child.pid, 'exec kept the pid, so LISTEN_PID matched');
     assert.equal(echod.all('listening').length, 1, 'and nothing else was bound');
     assert.equal(await early.readText('connected before echod was up\n'), 'connected before echod was up\n');
     await echod.line('echod started', START_MS);
     await echoes(await connect(port), 'and after\n');
+    const admin = await echod.line('admin endpoint listening', START_MS);
+    const stats = JSON.parse((await request(admin.port as number, '/stats')).body) as { listeners: { url: string }[] };
+    assert.deepEqual(stats.listeners.map((listener) => listener.url), [name], '/stats names it so too');
+    const metrics = (await request(admin.port as number, '/metrics')).body;
+    assert.ok(metrics.includes(`listener="${name}"`), 'and the metrics label');
 
     echod.child.kill('SIGTERM');
     assert.deepEqual(await echod.exited(), { code: 0, signal: null });
     assert.equal(echod.all('closed').length, 1, 'drained and closed');
+    const opened = echod.all('connection opened');
+    assert.equal(opened.length, 2);
+    for (const line of [...opened, ...echod.all('connection closed')]) assert.equal(line.listener, name, 'the early client too');
   });
 
   it('serves every inherited socket (LISTEN_FDS=2), with --mode applied to each', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -77,6 +89,17 @@ describe('systemd socket activation (LISTEN_FDS, LISTEN_PID)', { skip: PYTHON ? 
 
     echod.child.kill('SIGTERM');
     assert.deepEqual(await echod.exited(), { code: 0, signal: null });
+  });
+
+  it('refuses a datagram socket (ListenDatagram=) at start-up: one line naming the fd and what to change, exit 2', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const echod = launch(1, [], ['--datagram']);
+    await inheritedPorts(echod);
+    assert.equal(await echod.exitCode(), 2, `stderr: ${echod.stderr}`);
+    const lines = echod.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('ports '));
+    assert.deepEqual(lines, [
+      'echod: cannot listen on fd 3 from systemd: it is a datagram socket (ListenDatagram=); echod serves stream sockets from socket activation: use ListenStream=, or listen on udp:// yourself',
+    ]);
+    assert.equal(echod.all('listening').length, 0);
   });
 
   it('ignores LISTEN_FDS meant for another process (LISTEN_PID not its own)', { timeout: TEST_TIMEOUT_MS }, async () => {

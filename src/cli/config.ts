@@ -94,6 +94,8 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
 /** A resolved listener as bind-error.ts knows sockets. */
 export function bindTarget(listener: ResolvedOptions['listeners'][number]): BindTarget {
   const kind = listener.protocol === 'udp' ? 'datagram' : 'stream';
+  // Its address is the socket's, known once bound: until then it is the fd systemd passed.
+  if (listener.fd !== null) return { label: `fd ${listener.fd} from systemd`, kind, fd: listener.fd };
   if (listener.protocol === 'unix') return { label: formatListener(listener), kind, path: listener.path };
   return { label: formatListener(listener), kind, host: listener.host, port: listener.port };
 }

@@ -131,10 +131,10 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
     await admin?.listen();
     await server.listen();
   } catch (err) {
-    reportStartFailure(run.io.stderr, run.log, err, { listeners: server.options.listeners, admin: run.config.admin });
+    const code = reportStartFailure(run.io.stderr, run.log, err, { listeners: server.options.listeners, admin: run.config.admin });
     await admin?.close();
     await run.log.close();
-    return EXIT_FAILURE;
+    return code;
   }
   logger.info({ version: run.version, ...effectiveConfig(server.options, run.config.admin) }, 'echod started');
   const reload = (): void => {
@@ -205,9 +205,9 @@ async function runWorker(run: Run, options: EchoServerOptions): Promise<number> 
     reporter.start();
     tuneRuntime(() => server.stats.bytesReceived, run.io.env);
   } catch (err) {
-    reportStartFailure(run.io.stderr, { ...run.log, logger }, err, { listeners: server.options.listeners, admin: undefined });
+    const code = reportStartFailure(run.io.stderr, { ...run.log, logger }, err, { listeners: server.options.listeners, admin: undefined });
     await run.log.close();
-    return EXIT_FAILURE;
+    return code;
   }
   const drained = new Promise<void>((resolve) => {
     process.on('message', (message: unknown) => {

@@ -101,3 +101,18 @@ export function formatListener(listener: { protocol: ListenerProtocol; host: str
   const host = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
   return `${listener.protocol}://${host}:${listener.port}`;
 }
+
+/**
+ * A bound listener's name in logs, /stats and metrics: its URL with the bound port (port 0
+ * resolved). An inherited socket (systemd socket activation) is named by the address the
+ * socket is bound to, which only the socket knows, and its fd: `tcp://127.0.0.1:8080 (fd 3)`,
+ * `unix:///run/echod.sock (fd 4)`, or `unix socket (fd 4)` where the path cannot be read (Node).
+ */
+export function boundListenerName(
+  listener: { protocol: ListenerProtocol; host: string; port: number; path: string; fd: number | null },
+  bound: { address: string; port: number } | { path: string },
+): string {
+  if (listener.fd === null) return formatListener({ ...listener, port: 'port' in bound ? bound.port : listener.port });
+  const url = 'port' in bound ? formatListener({ protocol: listener.protocol, host: bound.address, port: bound.port, path: '' }) : bound.path !== '' ? `unix://${bound.path}` : 'unix socket';
+  return `${url} (fd ${listener.fd})`;
+}

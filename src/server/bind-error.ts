@@ -6,7 +6,7 @@
  * (the same address twice, the admin port on a listener's), which would otherwise surface as
  * a puzzling "in use" against echod itself.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, fstatSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { EchodError } from '../core/errors.js';
 
@@ -22,15 +22,23 @@ export interface BindTarget {
   host?: string;
   port?: number;
   path?: string;
+  /** An inherited socket (systemd socket activation): its fd. */
+  fd?: number;
 }
 
-/** A listener could not be bound; `message` is the one line to show, `target` what failed. */
+/**
+ * A listener could not be bound; `message` is the one line to show, `target` what failed.
+ * `configuration`: no retry can succeed, the configuration must change (a datagram socket
+ * from systemd): the CLI exits 2, which echod.service does not restart on.
+ */
 export class BindError extends EchodError {
   readonly target: string;
+  readonly configuration: boolean;
 
-  constructor(target: string, message: string, options?: ErrorOptions) {
+  constructor(target: string, message: string, options?: ErrorOptions & { configuration?: boolean }) {
     super('ERR_ECHOD_BIND', message, options);
     this.target = target;
+    this.configuration = options?.configuration ?? false;
   }
 }
 
@@ -44,12 +52,17 @@ export function hostPort(host: string, port: number): string {
 /**
  * The bind failure `err` (from Node or Bun) of one of `targets`, as one line with a hint. The
  * target is the one whose address the error names; with no match, the only target if there is
- * one, else the error's own address.
+ * one, else the error's own address. An inherited socket's error carries its `fd` (node.ts).
  */
 export function bindError(err: unknown, targets: readonly BindTarget[]): BindError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as NodeJS.ErrnoException & { address?: string; port?: number };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as NodeJS.ErrnoException & { address?: string; port?: number; fd?: number };
   const code = e.code ?? 'UNKNOWN';
   const datagram = e.syscall === 'bind';
+  const inherited = targets.find((t) => t.fd !== undefined && t.fd === e.fd);
+  if (inherited?.fd !== undefined) {
+    const refused = code === 'EINVAL';
+    return new BindError(inherited.label, `cannot listen on ${inherited.label}: ${refused ? notStream(inherited.fd) : `${code} on fd ${inherited.fd}`}`, { cause: err, configuration: refused });
+  }
   const target =
     targets.find((t) => t.path !== undefined && t.path === e.address) ??
     targets.find((t) => t.port !== undefined && t.port === e.port && (t.kind === 'datagram') === datagram && (t.host === e.address || e.address === undefined)) ??
@@ -63,6 +76,40 @@ export function bindError(err: unknown, targets: readonly BindTarget[]): BindErr
   const port = e.port !== undefined && e.port !== 0 ? e.port : target?.port;
   const where = path ?? (port !== undefined ? hostPort(host, port) : host);
   return new BindError(label, `cannot listen on ${label}: ${cause(code, { path, host, port, where })}`, { cause: err });
+}
+
+/**
+ * Why listen() refused an inherited socket (EINVAL): not a listening stream socket. Node can
+ * adopt a datagram fd (dgram's bind({ fd })) but cannot tell an fd's socket type beforehand
+ * (no getsockopt), and LISTEN_FDS says nothing of it, so echod serves stream sockets only.
+ */
+function notStream(fd: number): string {
+  if (socketTypeOf(fd) === 'datagram') {
+    return 'it is a datagram socket (ListenDatagram=); echod serves stream sockets from socket activation: use ListenStream=, or listen on udp:// yourself';
+  }
+  return 'it is not a listening stream socket (a datagram socket from ListenDatagram=, or one connection from Accept=yes); echod serves listening stream sockets from socket activation: use ListenStream= with Accept=no';
+}
+
+/** `datagram` when /proc/net (Linux, where systemd runs) lists `fd`'s socket as a udp or unix datagram one. */
+function socketTypeOf(fd: number): 'datagram' | 'other' {
+  let inode: string;
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isSocket()) return 'other';
+    inode = String(stat.ino);
+  } catch {
+    return 'other';
+  }
+  const rows = (table: string): string[][] => {
+    try {
+      return readFileSync(`/proc/net/${table}`, 'utf8').split('\n').slice(1).map((row) => row.trim().split(/\s+/));
+    } catch {
+      return [];
+    }
+  };
+  // udp tables: the inode is column 9; unix: the type is column 4 (0002, SOCK_DGRAM), the inode column 6.
+  const udp = ['udp', 'udp6', 'udplite', 'udplite6'].some((table) => rows(table).some((row) => row[9] === inode));
+  return udp || rows('unix').some((row) => row[6] === inode && row[4] === '0002') ? 'datagram' : 'other';
 }
 
 function only<T>(items: readonly T[]): T | undefined {

@@ -18,7 +18,7 @@ import type { Connection, ConnectionContext, TlsInfo } from '../connection/conne
 import { DeadlineSweeper } from '../connection/deadlines.js';
 import { ServerStateError } from '../core/errors.js';
 import { type Framer, LineFramer, RawFramer } from '../core/framing.js';
-import { formatListener } from '../config/listen-url.js';
+import { boundListenerName } from '../config/listen-url.js';
 import { HttpMonitor } from '../http/monitor.js';
 import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from '../config/options.js';
 import type { RejectReason, ServerState, ShutdownTimes, ServerStats } from '../core/stats.js';
@@ -138,7 +138,13 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     try {
       const tls = await startTls(this.options.tls);
       const context = { options: this.options, acceptor: this, tls, monitor: this.http, udpCounters: (config: ResolvedListener) => this.ledger.udpCounters(config), udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config) };
-      for (const config of this.options.listeners) this.bound.push(await bindListener(config, context));
+      for (const config of this.options.listeners) {
+        const listener = await bindListener(config, context);
+        this.bound.push(listener);
+        // Named from now on (it may accept before listen() resolves): the URL with the bound
+        // port (port 0 resolved), an inherited socket by its bound address and fd.
+        this.ledger.setLabel(config, boundListenerName(config, listener.address()));
+      }
     } catch (err) {
       await this.stopListening();
       this.setState('closed');
@@ -151,10 +157,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       const { config } = listener;
       const bound = listener.address();
       const where = 'port' in bound ? { address: bound.address, port: bound.port, family: bound.family } : { path: bound.path };
-      // The URL with the bound port (port 0 resolved): what logs and /connections call it.
-      const url = formatListener({ ...config, port: 'port' in bound ? bound.port : config.port });
-      this.ledger.setLabel(config, url);
-      logger.info({ listener: url, ...where, mode: config.mode, proxyProtocol: config.proxyProtocol, transport: transportOf(this.options, config) }, 'listening');
+      logger.info({ listener: this.ledger.label(config), ...where, mode: config.mode, proxyProtocol: config.proxyProtocol, transport: transportOf(this.options, config) }, 'listening');
     }
     return (this.address ?? { address: '', family: '', port: 0 });
   }

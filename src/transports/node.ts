@@ -383,7 +383,8 @@ export async function listenNode(
     return listening;
   };
   let socketFile: SocketFile | null = null;
-  if (listener.fd !== null) await listen({ fd: listener.fd });
+  // Node's error names no address for an inherited socket: it gets the fd, for bind-error.ts.
+  if (listener.fd !== null) await listen({ fd: listener.fd }).catch((err: unknown) => Promise.reject(Object.assign(err as Error, { fd: listener.fd })));
   else if (listener.protocol === 'unix') {
     socketFile = await bindSocketFile(
       listener.path,
@@ -403,7 +404,8 @@ export async function listenNode(
     address: () => {
       const address = server.address();
       if (socketFile !== null) return { path: socketFile.path }; // bound at a private name, see socket-file.ts
-      return typeof address === 'string' ? { path: address } : (address as { address: string; family: string; port: number });
+      // null: a unix socket inherited by fd (systemd), whose path node:net cannot read.
+      return typeof address === 'string' || address === null ? { path: address ?? '' } : address;
     },
     stop: () =>
       new Promise<void>((resolve) => {
