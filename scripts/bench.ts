@@ -6,58 +6,47 @@
  * Every echoed byte is checked by `echod bench`; a run with any error is reported as failed.
  * Loopback only; each server is started on a free port and stopped with SIGTERM.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchMain, type BenchResult } from '../src/tools/bench.js';
+import { HOST } from '../testkit/clients.js';
+import { assertBuilt, EchodProcess, ROOT, type Runtime } from '../testkit/echod-process.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const BIN = join(ROOT, 'bin/echod.js');
-const BUN = join(ROOT, 'node_modules/.bin/bun');
 const START_TIMEOUT_MS = 20_000;
 
 interface Variant {
   name: string;
-  command: string;
+  runtime: Runtime;
   args: string[];
 }
 
 const VARIANTS: readonly Variant[] = [
-  { name: 'echod (Node)', command: process.execPath, args: [BIN] },
-  { name: 'echod (Bun)', command: BUN, args: [BIN] },
-  { name: 'echod --workers 2', command: process.execPath, args: [BIN, '--workers', '2'] },
+  { name: 'echod (Node)', runtime: 'node', args: [] },
+  { name: 'echod (Bun)', runtime: 'bun', args: [] },
+  { name: 'echod --workers 2', runtime: 'node', args: ['--workers', '2'] },
 ];
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '3' }, out: { type: 'string', default: join(ROOT, 'docs') }, connections: { type: 'string', default: '50,1000' } } });
 const duration = values.duration;
 const connectionCounts = values.connections.split(',').map(Number);
 
-async function startServer(variant: Variant): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(variant.command, [...variant.args, '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${variant.name} did not start`)), START_TIMEOUT_MS);
-    let port = 0;
-    lines.on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === 'listening' && typeof entry.port === 'number') port = entry.port;
-        // Logged once everything listens (with --workers: once every worker does).
-        if (entry.msg === 'echod started' && port !== 0) {
-          clearTimeout(timer);
-          resolve(port);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-    child.once('exit', () => reject(new Error(`${variant.name} exited`)));
+/** Starts a variant and resolves once it serves; its log is not kept (only its start is watched). */
+async function startServer(variant: Variant): Promise<{ echod: EchodProcess; port: number }> {
+  assertBuilt();
+  let started = false;
+  const echod = new EchodProcess(variant.runtime, [...variant.args, '--host', HOST, '--port', '0', '--max-connections', '20000', '--log-format', 'json'], {}, {
+    keepLogs: false,
+    // Logged once everything listens (with --workers: once every worker does).
+    onLine: (line) => (started ||= line.msg === 'echod started'),
   });
-  return { child, port };
+  try {
+    await echod.until(() => started && echod.port !== 0, `${variant.name} to start`, START_TIMEOUT_MS);
+  } catch (err) {
+    await echod.stop();
+    throw err;
+  }
+  return { echod, port: echod.port };
 }
 
 async function runBench(port: number, connections: number): Promise<BenchResult> {
@@ -72,7 +61,7 @@ async function runBench(port: number, connections: number): Promise<BenchResult>
 
 const rows: { variant: string; connections: number; result: BenchResult }[] = [];
 for (const variant of VARIANTS) {
-  const { child, port } = await startServer(variant);
+  const { echod, port } = await startServer(variant);
   try {
     for (const connections of connectionCounts) {
       const result = await runBench(port, connections);
@@ -80,8 +69,8 @@ for (const variant of VARIANTS) {
       process.stderr.write(`${variant.name} c=${connections}: ${Math.round(result.msgsPerSec)} msg/s, p99 ${result.latencyUs.p99} µs, ${result.ok ? 'ok' : 'FAILED'}\n`);
     }
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await echod.terminate();
+    await echod.stop();
   }
 }
 

@@ -134,6 +134,7 @@ export class EchodProcess {
   private readonly keepLogs: boolean;
   private readonly onLine: ((line: LogLine) => void) | undefined;
   private pending = '';
+  private readonly workers = new Set<number>();
   private readonly waiters = new Waiters();
 
   constructor(runtime: Runtime, args: readonly string[], env: Record<string, string> = {}, options: EchodProcessOptions = {}) {
@@ -264,11 +265,9 @@ export class EchodProcess {
     if (this.exit === null && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
-  /** Every PID a worker logged (a `worker` field), in the order first seen. */
+  /** Every PID a worker logged (a `worker` field), in the order first seen (kept with or without `keepLogs`). */
   workerPids(): number[] {
-    const pids = new Set<number>();
-    for (const line of this.logs) if (typeof line.worker === 'number' && line.pid !== this.pid) pids.add(line.pid);
-    return [...pids];
+    return [...this.workers];
   }
 
   /**
@@ -302,6 +301,7 @@ export class EchodProcess {
         if (line.msg === 'listening' && this.port === 0) this.port = line.port;
         else if (line.msg === 'admin endpoint listening' && this.adminPort === 0) this.adminPort = line.port;
       }
+      if (typeof line.worker === 'number' && typeof line.pid === 'number' && line.pid !== this.pid) this.workers.add(line.pid);
       if (this.keepLogs) this.logs.push(line);
       this.onLine?.(line);
     }
