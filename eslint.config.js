@@ -93,6 +93,15 @@ export default tseslint.config(
     rules: { 'import-x/no-cycle': 'error' },
   },
   ...boundaries,
+  // The test kit serves the tests, the reliability scenarios and the soak: it and scripts/
+  // import from testkit/ (and src/), never from test/, so that test/ can change freely.
+  ...[
+    { files: ['testkit/**/*.ts'], banned: ['**/test/**', '**/scripts/**'], who: 'testkit/' },
+    { files: ['scripts/**/*.ts'], banned: ['**/test/**'], who: 'scripts/' },
+  ].map(({ files, banned, who }) => ({
+    files,
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: banned, message: `${who} imports helpers from testkit/, never from test/ (STYLE 14: one test kit)` }] }] },
+  })),
   {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
