@@ -83,6 +83,17 @@ describe('settings that do nothing are warned about; contradictions are refused'
     assert.match(refusal(['--http-controls', 'maybe']), /^invalid --http-controls: "maybe" \(expected on, off\)/);
   });
 
+  it('stream fault flags reach tcp listeners and not http ones (refuse-rate reaches both), with a warning', () => {
+    const both = config(['--listen', 'tcp://127.0.0.1:0', '--listen', 'http://127.0.0.1:0', '--delay', '10ms', '--refuse-rate', '0.5']);
+    const [tcp, http] = both.resolved.listeners;
+    assert.deepEqual(tcp?.faults?.delayMs, [10, 10]);
+    assert.equal(tcp?.faults?.refuseRate, 0.5);
+    assert.equal(http?.faults?.delayMs, undefined);
+    assert.equal(http?.faults?.refuseRate, 0.5);
+    assert.deepEqual(both.warnings, ['--delay has no effect on http:// and https:// listeners (they take --refuse-rate only)']);
+    assert.deepEqual(config(['--listen', 'http://127.0.0.1:0', '--refuse-rate', '0.5']).warnings, []);
+  });
+
   it('--tls-cert with --tls-self-signed is refused', () => {
     assert.match(refusal(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-cert', '/x', '--tls-key', '/y']), /^--tls-self-signed contradicts --tls-cert/);
   });

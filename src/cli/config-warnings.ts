@@ -37,6 +37,12 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
   for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)))) {
     warnings.push(`${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`);
   }
+  if (protocols.has('http') || protocols.has('https')) {
+    // http listeners take refuse-rate only; config.ts gives them no other flag fault.
+    for (const fault of FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && spec.option !== 'refuseRate')) {
+      warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take --refuse-rate only)`);
+    }
+  }
   if (!protocols.has('udp') && values.has('udp-rate-per-source')) warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {

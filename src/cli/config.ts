@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
 import { FAULTS, type FaultOptions, parseFault } from '../config/faults.js';
-import { formatListener, type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
+import { formatListener, HTTP_PROTOCOLS, type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions, type TlsOptions } from '../config/options.js';
 import { tlsMaterialProblem } from '../config/self-signed.js';
 import { bindConflict, type BindTarget, hostPort } from '../server/bind-error.js';
@@ -116,7 +116,11 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
     const value = values.get(name);
     if (value !== undefined) faults = { ...faults, ...parseFault(name, String(value)) };
   }
-  const withFaults = (listener: ListenerOptions): ListenerOptions => (faults === undefined ? listener : { ...listener, faults: { ...faults, ...listener.faults } });
+  const withFaults = (listener: ListenerOptions): ListenerOptions => {
+    // http and https listeners take refuse-rate only (decided at admission); the others shape the byte echo.
+    const given = listener.protocol !== undefined && HTTP_PROTOCOLS.includes(listener.protocol) ? (faults?.refuseRate !== undefined ? { refuseRate: faults.refuseRate } : undefined) : faults;
+    return given === undefined ? listener : { ...listener, faults: { ...given, ...listener.faults } };
+  };
   const inherited = socketActivationFds(env);
   if (inherited.length > 0) {
     return inherited.map((fd) => withFaults({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
