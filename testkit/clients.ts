@@ -94,7 +94,7 @@ export class Client<S extends Socket = Socket> {
   private buffered = 0;
   private readonly waiters = new Waiters();
 
-  private constructor(socket: S, options: ClientOptions) {
+  protected constructor(socket: S, options: ClientOptions) {
     this.socket = socket;
     this.waitMs = options.waitMs ?? WAIT_MS;
     this.keep = options.keep ?? true;
