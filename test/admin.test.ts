@@ -10,6 +10,7 @@ import { AdminServer } from '../src/observability/admin.js';
 import { silentLogger } from '../src/core/log.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { createEchoServer } from '../src/server/server.js';
+import { DEFAULTS } from '../src/config/options.js';
 import type { ServerStats } from '../src/core/stats.js';
 import { AdminFixture, request } from './helpers/admin-http.js';
 import { HOST, WAIT_MS } from './helpers/clients.js';
@@ -117,6 +118,9 @@ describe('admin endpoint', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(stats.ready, true);
     assert.deepEqual(stats.connections, {
       active: 1,
+      // The first client had closed before the second connected.
+      peak: 1,
+      limit: DEFAULTS.maxConnections,
       total: 2,
       closed: { client_closed: 1, reset: 0, line_too_long: 0, idle_timeout: 0, write_stalled: 0, shutdown: 0, fault_close_after: 0, error: 0, worker_exit: 0 },
       forced: 0,
