@@ -25,7 +25,7 @@ export interface CliLogger {
 }
 
 /** Log lines are written once this much is waiting... */
-const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_BYTES = 64 * 1024;
 /** ...or after this long, whichever comes first. */
 const LOG_FLUSH_MS = 50;
 /** What may wait for a stdout that does not take it; beyond this, lines are dropped. */
@@ -44,12 +44,23 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
   // a write per line is a large share of the work on short connections (docs/performance.md).
   // Bounded: if stdout stops taking lines, at most LOG_BUFFER_MAX_BYTES wait and later lines
   // are dropped, never the server's memory.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS, maxLength: LOG_BUFFER_MAX_BYTES });
-  const logger = pino({ level }, destination);
+  const destination = pino.destination({ dest: 1, sync: false, contentMode: 'buffer', maxLength: LOG_BUFFER_MAX_BYTES });
+  const batch = new LineBatch((lines) => destination.write(lines as unknown as string));
+  const logger = pino({ level }, batch);
   let dropped = 0;
-  destination.on('drop', () => {
-    dropped++;
+  destination.on('drop', (lines: Buffer) => {
+    dropped += countLines(lines);
   });
+  const flushSync = (): void => {
+    batch.handOver();
+    try {
+      destination.flushSync();
+    } catch {
+      // A write is in flight or stdout is gone: nothing more can be saved synchronously.
+    }
+  };
+  // pino writes its destination out at exit; the lines still gathered here go with them.
+  process.once('exit', flushSync);
   return {
     logger,
     pretty: false,
@@ -57,18 +68,72 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
       return dropped;
     },
     close: async () => {
+      batch.close();
+      process.removeListener('exit', flushSync);
       const closed = once(destination, 'close');
       destination.end();
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, LOG_CLOSE_TIMEOUT_MS).unref())]);
     },
-    flushSync: () => {
-      try {
-        destination.flushSync();
-      } catch {
-        // A write is in flight or stdout is gone: nothing more can be saved synchronously.
-      }
-    },
+    flushSync,
   };
+}
+
+/**
+ * Where pino's lines go first: each is encoded at once into a batch buffer outside the JS heap,
+ * which goes to the destination (sonic-boom, in buffer mode) when full or LOG_FLUSH_MS after its
+ * first line. So a line's string dies young: the garbage collector never copies or promotes
+ * lines waiting for a write, and sonic-boom never re-measures a growing string (figures:
+ * docs/performance.md). At most one batch waits here; the bound on what waits for stdout is the
+ * destination's.
+ */
+class LineBatch {
+  private buffer = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
+  private used = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly handOn: (lines: Buffer) => void) {}
+
+  write(line: string): boolean {
+    if (this.closed) return false;
+    // A line longer than what is left (at most 3 bytes per UTF-16 unit) goes after the batch so far.
+    if (line.length * 3 > LOG_BATCH_BYTES - this.used) {
+      this.handOver();
+      if (line.length * 3 > LOG_BATCH_BYTES) {
+        this.handOn(Buffer.from(line));
+        return true;
+      }
+    }
+    this.used += this.buffer.write(line, this.used);
+    if (this.timer === null) {
+      this.timer = setTimeout(() => this.handOver(), LOG_FLUSH_MS);
+      this.timer.unref();
+    }
+    return true;
+  }
+
+  /** Hands what is gathered to the destination now; the next lines go to a new batch buffer. */
+  handOver(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.used === 0) return;
+    const lines = this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
+    this.used = 0;
+    this.handOn(lines);
+  }
+
+  /** Hands the rest on; later lines are not taken. */
+  close(): void {
+    this.handOver();
+    this.closed = true;
+  }
+}
+
+function countLines(lines: Buffer): number {
+  let count = 0;
+  for (let nl = lines.indexOf(0x0a); nl !== -1; nl = lines.indexOf(0x0a, nl + 1)) count++;
+  return count;
 }
 
 /** Fields pino-pretty shows itself, or that say nothing on a terminal. */

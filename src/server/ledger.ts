@@ -117,17 +117,11 @@ export class Ledger {
     this.total++;
     this.peak = Math.max(this.peak, this.connections.size);
     this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
-    this.options.logger.info(
-      {
-        connId: connection.id,
-        remote: connection.remoteAddress,
-        remotePort: connection.remotePort,
-        listener: connection.listener,
-        ...(connection.via !== null ? { via: connection.via } : {}),
-        ...(connection.proxy !== null ? { proxy: connection.proxy } : {}),
-      },
-      'connection opened',
-    );
+    // Built field by field, not with spreads of optional parts: this runs for every connection.
+    const line: Record<string, unknown> = { connId: connection.id, remote: connection.remoteAddress, remotePort: connection.remotePort, listener: connection.listener };
+    if (connection.via !== null) line.via = connection.via;
+    if (connection.proxy !== null) line.proxy = connection.proxy;
+    this.options.logger.info(line, 'connection opened');
   }
 
   /** A connection closed: its totals kept, its close line logged; returns its summary. */
@@ -159,26 +153,19 @@ export class Ledger {
     this.closedByReason[reason]++;
     if (summary.forced) this.forced++;
     const level = reason === 'error' ? 'warn' : 'info';
-    this.options.logger[level](
-      {
-        connId: summary.id,
-        remote: summary.remoteAddress,
-        remotePort: summary.remotePort,
-        listener: summary.listener,
-        ...(summary.via !== null ? { via: summary.via } : {}),
-        ...(connection.tls !== null ? { tls: connection.tls } : {}),
-        ...(summary.digest !== null ? { digest: summary.digest } : {}),
-        reason,
-        ...(summary.forced ? { forced: true } : {}),
-        ...(connection.errorCode !== null ? { errorCode: connection.errorCode } : {}),
-        bytesIn: summary.bytesReceived,
-        bytesOut: summary.bytesSent,
-        lines: summary.lines,
-        ...(summary.discardedTailBytes > 0 ? { discardedTailBytes: summary.discardedTailBytes } : {}),
-        durationMs: summary.durationMs,
-      },
-      'connection closed',
-    );
+    const line: Record<string, unknown> = { connId: summary.id, remote: summary.remoteAddress, remotePort: summary.remotePort, listener: summary.listener };
+    if (summary.via !== null) line.via = summary.via;
+    if (connection.tls !== null) line.tls = connection.tls;
+    if (summary.digest !== null) line.digest = summary.digest;
+    line.reason = reason;
+    if (summary.forced) line.forced = true;
+    if (connection.errorCode !== null) line.errorCode = connection.errorCode;
+    line.bytesIn = summary.bytesReceived;
+    line.bytesOut = summary.bytesSent;
+    line.lines = summary.lines;
+    if (summary.discardedTailBytes > 0) line.discardedTailBytes = summary.discardedTailBytes;
+    line.durationMs = summary.durationMs;
+    this.options.logger[level](line, 'connection closed');
     return summary;
   }
 
