@@ -64,6 +64,8 @@ export class BunConnection extends Connection {
   /** FIN is owed once `unsent` is out. */
   private finishing = false;
   private destroyed = false;
+  /** The client's FIN has come: nothing more will be read. */
+  peerEnded = false;
 
   constructor(admission: Admission, socket: BunSocket, peer: Peer) {
     super(admission, peer);
@@ -101,7 +103,7 @@ export class BunConnection extends Connection {
     this.unsent = null;
     if (!this.write(unsent)) return;
     if (this.finishing) {
-      this.socket.shutdown();
+      this.sendFin();
       return;
     }
     this.onDrained();
@@ -136,10 +138,19 @@ export class BunConnection extends Connection {
   protected finish(): void {
     // Keep reading (and discarding) so the peer's FIN is seen; FIN goes once all echo is out.
     this.socket.resume();
-    // shutdown, not end: Bun's end() closes the socket outright even with allowHalfOpen, so a
-    // client still sending would get a reset and could lose echo already written.
-    if (this.unsent === null) this.socket.shutdown();
+    if (this.unsent === null) this.sendFin();
     else this.finishing = true;
+  }
+
+  /**
+   * FIN, all echo being out. While the client may still send: shutdown, not end: Bun's end()
+   * closes the socket outright even with allowHalfOpen, so a client still sending would get a
+   * reset and could lose echo already written. After the client's FIN nothing more can come,
+   * and end() closes at once (one system call less per connection than shutdown and a later close).
+   */
+  private sendFin(): void {
+    if (this.peerEnded) this.socket.end();
+    else this.socket.shutdown();
   }
 
   protected echoBuffered(): void {
@@ -160,14 +171,6 @@ export class BunConnection extends Connection {
   }
 }
 
-function guarded(connection: BunConnection, action: () => void): void {
-  try {
-    action();
-  } catch (err) {
-    connection.fail(err);
-  }
-}
-
 /** A TCP listener on Bun.listen. */
 export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acceptor): Promise<Listener> {
   const handler: BunSocketHandler = {
@@ -183,17 +186,34 @@ export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acc
       socket.data = connection;
       acceptor.register(connection);
     },
+    // Each handler guards its connection itself (no closure per event: these run per read).
     data(socket, chunk) {
       const connection = socket.data;
-      if (connection !== undefined) guarded(connection, () => connection.receive(chunk));
+      if (connection === undefined) return;
+      try {
+        connection.receive(chunk);
+      } catch (err) {
+        connection.fail(err);
+      }
     },
     drain(socket) {
       const connection = socket.data;
-      if (connection !== undefined) guarded(connection, () => connection.flushUnsent());
+      if (connection === undefined) return;
+      try {
+        connection.flushUnsent();
+      } catch (err) {
+        connection.fail(err);
+      }
     },
     end(socket) {
       const connection = socket.data;
-      if (connection !== undefined) guarded(connection, () => connection.onEnded());
+      if (connection === undefined) return;
+      connection.peerEnded = true;
+      try {
+        connection.onEnded();
+      } catch (err) {
+        connection.fail(err);
+      }
     },
     error(socket, err) {
       socket.data?.onErrored(err.code ?? 'UNKNOWN');
