@@ -100,7 +100,7 @@ describe('settings that do nothing are warned about; contradictions are refused'
 
   it('--proxy-protocol with only tls listeners', () => {
     assert.deepEqual(warned(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--proxy-protocol', 'optional']), [
-      '--proxy-protocol has no effect: it applies to tcp:// and unix:// listeners (a tls:// listener takes ?proxy=)',
+      '--proxy-protocol has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)',
     ]);
   });
 

@@ -30,8 +30,8 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
     for (const flag of HTTP_FLAGS.filter((spec) => values.has(spec.name))) warnings.push(`${named(flag.name)} has no effect: there is no http:// or https:// listener`);
   }
   const proxy = values.get('proxy-protocol');
-  if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix')) {
-    warnings.push(`${named('proxy-protocol')} has no effect: it applies to tcp:// and unix:// listeners (a tls:// listener takes ?proxy=)`);
+  if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix') && !protocols.has('http')) {
+    warnings.push(`${named('proxy-protocol')} has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)`);
   }
   const kinds = new Set([...protocols].map(kindOf));
   for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)))) {

@@ -140,7 +140,7 @@ function listenUrls(values: Map<string, FlagValue>): string[] {
 function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): ListenerOptions {
   try {
     const listener = parseListenUrl(url);
-    if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix')) {
+    if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix' || listener.protocol === 'http')) {
       listener.proxyProtocol = proxyProtocol;
     }
     return listener;

@@ -40,7 +40,7 @@ const MAX_WORKERS = 256;
 export const FLAGS: readonly FlagSpec[] = [
   { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', shown: DEFAULTS.host, option: 'host' },
   { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', shown: String(DEFAULTS.port), option: 'port' },
-  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port', option: 'listeners' },
+  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (?proxy= too) (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port', option: 'listeners' },
   { name: 'mode', kind: { oneOf: MODES }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', shown: DEFAULTS.mode, option: 'mode' },
   { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', shown: formatBytes(DEFAULTS.maxLineBytes), option: 'maxLineBytes' },
   { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', shown: String(DEFAULTS.maxConnections), option: 'maxConnections' },
@@ -51,7 +51,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', shown: formatDurationMs(DEFAULTS.shutdownDelayMs), option: 'shutdownDelayMs' },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", shown: String(DEFAULTS.backlog), option: 'backlog' },
   { name: 'direct-read', kind: 'onOff', arg: 'on|off', description: "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)", shown: 'on', option: 'directRead' },
-  { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp and unix listeners; a tls:// listener takes ?proxy=)', shown: 'off' },
+  { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp, unix and http listeners; tls:// and https:// ones take ?proxy=)', shown: 'off' },
   { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', shown: formatDurationMs(DEFAULTS.proxyProtocolTimeoutMs), option: 'proxyProtocolTimeoutMs' },
   { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
   { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.key' },

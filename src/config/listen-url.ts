@@ -28,7 +28,7 @@ export interface ListenerOptions {
   path?: string;
   /** line or raw; absent means the server's `mode` (UDP always echoes datagrams whole). */
   mode?: 'line' | 'raw';
-  /** PROXY protocol header before the client's bytes (tcp, tls, unix). @default 'off' */
+  /** PROXY protocol header before the client's bytes (tcp, tls, unix, http, https). @default 'off' */
   proxyProtocol?: ProxyProtocolMode;
   /** An already-open listening socket (systemd socket activation). */
   fd?: number;
@@ -71,9 +71,9 @@ export function parseListenUrl(text: string): ListenerOptions {
     listener.port = portNumber;
   }
   for (const [key, value] of new URLSearchParams(query ?? '')) {
-    if (http && key !== 'refuse-rate') {
-      // Only admission-time faults mean one thing for HTTP; the byte-stream ones and PROXY are not there yet.
-      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (refuse-rate is)`);
+    if (http && key !== 'refuse-rate' && key !== 'proxy') {
+      // Only admission-time faults mean one thing for HTTP; the byte-stream ones are not there yet.
+      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (proxy and refuse-rate are)`);
     } else if (key === 'mode') {
       if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
       listener.mode = value;

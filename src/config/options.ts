@@ -241,14 +241,13 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
     const faults = listener.faults ?? null;
     if (faults !== null) checkFaults(`${name}.faults`, faults);
-    if (HTTP_PROTOCOLS.includes(protocol)) checkHttpListener(name, proxyProtocol, faults);
+    if (HTTP_PROTOCOLS.includes(protocol)) checkHttpListener(name, faults);
     return { protocol, host, port, path, mode, proxyProtocol, fd, faults };
   });
 }
 
-/** What http listeners do not take yet: PROXY protocol, and every fault but refuse-rate (decided at admission). */
-function checkHttpListener(name: string, proxyProtocol: ProxyProtocolMode, faults: FaultOptions | null): void {
-  if (proxyProtocol !== 'off') throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, 'off (http listeners)');
+/** What http listeners do not take: every fault but refuse-rate (decided at admission). */
+function checkHttpListener(name: string, faults: FaultOptions | null): void {
   const other = Object.keys(faults ?? {}).find((field) => field !== 'refuseRate');
   if (other !== undefined) throw new InvalidOptionError(`${name}.faults.${other}`, (faults as Record<string, unknown>)[other], 'unset (http listeners take refuseRate only)');
 }

@@ -3,6 +3,7 @@
  * as it saw it. Pure: facts in, a plain object out (the transport gathers the facts).
  */
 import { isUtf8 } from 'node:buffer';
+import type { ProxyHeader } from '../core/proxy-protocol.js';
 
 /** What TLS negotiated for the request's connection (https listeners), client certificate included. */
 export interface HttpTlsInfo {
@@ -14,6 +15,12 @@ export interface HttpTlsInfo {
   clientCert: { subject: string; issuer: string; fingerprint256: string; authorized: boolean } | null;
 }
 
+/**
+ * The PROXY protocol header the connection began with, as parsed (source, destination, TLVs), and
+ * `via`: the socket's own peer, the balancer that sent it.
+ */
+export type HttpProxyInfo = ProxyHeader & { via: { address: string; port: number } };
+
 export interface RequestFacts {
   method: string;
   /** The request target as sent: path and query. */
@@ -22,7 +29,9 @@ export interface RequestFacts {
   /** Names and values as received, alternating (node's rawHeaders): order, case and repeats kept. */
   rawHeaders: readonly string[];
   body: Buffer;
+  /** The client: a PROXY header's source when there was one. */
   client: { address: string; port: number };
+  proxy: HttpProxyInfo | null;
   tls: HttpTlsInfo | null;
   server: { id: string; hostname: string };
   listener: string;
@@ -39,6 +48,7 @@ export interface EchoDocument {
   headers: [string, string][];
   body: { size: number; encoding: 'utf8' | 'base64'; data: string };
   client: { address: string; port: number };
+  proxy: HttpProxyInfo | null;
   tls: HttpTlsInfo | null;
   server: { id: string; hostname: string };
   listener: string;
@@ -59,6 +69,7 @@ export function echoDocument(facts: RequestFacts): EchoDocument {
     headers,
     body: { size: facts.body.length, encoding: text ? 'utf8' : 'base64', data: facts.body.toString(text ? 'utf8' : 'base64') },
     client: facts.client,
+    proxy: facts.proxy,
     tls: facts.tls,
     server: facts.server,
     listener: facts.listener,

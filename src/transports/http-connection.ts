@@ -39,9 +39,13 @@ export class HttpConnection extends Connection {
   /** WebSocket messages received. */
   wsMessages = 0;
 
+  /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
+  private readonly notClientBytes: number;
+
   constructor(admission: Admission, socket: Socket, peer: Peer, tls: HttpTlsInfo | null) {
     super(admission, peer);
     this.socket = socket;
+    this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
     this.httpTls = tls;
     if (tls !== null) {
       this.tls = { version: tls.version, cipher: tls.cipher, servername: tls.sni, alpn: tls.alpn, clientSubject: tls.clientCert?.subject ?? null, authorized: tls.clientCert?.authorized ?? false };
@@ -56,7 +60,7 @@ export class HttpConnection extends Connection {
   }
 
   get bytesReceived(): number {
-    return this.socket.bytesRead;
+    return this.socket.bytesRead - this.notClientBytes;
   }
 
   get bytesSent(): number {

@@ -20,9 +20,9 @@ import type { Logger } from '../core/log.js';
 import { ControlError, type EchoControls, parseControls } from '../http/controls.js';
 import { echoDocument, type HttpTlsInfo, splitTarget } from '../http/document.js';
 import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
-import type { Acceptor, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
+import type { Acceptor, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { HttpConnection, httpConnectionOf } from './http-connection.js';
-import { TLS_HANDSHAKE_TIMEOUT_MS } from './node.js';
+import { abandonHandshakes, acceptHeld, type AfterHeader, endHandshake, handshakeNext, takeHeld, TLS_HANDSHAKE_TIMEOUT_MS } from './node.js';
 import { createWebSocketEcho } from './websocket.js';
 
 export interface HttpListenContext {
@@ -56,6 +56,7 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
   const context: ListenerContext = { ...given, hostname: hostname() };
   const { http } = context;
   let server: HttpServer | Http2SecureServer;
+  let handshaking = new Set<Socket>();
   if (listener.protocol === 'https') {
     if (context.tls === null) throw new Error('https listener without TLS settings');
     const secure = createSecureServer({
@@ -70,7 +71,7 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
     });
     // node:http's connection handler reads these off the server for the HTTP/1.1 fallback.
     Object.assign(secure, { maxHeaderSize: http.maxHeaderBytes, maxHeadersCount: http.maxHeaders + 1 });
-    acceptTls(secure, spec, context);
+    handshaking = acceptHeldSockets(secure, spec, context);
     secure.on('session', (session: ServerHttp2Session) => {
       session.on('error', () => {}); // the socket's own listener records it; the session just ends
       const connection = httpConnectionOf(session.socket);
@@ -91,15 +92,19 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
       noDelay: spec.noDelay,
     });
     plain.maxHeadersCount = http.maxHeaders + 1;
-    plain.on('connection', (socket: Socket) => {
-      const peer = peerOf(socket);
-      const admitted = context.acceptor.admit(peer, listener);
-      if (admitted === null) {
-        socket.destroy();
-        return;
-      }
-      context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
-    });
+    if (listener.proxyProtocol !== 'off') handshaking = acceptHeldSockets(plain, spec, context);
+    else {
+      // No header to read: admitted at accept (node's own handler, registered first, has the socket already).
+      plain.on('connection', (socket: Socket) => {
+        const peer = peerOf(socket);
+        const admitted = context.acceptor.admit(peer, listener);
+        if (admitted === null) {
+          socket.destroy();
+          return;
+        }
+        context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
+      });
+    }
     server = plain;
   }
   const responseHeaders = (): string => `${http.serverHeader}: ${context.serverId}\r\n`;
@@ -132,57 +137,75 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
           return;
         }
         bound.close(() => resolve());
+        // Otherwise the close would wait for each one's handshake timeout.
+        abandonHandshakes(handshaking);
       });
     },
     ...(listener.protocol === 'https' ? { setSecureContext: (options: SecureContextOptions) => (bound as Http2SecureServer).setSecureContext(options) } : {}),
   };
 }
 
-/** https: a socket holds a slot from accept; admitted once its handshake is done, refused as `tls_error` if it fails. */
-function acceptTls(server: Http2SecureServer, spec: ListenSpec, context: HttpListenContext): void {
+/**
+ * The node:http or node:http2 server's own accept ('connection') is replaced by the tcp and tls
+ * listeners' (transports/node.ts): the socket holds a slot from accept, its PROXY header is read
+ * in clear text if the listener takes one (before the TLS handshake on https), and admission
+ * re-checks the per-IP limit with the header's address. Then node's own connection handler
+ * takes the socket (HTTP/1.1 parser, or TLS handshake then HTTP/2 or HTTP/1.1), given the bytes
+ * read past the header first. Returns the sockets in their TLS handshake (https).
+ */
+function acceptHeldSockets(server: HttpServer | Http2SecureServer, spec: ListenSpec, context: HttpListenContext): Set<Socket> {
   const { acceptor } = context;
-  // Raw socket → TLS socket is not exposed by node: the pair is found by the peer's address and port.
-  const holds = new Map<string, Hold>();
-  // Refused at accept (counted then): node's TLS layer has wrapped the socket already, and its
-  // tlsClientError for the destroyed socket must not count it a second time, as tls_error. The
-  // TLSSocket names the socket it wraps `_parent` (node's _tls_wrap; the socket has no address left).
-  const refused = new WeakSet<Socket>();
-  server.on('connection', (socket: Socket) => {
-    const peer = peerOf(socket);
-    const hold = acceptor.hold(peer);
-    if (hold === null) {
-      refused.add(socket);
-      socket.destroy();
-      return;
-    }
-    const key = `${peer.address}|${peer.port}`;
-    holds.set(key, hold);
-    socket.once('close', () => {
-      if (holds.get(key) === hold) holds.delete(key);
-      acceptor.release(hold); // harmless after admission
+  const listener = spec.listener;
+  const [nodeAccept] = server.listeners('connection') as ((this: typeof server, socket: Socket) => void)[];
+  if (nodeAccept === undefined) throw new Error(`${listener.protocol} listener: this runtime's server has no connection handler to take over`);
+  server.removeAllListeners('connection');
+  const handshaking = new Set<Socket>();
+  let next: AfterHeader;
+  if (listener.protocol === 'https') {
+    next = handshakeNext((socket) => nodeAccept.call(server, socket), handshaking);
+    // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
+    // the connection must exist by then for the session to be found and kept on it (GOAWAY).
+    server.prependListener('secureConnection', (socket: TLSSocket) => {
+      const held = endHandshake(socket);
+      const peer = held?.peer ?? peerOf(socket);
+      const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
+      if (admitted === null) {
+        socket.destroy();
+        return;
+      }
+      socket.setNoDelay(spec.noDelay);
+      acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
     });
-  });
-  // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
-  // the connection must exist by then for the session to be found and kept on it (GOAWAY).
-  server.prependListener('secureConnection', (socket: TLSSocket) => {
-    const peer = peerOf(socket);
-    const key = `${peer.address}|${peer.port}`;
-    const hold = holds.get(key);
-    holds.delete(key);
-    const admitted = hold === undefined ? null : acceptor.admit(peer, spec.listener, hold);
-    if (admitted === null) {
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const held = endHandshake(socket);
+      if (held !== undefined) acceptor.release(held.hold);
+      // Refused at accept (counted then) never gets here; closed by a stopping listener is no refusal.
+      if (held?.abandoned !== true) acceptor.refuse('tls_error', held?.peer ?? peerOf(socket), err.message);
       socket.destroy();
-      return;
-    }
-    socket.setNoDelay(spec.noDelay);
-    acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
+    });
+  } else {
+    next = (socket, peer) => {
+      const held = takeHeld(socket);
+      const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
+      if (admitted === null) {
+        socket.destroy();
+        return;
+      }
+      context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
+      nodeAccept.call(server, socket);
+      // Paused after its PROXY header, with the bytes read past it put back: node:http's parser
+      // takes those first (it reads the socket's later bytes itself), once the socket flows.
+      socket.resume();
+    };
+  }
+  server.on('connection', (socket: Socket) => {
+    socket.on('error', ignoreError); // until its connection (or node's handler) has one of its own
+    acceptHeld(socket, acceptor, spec, next);
   });
-  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    const parent = (socket as TLSSocket & { _parent?: Socket })._parent;
-    if (parent === undefined || !refused.has(parent)) acceptor.refuse('tls_error', peerOf(socket), err.message);
-    socket.destroy();
-  });
+  return handshaking;
 }
+
+function ignoreError(): void {}
 
 function peerOf(socket: Socket): Peer {
   return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
@@ -359,6 +382,7 @@ function answer(exchange: Exchange, controls: EchoControls, body: Buffer, pathna
       rawHeaders: req.rawHeaders,
       body,
       client: { address: connection.remoteAddress, port: connection.remotePort },
+      proxy: connection.proxy === null ? null : { ...connection.proxy, via: connection.via ?? { address: connection.socket.remoteAddress ?? '', port: connection.socket.remotePort ?? 0 } },
       tls: connection.httpTls,
       server: { id: context.serverId, hostname: context.hostname },
       listener: connection.listener,

@@ -30,7 +30,7 @@ type PreambleSocket = Socket & { [kPreamble]?: ((chunk: Buffer) => void) | undef
  * named, once read). Taken off when it is served; its close meanwhile frees the slot.
  */
 const kHeld = Symbol('echod.held');
-interface Held {
+export interface Held {
   hold: Hold;
   peer: Peer;
   acceptor: Acceptor;
@@ -212,7 +212,7 @@ function holdSocket(socket: Socket, acceptor: Acceptor): boolean {
 }
 
 /** The held state of `socket`, taken off it (the caller now admits or releases the slot). */
-function takeHeld(socket: Socket): Held | undefined {
+export function takeHeld(socket: Socket): Held | undefined {
   const held = (socket as HeldSocket)[kHeld];
   if (held === undefined) return undefined;
   (socket as HeldSocket)[kHeld] = undefined;
@@ -237,7 +237,19 @@ function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec,
 }
 
 /** What is done with a held socket once its PROXY header is read: `peer` is the client it named. */
-type AfterHeader = (socket: Socket, peer: Peer) => void;
+export type AfterHeader = (socket: Socket, peer: Peer) => void;
+
+/**
+ * The accept path of the tcp and tls listeners for sockets another server goes on to serve
+ * (transports/http.ts): the socket claims its slot at accept, its PROXY header is read if the
+ * listener takes one, then `next(socket, peer)`. The slot comes off with takeHeld() or, after a
+ * handshake begun by handshakeNext(), endHandshake().
+ */
+export function acceptHeld(socket: Socket, acceptor: Acceptor, spec: ListenSpec, next: AfterHeader): void {
+  if (!holdSocket(socket, acceptor)) return;
+  if (spec.listener.proxyProtocol !== 'off') readProxyHeader(socket, acceptor, spec, next);
+  else next(socket, socketPeer(socket));
+}
 
 /**
  * Reads a PROXY protocol header off a fresh socket, then hands the socket on (`next`) with the
@@ -324,7 +336,7 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
  * TLSSocket built over a net.Socket, in node and in Bun). Taken once: the caller admits or
  * releases the slot.
  */
-function endHandshake(socket: TLSSocket): Held | undefined {
+export function endHandshake(socket: TLSSocket): Held | undefined {
   const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
   return raw === undefined || raw === null ? undefined : takeHeld(raw);
 }
@@ -366,7 +378,8 @@ export async function listenNode(
   const server = createServer({ allowHalfOpen: true, noDelay: spec.noDelay, pauseOnConnect: pauseOnConnect && tlsServer === null });
   // Sockets in their TLS handshake: not connections yet, so a stopping listener closes them.
   const handshaking = new Set<Socket>();
-  const next = tlsServer === null ? serveAfterHeader(acceptor, spec) : handshakeNext(tlsServer, handshaking);
+  const handshaker = tlsServer;
+  const next = handshaker === null ? serveAfterHeader(acceptor, spec) : handshakeNext((socket) => handshaker.emit('connection', socket), handshaking);
   const onConnection = (socket: Socket): void => {
     socket.on('error', onSocketError);
     // Served at once, or held from this moment (header, handshake): limits apply from accept.
@@ -413,11 +426,7 @@ export async function listenNode(
         // The listening socket is closed now (the callback waits for the connections too).
         if (socketFile !== null) removeSocketFile(socketFile);
         // Otherwise the close would wait for each one's handshake timeout.
-        for (const socket of handshaking) {
-          const held = (socket as HeldSocket)[kHeld];
-          if (held !== undefined) held.abandoned = true;
-          socket.destroy();
-        }
+        abandonHandshakes(handshaking);
       }),
     setSecureContext: (options) => tlsServer?.setSecureContext(options),
   };
@@ -497,7 +506,7 @@ function serveAfterHeader(acceptor: Acceptor, spec: ListenSpec): AfterHeader {
  * and per held connection. The TLS handshake timeout starts once the header is in: a client
  * has at most the PROXY timeout plus TLS_HANDSHAKE_TIMEOUT_MS to be served or refused.
  */
-function handshakeNext(tlsServer: TlsServer, handshaking: Set<Socket>): AfterHeader {
+export function handshakeNext(startHandshake: (socket: Socket) => void, handshaking: Set<Socket>): AfterHeader {
   return (socket) => {
     const held = (socket as HeldSocket)[kHeld];
     if (held === undefined) {
@@ -512,6 +521,15 @@ function handshakeNext(tlsServer: TlsServer, handshaking: Set<Socket>): AfterHea
     // and its slot is free) rather than when the handshake times out. secureConnection turns
     // it back on (`duplex.allowHalfOpen` may change until 'end').
     socket.allowHalfOpen = false;
-    tlsServer.emit('connection', socket);
+    startHandshake(socket);
   };
+}
+
+/** A stopping listener closes its sockets in their handshake: abandoned, not refused as the client's failure. */
+export function abandonHandshakes(handshaking: Set<Socket>): void {
+  for (const socket of handshaking) {
+    const held = (socket as HeldSocket)[kHeld];
+    if (held !== undefined) held.abandoned = true;
+    socket.destroy();
+  }
 }
