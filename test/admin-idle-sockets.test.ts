@@ -11,9 +11,9 @@ import { ADMIN_DEFAULTS } from '../src/observability/admin-limits.js';
 import { silentLogger } from '../src/core/log.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { createEchoServer } from '../src/server/server.js';
-import { AdminFixture } from './helpers/admin-http.js';
-import { Client, WAIT_MS } from './helpers/clients.js';
-import { parsePrometheus } from './helpers/prometheus.js';
+import { AdminFixture } from '../testkit/admin-http.js';
+import { Client, WAIT_MS } from '../testkit/clients.js';
+import { parsePrometheus } from '../testkit/prometheus.js';
 
 /** Slack for a timer on a busy 2-core machine (the bound it checks is 5 s, node:http's was 30). */
 const TIMER_SLACK_MS = 1000;

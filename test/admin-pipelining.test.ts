@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { AdminServer, type AdminSource } from '../src/observability/admin.js';
-import { Client, WAIT_MS } from './helpers/clients.js';
-import { RecordingLogger } from './helpers/recording-logger.js';
-import { within } from './helpers/wait.js';
+import { Client, WAIT_MS } from '../testkit/clients.js';
+import { RecordingLogger } from '../testkit/recording-logger.js';
+import { within } from '../testkit/wait.js';
 
 const PIPELINED = 3000;
 /** Enough entries that one page is ~20 KB, so 3,000 answers would be ~60 MB held by the server. */

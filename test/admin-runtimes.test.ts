@@ -4,9 +4,9 @@
 // and a bad bound exits 2 naming its flag.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { request } from './helpers/admin-http.js';
-import { Client, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, RUNTIMES, startEchod, START_MS, Tracked } from './helpers/echod-process.js';
+import { request } from '../testkit/admin-http.js';
+import { Client, WAIT_MS } from '../testkit/clients.js';
+import { EchodProcess, RUNTIMES, startEchod, START_MS, Tracked } from '../testkit/echod-process.js';
 
 const HEADERS_TIMEOUT_MS = 500;
 const CAP = 4;

@@ -12,9 +12,9 @@ import { createMetrics } from '../src/observability/metrics.js';
 import { createEchoServer } from '../src/server/server.js';
 import { DEFAULTS } from '../src/config/options.js';
 import type { ServerStats } from '../src/core/stats.js';
-import { AdminFixture, request } from './helpers/admin-http.js';
-import { HOST, WAIT_MS } from './helpers/clients.js';
-import { within } from './helpers/wait.js';
+import { AdminFixture, request } from '../testkit/admin-http.js';
+import { HOST, WAIT_MS } from '../testkit/clients.js';
+import { within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 /** Long enough to make several requests and an echo inside it, short enough for a test. */

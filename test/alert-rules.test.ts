@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { Client, HOST } from './helpers/clients.js';
-import { type EchodProcess, reporting, startEchod } from './helpers/echod-process.js';
-import { NO_PROMETHEUS, type PromSeries, PrometheusServer, promtool } from './helpers/prometheus.js';
+import { Client, HOST } from '../testkit/clients.js';
+import { type EchodProcess, reporting, startEchod } from '../testkit/echod-process.js';
+import { NO_PROMETHEUS, type PromSeries, PrometheusServer, promtool } from '../testkit/prometheus.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RULES_DIR = join(ROOT, 'deploy', 'prometheus');

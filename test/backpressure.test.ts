@@ -3,7 +3,7 @@
 // (and so what it can hold) stays bounded; when the client reads, every byte comes back exact.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Fixture, untilServerStopsReading } from './helpers/clients.js';
+import { Fixture, untilServerStopsReading } from '../testkit/clients.js';
 
 const MiB = 1024 * 1024;
 const PAYLOAD_BYTES = 64 * MiB;

@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { afterEach, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { checkMain, type CheckResult } from '../src/tools/check.js';
-import { Client, HOST, WAIT_MS } from './helpers/clients.js';
-import { digestHex } from './helpers/digests.js';
-import { alive, type EchodProcess, type LogLine, localPort, startEchod } from './helpers/echod-process.js';
-import { poll } from './helpers/wait.js';
+import { Client, HOST, WAIT_MS } from '../testkit/clients.js';
+import { digestHex } from '../testkit/digests.js';
+import { alive, type EchodProcess, type LogLine, localPort, startEchod } from '../testkit/echod-process.js';
+import { poll } from '../testkit/wait.js';
 import { OutputProcess } from '../testkit/output-process.js';
 
 const TEST_TIMEOUT_MS = 40_000;

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { within } from './helpers/wait.js';
+import { within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 const WAIT_MS = 15_000;

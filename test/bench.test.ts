@@ -10,7 +10,7 @@ import { HistogramLogReader } from 'hdr-histogram-js';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { BENCH_FLAGS, benchHelp, benchMain, type BenchResult } from '../src/tools/bench.js';
 import { ERROR_KINDS } from '../src/tools/bench.js';
-import { startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';
+import { startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from '../testkit/faulty-servers.js';
 import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;

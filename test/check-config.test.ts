@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
-import { HOST } from './helpers/clients.js';
-import { EchodProcess } from './helpers/echod-process.js';
+import { HOST } from '../testkit/clients.js';
+import { EchodProcess } from '../testkit/echod-process.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 

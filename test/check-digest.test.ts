@@ -9,10 +9,10 @@ import { after, describe, it } from 'node:test';
 import type { ConnectionDigest } from '../src/tools/check.js';
 import { checkMain, type CheckResult } from '../src/tools/check.js';
 import type { ToolIo } from '../src/tools/io.js';
-import { HOST, WAIT_MS } from './helpers/clients.js';
-import { digestHex } from './helpers/digests.js';
-import { type EchodProcess, type LogLine, startEchod } from './helpers/echod-process.js';
-import { Waiters } from './helpers/wait.js';
+import { HOST, WAIT_MS } from '../testkit/clients.js';
+import { digestHex } from '../testkit/digests.js';
+import { type EchodProcess, type LogLine, startEchod } from '../testkit/echod-process.js';
+import { Waiters } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 /** Every stream case, kept small and quick: the servers here answer in microseconds. */

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { checkMain, type CheckResult } from '../src/tools/check.js';
-import { startUdpEchoServer, type TestServer } from './helpers/faulty-servers.js';
+import { startUdpEchoServer, type TestServer } from '../testkit/faulty-servers.js';
 import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;

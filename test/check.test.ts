@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
 import { CHECK_FLAGS, checkHelp, checkMain, type CheckResult } from '../src/tools/check.js';
-import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from './helpers/faulty-servers.js';
+import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from '../testkit/faulty-servers.js';
 import { captureIo } from '../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;

@@ -9,10 +9,10 @@ import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { envName, FLAGS } from '../src/cli/flags.js';
-import { Client, HOST, holdTcpPort, portOf, WAIT_MS } from './helpers/clients.js';
-import type { SignalGapOutcome } from './helpers/signal-gap.js';
-import { within } from './helpers/wait.js';
-import { cleanEnv, EchodProcess, LEVEL } from './helpers/echod-process.js';
+import { Client, HOST, holdTcpPort, portOf, WAIT_MS } from '../testkit/clients.js';
+import type { SignalGapOutcome } from '../testkit/signal-gap.js';
+import { within } from '../testkit/wait.js';
+import { cleanEnv, EchodProcess, LEVEL } from '../testkit/echod-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
-import { type Client, Fixture } from './helpers/clients.js';
+import { type Client, Fixture } from '../testkit/clients.js';
 
 const CLIENTS = 1000;
 const TEST_TIMEOUT_MS = 30_000;

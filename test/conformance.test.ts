@@ -6,8 +6,8 @@
 // cases (CI installs it): it is never skipped.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { request } from './helpers/admin-http.js';
-import { Client, type ClientOptions, WAIT_MS } from './helpers/clients.js';
+import { request } from '../testkit/admin-http.js';
+import { Client, type ClientOptions, WAIT_MS } from '../testkit/clients.js';
 import {
   adminGet,
   echoes,
@@ -25,8 +25,8 @@ import {
   untilReceivingStops,
   untilStats,
   Tracked,
-} from './helpers/echod-process.js';
-import { parsePrometheus } from './helpers/prometheus.js';
+} from '../testkit/echod-process.js';
+import { parsePrometheus } from '../testkit/prometheus.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 /** Cases that move tens of MiB through loopback. */

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ConnectionSnapshot } from '../src/server/server.js';
-import { AdminFixture } from './helpers/admin-http.js';
-import { Client, HOST, WAIT_MS } from './helpers/clients.js';
+import { AdminFixture } from '../testkit/admin-http.js';
+import { Client, HOST, WAIT_MS } from '../testkit/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const PROXY_HEADER = 'PROXY TCP4 203.0.113.7 192.0.2.1 40000 7000\r\n';

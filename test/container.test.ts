@@ -21,9 +21,9 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { envName, FLAGS, parseCommandLine } from '../src/cli/flags.js';
 import { DEFAULTS } from '../src/config/options.js';
-import { request } from './helpers/admin-http.js';
-import { Client, HOST, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, START_MS } from './helpers/echod-process.js';
+import { request } from '../testkit/admin-http.js';
+import { Client, HOST, WAIT_MS } from '../testkit/clients.js';
+import { EchodProcess, START_MS } from '../testkit/echod-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCKERFILE = join(ROOT, 'Dockerfile');

@@ -8,9 +8,9 @@ import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { crc32c, StreamDigest } from '../src/core/digest.js';
 import type { EchoServerOptions } from '../src/config/options.js';
-import { type Client, Fixture, HOST } from './helpers/clients.js';
-import { crc32cReference, digestHex } from './helpers/digests.js';
-import { RecordingLogger } from './helpers/recording-logger.js';
+import { type Client, Fixture, HOST } from '../testkit/clients.js';
+import { crc32cReference, digestHex } from '../testkit/digests.js';
+import { RecordingLogger } from '../testkit/recording-logger.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { CLOSE_DISCARD_LIMIT_BYTES } from '../src/connection/connection.js';
-import { Fixture, untilServerStopsReading } from './helpers/clients.js';
+import { Fixture, untilServerStopsReading } from '../testkit/clients.js';
 
 const MiB = 1024 * 1024;
 const LINE_BYTES = 64;

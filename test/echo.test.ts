@@ -2,8 +2,8 @@
 // the packet boundaries, and only once it is complete (line mode) or at once (raw mode).
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Fixture } from './helpers/clients.js';
-import { poll } from './helpers/wait.js';
+import { Fixture } from '../testkit/clients.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import { resolveCliConfig } from '../src/cli/config.js';
 import { parseCommandLine } from '../src/cli/flags.js';
 import { UsageError } from '../src/core/errors.js';
-import { HOST } from './helpers/clients.js';
-import { EchodProcess, LEVEL } from './helpers/echod-process.js';
+import { HOST } from '../testkit/clients.js';
+import { EchodProcess, LEVEL } from '../testkit/echod-process.js';
 
 function config(argv: string[], env: Record<string, string> = {}): ReturnType<typeof resolveCliConfig> {
   return resolveCliConfig(parseCommandLine(argv, env), env);

@@ -11,9 +11,9 @@ import { main } from '../src/cli/main.js';
 import { InvalidOptionError } from '../src/core/errors.js';
 import type { FaultOptions } from '../src/config/faults.js';
 import { createEchoServer } from '../src/server/server.js';
-import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { EchodProcess, localPort, type Runtime, RUNTIMES, START_MS, startEchod, Tracked } from './helpers/echod-process.js';
-import { assertBetween, faultyFixture, quietFor, ReadCounter } from './helpers/fault-fixtures.js';
+import { Client, Fixture, HOST, WAIT_MS } from '../testkit/clients.js';
+import { EchodProcess, localPort, type Runtime, RUNTIMES, START_MS, startEchod, Tracked } from '../testkit/echod-process.js';
+import { assertBetween, faultyFixture, quietFor, ReadCounter } from '../testkit/fault-fixtures.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 20_000;

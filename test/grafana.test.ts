@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { Client, HOST } from './helpers/clients.js';
-import { type EchodProcess, startEchod } from './helpers/echod-process.js';
-import { NO_PROMETHEUS, type PromSeries, PrometheusServer } from './helpers/prometheus.js';
-import { UdpClient } from './helpers/udp-client.js';
+import { Client, HOST } from '../testkit/clients.js';
+import { type EchodProcess, startEchod } from '../testkit/echod-process.js';
+import { NO_PROMETHEUS, type PromSeries, PrometheusServer } from '../testkit/prometheus.js';
+import { UdpClient } from '../testkit/udp-client.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DASHBOARD = join(ROOT, 'deploy', 'grafana', 'echod-dashboard.json');

@@ -2,8 +2,8 @@
 // unterminated last line included, and then the server closes too: reason client_closed.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Fixture } from './helpers/clients.js';
-import { poll } from './helpers/wait.js';
+import { Fixture } from '../testkit/clients.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

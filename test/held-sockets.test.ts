@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ListenerOptions } from '../src/config/listen-url.js';
 import type { EchoServerOptions } from '../src/config/options.js';
-import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { type EchodProcess, RUNTIMES, startEchod, untilStats } from './helpers/echod-process.js';
-import { v1 } from './helpers/proxy-headers.js';
-import { StreamClient } from './helpers/stream-client.js';
+import { Client, Fixture, HOST, WAIT_MS } from '../testkit/clients.js';
+import { type EchodProcess, RUNTIMES, startEchod, untilStats } from '../testkit/echod-process.js';
+import { v1 } from '../testkit/proxy-headers.js';
+import { StreamClient } from '../testkit/stream-client.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 const CLI_TIMEOUT_MS = 60_000;

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/index.js';
-import { poll } from './helpers/wait.js';
+import { poll } from '../testkit/wait.js';
 
 const HOST = '127.0.0.1';
 

@@ -6,10 +6,10 @@ import { hostname } from 'node:os';
 import { afterEach, describe, it } from 'node:test';
 import { InvalidOptionError } from '../src/core/errors.js';
 import { createEchoServer } from '../src/server/server.js';
-import { AdminFixture } from './helpers/admin-http.js';
-import { Client, Fixture, HOST } from './helpers/clients.js';
-import { adminGet, EchodProcess, localPort, START_MS, startEchod, Tracked } from './helpers/echod-process.js';
-import { parsePrometheus } from './helpers/prometheus.js';
+import { AdminFixture } from '../testkit/admin-http.js';
+import { Client, Fixture, HOST } from '../testkit/clients.js';
+import { adminGet, EchodProcess, localPort, START_MS, startEchod, Tracked } from '../testkit/echod-process.js';
+import { parsePrometheus } from '../testkit/prometheus.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const CLI_TIMEOUT_MS = 20_000;

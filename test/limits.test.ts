@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer } from '../src/server/server.js';
-import { Client, Fixture, HOST, ServerEvents, untilServerStopsReading } from './helpers/clients.js';
+import { Client, Fixture, HOST, ServerEvents, untilServerStopsReading } from '../testkit/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

@@ -2,8 +2,8 @@
 // too-long line and everything after it are not, and the connection is closed: line_too_long.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Fixture } from './helpers/clients.js';
-import { poll } from './helpers/wait.js';
+import { Fixture } from '../testkit/clients.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 /** Small, so a test line can break it; counts the newline. */

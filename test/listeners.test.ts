@@ -13,11 +13,11 @@ import { InvalidOptionError } from '../src/core/errors.js';
 import { parseListenUrl } from '../src/config/listen-url.js';
 import type { EchoServerOptions } from '../src/config/options.js';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { type EchodProcess, startEchod } from './helpers/echod-process.js';
-import { StreamClient } from './helpers/stream-client.js';
-import { UdpClient } from './helpers/udp-client.js';
-import { within } from './helpers/wait.js';
+import { Client, Fixture, HOST, WAIT_MS } from '../testkit/clients.js';
+import { type EchodProcess, startEchod } from '../testkit/echod-process.js';
+import { StreamClient } from '../testkit/stream-client.js';
+import { UdpClient } from '../testkit/udp-client.js';
+import { within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;

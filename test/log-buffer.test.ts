@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { LOG_BUFFER_MAX_BYTES } from '../src/cli/logger.js';
-import { Client, WAIT_MS } from './helpers/clients.js';
-import { adminGet, type EchodProcess, echoes, metric, startEchod } from './helpers/echod-process.js';
-import { parsePrometheus } from './helpers/prometheus.js';
+import { Client, WAIT_MS } from '../testkit/clients.js';
+import { adminGet, type EchodProcess, echoes, metric, startEchod } from '../testkit/echod-process.js';
+import { parsePrometheus } from '../testkit/prometheus.js';
 
 const TEST_TIMEOUT_MS = 60_000;
 /** At trace level every echoed line is a log line of ~150 bytes: 2-byte lines multiply output 75 times. */

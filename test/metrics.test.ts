@@ -7,10 +7,10 @@ import { afterEach, describe, it } from 'node:test';
 import { createMetrics } from '../src/observability/metrics.js';
 import { createEchoServer } from '../src/server/server.js';
 import { CLOSE_REASONS, type CloseReason, REJECT_REASONS } from '../src/core/stats.js';
-import { AdminFixture } from './helpers/admin-http.js';
-import { type Client, HOST, WAIT_MS } from './helpers/clients.js';
-import { parsePrometheus, type Scrape } from './helpers/prometheus.js';
-import { poll, within } from './helpers/wait.js';
+import { AdminFixture } from '../testkit/admin-http.js';
+import { type Client, HOST, WAIT_MS } from '../testkit/clients.js';
+import { parsePrometheus, type Scrape } from '../testkit/prometheus.js';
+import { poll, within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 /** Small, so that one test line can break it; counts the newline. */

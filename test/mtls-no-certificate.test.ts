@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, before, describe, it } from 'node:test';
 import type { ConnectionOptions } from 'node:tls';
-import { SERVER_NAME, type TestPki, testPki } from './helpers/certs.js';
-import { Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { RecordingLogger } from './helpers/recording-logger.js';
-import { StreamClient } from './helpers/stream-client.js';
+import { SERVER_NAME, type TestPki, testPki } from '../testkit/certs.js';
+import { Fixture, HOST, WAIT_MS } from '../testkit/clients.js';
+import { RecordingLogger } from '../testkit/recording-logger.js';
+import { StreamClient } from '../testkit/stream-client.js';
 
 describe('mTLS refusals say why', () => {
   let pki: TestPki;

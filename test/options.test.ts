@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { EchodError, InvalidOptionError, ServerStateError } from '../src/core/errors.js';
 import { DEFAULTS, type EchoServerOptions, resolveOptions } from '../src/config/options.js';
 import { createEchoServer } from '../src/server/server.js';
-import { HOST } from './helpers/clients.js';
+import { HOST } from '../testkit/clients.js';
 
 const TEST_TIMEOUT_MS = 5000;
 

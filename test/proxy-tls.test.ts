@@ -22,14 +22,14 @@ import { fileURLToPath } from 'node:url';
 import type { ProxyProtocolMode } from '../src/config/listen-url.js';
 import type { EchoServerOptions, TlsOptions } from '../src/config/options.js';
 import type { RejectReason } from '../src/core/stats.js';
-import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, type TestPki, testPki } from './helpers/certs.js';
-import { Fixture, HOST, untilServerStopsReading, WAIT_MS } from './helpers/clients.js';
-import { type EchodProcess, RUNTIMES, startEchod } from './helpers/echod-process.js';
-import { addresses, authorityTlv, FAMILY, v1, v2 } from './helpers/proxy-headers.js';
-import { RecordingLogger } from './helpers/recording-logger.js';
-import { assertRefusals } from './helpers/refusals.js';
-import { echoOf, StreamClient } from './helpers/stream-client.js';
-import { Waiters, within } from './helpers/wait.js';
+import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, type TestPki, testPki } from '../testkit/certs.js';
+import { Fixture, HOST, untilServerStopsReading, WAIT_MS } from '../testkit/clients.js';
+import { type EchodProcess, RUNTIMES, startEchod } from '../testkit/echod-process.js';
+import { addresses, authorityTlv, FAMILY, v1, v2 } from '../testkit/proxy-headers.js';
+import { RecordingLogger } from '../testkit/recording-logger.js';
+import { assertRefusals } from '../testkit/refusals.js';
+import { echoOf, StreamClient } from '../testkit/stream-client.js';
+import { Waiters, within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;
@@ -40,7 +40,7 @@ const OPENSSL = spawnSync('openssl', ['version']).status === 0;
 /** haproxy on the PATH, or where Debian's package puts it (/usr/sbin is not on every user's PATH). */
 const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find((command) => spawnSync(command, ['-v']).status === 0);
 const PYTHON = spawnSync('python3', ['--version']).status === 0;
-const SOCKET_ACTIVATE = fileURLToPath(new URL('helpers/socket-activate.py', import.meta.url));
+const SOCKET_ACTIVATE = fileURLToPath(new URL('../testkit/socket-activate.py', import.meta.url));
 
 /**
  * How the balancer's bytes reach echod. `apart`: the header, then (once written) the TLS

@@ -2,8 +2,8 @@
 // nothing else: no crash, reason `reset`, the connection forgotten, other clients unaffected.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { type Client, echoes, Fixture, untilServerStopsReading } from './helpers/clients.js';
-import { poll } from './helpers/wait.js';
+import { type Client, echoes, Fixture, untilServerStopsReading } from '../testkit/clients.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

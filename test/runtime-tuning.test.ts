@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Client } from './helpers/clients.js';
-import { adminGet, type EchodProcess, echoes, metric, startEchod } from './helpers/echod-process.js';
-import { parsePrometheus } from './helpers/prometheus.js';
+import { Client } from '../testkit/clients.js';
+import { adminGet, type EchodProcess, echoes, metric, startEchod } from '../testkit/echod-process.js';
+import { parsePrometheus } from '../testkit/prometheus.js';
 import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES } from '../src/cli/runtime-tuning.js';
 
 const MiB = 1024 * 1024;

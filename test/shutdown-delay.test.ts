@@ -4,9 +4,9 @@
 // line is `closed` with the totals. A second signal cuts the delay short.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { request } from './helpers/admin-http.js';
-import { Client, WAIT_MS } from './helpers/clients.js';
-import { echoes, EchodProcess, startEchod } from './helpers/echod-process.js';
+import { request } from '../testkit/admin-http.js';
+import { Client, WAIT_MS } from '../testkit/clients.js';
+import { echoes, EchodProcess, startEchod } from '../testkit/echod-process.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 const SHUTDOWN_DELAY_MS = 1000;

@@ -4,8 +4,8 @@
 // Only the client's own FIN (a half-close) says the tail is complete, and then it is echoed.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Client } from './helpers/clients.js';
-import { type EchodProcess, reporting, RUNTIMES, startEchod, type Started, Tracked } from './helpers/echod-process.js';
+import { Client } from '../testkit/clients.js';
+import { type EchodProcess, reporting, RUNTIMES, startEchod, type Started, Tracked } from '../testkit/echod-process.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 const LINES = 'abc\n';

@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { Fixture, HOST, ServerEvents, WAIT_MS } from './helpers/clients.js';
-import type { RaceOutcome } from './helpers/listen-close-race.js';
-import { poll, within } from './helpers/wait.js';
+import { Fixture, HOST, ServerEvents, WAIT_MS } from '../testkit/clients.js';
+import type { RaceOutcome } from '../testkit/listen-close-race.js';
+import { poll, within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

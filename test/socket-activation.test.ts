@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { request } from './helpers/admin-http.js';
-import { Client, HOST } from './helpers/clients.js';
-import { cleanEnv, echoes, EchodProcess, START_MS } from './helpers/echod-process.js';
+import { request } from '../testkit/admin-http.js';
+import { Client, HOST } from '../testkit/clients.js';
+import { cleanEnv, echoes, EchodProcess, START_MS } from '../testkit/echod-process.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

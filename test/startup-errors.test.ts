@@ -8,10 +8,10 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { type TestPki, testPki } from './helpers/certs.js';
-import { HOST, holdTcpPort, portOf } from './helpers/clients.js';
-import { EchodProcess, RUNTIMES, type Runtime } from './helpers/echod-process.js';
-import { UdpClient } from './helpers/udp-client.js';
+import { type TestPki, testPki } from '../testkit/certs.js';
+import { HOST, holdTcpPort, portOf } from '../testkit/clients.js';
+import { EchodProcess, RUNTIMES, type Runtime } from '../testkit/echod-process.js';
+import { UdpClient } from '../testkit/udp-client.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 /** An address from TEST-NET-1 (RFC 5737): on no host. */

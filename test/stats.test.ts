@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { CLOSE_REASONS } from '../src/core/stats.js';
 import { createEchoServer } from '../src/server/server.js';
-import { Fixture, HOST } from './helpers/clients.js';
+import { Fixture, HOST } from '../testkit/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 

@@ -12,12 +12,12 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { checkServerIdentity, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { EchoServerOptions, TlsOptions } from '../src/config/options.js';
 import type { RejectReason } from '../src/core/stats.js';
-import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, STRANGER_CN, type TestPki, testPki } from './helpers/certs.js';
-import { Client, Fixture, HOST, WAIT_MS } from './helpers/clients.js';
-import { type EchodProcess, startEchod } from './helpers/echod-process.js';
-import { RecordingLogger } from './helpers/recording-logger.js';
-import { echoOf, StreamClient } from './helpers/stream-client.js';
-import { Waiters, within } from './helpers/wait.js';
+import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, STRANGER_CN, type TestPki, testPki } from '../testkit/certs.js';
+import { Client, Fixture, HOST, WAIT_MS } from '../testkit/clients.js';
+import { type EchodProcess, startEchod } from '../testkit/echod-process.js';
+import { RecordingLogger } from '../testkit/recording-logger.js';
+import { echoOf, StreamClient } from '../testkit/stream-client.js';
+import { Waiters, within } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;

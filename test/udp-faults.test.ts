@@ -8,10 +8,10 @@ import type { FaultOptions } from '../src/config/faults.js';
 import { type ListenerOptions, parseListenUrl } from '../src/config/listen-url.js';
 import type { EchoServer } from '../src/server/server.js';
 import { REORDER_FLUSH_MS } from '../src/transports/udp.js';
-import { HOST, WAIT_MS } from './helpers/clients.js';
-import { assertBetween } from './helpers/fault-fixtures.js';
-import { type UdpClient, UdpFixture } from './helpers/udp-client.js';
-import { poll } from './helpers/wait.js';
+import { HOST, WAIT_MS } from '../testkit/clients.js';
+import { assertBetween } from '../testkit/fault-fixtures.js';
+import { type UdpClient, UdpFixture } from '../testkit/udp-client.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 /** After the marker came back, how long a wrongly sent answer is still watched for. */

@@ -7,9 +7,9 @@ import { afterEach, describe, it, type TestContext } from 'node:test';
 import { parseListenUrl } from '../src/config/listen-url.js';
 import type { EchoServerOptions } from '../src/config/options.js';
 import type { EchoServer } from '../src/server/server.js';
-import { HOST, WAIT_MS } from './helpers/clients.js';
-import { type UdpClient, UdpFixture } from './helpers/udp-client.js';
-import { poll } from './helpers/wait.js';
+import { HOST, WAIT_MS } from '../testkit/clients.js';
+import { type UdpClient, UdpFixture } from '../testkit/udp-client.js';
+import { poll } from '../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 /** The rate limit's window, as documented: answers per second. */

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../src/server/server.js';
-import { HOST } from './helpers/clients.js';
-import { EchodProcess, RUNTIMES, START_MS, startEchod } from './helpers/echod-process.js';
-import { StreamClient } from './helpers/stream-client.js';
+import { HOST } from '../testkit/clients.js';
+import { EchodProcess, RUNTIMES, START_MS, startEchod } from '../testkit/echod-process.js';
+import { StreamClient } from '../testkit/stream-client.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;
