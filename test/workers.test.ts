@@ -4,6 +4,7 @@
 // drains). Every process of a pool is killed after its test: the primary by its handle, the
 // workers by the PIDs they logged.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { Client, freeTcpPort, HOST, WAIT_MS } from './helpers/clients.js';
 import {
@@ -23,6 +24,7 @@ import {
   untilStats,
 } from './helpers/echod-process.js';
 import { parsePrometheus } from './helpers/prometheus.js';
+import { nodeListenReusePort, workersAccept } from '../src/transports/reuse-port.js';
 
 const WORKERS = 2;
 const TEST_TIMEOUT_MS = 30_000;
@@ -54,6 +56,33 @@ function workerListening(echod: EchodProcess): Map<number, LogLine> {
 }
 
 const countLines = (text: string): number => text.split('\n').length - 1;
+
+/** How this runtime's workers get their connections: each on its own socket, or through the primary. */
+const ACCEPT = workersAccept();
+/** With SO_REUSEPORT the kernel spreads connections by hash: a few may all land on one worker. Connect at most this many to see both. */
+const SPREAD_MAX = 64;
+
+/** Listening TCP sockets on `port` (IPv4 and IPv6), from /proc/net (Linux). */
+function listeningSockets(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let count = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of readFileSync(file, 'latin1').split('\n').slice(1)) {
+      const [, local, , state] = row.trim().split(/\s+/);
+      if (state === '0A' && local?.endsWith(`:${hexPort}`) === true) count++;
+    }
+  }
+  return count;
+}
+
+describe('which Node binds with SO_REUSEPORT (listen reusePort: 22.12, 23.1 and later)', () => {
+  it('by version and system', () => {
+    for (const [version, expected] of [['20.19.0', false], ['22.11.0', false], ['22.12.0', true], ['22.23.3', true], ['23.0.0', false], ['23.1.0', true], ['24.0.0', true], ['25.2.1', true]] as const) {
+      assert.equal(nodeListenReusePort(version, 'linux'), expected, version);
+    }
+    assert.equal(nodeListenReusePort('24.0.0', 'darwin'), false, 'not documented on macOS');
+  });
+});
 
 describe('echod --workers', () => {
   const pools: EchodProcess[] = [];
@@ -114,6 +143,22 @@ describe('echod --workers', () => {
     return Promise.all(served.map((client) => echod.openOf(client)));
   }
 
+  /**
+   * At least `count` new connections, and more (up to SPREAD_MAX) until `spread(served)` holds:
+   * round-robin spreads any `count` of them, SO_REUSEPORT's hash may need a few more.
+   */
+  async function connectSpread(echod: EchodProcess, port: number, count: number, spread: (served: LogLine[]) => boolean): Promise<{ clients: Client[]; served: LogLine[] }> {
+    const connected = await Promise.all(Array.from({ length: count }, () => connect(port)));
+    const served = await servedBy(echod, connected);
+    while (!spread(served) && connected.length < SPREAD_MAX) {
+      const client = await connect(port);
+      connected.push(client);
+      served.push(await echod.openOf(client));
+    }
+    assert.ok(spread(served), `connections spread over the workers within ${SPREAD_MAX}: served by ${served.map((line) => String(line.worker)).join(', ')}`);
+    return { clients: connected, served };
+  }
+
   describe('under node', () => {
     it('the primary logs `all workers listening`; with --port 0 every worker binds the same port', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
       const { echod, port, workers } = await startPool('node');
@@ -129,6 +174,16 @@ describe('echod --workers', () => {
       assert.equal(new Set(workers.map((line) => line.pid)).size, WORKERS, 'one process per worker');
       assert.ok(!echod.all('listening').some((line) => line.pid === echod.pid), 'the primary serves no echo port itself');
       await echoes(await connect(port), 'served on the shared port\n');
+    }));
+
+    it(`each worker accepts on its own socket where the runtime offers it (${ACCEPT} here), else the primary relays`, { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
+      const { echod, port } = await startPool('node');
+      const all = echod.all('all workers listening')[0] as LogLine;
+      assert.equal(all.accept, ACCEPT, 'the primary logs which path the workers use');
+      // SO_REUSEPORT: one listening socket per worker; round-robin: the primary's alone.
+      assert.equal(listeningSockets(port), ACCEPT === 'reuseport' ? WORKERS : 1, `listening sockets on port ${port}`);
+      const { clients: spread } = await connectSpread(echod, port, WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
+      for (const [i, client] of spread.entries()) await echoes(client, `spread ${i}\n`);
     }));
 
     it(`${CLIENTS} connections all echo correctly, spread over the workers`, { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
@@ -197,13 +252,9 @@ describe('echod --workers', () => {
       assert.equal(replacement.port, port, 'the new worker binds the same port');
       assert.ok(!alive(victimPid), 'the killed worker is gone');
 
-      // Round-robin: among a few new connections, the new worker serves some.
-      const after = await exchange(port, 2 * WORKERS);
-      const opened = await servedBy(echod, after.clients);
-      assert.ok(
-        opened.some((line) => line.pid === replacement.pid),
-        `the new worker (pid ${replacement.pid}) serves: served by ${opened.map((line) => line.pid).join(', ')}`,
-      );
+      // Among a few new connections (round-robin), or a few more (SO_REUSEPORT), the new worker serves some.
+      const after = await connectSpread(echod, port, 2 * WORKERS, (served) => served.some((line) => line.pid === replacement.pid));
+      for (const [i, client] of after.clients.entries()) await echoes(client, `after restart ${i}\n`);
       assert.equal((await stats(adminPort)).workers, WORKERS, 'both workers answer /stats again');
     }));
 
@@ -211,13 +262,14 @@ describe('echod --workers', () => {
       const { echod, port, adminPort, workers } = await startPool('node');
       const traffic = await exchange(port, CLIENTS);
       await untilClosed(echod, CLIENTS);
-      // Connections left open, each with a line echoed: round-robin puts some on every worker.
-      const held = await Promise.all(Array.from({ length: HELD }, () => connect(port)));
-      for (const [i, client] of held.entries()) await echoes(client, `held ${i}\n`);
+      // Connections left open, each with a line echoed: some on every worker (round-robin at once, SO_REUSEPORT within a few more).
       const victim = workers[0] as LogLine;
-      const onVictim = (await servedBy(echod, held)).filter((line) => line.worker === victim.worker).map((line) => line.remotePort);
-      assert.ok(onVictim.length > 0 && onVictim.length < HELD, `both workers hold connections (${onVictim.length} of ${HELD} on worker ${String(victim.worker)})`);
-      const before = await untilStats(adminPort, (body) => body.connections.active === HELD, `${HELD} open connections`);
+      const onWorker = (served: LogLine[]): number => served.filter((line) => line.worker === victim.worker).length;
+      const { clients: held, served } = await connectSpread(echod, port, HELD, (lines) => onWorker(lines) > 0 && onWorker(lines) < lines.length);
+      const heldCount = held.length;
+      for (const [i, client] of held.entries()) await echoes(client, `held ${i}\n`);
+      const onVictim = served.filter((line) => line.worker === victim.worker).map((line) => line.remotePort);
+      const before = await untilStats(adminPort, (body) => body.connections.active === heldCount, `${heldCount} open connections`);
       const scrapeBefore = parsePrometheus(await adminGet(adminPort, '/metrics'));
 
       process.kill(victim.pid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
@@ -234,10 +286,10 @@ describe('echod --workers', () => {
       grew('/stats bytesReceived', before.bytesReceived, after.bytesReceived);
       grew('echod_connections_total', metric(scrapeBefore, 'echod_connections_total'), metric(scrape, 'echod_connections_total'));
       grew('echod_lines_total', metric(scrapeBefore, 'echod_lines_total'), metric(scrape, 'echod_lines_total'));
-      assert.equal(after.connections.total, CLIENTS + HELD, 'every connection the dead worker served still counts');
-      assert.equal(after.lines, traffic.lines + HELD);
+      assert.equal(after.connections.total, CLIENTS + heldCount, 'every connection the dead worker served still counts');
+      assert.equal(after.lines, traffic.lines + heldCount);
       assert.equal(after.connections.closed.worker_exit, onVictim.length);
-      assert.equal(after.connections.active, HELD - onVictim.length);
+      assert.equal(after.connections.active, heldCount - onVictim.length);
       assert.equal((after as StatsBody & { workerRestarts?: number }).workerRestarts, 1);
 
       // /stats and /metrics say the same.
@@ -284,7 +336,7 @@ describe('echod --workers', () => {
     it('SIGTERM to the primary: every worker drains its lines in flight, every process exits, exit code 0', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
       // debug: each chunk's `message received` line says when a worker has read it.
       const { echod, port, workers } = await startPool('node', ['--log-level', 'debug']);
-      const inFlight = await Promise.all(Array.from({ length: 2 * WORKERS }, () => connect(port)));
+      const { clients: inFlight } = await connectSpread(echod, port, 2 * WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
       const sent = inFlight.map((_, i) => `${Array.from({ length: 50 }, (__, j) => `client ${i} line ${j}\n`).join('')}client ${i} unfinished`);
       await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
       const total = sent.reduce((sum, text) => sum + text.length, 0);
@@ -329,7 +381,7 @@ describe('echod --workers', () => {
       const traffic = await exchange(port, 2 * WORKERS);
       assert.equal(traffic.clients.length, 2 * WORKERS);
 
-      const inFlight = await Promise.all(Array.from({ length: 2 * WORKERS }, () => connect(port)));
+      const { clients: inFlight } = await connectSpread(echod, port, 2 * WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
       const sent = inFlight.map((_, i) => `client ${i} first\nclient ${i} second\r\nclient ${i} unfinished`);
       await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
       const total = traffic.bytes + sent.reduce((sum, text) => sum + text.length, 0);

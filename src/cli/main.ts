@@ -24,6 +24,7 @@ import { createMetrics } from '../observability/metrics.js';
 import type { EchoServerOptions } from '../config/options.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { WorkerPool } from './worker-pool.js';
+import { workersAccept } from '../transports/reuse-port.js';
 import { WorkerReporter } from './worker-reporter.js';
 
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../core/exit-codes.js';
@@ -161,7 +162,7 @@ async function runSingle(run: Run, server: EchoServer): Promise<number> {
 /** `--workers N`: the primary forks the workers and answers the admin endpoint for all of them. */
 async function runPrimary(run: Run, workers: number, host: string, port: number): Promise<number> {
   const { logger } = run.log;
-  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, labels: { server_id: run.serverId }, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) } });
+  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, labels: { server_id: run.serverId }, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) }, accept: workersAccept() });
   const admin = run.adminPort !== undefined ? startAdmin(run, { source: pool }) : null;
   try {
     await admin?.listen();

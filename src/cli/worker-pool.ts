@@ -4,10 +4,14 @@
  * of them (metrics summed by prom-client's AggregatorRegistry, stats summed here), and drains
  * them all on SIGTERM.
  *
- * Why node:cluster's round-robin: the primary accepts and hands each connection to the next
- * worker, so connections spread evenly. With a shared accept queue (SCHED_NONE) or SO_REUSEPORT
- * the spread follows scheduling or hashing, and one process can run into the 20,000 open-file
- * limit while others sit below it (see docs/performance.md for the measurements).
+ * How connections reach the workers (`accept`, logged with `all workers listening`): where the
+ * runtime offers it (Bun; Node 22.12 and later, see transports/reuse-port.ts) each worker's tcp
+ * listeners accept on a socket of their own (SO_REUSEPORT) and the kernel spreads connections
+ * by a hash of their addresses: no process relays them. Elsewhere (Node 20) node:cluster's
+ * round-robin: the primary accepts each connection and hands it to the next worker over IPC,
+ * which spreads them exactly evenly but costs the primary work per connection (figures:
+ * docs/performance.md). Never a shared accept queue (SCHED_NONE): its spread follows
+ * scheduling, and one process could run into the open-file limit while others sit below it.
  *
  * A worker that dies: its last report stays in the sums (counters never go backwards), the
  * connections it had open then are counted and logged as closed with reason `worker_exit`,
@@ -48,6 +52,8 @@ export interface WorkerPoolOptions {
   env?: Record<string, string>;
   /** Labels on the pool's own series (the workers label theirs). @default {} */
   labels?: Record<string, string>;
+  /** How the workers get their connections (`reuseport` or `round-robin`), for the log. */
+  accept?: string;
 }
 
 interface Slot {
@@ -115,7 +121,7 @@ export class WorkerPool implements AdminSource {
     this.starting = null;
     this.startedAt = new Date();
     this.stateValue = 'listening';
-    this.options.logger.info({ workers: this.slots.length }, 'all workers listening');
+    this.options.logger.info({ workers: this.slots.length, ...(this.options.accept !== undefined ? { accept: this.options.accept } : {}) }, 'all workers listening');
   }
 
   /** Every count summed over the live workers' latest reports and the dead workers' last ones. */

@@ -92,7 +92,12 @@ export interface EchoServerOptions {
    * @default true
    */
   directRead?: boolean;
-  /** Let several processes bind the same port (SO_REUSEPORT; Bun only, for --workers). @default false */
+  /**
+   * Let several processes bind the same port (SO_REUSEPORT, for --workers): tcp listeners under
+   * Bun, and tcp and tls listeners on Node 22.12 and later (Linux, FreeBSD), where a cluster
+   * worker then binds the port itself instead of taking connections from the primary. Ignored
+   * elsewhere. @default false
+   */
   reusePort?: boolean;
   /** `auto`: Bun.listen when running under Bun, node:net otherwise; `node`: node:net always. @default 'auto' */
   transport?: 'auto' | 'node';

@@ -17,6 +17,7 @@ import { parseProxyHeader } from '../core/proxy-protocol.js';
 import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { bindSocketFile, removeSocketFile, type SocketFile } from './socket-file.js';
 import { acceptDirect, isDirect } from './node-direct-read.js';
+import { nodeListenReusePort } from './reuse-port.js';
 import { formatListener } from '../config/listen-url.js';
 
 const kConnection = Symbol('echod.connection');
@@ -390,7 +391,7 @@ export async function listenNode(
   };
   server.on('connection', onConnection);
   // Each rejects with the bind error (EADDRINUSE, EACCES…).
-  const listen = (options: { fd: number } | { path: string } | { host: string; port: number }): Promise<unknown> => {
+  const listen = (options: { fd: number } | { path: string } | { host: string; port: number; reusePort?: boolean; exclusive?: boolean }): Promise<unknown> => {
     const listening = once(server, 'listening');
     server.listen({ ...options, backlog: spec.backlog });
     return listening;
@@ -404,6 +405,10 @@ export async function listenNode(
       async (name) => void (await listen({ path: name })),
       () => new Promise<void>((resolve) => server.close(() => resolve())),
     );
+  } else if (spec.reusePort && nodeListenReusePort()) {
+    // A socket of its own (SO_REUSEPORT): in a cluster worker, `exclusive` binds it here instead
+    // of taking connections from the primary's round-robin (see reuse-port.ts).
+    await listen({ host: listener.host, port: listener.port, reusePort: true, exclusive: true });
   } else await listen({ host: listener.host, port: listener.port });
   // Not under tls (node:tls takes the socket's handle over) nor, with a PROXY header to read
   // first, on a hanging listener (its sockets must keep what follows the header unread).
