@@ -22,6 +22,7 @@ import { BENCH_FLAGS, type BenchOptions, benchHelp, resolveBenchOptions } from '
 import { combine, header, summary } from './report.js';
 import { InlineRunner, type Runner, split, WorkerRunner } from './runner.js';
 import { Totals } from './totals.js';
+import { webBench, webSummary } from './web.js';
 
 /** The live line and the `--histogram` log have one interval per second. */
 const TICK_MS = 1000;
@@ -57,13 +58,21 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   // Before the run starts there is nothing to report: the run stops there.
   let interrupted = false;
   let runners: Runner[] = [];
+  let stopWeb = (): void => {};
   const onInterrupt = (): void => {
     interrupted = true;
     process.off('SIGINT', onInterrupt);
     for (const runner of runners) runner.stop();
+    stopWeb();
   };
   process.on('SIGINT', onInterrupt);
   try {
+    if (options.web !== null) {
+      const result = await webBench(options, options.web, io, () => interrupted, (stop) => (stopWeb = stop));
+      io.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${webSummary(result)}\n`);
+      if (interrupted && result.msgs === 0) return EXIT_INTERRUPTED;
+      return result.ok ? EXIT_OK : EXIT_FAILURE;
+    }
     let target: Target;
     try {
       target = await resolveTarget(options.target.host, options.target.port);

@@ -10,6 +10,7 @@ import { parseTarget, TRANSPORT_FLAGS, transportFromFlags, type TransportSpec } 
 import { ERROR_KINDS, ERROR_MEANINGS } from './errors.js';
 import type { PayloadMode } from './payload.js';
 import { minimumSize } from './verify.js';
+import { isWebTarget, webTargetFrom, type WebTarget } from '../web.js';
 
 const DEFAULTS = {
   connections: 50,
@@ -71,6 +72,7 @@ export function benchHelp(): string {
     'echod bench - load an echo server, check every byte it echoes, and measure throughput and latency.',
     '',
     'Usage: echod bench [flags] [host:port]      (default 127.0.0.1:8080; a bare number is a port)',
+    '       echod bench [flags] http://HOST:PORT/PATH   (also https://, ws://, wss://: requests/s or messages/s)',
     '',
     'Each message is unique (a sequence number, the connection id, a filler) and every echoed byte',
     'is compared with the byte sent. Errors are counted by kind; any of them (except UDP loss) makes',
@@ -98,6 +100,8 @@ export function benchHelp(): string {
     '  echod bench --udp --mode raw 127.0.0.1:9000',
     '  echod bench --connect-rate 500/s --round-trips 10   new connections: the cost of each',
     '  echod bench --interval-format csv -t 60 > run.csv',
+    '  echod bench -c 8 -s 1KiB http://127.0.0.1:8081/   HTTP keep-alive: POST ?format=raw, each body checked',
+    '  echod bench -c 8 -d 16 wss://127.0.0.1:8444/ --tls-insecure   WebSocket messages, 16 in flight each',
   ].join('\n');
 }
 
@@ -123,12 +127,23 @@ export interface BenchOptions {
   digest: DigestKind;
   /** Null: the live line on a terminal only. */
   intervalFormat: IntervalFormat | null;
+  /** An http://, https://, ws:// or wss:// target (bench/web.ts), else null. */
+  web: WebTarget | null;
 }
+
+/** What an http or WebSocket target's run does not take (it runs closed loop, in this thread, on binary bodies). */
+const NOT_FOR_WEB = ['rate', 'connect-rate', 'round-trips', 'threads', 'mode', 'digest', 'histogram', 'interval-format'];
 
 export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): BenchOptions {
   if (positionals.length > 1) throw new UsageError(`one target expected, got ${positionals.length}: ${positionals.join(' ')}`);
   const get = <T extends ToolValue>(name: string): T | undefined => values.get(name) as T | undefined;
-  const transport = transportFromFlags(values);
+  const web = isWebTarget(positionals[0]) ? webTargetFrom(positionals[0] as string, values) : null;
+  const transport: TransportSpec = web === null ? transportFromFlags(values) : { kind: 'tcp' };
+  if (web !== null) {
+    const other = NOT_FOR_WEB.find((name) => values.has(name));
+    if (other !== undefined) throw new UsageError(`--${other} does not apply to a ${web.scheme}:// target`);
+    if ((web.scheme === 'http' || web.scheme === 'https') && (get<number>('depth') ?? 1) > 1) throw new UsageError('--depth above 1 needs a ws:// or wss:// target: an HTTP/1.1 connection carries one request at a time here');
+  }
   const mode = get<PayloadMode>('mode') ?? 'line';
   const connections = get<number>('connections') ?? DEFAULTS.connections;
   const depth = get<number>('depth') ?? DEFAULTS.depth;
@@ -157,7 +172,7 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
     if (digest !== 'none') throw new UsageError('--digest applies to kept connections, not to --connect-rate');
   }
   return {
-    target: parseTarget(positionals[0]),
+    target: web !== null ? { host: web.host, port: web.port } : parseTarget(positionals[0]),
     transport,
     mode,
     connections,
@@ -175,5 +190,6 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
     histogramFile: get<string>('histogram') ?? null,
     digest,
     intervalFormat: get<IntervalFormat>('interval-format') ?? null,
+    web,
   };
 }

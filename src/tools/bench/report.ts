@@ -165,7 +165,7 @@ const LATENCY_ROWS: readonly [string, keyof LatencySummary][] = [
 ];
 
 /** The latency distribution; "-" for every row when nothing was measured (no latency is not 0 µs). */
-function latencyTable(lat: LatencySummary): string[] {
+export function latencyTable(lat: LatencySummary): string[] {
   const rows = LATENCY_ROWS.map(([label, key]) => `  ${label.padStart(11)} ${(lat.count > 0 ? micros(lat[key]) : '-').padStart(8)}`);
   return [`  latency     distribution over ${count(lat.count)} message${lat.count === 1 ? '' : 's'}, from send to the last byte of the echo`, ...rows];
 }

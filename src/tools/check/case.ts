@@ -6,10 +6,12 @@
 import type { DigestAlgorithm } from '../digest.js';
 import type { Difference } from '../format.js';
 import type { Target, TransportSpec } from '../target.js';
+import type { WebTarget } from '../web.js';
 import type { ClientSet, ConnectionDigest } from './client.js';
 
 export type CaseStatus = 'pass' | 'fail' | 'note';
 export type CheckMode = 'line' | 'raw';
+export type CaseTransport = 'stream' | 'datagram' | 'http' | 'websocket';
 
 export interface CheckSettings {
   target: Target;
@@ -26,6 +28,8 @@ export interface CheckSettings {
   slowBytes: number;
   /** Keep each stream connection's digests (echod's `--digest`); null for none. */
   digest: DigestAlgorithm | null;
+  /** An http://, https://, ws:// or wss:// target (the web cases), else null. */
+  web: WebTarget | null;
 }
 
 export interface Outcome {
@@ -41,8 +45,8 @@ export interface Outcome {
 export interface CheckCase {
   name: string;
   title: string;
-  /** Stream cases run over TCP or TLS; datagram cases with --udp. */
-  transport: 'stream' | 'datagram';
+  /** Stream cases run over TCP or TLS; datagram cases with --udp; http and websocket ones on URL targets. */
+  transport: CaseTransport;
   /** Only in this mode (undefined: both). */
   mode?: CheckMode;
   /** A matter of the server's policy in this mode: observed, never failed (unless bytes are corrupted). */

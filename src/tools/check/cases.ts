@@ -4,19 +4,21 @@
  * digest asked for, every connection's digests taken as the case ends.
  */
 import type { TransportSpec } from '../target.js';
+import type { WebScheme } from '../web.js';
 import { type CheckCase, type CheckMode, type CheckSettings, CaseStop, fail, type Outcome, seconds, SLOW_PAUSE_MS } from './case.js';
 import { ClientSet } from './client.js';
 import { DATAGRAM_CASES } from './datagram-cases.js';
 import { STREAM_CASES } from './stream-cases.js';
+import { WEB_CASES } from './web-cases.js';
 
 export type { CaseStatus, CheckCase, CheckMode, CheckSettings, Outcome } from './case.js';
 
 /** Every case, in the order they run. */
-export const CASES: readonly CheckCase[] = [...STREAM_CASES, ...DATAGRAM_CASES];
+export const CASES: readonly CheckCase[] = [...STREAM_CASES, ...DATAGRAM_CASES, ...WEB_CASES];
 
 /** The cases that apply to a transport and mode. */
-export function applicableCases(transport: TransportSpec['kind'], mode: CheckMode): CheckCase[] {
-  const kind = transport === 'udp' ? 'datagram' : 'stream';
+export function applicableCases(transport: TransportSpec['kind'] | WebScheme, mode: CheckMode): CheckCase[] {
+  const kind = transport === 'udp' ? 'datagram' : transport === 'http' || transport === 'https' ? 'http' : transport === 'ws' || transport === 'wss' ? 'websocket' : 'stream';
   return CASES.filter((c) => c.transport === kind && (c.mode === undefined || c.mode === mode));
 }
 

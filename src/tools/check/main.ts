@@ -14,6 +14,7 @@ import { formatTarget, resolveTarget, type Target, transportName, type Transport
 import { applicableCases, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './cases.js';
 import type { ConnectionDigest } from './client.js';
 import { CHECK_FLAGS, checkHelp, type CheckOptions, resolveCheckOptions } from './options.js';
+import { formatWebTarget, type WebScheme, webTransportName } from '../web.js';
 
 export interface CaseResult {
   name: string;
@@ -31,7 +32,7 @@ export interface CaseResult {
 export interface CheckResult {
   ok: boolean;
   target: string;
-  transport: TransportSpec['kind'];
+  transport: TransportSpec['kind'] | WebScheme;
   mode: CheckMode;
   /** With `--digest`: the algorithm of every case's `connections[].digest`. */
   digest?: DigestAlgorithm;
@@ -64,7 +65,7 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     target = await resolveTarget(options.target.host, options.target.port);
   } catch (err) {
     const message = (err as Error).message;
-    if (options.json) io.stdout.write(`${JSON.stringify({ ok: false, target: formatTarget(options.target), error: message })}\n`);
+    if (options.json) io.stdout.write(`${JSON.stringify({ ok: false, target: shownTarget(options), error: message })}\n`);
     else io.stderr.write(`echod check: ${message}\n`);
     return EXIT_FAILURE;
   }
@@ -78,10 +79,13 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     connections: options.connections,
     slowBytes: options.slowBytes,
     digest: options.digest,
+    web: options.web,
   };
-  const cases = applicableCases(options.transport.kind, options.mode).filter((c) => options.cases === null || options.cases.includes(c.name));
+  const transportShown = options.web !== null ? webTransportName(options.web) : transportName(options.transport);
+  const cases = applicableCases(options.web?.scheme ?? options.transport.kind, options.mode).filter((c) => options.cases === null || options.cases.includes(c.name));
   if (!options.json) {
-    io.stdout.write(`echod check ${formatTarget(options.target)}: ${transportName(options.transport)}, ${options.mode} mode, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`);
+    const what = options.web !== null ? transportShown : `${transportShown}, ${options.mode} mode`;
+    io.stdout.write(`echod check ${shownTarget(options)}: ${what}, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`);
     if (options.digest !== null) io.stdout.write(`${digestLegend(options.digest)}\n`);
     io.stdout.write('\n');
   }
@@ -108,7 +112,7 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     if (outcome.unreachable !== undefined) {
       // Every other case would fail the same way, each after its own wait: one message instead.
       notRun = cases.slice(results.length).map((other) => other.name);
-      stopped = `cannot reach ${where(target)} over ${transportName(options.transport)}: ${outcome.unreachable}${notRun.length > 0 ? `; the other ${notRun.length} case${notRun.length === 1 ? ' was' : 's were'} not run` : ''}`;
+      stopped = `cannot reach ${where(target)} over ${transportShown}: ${outcome.unreachable}${notRun.length > 0 ? `; the other ${notRun.length} case${notRun.length === 1 ? ' was' : 's were'} not run` : ''}`;
       break;
     }
   }
@@ -116,8 +120,8 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
   const tally = (status: CaseStatus): number => results.filter((r) => r.status === status).length;
   const result: CheckResult = {
     ok: tally('fail') === 0,
-    target: formatTarget(options.target),
-    transport: options.transport.kind,
+    target: shownTarget(options),
+    transport: options.web?.scheme ?? options.transport.kind,
     mode: options.mode,
     ...(options.digest !== null ? { digest: options.digest } : {}),
     passed: tally('pass'),
@@ -134,6 +138,11 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     io.stdout.write(`\n${result.passed} passed, ${result.failed} failed${notes}${skipped}: ${result.ok ? 'OK' : 'FAIL'}\n`);
   }
   return result.ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** The target as reports name it: `127.0.0.1:8080`, or the URL of a web target. */
+function shownTarget(options: CheckOptions): string {
+  return options.web !== null ? formatWebTarget(options.web) : formatTarget(options.target);
 }
 
 /** `127.0.0.1:8080`, or `echo.example.net:8080 (192.0.2.7)` for a name. */

@@ -8,6 +8,7 @@ import { DIGEST_ALGORITHMS, type DigestAlgorithm } from '../digest.js';
 import { flagRows, HELP_ROW, type ToolFlagSpec, type ToolValue } from '../flags.js';
 import { parseTarget, TRANSPORT_FLAGS, transportFromFlags, type TransportSpec } from '../target.js';
 import { applicableCases, CASES, type CheckMode } from './cases.js';
+import { isWebTarget, webTargetFrom, type WebTarget } from '../web.js';
 
 const DEFAULTS = {
   maxSize: 64 * 1024,
@@ -41,7 +42,7 @@ export const CHECK_FLAGS: readonly ToolFlagSpec[] = [
 ];
 
 export function checkHelp(): string {
-  const describe = (transport: 'stream' | 'datagram'): string[] =>
+  const describe = (transport: 'stream' | 'datagram' | 'http' | 'websocket'): string[] =>
     CASES.filter((c) => c.transport === transport).map((c) => {
       const policy = c.policy('line') ? (c.policy('raw') ? ' [observed]' : ' [observed in line mode]') : '';
       return `  ${c.name.padEnd(18)}${c.title}${c.mode !== undefined ? ` (${c.mode} mode only)` : ''}${policy}`;
@@ -50,6 +51,7 @@ export function checkHelp(): string {
     'echod check - check that a server (or whatever is in front of it) is a correct echo.',
     '',
     'Usage: echod check [flags] [host:port]      (default 127.0.0.1:8080; a bare number is a port)',
+    '       echod check [flags] http://HOST:PORT/PATH   (also https://, ws://, wss://: an HTTP or WebSocket echo)',
     '',
     'Runs each case on fresh connections and prints PASS or FAIL with the reason and, for bytes that',
     'differ, the offset and both versions escaped. Cases marked [observed] depend on the server\'s',
@@ -64,6 +66,10 @@ export function checkHelp(): string {
     ...describe('stream'),
     'Cases with --udp:',
     ...describe('datagram'),
+    'Cases on an http:// or https:// target (echod\'s JSON document and ?format=raw echo):',
+    ...describe('http'),
+    'Cases on a ws:// or wss:// target:',
+    ...describe('websocket'),
     '',
     'Sizes: 65536, 64KiB, 1MiB. Durations: 2 (seconds), 500ms, 10s.',
     '',
@@ -72,6 +78,8 @@ export function checkHelp(): string {
     '  echod check --mode raw 127.0.0.1:7',
     '  echod check --tls --tls-ca ca.pem echo.example.net:443',
     '  echod check --udp 127.0.0.1:9000',
+    '  echod check http://127.0.0.1:8081/          echod\'s HTTP echo (https:// with --tls-insecure for a self-signed one)',
+    '  echod check ws://127.0.0.1:8081/',
     '  echod check --cases half-close,idle --idle 30 --json',
     '  echod check --digest crc32c 127.0.0.1:9000     (through a proxy: compare with echod --digest crc32c)',
   ].join('\n');
@@ -89,12 +97,15 @@ export interface CheckOptions {
   cases: string[] | null;
   digest: DigestAlgorithm | null;
   json: boolean;
+  /** An http://, https://, ws:// or wss:// target, else null. */
+  web: WebTarget | null;
 }
 
 export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): CheckOptions {
   if (positionals.length > 1) throw new UsageError(`one target expected, got ${positionals.length}: ${positionals.join(' ')}`);
   const get = <T extends ToolValue>(name: string): T | undefined => values.get(name) as T | undefined;
-  const transport = transportFromFlags(values);
+  const web = isWebTarget(positionals[0]) ? webTargetFrom(positionals[0] as string, values) : null;
+  const transport: TransportSpec = web === null ? transportFromFlags(values) : { kind: 'tcp' };
   const mode = get<CheckMode>('mode') ?? 'line';
   const maxSize = get<number>('max-size') ?? DEFAULTS.maxSize;
   if (maxSize < 2 || maxSize > MAX_MAX_SIZE) throw new UsageError(`invalid --max-size: ${maxSize} (expected 2 bytes to ${formatBytes(MAX_MAX_SIZE)})`);
@@ -103,6 +114,7 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
   const digestFlag = get<string>('digest') ?? 'none';
   const digest = digestFlag === 'none' ? null : (digestFlag as DigestAlgorithm);
   // echod digests connections; its UDP echo keeps no per-datagram digest to compare with.
+  if (digest !== null && web !== null) throw new UsageError(`--digest applies to TCP and TLS connections, not to a ${web.scheme}:// target`);
   if (digest !== null && transport.kind === 'udp') throw new UsageError('--digest applies to TCP and TLS connections, not to --udp');
   const timeoutMs = get<number>('timeout') ?? DEFAULTS.timeoutMs;
   if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');
@@ -110,7 +122,7 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
   const list = get<string>('cases');
   if (list !== undefined) {
     cases = list.split(',').map((name) => name.trim()).filter((name) => name !== '');
-    const known = applicableCases(transport.kind, mode).map((c) => c.name);
+    const known = applicableCases(web?.scheme ?? transport.kind, mode).map((c) => c.name);
     const unknown = cases.filter((name) => !known.includes(name));
     if (cases.length === 0) throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (name at least one of the cases: ${known.join(', ')})`);
     if (unknown.length > 0) {
@@ -119,7 +131,7 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
     }
   }
   return {
-    target: parseTarget(positionals[0]),
+    target: web !== null ? { host: web.host, port: web.port } : parseTarget(positionals[0]),
     transport,
     mode,
     maxSize,
@@ -130,5 +142,6 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
     cases,
     digest,
     json: get<boolean>('json') === true,
+    web,
   };
 }
