@@ -1,6 +1,10 @@
 /**
  * The JSON document an HTTP echo answers by default: everything the server saw of the request,
  * as it saw it. Pure: facts in, a plain object out (the transport gathers the facts).
+ *
+ * The transport answers with {@link echoDocumentJson}: the same document's JSON text built
+ * directly, without the object, its header pairs and the query object in between (they were
+ * most of the garbage a request made); echoDocument() is its reference (tests hold them equal).
  */
 import { isUtf8 } from 'node:buffer';
 import type { ProxyHeader } from '../core/proxy-protocol.js';
@@ -36,7 +40,10 @@ export interface RequestFacts {
   server: { id: string; hostname: string };
   listener: string;
   connection: { id: number; request: number };
-  receivedAt: Date;
+  /** When the request arrived: a Date, or epoch milliseconds. */
+  receivedAt: Date | number;
+  /** `url` already split by {@link splitTarget} (the transport has done it for the controls). */
+  target?: { pathname: string; query: URLSearchParams };
 }
 
 export interface EchoDocument {
@@ -57,7 +64,7 @@ export interface EchoDocument {
 }
 
 export function echoDocument(facts: RequestFacts): EchoDocument {
-  const { pathname, query } = splitTarget(facts.url);
+  const { pathname, query } = facts.target ?? splitTarget(facts.url);
   const headers: [string, string][] = [];
   for (let i = 0; i + 1 < facts.rawHeaders.length; i += 2) headers.push([facts.rawHeaders[i] as string, facts.rawHeaders[i + 1] as string]);
   const text = isUtf8(facts.body);
@@ -74,16 +81,56 @@ export function echoDocument(facts: RequestFacts): EchoDocument {
     server: facts.server,
     listener: facts.listener,
     connection: facts.connection,
-    receivedAt: facts.receivedAt.toISOString(),
+    receivedAt: new Date(facts.receivedAt).toISOString(),
   };
 }
+
+/**
+ * The document's JSON text, one line, newline included: exactly
+ * `JSON.stringify(echoDocument(facts)) + '\n'`, built without the intermediate objects.
+ */
+export function echoDocumentJson(facts: RequestFacts): string {
+  const { pathname, query } = facts.target ?? splitTarget(facts.url);
+  const raw = facts.rawHeaders;
+  let headers = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) headers += `${i === 0 ? '' : ','}[${JSON.stringify(raw[i])},${JSON.stringify(raw[i + 1])}]`;
+  const body = facts.body;
+  const text = isUtf8(body);
+  const { client, server, connection } = facts;
+  return (
+    `{"method":${JSON.stringify(facts.method)},"path":${JSON.stringify(pathname)},"query":${query.size === 0 ? '{}' : JSON.stringify(queryObject(query))},` +
+    `"httpVersion":${JSON.stringify(facts.httpVersion)},"headers":[${headers}],` +
+    `"body":{"size":${body.length},"encoding":"${text ? 'utf8' : 'base64'}","data":${body.length === 0 ? '""' : JSON.stringify(body.toString(text ? 'utf8' : 'base64'))}},` +
+    `"client":{"address":${JSON.stringify(client.address)},"port":${JSON.stringify(client.port)}},"proxy":${JSON.stringify(facts.proxy)},"tls":${JSON.stringify(facts.tls)},` +
+    `"server":{"id":${JSON.stringify(server.id)},"hostname":${JSON.stringify(server.hostname)}},"listener":${JSON.stringify(facts.listener)},` +
+    `"connection":{"id":${JSON.stringify(connection.id)},"request":${JSON.stringify(connection.request)}},"receivedAt":"${isoTime(facts.receivedAt)}"}\n`
+  );
+}
+
+let isoMs = Number.NaN;
+let isoText = '';
+
+/** toISOString(), asked once per millisecond however many requests arrive in it. */
+function isoTime(at: Date | number): string {
+  const ms = typeof at === 'number' ? at : at.getTime();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
+/** A target without a query: one shared, never changed (parseControls and the document only read it). */
+const NO_QUERY = new URLSearchParams();
+const SCHEME_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** The path and the parsed query of a request target (`/a?b=1`, or an absolute URL a proxy sends). */
 export function splitTarget(url: string): { pathname: string; query: URLSearchParams } {
   const at = url.indexOf('?');
   const pathPart = at === -1 ? url : url.slice(0, at);
-  const pathname = /^[a-z][a-z0-9+.-]*:\/\//i.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
-  return { pathname, query: new URLSearchParams(at === -1 ? '' : url.slice(at + 1)) };
+  // Origin form (`/a`), the usual one, needs no pattern.
+  const pathname = pathPart.charCodeAt(0) !== 0x2f && SCHEME_RE.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
+  return { pathname, query: at === -1 || at === url.length - 1 ? NO_QUERY : new URLSearchParams(url.slice(at + 1)) };
 }
 
 function queryObject(query: URLSearchParams): Record<string, string | string[]> {

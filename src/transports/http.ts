@@ -17,8 +17,8 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { ResolvedHttpOptions } from '../config/http-options.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
-import { ControlError, type EchoControls, parseControls } from '../http/controls.js';
-import { echoDocument, type HttpTlsInfo, splitTarget } from '../http/document.js';
+import { ControlError, type EchoControls, parseControls, RAW_PATH } from '../http/controls.js';
+import { echoDocumentJson, type HttpTlsInfo, splitTarget } from '../http/document.js';
 import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
 import type { Acceptor, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { HttpConnection, httpConnectionOf } from './http-connection.js';
@@ -259,12 +259,44 @@ interface Exchange {
   res: Response;
   connection: HttpConnection;
   number: number;
-  receivedAt: Date;
+  /** Epoch milliseconds. */
+  receivedAt: number;
   startedMs: number;
   context: ListenerContext;
   /** Close the connection after this response. */
   closeAfter: boolean;
+  pathname: string;
+  query: URLSearchParams;
+  controls: EchoControls;
+  /** The body as it arrives, within --max-body-bytes. */
+  chunks: Buffer[];
+  size: number;
+  /** Refused while its body was arriving (too large, too slow): what else arrives is dropped. */
+  over: boolean;
+  /** https and HTTP/2: the --http-request-timeout timer (node:http's own covers http listeners). */
+  timer: NodeJS.Timeout | null;
 }
+
+// The request path's handlers are defined once and find their exchange on the request or the
+// response (no closures per request: they were a good part of the garbage one made).
+const kExchange = Symbol('echod.exchange');
+type Tagged<T> = T & { [kExchange]?: Exchange };
+
+function exchangeOf(emitter: Request | Response): Exchange {
+  return (emitter as Tagged<Request | Response>)[kExchange] as Exchange;
+}
+
+function ignoreStreamError(): void {}
+
+function onResponseClose(this: Response): void {
+  const exchange = exchangeOf(this);
+  if (exchange.timer !== null) clearTimeout(exchange.timer);
+  exchange.connection.ended();
+}
+
+/** Controls of a request that asks for none: its path alone decides raw or JSON. */
+const NO_CONTROLS: EchoControls = Object.freeze({ raw: false, status: 200, delayMs: 0, headers: Object.freeze([]) as unknown as [string, string][], bytes: null, close: false });
+const RAW_NO_CONTROLS: EchoControls = Object.freeze({ ...NO_CONTROLS, raw: true });
 
 function onRequest(req: Request, res: Response, context: ListenerContext): void {
   const connection = httpConnectionOf(req.socket);
@@ -272,80 +304,133 @@ function onRequest(req: Request, res: Response, context: ListenerContext): void 
     res.destroy(); // not admitted (the socket is on its way out)
     return;
   }
-  req.on('error', () => {});
-  res.on('error', () => {});
+  req.on('error', ignoreStreamError);
+  res.on('error', ignoreStreamError);
   const number = connection.began();
-  res.once('close', () => connection.ended());
   const { http, monitor } = context;
-  const exchange: Exchange = { req, res, connection, number, receivedAt: new Date(), startedMs: performance.now(), context, closeAfter: false };
+  const { pathname, query } = splitTarget(req.url ?? '/');
+  const exchange: Exchange = {
+    req,
+    res,
+    connection,
+    number,
+    receivedAt: Date.now(),
+    startedMs: performance.now(),
+    context,
+    closeAfter: false,
+    pathname,
+    query,
+    controls: NO_CONTROLS,
+    chunks: [],
+    size: 0,
+    over: false,
+    timer: null,
+  };
+  (req as Tagged<Request>)[kExchange] = exchange;
+  (res as Tagged<Response>)[kExchange] = exchange;
+  res.on('close', onResponseClose);
   if (http.maxRequestsPerConnection > 0 && number >= http.maxRequestsPerConnection) {
     exchange.closeAfter = true;
     if (number === http.maxRequestsPerConnection) monitor.refused('max_requests_per_connection');
   }
+  const raw = req.rawHeaders;
   let headerCount = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (!(req.rawHeaders[i] as string).startsWith(':')) headerCount++;
+  let echoHeaders = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 0x3a) continue; // an HTTP/2 pseudo-header
+    headerCount++;
+    if (!echoHeaders && name.length > 7 && (name.charCodeAt(0) | 0x20) === 0x78 && name.slice(0, 7).toLowerCase() === 'x-echo-') echoHeaders = true;
+  }
   if (headerCount > http.maxHeaders) {
     refuse(exchange, 431, 'too_many_headers', `more than ${http.maxHeaders} header fields (--http-max-headers)`, true);
     return;
   }
-  const { pathname, query } = splitTarget(req.url ?? '/');
-  let controls: EchoControls;
-  try {
-    controls = parseControls(pathname, query, (name) => req.headers[name], http);
-  } catch (err) {
-    if (!(err instanceof ControlError)) throw err;
-    refuse(exchange, 400, 'bad_control', err.message, false);
-    return;
-  }
+  if (query.size > 0 || echoHeaders) {
+    try {
+      exchange.controls = parseControls(pathname, query, (name) => req.headers[name], http);
+    } catch (err) {
+      if (!(err instanceof ControlError)) throw err;
+      refuse(exchange, 400, 'bad_control', err.message, false);
+      return;
+    }
+  } else if (pathname === RAW_PATH) exchange.controls = RAW_NO_CONTROLS;
   if (announcedLength(req) > http.maxBodyBytes) {
     refuse(exchange, 413, 'body_too_large', `body above ${http.maxBodyBytes} bytes (--max-body-bytes)`, true);
     return;
   }
-  readBody(exchange, (body) => {
-    if (controls.delayMs === 0) answer(exchange, controls, body, pathname);
-    else {
-      const timer = setTimeout(() => answer(exchange, controls, body, pathname), controls.delayMs);
-      res.once('close', () => clearTimeout(timer));
-    }
-  });
+  // HTTP/1.1 on an http listener: node:http's requestTimeout bounds the whole request already.
+  if (req.httpVersionMajor === 2 || connection.httpTls !== null) {
+    exchange.timer = setTimeout(onRequestTimeout, Math.max(1, http.requestTimeoutMs - (performance.now() - exchange.startedMs)), exchange);
+  }
+  req.on('data', onBodyData);
+  req.on('end', onBodyEnd);
 }
 
-/** Collects the body within --max-body-bytes and --http-request-timeout (HTTP/2 and HTTPS bodies too). */
-function readBody(exchange: Exchange, done: (body: Buffer) => void): void {
-  const { req, connection, context } = exchange;
-  const { maxBodyBytes, requestTimeoutMs } = context.http;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  const timer = setTimeout(() => {
-    over = true;
-    refuse(exchange, 408, 'request_timeout', `request not received within ${requestTimeoutMs} ms (--http-request-timeout)`, true);
-  }, Math.max(1, requestTimeoutMs - (performance.now() - exchange.startedMs)));
-  exchange.res.once('close', () => clearTimeout(timer));
-  req.on('data', (chunk: Buffer) => {
-    if (over) return;
-    connection.active();
-    size += chunk.length;
-    if (size > maxBodyBytes) {
-      over = true;
-      clearTimeout(timer);
-      refuse(exchange, 413, 'body_too_large', `body above ${maxBodyBytes} bytes (--max-body-bytes)`, true);
+/** --http-request-timeout on https and HTTP/2: the body did not arrive in time. */
+function onRequestTimeout(exchange: Exchange): void {
+  exchange.timer = null;
+  exchange.over = true;
+  refuse(exchange, 408, 'request_timeout', `request not received within ${exchange.context.http.requestTimeoutMs} ms (--http-request-timeout)`, true);
+}
+
+/** Collects the body within --max-body-bytes (HTTP/2 and HTTPS bodies too). */
+function onBodyData(this: Request, chunk: Buffer): void {
+  const exchange = exchangeOf(this);
+  if (exchange.over) return;
+  exchange.connection.active();
+  exchange.size += chunk.length;
+  const { maxBodyBytes } = exchange.context.http;
+  if (exchange.size > maxBodyBytes) {
+    exchange.over = true;
+    if (exchange.timer !== null) clearTimeout(exchange.timer);
+    refuse(exchange, 413, 'body_too_large', `body above ${maxBodyBytes} bytes (--max-body-bytes)`, true);
+    return;
+  }
+  exchange.chunks.push(chunk);
+}
+
+function onBodyEnd(this: Request): void {
+  const exchange = exchangeOf(this);
+  if (exchange.timer !== null) {
+    clearTimeout(exchange.timer);
+    exchange.timer = null;
+  }
+  if (exchange.over) return;
+  const { chunks } = exchange;
+  const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, exchange.size);
+  exchange.chunks = EMPTY_CHUNKS;
+  if (exchange.controls.delayMs === 0) answer(exchange, body);
+  else {
+    const timer = setTimeout(answer, exchange.controls.delayMs, exchange, body);
+    exchange.res.once('close', () => clearTimeout(timer));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+const EMPTY_CHUNKS: Buffer[] = [];
+
+/**
+ * The headers every answer carries (who answered, on which connection, which request), as
+ * writeHead's flat list of names and values; `extra` pairs follow.
+ */
+function baseHeaders(exchange: Exchange, contentType: string): string[] {
+  const { connection, context, req } = exchange;
+  const headers = [context.http.serverHeader, context.serverId, 'x-echod-connection', String(connection.id), 'x-echod-request', String(exchange.number), 'content-type', contentType];
+  if (req.httpVersionMajor < 2 && (exchange.closeAfter || connection.draining)) headers.push('connection', 'close');
+  return headers;
+}
+
+/** A control's response header: it replaces one of ours of that name, except the content type, which stays the echo's. */
+function addControlHeader(headers: string[], name: string, value: string): void {
+  if (name === 'content-type') return;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) {
+      headers[i + 1] = value;
       return;
     }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    clearTimeout(timer);
-    if (!over) done(Buffer.concat(chunks, size));
-  });
-}
-
-/** The headers every answer carries: who answered, on which connection, which request. */
-function baseHeaders(exchange: Exchange): Record<string, string> {
-  const { connection, context, req } = exchange;
-  const headers: Record<string, string> = { [context.http.serverHeader]: context.serverId, 'x-echod-connection': String(connection.id), 'x-echod-request': String(exchange.number) };
-  if (req.httpVersionMajor < 2 && (exchange.closeAfter || connection.draining)) headers.connection = 'close';
-  return headers;
+  }
+  headers.push(name, value);
 }
 
 function refuse(exchange: Exchange, status: number, reason: HttpErrorReason, message: string, close: boolean): void {
@@ -355,27 +440,24 @@ function refuse(exchange: Exchange, status: number, reason: HttpErrorReason, mes
   context.logger.warn({ connId: connection.id, request: exchange.number, status, reason }, 'http request refused');
   exchange.closeAfter ||= close;
   const body = Buffer.from(`${JSON.stringify({ error: message, reason })}\n`);
-  send(exchange, status, { ...baseHeaders(exchange), 'content-type': 'application/json' }, body, 0);
+  send(exchange, status, baseHeaders(exchange, 'application/json'), body, 0);
 }
 
-function answer(exchange: Exchange, controls: EchoControls, body: Buffer, pathname: string): void {
-  const { req, res, connection, context } = exchange;
+function answer(exchange: Exchange, body: Buffer): void {
+  const { req, res, connection, context, controls } = exchange;
   if (res.destroyed) return;
   exchange.closeAfter ||= controls.close;
-  const headers = baseHeaders(exchange);
-  for (const [name, value] of controls.headers) headers[name] = value;
+  const contentType = controls.bytes !== null ? 'application/octet-stream' : controls.raw ? (req.headers['content-type'] ?? 'application/octet-stream') : 'application/json';
+  const headers = baseHeaders(exchange, contentType);
+  for (const [name, value] of controls.headers) addControlHeader(headers, name, value);
   if (controls.bytes !== null) {
-    headers['content-type'] = 'application/octet-stream';
-    sendBytes(exchange, controls.status, headers, controls.bytes, body.length, pathname);
+    sendBytes(exchange, controls.status, headers, controls.bytes, body.length);
     return;
   }
-  let out: Buffer;
-  if (controls.raw) {
-    headers['content-type'] = req.headers['content-type'] ?? 'application/octet-stream';
-    out = body;
-  } else {
-    headers['content-type'] = 'application/json';
-    const document = echoDocument({
+  let out: Buffer | string;
+  if (controls.raw) out = body;
+  else {
+    out = echoDocumentJson({
       method: req.method ?? '',
       url: req.url ?? '/',
       httpVersion: req.httpVersion,
@@ -388,10 +470,10 @@ function answer(exchange: Exchange, controls: EchoControls, body: Buffer, pathna
       listener: connection.listener,
       connection: { id: connection.id, request: exchange.number },
       receivedAt: exchange.receivedAt,
+      target: exchange,
     });
-    out = Buffer.from(`${JSON.stringify(document)}\n`);
   }
-  send(exchange, controls.status, headers, out, body.length, pathname);
+  send(exchange, controls.status, headers, out, body.length);
 }
 
 /** Statuses and methods that carry no body. */
@@ -399,24 +481,26 @@ function bodiless(status: number, method: string | undefined): boolean {
   return method === 'HEAD' || status === 204 || status === 304;
 }
 
-function send(exchange: Exchange, status: number, headers: Record<string, string>, body: Buffer, bytesIn: number, pathname = ''): void {
+function send(exchange: Exchange, status: number, headers: string[], body: Buffer | string, bytesIn: number): void {
   const { req, res } = exchange;
-  const out = bodiless(status, req.method) ? Buffer.alloc(0) : body;
-  if (!bodiless(status, req.method)) headers['content-length'] = String(out.length);
-  res.writeHead(status, headers);
-  res.end(out);
-  finished(exchange, status, bytesIn, out.length, pathname);
+  const none = bodiless(status, req.method);
+  const length = none ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  if (!none) headers.push('content-length', String(length));
+  // node's two response types share writeHead and end but not their overloads: called as the common shape.
+  (res as { writeHead(status: number, headers: string[]): unknown }).writeHead(status, headers);
+  (res as { end(data?: Buffer | string): unknown }).end(none ? undefined : body);
+  finished(exchange, status, bytesIn, length);
 }
 
 /** `?bytes=N`: N bytes of `x`, written as the client takes them (memory stays one chunk). */
-function sendBytes(exchange: Exchange, status: number, headers: Record<string, string>, total: number, bytesIn: number, pathname: string): void {
+function sendBytes(exchange: Exchange, status: number, headers: string[], total: number, bytesIn: number): void {
   const { req, res } = exchange;
   if (bodiless(status, req.method)) {
-    send(exchange, status, headers, Buffer.alloc(0), bytesIn, pathname);
+    send(exchange, status, headers, EMPTY, bytesIn);
     return;
   }
-  headers['content-length'] = String(total);
-  res.writeHead(status, headers);
+  headers.push('content-length', String(total));
+  (res as { writeHead(status: number, headers: string[]): unknown }).writeHead(status, headers);
   const chunk = Buffer.alloc(Math.min(BYTES_CHUNK, total), 'x');
   let left = total;
   const pump = (): void => {
@@ -431,19 +515,20 @@ function sendBytes(exchange: Exchange, status: number, headers: Record<string, s
     }
     if (left === 0) {
       res.end();
-      finished(exchange, status, bytesIn, total, pathname);
+      finished(exchange, status, bytesIn, total);
     }
   };
   pump();
 }
 
 /** The response is out: count it, log it, and close the connection if this was its last. */
-function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut: number, pathname: string): void {
-  const { req, connection, context, number } = exchange;
+function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut: number): void {
+  const { req, connection, context, number, pathname } = exchange;
   const durationMs = performance.now() - exchange.startedMs;
-  context.monitor.emit('request', { method: req.method ?? '', status, bytesIn, bytesOut, durationMs });
-  if (!HEALTH_PATHS.has(pathname)) {
-    context.logger.info({ connId: connection.id, request: number, method: req.method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
+  const method = req.method ?? '';
+  context.monitor.emit('request', { method, status, bytesIn, bytesOut, durationMs });
+  if (!HEALTH_PATHS.has(pathname) && context.logger.isLevelEnabled('info')) {
+    context.logger.info({ connId: connection.id, request: number, method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
   }
   // GOAWAY: streams in flight (this one included) finish, no new ones start.
   if (exchange.closeAfter && req.httpVersionMajor === 2) connection.session?.close();
