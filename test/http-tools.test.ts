@@ -4,6 +4,10 @@
 // advance) the right case fails and bench counts the mismatches.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HistogramLogReader } from 'hdr-histogram-js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -97,6 +101,24 @@ describe('echod check and bench on HTTP and WebSocket targets', () => {
       assert.equal(result.unit, target.startsWith('http') ? 'requests' : 'messages');
       assert.ok(result.msgsPerSec > 0 && result.latencyUs.p50 > 0);
     }
+  });
+
+  it('bench --histogram FILE on a ws:// target: an HdrHistogram log whose intervals add up to the messages measured', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'echod-web-bench-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'ws.hlog');
+    const { code, result } = await bench(['-c', '2', '-d', '4', '--duration', '1500ms', '-w', '0', '--histogram', file, `ws://${http}/`]);
+    assert.equal(code, 0);
+    const reader = new HistogramLogReader(readFileSync(file, 'utf8'));
+    let total = 0;
+    let intervals = 0;
+    for (let h = reader.nextIntervalHistogram(); h !== null; h = reader.nextIntervalHistogram()) {
+      total += h.totalCount;
+      intervals++;
+    }
+    assert.ok(intervals >= 2, `one interval per second at least: ${intervals}`);
+    assert.equal(total, result.msgs);
+    assert.equal(result.latencyUs.count, result.msgs);
   });
 
   it('bench refuses what does not apply to a URL target (exit 2)', async () => {

@@ -132,7 +132,7 @@ export interface BenchOptions {
 }
 
 /** What an http or WebSocket target's run does not take (it runs closed loop, in this thread, on binary bodies). */
-const NOT_FOR_WEB = ['rate', 'connect-rate', 'round-trips', 'threads', 'mode', 'digest', 'histogram', 'interval-format'];
+const NOT_FOR_WEB = ['rate', 'connect-rate', 'round-trips', 'threads', 'mode', 'digest', 'interval-format'];
 
 export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): BenchOptions {
   if (positionals.length > 1) throw new UsageError(`one target expected, got ${positionals.length}: ${positionals.join(' ')}`);

@@ -4,14 +4,18 @@
  * `--size` bytes, the echoed body compared byte for byte), or `--connections` WebSockets, each
  * keeping `--depth` messages in flight (binary, unique, compared byte for byte, in order, opcode
  * checked). Closed loop; latency from send to the whole echo, in the same HDR histograms as the
- * stream bench; requests/s or messages/s.
+ * stream bench (one per second of the measured window, `--histogram FILE` their log);
+ * requests/s or messages/s.
  */
+
+/** The measured window is cut into intervals this long (the `--histogram` log's lines). */
+const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
 import { count, difference } from '../format.js';
 import type { ToolIo } from '../io.js';
 import { formatWebTarget, openWebSocket, type WebAgent, webAgent, webRequest, type WebTarget, webTransportName } from '../web.js';
 import { classify, describeError, ERROR_KINDS, type ErrorCounts, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
-import { type LatencySummary, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
+import { HistogramLog, type LatencySummary, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
 import { latencyTable } from './report.js';
 
@@ -181,11 +185,25 @@ export async function webBench(options: BenchOptions, target: WebTarget, io: Too
     `echod bench ${formatWebTarget(target)}: ${webTransportName(target)}, ${options.connections} connection${options.connections === 1 ? '' : 's'}${http ? '' : ` × ${options.depth} in flight`}, ${count(options.size)} B ${http ? 'bodies (POST ?format=raw)' : 'binary messages'}\n  ${options.warmupMs > 0 ? `${options.warmupMs / 1000} s warm-up, then ` : ''}measuring ${what}\n`,
   );
   let durationTimer: NodeJS.Timeout | undefined;
+  const total = totalHistogram();
+  const log = options.histogramFile === null ? null : new HistogramLog(Date.now(), [`echod bench ${formatWebTarget(target)}: ${options.connections} connections, ${options.size} B`, 'values in microseconds (Interval_Max in milliseconds)']);
+  let intervalStart = 0;
+  /** The interval since the last one, into the total and the log. */
+  const roll = (): void => {
+    const now = Date.now();
+    const interval = run.recorder.take();
+    total.add(interval);
+    log?.add(interval, intervalStart, now);
+    intervalStart = now;
+  };
+  let ticker: NodeJS.Timeout | undefined;
   const startMeasuring = (): void => {
     if (run.stopped) return;
     run.recorder.take(); // the warm-up's latencies go
     run.measuring = true;
     run.measureStart = performance.now();
+    intervalStart = Date.now();
+    ticker = setInterval(roll, INTERVAL_MS);
     if (options.durationMs !== null) durationTimer = setTimeout(() => run.stop(), options.durationMs);
   };
   const warmup = options.warmupMs > 0 ? setTimeout(startMeasuring, options.warmupMs) : undefined;
@@ -208,15 +226,24 @@ export async function webBench(options: BenchOptions, target: WebTarget, io: Too
   await Promise.all(loops);
   clearTimeout(warmup);
   clearTimeout(durationTimer);
+  clearInterval(ticker);
   run.stop();
   for (const agent of agents) agent.destroy();
   for (const ws of sockets) ws.terminate();
-  const total = totalHistogram();
-  total.add(run.recorder.take());
+  if (intervalStart !== 0) roll(); // the rest of the window (nothing is recorded after the stop)
+  let histogramError: string | null = null;
+  if (log !== null && options.histogramFile !== null) {
+    try {
+      log.write(options.histogramFile);
+    } catch (err) {
+      histogramError = `cannot write ${options.histogramFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      io.stderr.write(`echod bench: ${histogramError}\n`);
+    }
+  }
   const elapsedS = run.measureStart === 0 ? 0 : (run.measureEnd - run.measureStart) / 1000;
   const failures = ERROR_KINDS.reduce((sum, kind) => sum + run.errors[kind], 0);
   return {
-    ok: failures === 0 && run.measured > 0,
+    ok: failures === 0 && run.measured > 0 && histogramError === null,
     target: formatWebTarget(target),
     transport: target.scheme,
     unit: http ? 'requests' : 'messages',
