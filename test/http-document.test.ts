@@ -33,6 +33,7 @@ const CASES: [string, Partial<RequestFacts>][] = [
   ['a query with repeats, escapes and an empty value', { url: '/p%20q?a=1&a=2&b=%22x%22&c=&d=%E2%9C%93' }],
   ['a trailing ? and an absolute-form target', { url: 'http://proxy.example:81/abs?' }],
   ['headers needing escapes, repeats kept', { rawHeaders: ['X-Q', 'say "hi"\\', 'x-q', 'two', 'X-Ctl', '\u0001\u007f', 'X-Ü', 'ünï'] }],
+  ['a lone surrogate and non-ASCII text in the method, path and headers', { method: 'GÉT', url: '/ü\ud800?q=\udfff', rawHeaders: ['X-S', 'a\ud800b', 'X-Ok', 'ÿ plain'] }],
   ['a UTF-8 body', { method: 'POST', body: Buffer.from('héllo\n"world"\t✓') }],
   ['a binary body', { method: 'PUT', body: Buffer.from([0xff, 0x00, 0xc3, 0x28]) }],
   ['HTTP/2 pseudo-headers', { httpVersion: '2.0', rawHeaders: [':method', 'GET', ':path', '/', ':authority', 'x'] }],

@@ -93,18 +93,26 @@ export function echoDocumentJson(facts: RequestFacts): string {
   const { pathname, query } = facts.target ?? splitTarget(facts.url);
   const raw = facts.rawHeaders;
   let headers = '';
-  for (let i = 0; i + 1 < raw.length; i += 2) headers += `${i === 0 ? '' : ','}[${JSON.stringify(raw[i])},${JSON.stringify(raw[i + 1])}]`;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers += `${i === 0 ? '' : ','}[${quote(raw[i] as string)},${quote(raw[i + 1] as string)}]`;
   const body = facts.body;
   const text = isUtf8(body);
   const { client, server, connection } = facts;
   return (
-    `{"method":${JSON.stringify(facts.method)},"path":${JSON.stringify(pathname)},"query":${query.size === 0 ? '{}' : JSON.stringify(queryObject(query))},` +
+    `{"method":${quote(facts.method)},"path":${quote(pathname)},"query":${query.size === 0 ? '{}' : JSON.stringify(queryObject(query))},` +
     `"httpVersion":${JSON.stringify(facts.httpVersion)},"headers":[${headers}],` +
     `"body":{"size":${body.length},"encoding":"${text ? 'utf8' : 'base64'}","data":${body.length === 0 ? '""' : JSON.stringify(body.toString(text ? 'utf8' : 'base64'))}},` +
     `"client":{"address":${JSON.stringify(client.address)},"port":${JSON.stringify(client.port)}},"proxy":${JSON.stringify(facts.proxy)},"tls":${JSON.stringify(facts.tls)},` +
     `"server":{"id":${JSON.stringify(server.id)},"hostname":${JSON.stringify(server.hostname)}},"listener":${JSON.stringify(facts.listener)},` +
     `"connection":{"id":${JSON.stringify(connection.id)},"request":${JSON.stringify(connection.request)}},"receivedAt":"${isoTime(facts.receivedAt)}"}\n`
   );
+}
+
+/** What JSON.stringify escapes in a string: `"`, `\\`, control characters, and (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A string as JSON: as is between quotes when nothing in it needs escaping (most header names and values). */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
 let isoMs = Number.NaN;

@@ -526,7 +526,8 @@ function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut:
   const { req, connection, context, number, pathname } = exchange;
   const durationMs = performance.now() - exchange.startedMs;
   const method = req.method ?? '';
-  context.monitor.emit('request', { method, status, bytesIn, bytesOut, durationMs });
+  // The record is made only for a listener (metrics): most servers without an admin port have none.
+  if (context.monitor.listenerCount('request') > 0) context.monitor.emit('request', { method, status, bytesIn, bytesOut, durationMs });
   if (!HEALTH_PATHS.has(pathname) && context.logger.isLevelEnabled('info')) {
     context.logger.info({ connId: connection.id, request: number, method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
   }
