@@ -107,8 +107,8 @@ export function echoDocumentJson(facts: RequestFacts): string {
   );
 }
 
-/** What JSON.stringify escapes in a string: `"`, `\\`, control characters, and (lone) surrogates. */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** Anything JSON.stringify may escape in a string: the quote, the backslash, control characters, surrogates (everything but the safe ranges). */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\ud7ff\ue000-\uffff]/;
 
 /** A string as JSON: as is between quotes when nothing in it needs escaping (most header names and values). */
 function quote(text: string): string {
