@@ -179,7 +179,7 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
   out.push('npm ci && npm run build');
   out.push('npm run reliability                     # every scenario; rewrites this file; exit 1 if any fails');
   out.push('npm run reliability -- --only slowloris  # one or more (comma-separated ids), printed, this file left alone');
-  out.push('node --import tsx --test test/adversarial.test.ts   # the same scenarios as tests (part of npm test)');
+  out.push('node --import tsx --test test/e2e/adversarial.test.ts   # the same scenarios as tests (part of npm test)');
   out.push('npm run soak -- --duration 10m           # mixed load over time: memory and fd trends (see scripts/soak.ts)');
   out.push('```');
   out.push('');

@@ -14,7 +14,7 @@
  * — on the listening handle when it is itself a stream handle (same class as the ones it
  * accepts), else on each accepted handle. If anything differs, nothing is replaced (or that
  * socket goes to node's own accept callback), one warning says so, and the server's 'connection'
- * event serves as on every other path. test/direct-read-shape.test.ts fails if a Node changes it.
+ * event serves as on every other path. test/integration/direct-read-shape.test.ts fails if a Node changes it.
  */
 import type { Server } from 'node:net';
 import { Socket } from 'node:net';

@@ -1,0 +1,128 @@
+// Environment variables and flag values as a person writes them (issue 16, Messages): errors
+// name the variable that was wrong, every boolean takes the same spellings, an unknown ECHOD_*
+// variable is warned about, negative numbers get echod's own message, and settings that do
+// nothing here are warned about (or refused where they contradict).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveCliConfig } from '../../src/cli/config.js';
+import { parseCommandLine } from '../../src/cli/flags.js';
+import { UsageError } from '../../src/core/errors.js';
+import { HOST } from '../../testkit/clients.js';
+import { EchodProcess, LEVEL } from '../../testkit/echod-process.js';
+
+function config(argv: string[], env: Record<string, string> = {}): ReturnType<typeof resolveCliConfig> {
+  return resolveCliConfig(parseCommandLine(argv, env), env);
+}
+
+function refusal(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    config(argv, env);
+  } catch (err) {
+    assert.ok(err instanceof UsageError, String(err));
+    return err.message;
+  }
+  assert.fail(`accepted: ${argv.join(' ')} ${JSON.stringify(env)}`);
+}
+
+describe('messages name what the person set', () => {
+  it('ECHOD_PORT=70000 names ECHOD_PORT, --port 70000 names --port', () => {
+    assert.match(refusal([], { ECHOD_PORT: '70000' }), /^invalid ECHOD_PORT: 70000/);
+    assert.match(refusal(['--port', '70000']), /^invalid --port: 70000/);
+    assert.match(refusal([], { ECHOD_HOST: 'no such host!' }), /^invalid ECHOD_HOST:/);
+  });
+
+  it('--port -1 and --max-line-bytes -5 get echod\'s message, not "ambiguous"', () => {
+    assert.equal(refusal(['--port', '-1']), 'invalid --port: "-1" (expected a whole number ≥ 0)');
+    assert.match(refusal(['--max-line-bytes', '-5']), /^invalid --max-line-bytes: "-5" \(expected a size/);
+  });
+
+  it('every boolean variable takes the same spellings', () => {
+    for (const text of ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']) {
+      const on = /^(true|1|yes|on)$/.test(text);
+      const hang = config([], { ECHOD_ACCEPT_THEN_HANG: text });
+      assert.equal(hang.resolved.listeners[0]?.faults?.acceptThenHang === true, on, `ECHOD_ACCEPT_THEN_HANG=${text}`);
+      assert.equal(parseCommandLine([], { ECHOD_TLS_SELF_SIGNED: text }).values.get('tls-self-signed') === true, on, `ECHOD_TLS_SELF_SIGNED=${text}`);
+    }
+    assert.match(refusal([], { ECHOD_ACCEPT_THEN_HANG: 'maybe' }), /^invalid ECHOD_ACCEPT_THEN_HANG: "maybe" \(expected true or false\)/);
+    assert.match(refusal([], { ECHOD_TLS_SELF_SIGNED: 'maybe' }), /^invalid ECHOD_TLS_SELF_SIGNED: "maybe" \(expected true or false\)/);
+  });
+
+  it('an unknown ECHOD_* variable is warned about, with the likely meant one; the ones echod sets are not', () => {
+    const { warnings } = config([], { ECHOD_PORTT: '9000', ECHOD_WORKER_INDEX: '1', ECHOD_WORKER_PORT: '9000' });
+    assert.deepEqual(warnings, ['ECHOD_PORTT is not a variable echod reads (did you mean ECHOD_PORT?); it is ignored']);
+  });
+});
+
+describe('settings that do nothing are warned about; contradictions are refused', () => {
+  const warned = (argv: string[], env: Record<string, string> = {}): string[] => config(argv, env).warnings;
+
+  it('--port with --listen', () => {
+    assert.deepEqual(warned(['--port', '9000', '--listen', 'tcp://127.0.0.1:0']), ['--port has no effect with --listen or socket activation (each listener names its own port)']);
+    assert.deepEqual(warned(['--port', '9000']), []);
+  });
+
+  it('TLS flags with no tls listener', () => {
+    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), ['--tls-min-version has no effect: there is no tls:// or https:// listener', '--tls-self-signed has no effect: there is no tls:// or https:// listener']);
+  });
+
+  it('https:// (and wss://) listeners take the TLS flags: no warning, and no start without a certificate', () => {
+    for (const url of ['https://127.0.0.1:0', 'wss://127.0.0.1:0']) {
+      assert.deepEqual(warned(['--listen', url, '--tls-self-signed', '--tls-min-version', 'TLSv1.3']), [], url);
+      assert.equal(config(['--listen', url, '--tls-self-signed']).resolved.tls?.selfSigned, true, url);
+      assert.match(refusal(['--listen', url]), /^a tls:\/\/ or https:\/\/ listener needs a certificate/, url);
+    }
+  });
+
+  it('HTTP flags with no http or https listener; ECHOD_ variables set them, and errors name them', () => {
+    assert.deepEqual(warned(['--max-body-bytes', '1KiB', '--ws-deflate']), ['--max-body-bytes has no effect: there is no http:// or https:// listener', '--ws-deflate has no effect: there is no http:// or https:// listener']);
+    assert.deepEqual(warned(['--listen', 'ws://127.0.0.1:0', '--max-body-bytes', '1KiB']), []);
+    const fromEnv = config(['--listen', 'http://127.0.0.1:0'], { ECHOD_MAX_BODY_BYTES: '2KiB', ECHOD_HTTP_CONTROLS: 'off', ECHOD_HTTP_MAX_REQUESTS_PER_CONNECTION: '3', ECHOD_MAX_WS_MESSAGE_BYTES: '4096' });
+    assert.deepEqual([fromEnv.resolved.http.maxBodyBytes, fromEnv.resolved.http.controls, fromEnv.resolved.http.maxRequestsPerConnection, fromEnv.resolved.http.maxWsMessageBytes], [2048, false, 3, 4096]);
+    assert.match(refusal(['--listen', 'http://127.0.0.1:0', '--http-headers-timeout', '0']), /^invalid --http-headers-timeout: 0 \(expected an integer from 1/);
+    assert.match(refusal(['--listen', 'http://127.0.0.1:0'], { ECHOD_HTTP2_MAX_STREAMS: '0' }), /^invalid ECHOD_HTTP2_MAX_STREAMS: 0/);
+    assert.match(refusal(['--http-controls', 'maybe']), /^invalid --http-controls: "maybe" \(expected on, off\)/);
+  });
+
+  it('stream fault flags reach tcp listeners and not http ones (refuse-rate reaches both), with a warning', () => {
+    const both = config(['--listen', 'tcp://127.0.0.1:0', '--listen', 'http://127.0.0.1:0', '--delay', '10ms', '--refuse-rate', '0.5']);
+    const [tcp, http] = both.resolved.listeners;
+    assert.deepEqual(tcp?.faults?.delayMs, [10, 10]);
+    assert.equal(tcp?.faults?.refuseRate, 0.5);
+    assert.equal(http?.faults?.delayMs, undefined);
+    assert.equal(http?.faults?.refuseRate, 0.5);
+    assert.deepEqual(both.warnings, ['--delay has no effect on http:// and https:// listeners (they take --refuse-rate only)']);
+    assert.deepEqual(config(['--listen', 'http://127.0.0.1:0', '--refuse-rate', '0.5']).warnings, []);
+  });
+
+  it('--tls-cert with --tls-self-signed is refused', () => {
+    assert.match(refusal(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-cert', '/x', '--tls-key', '/y']), /^--tls-self-signed contradicts --tls-cert/);
+  });
+
+  it('--proxy-protocol with only tls listeners', () => {
+    assert.deepEqual(warned(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--proxy-protocol', 'optional']), [
+      '--proxy-protocol has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)',
+    ]);
+  });
+
+  it('?mode=line on udp', () => {
+    assert.deepEqual(warned(['--listen', 'udp://127.0.0.1:0?mode=line']), ['--listen udp://127.0.0.1:0?mode=line: ?mode has no effect on udp (every datagram is echoed whole)']);
+  });
+
+  it('{env:NAME} in a template with NAME unset', () => {
+    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}']), ['--banner uses {env:POD_NAME}, but POD_NAME is not set: it expands to nothing']);
+    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}'], { POD_NAME: 'echod-0' }), []);
+  });
+});
+
+describe('the real binary', () => {
+  it('logs the warnings at start-up, and ECHOD_ACCEPT_THEN_HANG=false serves', { timeout: 20_000 }, async () => {
+    const proc = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json'], { ECHOD_PORTT: '1', ECHOD_ACCEPT_THEN_HANG: 'false' });
+    try {
+      await proc.line('listening');
+      const warning = await proc.log((line) => line.level === LEVEL.warn, 'a warning');
+      assert.equal(warning.msg, 'ECHOD_PORTT is not a variable echod reads (did you mean ECHOD_PORT?); it is ignored');
+    } finally {
+      await proc.stop();
+    }
+  });
+});

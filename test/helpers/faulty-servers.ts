@@ -1,1 +1,0 @@
-export * from '../../testkit/faulty-servers.js';

@@ -1,1 +1,0 @@
-export * from '../../testkit/listen-close-race.js';

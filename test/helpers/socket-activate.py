@@ -1,1 +1,0 @@
-../../testkit/socket-activate.py

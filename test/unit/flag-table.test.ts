@@ -1,0 +1,51 @@
+// The flag table (src/cli/flags.ts FLAGS) carries the option each flag sets; the admin bounds'
+// flags and the TLS flags are found from it, never from a second hand-kept list.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ADMIN_LIMIT_FLAGS, adminLimitsFrom, FLAGS, HTTP_FLAGS, parseCommandLine } from '../../src/cli/flags.js';
+import { resolveCliConfig } from '../../src/cli/config.js';
+import { DEFAULTS } from '../../src/config/options.js';
+import { HTTP_DEFAULTS } from '../../src/config/http-options.js';
+import { ADMIN_DEFAULTS } from '../../src/observability/admin-limits.js';
+
+describe('the flag table', () => {
+  it('every option a flag names exists: a library option, tls.*, admin.* or listeners', () => {
+    for (const flag of FLAGS) {
+      if (flag.option === undefined) continue;
+      const [head = '', field] = flag.option.split('.');
+      if (head === 'admin') assert.ok(field !== undefined && field in ADMIN_DEFAULTS, `--${flag.name}: ${flag.option}`);
+      else if (head === 'tls') assert.ok(field !== undefined, `--${flag.name}: ${flag.option}`);
+      else if (head === 'http') assert.ok(field !== undefined && field in HTTP_DEFAULTS, `--${flag.name}: ${flag.option}`);
+      else assert.ok(head in DEFAULTS || head === 'listeners' || head === 'serverId', `--${flag.name}: ${flag.option}`);
+    }
+  });
+
+  it('ADMIN_LIMIT_FLAGS is derived from it and covers every admin bound', () => {
+    assert.deepEqual(Object.keys(ADMIN_LIMIT_FLAGS).sort(), Object.keys(ADMIN_DEFAULTS).sort());
+    for (const [option, name] of Object.entries(ADMIN_LIMIT_FLAGS)) {
+      assert.equal(FLAGS.find((flag) => flag.name === name)?.option, `admin.${option}`);
+    }
+    assert.equal(adminLimitsFrom(parseCommandLine(['--admin-max-page-size', '7'], {}).values).maxPageSize, 7);
+  });
+
+  it('every http bound and control has its flag, and each reaches the library option', () => {
+    const covered = new Set(HTTP_FLAGS.map((flag) => (flag.option as string).slice('http.'.length)));
+    assert.deepEqual([...covered].sort(), Object.keys(HTTP_DEFAULTS).sort());
+    const { resolved } = resolveCliConfig(parseCommandLine(['--listen', 'http://127.0.0.1:0', '--max-body-bytes', '1KiB', '--http-controls', 'off', '--http-headers-timeout', '2s', '--ws-deflate', '--http2-max-streams', '7'], {}), {});
+    assert.equal(resolved.http.maxBodyBytes, 1024);
+    assert.equal(resolved.http.controls, false);
+    assert.equal(resolved.http.headersTimeoutMs, 2000);
+    assert.equal(resolved.http.wsDeflate, true);
+    assert.equal(resolved.http.maxConcurrentStreams, 7);
+  });
+
+  it('every tls.* flag is warned about without a tls:// listener', () => {
+    const tlsFlags = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true);
+    assert.ok(tlsFlags.length > 0);
+    for (const flag of tlsFlags) {
+      const argv = flag.kind === 'boolean' ? [`--${flag.name}`] : [`--${flag.name}`, typeof flag.kind === 'object' ? (flag.kind.oneOf[0] as string) : '/nonexistent'];
+      const { warnings } = resolveCliConfig(parseCommandLine(argv, {}), {});
+      assert.ok(warnings.includes(`--${flag.name} has no effect: there is no tls:// or https:// listener`), `--${flag.name}: ${warnings.join('; ')}`);
+    }
+  });
+});
