@@ -5,38 +5,21 @@
 // console stays clean (CSP violations included) and that hostile SNI text stays text.
 // ECHOD_SCREENSHOTS=1 also writes docs/status-page-{light,dark}.png.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM_SKIP, launchChromium } from '../../testkit/chromium.js';
 import { Client, HOST, WAIT_MS } from '../../testkit/clients.js';
 import { type EchodProcess, echoes, reporting, startEchod } from '../../testkit/echod-process.js';
 import { v1 } from '../../testkit/proxy-headers.js';
 import { within } from '../../testkit/wait.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 /** Browser start-up and first paint are slower than any loopback wait. */
 const BROWSER_MS = 20_000;
-
-async function launch(t: { after(fn: () => Promise<void> | void): void }): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'echod-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1200, height: 900 },
-  });
-  t.after(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
 
 // Page-side code is passed as strings: this project's TypeScript has no DOM types.
 
@@ -67,7 +50,7 @@ function tlsClient(port: number, servername: string): Promise<TLSSocket> {
   return within(new Promise<TLSSocket>((resolve) => socket.once('secureConnect', () => resolve(socket))), WAIT_MS, 'TLS handshake');
 }
 
-describe('status page in headless Chromium', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium); .ci/run installs it` }, () => {
+describe('status page in headless Chromium', { skip: CHROMIUM_SKIP }, () => {
   const processes: EchodProcess[] = [];
   it(
     'shows live counts, connections, close reasons, a hostile SNI as text, and the drain after SIGTERM',
@@ -98,7 +81,7 @@ describe('status page in headless Chromium', { skip: existsSync(CHROMIUM) ? fals
         });
         secure.write('over tls\n');
 
-        const context = await launch(t);
+        const context = await launchChromium(t);
         const page = await context.newPage();
         const problems: string[] = [];
         page.on('console', (message) => {
