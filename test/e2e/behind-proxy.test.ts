@@ -11,23 +11,19 @@
 // Every process is stopped by the PID this test started it with.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { checkMain, type CheckResult } from '../../src/tools/check.js';
 import { Client, HOST, WAIT_MS } from '../../testkit/clients.js';
 import { digestHex } from '../../testkit/digests.js';
 import { alive, type EchodProcess, type LogLine, localPort, startEchod } from '../../testkit/echod-process.js';
+import { HAPROXY_SKIP, startHaproxy } from '../../testkit/haproxy.js';
 import { poll } from '../../testkit/wait.js';
 import { OutputProcess } from '../../testkit/output-process.js';
 
 const TEST_TIMEOUT_MS = 40_000;
-const LAUNCHER = fileURLToPath(new URL('../../testkit/socket-activate.py', import.meta.url));
-/** haproxy on the PATH, or where Debian's package puts it (/usr/sbin is not on every user's PATH). */
-const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find((command) => spawnSync(command, ['-v']).status === 0);
-const PYTHON = spawnSync('python3', ['--version']).status === 0;
 const SOCAT = spawnSync('socat', ['-V']).status === 0;
 /** Consecutive connections through the balancer: two rounds of its two backends. */
 const ROUNDS = 2;
@@ -62,17 +58,6 @@ function haproxyConfig(bind: string, backends: readonly { name: string; port: nu
     ...backends.map((backend) => `  server ${backend.name} ${HOST}:${backend.port}${sendProxy ? ' send-proxy-v2' : ''}`),
     '',
   ].join('\n');
-}
-
-/** haproxy in the foreground on a socket the OS bound for it; resolves once its port is known. */
-async function startHaproxy(dir: string, backends: readonly { name: string; port: number }[], sendProxy: boolean, track: (proxy: OutputProcess) => void): Promise<{ haproxy: OutputProcess; port: number }> {
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(config, haproxyConfig('fd@3', backends, sendProxy));
-  // -db: foreground, no daemon; the launcher execs haproxy, so our PID is haproxy's.
-  const haproxy = new OutputProcess('haproxy', 'python3', [LAUNCHER, '1', '--', HAPROXY as string, '-db', '-f', config]);
-  track(haproxy);
-  const [, port] = await haproxy.match(/^ports (\d+)$/m, 'its listening port');
-  return { haproxy, port: Number(port) };
 }
 
 interface Conversation {
@@ -121,7 +106,7 @@ function reporting(echods: readonly EchodProcess[], proxies: readonly OutputProc
   };
 }
 
-describe('echod behind haproxy', { skip: HAPROXY !== undefined && PYTHON ? false : 'haproxy (or python3) is not installed: apt-get install haproxy, as .ci/run does' }, () => {
+describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
   const echods: EchodProcess[] = [];
   const proxies: OutputProcess[] = [];
   const clients: Client[] = [];
@@ -157,7 +142,7 @@ describe('echod behind haproxy', { skip: HAPROXY !== undefined && PYTHON ? false
       dir = mkdtempSync(join(tmpdir(), 'echod-behind-proxy-'));
       const byId = await twoEchods([]);
       const backends = [...byId].map(([name, echod]) => ({ name, port: portOf(echod) }));
-      const { haproxy, port } = await startHaproxy(dir, backends, false, (started) => proxies.push(started));
+      const { haproxy, port } = await startHaproxy(dir, (bind) => haproxyConfig(bind, backends, false), (started) => proxies.push(started));
 
       const answeredBy: string[] = [];
       for (let n = 1; n <= ROUNDS * byId.size; n++) {
@@ -188,7 +173,7 @@ describe('echod behind haproxy', { skip: HAPROXY !== undefined && PYTHON ? false
       dir = mkdtempSync(join(tmpdir(), 'echod-behind-proxy-'));
       const byId = await twoEchods(['--proxy-protocol', 'required', '--digest', 'crc32c']);
       const backends = [...byId].map(([name, echod]) => ({ name, port: portOf(echod) }));
-      const { haproxy, port } = await startHaproxy(dir, backends, true, (started) => proxies.push(started));
+      const { haproxy, port } = await startHaproxy(dir, (bind) => haproxyConfig(bind, backends, true), (started) => proxies.push(started));
 
       const answeredBy = new Set<string>();
       for (let n = 1; n <= byId.size; n++) {
