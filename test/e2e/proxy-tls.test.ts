@@ -18,13 +18,13 @@ import { Duplex } from 'node:stream';
 import { setImmediate as turn } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import type { ProxyProtocolMode } from '../../src/config/listen-url.js';
 import type { EchoServerOptions, TlsOptions } from '../../src/config/options.js';
 import type { RejectReason } from '../../src/core/stats.js';
 import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, type TestPki, testPki } from '../../testkit/certs.js';
 import { Fixture, HOST, untilServerStopsReading, WAIT_MS } from '../../testkit/clients.js';
 import { type EchodProcess, RUNTIMES, startEchod } from '../../testkit/echod-process.js';
+import { HAPROXY_SKIP, startHaproxy } from '../../testkit/haproxy.js';
 import { addresses, authorityTlv, FAMILY, v1, v2 } from '../../testkit/proxy-headers.js';
 import { RecordingLogger } from '../../testkit/recording-logger.js';
 import { assertRefusals } from '../../testkit/refusals.js';
@@ -37,10 +37,6 @@ const CLI_TIMEOUT_MS = 30_000;
 const HEADER_TIMEOUT_MS = 300;
 const MiB = 1024 * 1024;
 const OPENSSL = spawnSync('openssl', ['version']).status === 0;
-/** haproxy on the PATH, or where Debian's package puts it (/usr/sbin is not on every user's PATH). */
-const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find((command) => spawnSync(command, ['-v']).status === 0);
-const PYTHON = spawnSync('python3', ['--version']).status === 0;
-const SOCKET_ACTIVATE = fileURLToPath(new URL('../../testkit/socket-activate.py', import.meta.url));
 
 /**
  * How the balancer's bytes reach echod. `apart`: the header, then (once written) the TLS
@@ -562,7 +558,7 @@ describe('PROXY protocol on tls listeners', () => {
 
     it(
       'haproxy (send-proxy-v2) in front, openssl s_client behind it: the line comes back, the log names the client and haproxy',
-      { timeout: CLI_TIMEOUT_MS, skip: HAPROXY === undefined ? 'haproxy is not installed' : !OPENSSL ? 'openssl is not installed' : !PYTHON ? 'python3 is not installed' : false },
+      { timeout: CLI_TIMEOUT_MS, skip: HAPROXY_SKIP !== false ? HAPROXY_SKIP : !OPENSSL ? 'openssl is not installed' : false },
       async () => {
         const certFile = join(dir, 'haproxy-test.crt');
         const keyFile = join(dir, 'haproxy-test.key');
@@ -576,46 +572,30 @@ describe('PROXY protocol on tls listeners', () => {
         const echodPort = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'))?.port as number;
 
         // haproxy listens on a socket made on port 0 and passed in as fd 3 (as systemd would).
-        const config = join(dir, 'haproxy.cfg');
-        writeFileSync(
-          config,
-          [
-            'defaults',
-            '  mode tcp',
-            '  timeout connect 5s',
-            '  timeout client 30s',
-            '  timeout server 30s',
-            'frontend balancer',
-            '  bind fd@3',
-            '  default_backend echod',
-            'backend echod',
-            `  server echod ${HOST}:${echodPort} send-proxy-v2`,
-            '',
-          ].join('\n'),
+        const { haproxy, port: balancerPort } = await startHaproxy(
+          dir,
+          (bind) =>
+            [
+              'defaults',
+              '  mode tcp',
+              '  timeout connect 5s',
+              '  timeout client 30s',
+              '  timeout server 30s',
+              'frontend balancer',
+              `  bind ${bind}`,
+              '  default_backend echod',
+              'backend echod',
+              `  server echod ${HOST}:${echodPort} send-proxy-v2`,
+              '',
+            ].join('\n'),
+          (started) => processes.push(started.child),
         );
-        const haproxy = spawn('python3', [SOCKET_ACTIVATE, '1', '--', HAPROXY as string, '-db', '-f', config]);
-        processes.push(haproxy);
-        let haproxyStderr = '';
-        const waiters = new Waiters();
-        haproxy.stderr.on('data', (chunk: Buffer) => {
-          haproxyStderr += chunk.toString();
-          waiters.notify();
-        });
-        haproxy.on('exit', () => waiters.notify());
-        await waiters.until(
-          () => {
-            if (haproxy.exitCode !== null) throw new Error(`haproxy exited ${haproxy.exitCode}: ${haproxyStderr}`);
-            return /^ports \d+$/m.test(haproxyStderr);
-          },
-          WAIT_MS,
-          'haproxy\'s port',
-        );
-        const balancerPort = Number(/^ports (\d+)$/m.exec(haproxyStderr)?.[1]);
 
         const openssl = spawn('openssl', ['s_client', '-connect', `${HOST}:${balancerPort}`, '-servername', SERVER_NAME, '-CAfile', caFile, '-verify_return_error', '-quiet']);
         processes.push(openssl);
         let stdout = '';
         let stderr = '';
+        const waiters = new Waiters();
         openssl.stdout.on('data', (chunk: Buffer) => {
           stdout += chunk.toString('latin1');
           waiters.notify();
@@ -626,7 +606,7 @@ describe('PROXY protocol on tls listeners', () => {
         await waiters.until(
           () => {
             if (stdout.includes('\n')) return true;
-            if (openssl.exitCode !== null) throw new Error(`openssl exited ${openssl.exitCode}: ${stderr}; haproxy: ${haproxyStderr}`);
+            if (openssl.exitCode !== null) throw new Error(`openssl exited ${openssl.exitCode}: ${stderr}; haproxy: ${haproxy.output}`);
             return false;
           },
           WAIT_MS,
