@@ -4,14 +4,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, it } from 'node:test';
 import { createEchoServer } from '../../src/server/server.js';
-import { Client, Fixture, HOST, ServerEvents, untilServerStopsReading } from '../../testkit/clients.js';
+import { Client, echoes, Fixture, HOST, ServerEvents, untilServerStopsReading } from '../../testkit/clients.js';
 
 const TEST_TIMEOUT_MS = 10_000;
-
-async function echoes(client: Client, line: string): Promise<void> {
-  await client.write(line);
-  assert.equal(await client.readText(line), line);
-}
 
 describe('limits', () => {
   let fixture: Fixture | undefined;

@@ -8,7 +8,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { createEchoServer } from '../../src/server/server.js';
 import { CLOSE_REASONS, type CloseReason, REJECT_REASONS } from '../../src/core/stats.js';
 import { AdminFixture } from '../../testkit/admin-http.js';
-import { type Client, HOST, WAIT_MS } from '../../testkit/clients.js';
+import { echoes, HOST, WAIT_MS } from '../../testkit/clients.js';
 import { parsePrometheus, type Scrape } from '../../testkit/prometheus.js';
 import { poll, within } from '../../testkit/wait.js';
 
@@ -37,12 +37,6 @@ const SERIES_TYPES: Readonly<Record<string, string>> = {
   echod_lines_total: 'counter',
   echod_internal_errors_total: 'counter',
 };
-
-/** Writes `text`, and asserts it comes back exactly. */
-async function echoes(client: Client, text: string): Promise<void> {
-  await client.write(text);
-  assert.equal(await client.readText(text), text);
-}
 
 describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
   let fixture: AdminFixture | undefined;
