@@ -17,6 +17,7 @@ import type { WebSocket } from 'ws';
 import { Connection, type HttpActivity } from '../connection/connection.js';
 import type { Admission, Peer } from '../connection/transport.js';
 import type { HttpTlsInfo } from '../http/document.js';
+import { resetSocket } from './node.js';
 
 const kHttpConnection = Symbol('echod.httpConnection');
 type HttpSocket = Socket & { [kHttpConnection]?: HttpConnection };
@@ -117,8 +118,7 @@ export class HttpConnection extends Connection {
   }
 
   protected resetTransport(): void {
-    if (typeof this.socket.resetAndDestroy === 'function' && !('encrypted' in this.socket)) this.socket.resetAndDestroy();
-    else this.socket.destroy();
+    resetSocket(this.socket);
   }
 
   protected get transportDestroyed(): boolean {

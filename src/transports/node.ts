@@ -47,6 +47,15 @@ type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/**
+ * Closes `socket` so that its peer sees ECONNRESET: SO_LINGER 0, then close. A TLS socket's
+ * wrapper has no such close, so it is destroyed. Every Node socket transport resets this way.
+ */
+export function resetSocket(socket: Socket): void {
+  if (typeof socket.resetAndDestroy === 'function' && !('encrypted' in socket)) socket.resetAndDestroy();
+  else socket.destroy();
+}
+
 export class NodeConnection extends Connection {
   readonly socket: Socket;
   /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
@@ -110,9 +119,7 @@ export class NodeConnection extends Connection {
   }
 
   protected resetTransport(): void {
-    // SO_LINGER 0 then close: the peer sees ECONNRESET. Not available on TLS sockets' wrappers.
-    if (typeof this.socket.resetAndDestroy === 'function' && !('encrypted' in this.socket)) this.socket.resetAndDestroy();
-    else this.socket.destroy();
+    resetSocket(this.socket);
   }
 
   protected get transportDestroyed(): boolean {
