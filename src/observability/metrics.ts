@@ -55,7 +55,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     return snapshot;
   };
   /** The listeners connections are counted on (udp ones have their own series). */
-  const streamListeners = (): ListenerStats[] => stats().listeners.filter((listener) => listener.protocol !== 'udp');
+  const isStream = (listener: ListenerStats): boolean => listener.protocol !== 'udp';
+  const streamListeners = (): ListenerStats[] => stats().listeners.filter(isStream);
 
   const logLinesDropped = options.logLinesDropped;
   if (logLinesDropped !== undefined) {
@@ -193,20 +194,16 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
 
   /** A counter per stream listener, read from the server at scrape time (it only ever grows). */
   function perListener(name: string, help: string, read: (listener: ListenerStats) => number): void {
-    new Counter({
-      name,
-      help,
-      labelNames: ['listener'],
-      registers,
-      collect() {
-        this.reset();
-        for (const listener of streamListeners()) this.inc({ listener: listener.url }, read(listener));
-      },
-    });
+    byListener(name, help, (listener) => (isStream(listener) ? read(listener) : null));
   }
 
   /** A counter per udp listener, read from its counts at scrape time. */
   function perUdpListener(name: string, help: string, read: (udp: UdpCounters) => number): void {
+    byListener(name, help, (listener) => (listener.udp !== null ? read(listener.udp) : null));
+  }
+
+  /** A counter labelled by listener, read at scrape time; no series for a listener `read` gives null. */
+  function byListener(name: string, help: string, read: (listener: ListenerStats) => number | null): void {
     new Counter({
       name,
       help,
@@ -214,7 +211,10 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
       registers,
       collect() {
         this.reset();
-        for (const listener of stats().listeners) if (listener.udp !== null) this.inc({ listener: listener.url }, read(listener.udp));
+        for (const listener of stats().listeners) {
+          const value = read(listener);
+          if (value !== null) this.inc({ listener: listener.url }, value);
+        }
       },
     });
   }
