@@ -7,8 +7,8 @@ import { formatBytes } from '../../core/units.js';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from '../digest.js';
 import { flagRows, HELP_ROW, type ToolFlagSpec, type ToolValue } from '../flags.js';
 import { parseTarget, TRANSPORT_FLAGS, transportFromFlags, type TransportSpec } from '../target.js';
-import { applicableCases, CASES, type CheckMode } from './cases.js';
-import { isWebTarget, webTargetFrom, type WebTarget } from '../web.js';
+import { applicableCases, CASES, type CheckMode, type CheckSettings } from './cases.js';
+import { isWebTarget, webTargetFrom } from '../web.js';
 
 const DEFAULTS = {
   maxSize: 64 * 1024,
@@ -85,20 +85,11 @@ export function checkHelp(): string {
   ].join('\n');
 }
 
-export interface CheckOptions {
+/** The case settings as the command line gives them (the target not yet resolved to an address), with which cases to run and how to report. */
+export interface CheckOptions extends Omit<CheckSettings, 'target'> {
   target: { host: string; port: number };
-  transport: TransportSpec;
-  mode: CheckMode;
-  maxSize: number;
-  idleMs: number;
-  timeoutMs: number;
-  connections: number;
-  slowBytes: number;
   cases: string[] | null;
-  digest: DigestAlgorithm | null;
   json: boolean;
-  /** An http://, https://, ws:// or wss:// target, else null. */
-  web: WebTarget | null;
 }
 
 export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, positionals: readonly string[]): CheckOptions {
