@@ -12,23 +12,44 @@ import type { BenchOptions } from './options.js';
 import type { PayloadMode } from './payload.js';
 
 /** Errors described in the table (the JSON has all the engine kept). */
-const PRINTED_SAMPLES = 3;
+export const PRINTED_SAMPLES = 3;
 
-/** The summary, as `--json` prints it. Latencies in µs. */
-export interface BenchResult {
+/**
+ * What every bench result reports, stream or web: the load asked for and the measured window.
+ * Latencies in µs.
+ */
+export interface MeasuredRun {
   ok: boolean;
   target: string;
-  transport: 'tcp' | 'tls' | 'udp';
-  mode: PayloadMode;
-  loop: 'closed' | 'open';
   connections: number;
   depth: number;
   size: number;
-  threads: number;
   warmupS: number;
   /** As asked: null when the run was bounded by --count only. */
   durationS: number | null;
   count: number | null;
+  /** The measured window. */
+  elapsedS: number;
+  /** Messages (on http://, requests) echoed, checked and timed in the measured window (`latencyUs.count` is the same). */
+  msgs: number;
+  msgsPerSec: number;
+  /** Payload bytes one way, 10^6 bytes per second. */
+  mbPerSec: number;
+  latencyUs: LatencySummary;
+  errors: ErrorCounts;
+  /** Errors that fail the run (every kind but UDP's `lost`). */
+  failures: number;
+  errorSamples: ErrorSample[];
+  /** Ctrl-C ended the measured window early. */
+  interrupted: boolean;
+}
+
+/** The summary of a stream or datagram run, as `--json` prints it. */
+export interface BenchResult extends MeasuredRun {
+  transport: 'tcp' | 'tls' | 'udp';
+  mode: PayloadMode;
+  loop: 'closed' | 'open';
+  threads: number;
   rate: number | null;
   /** Connection-rate mode: new connections per second asked for, and echoes per connection; null otherwise. */
   connectRate: number | null;
@@ -36,24 +57,11 @@ export interface BenchResult {
   /** Connection-rate mode: connections that did their round trips and closed in the measured window (0 otherwise). */
   connects: number;
   connectsPerSec: number;
-  /** The measured window. */
-  elapsedS: number;
-  /** Messages echoed, checked and timed in the measured window (`latencyUs.count` is the same). */
-  msgs: number;
   bytes: number;
-  msgsPerSec: number;
-  mbPerSec: number;
-  latencyUs: LatencySummary;
-  errors: ErrorCounts;
-  /** Errors that fail the run (every kind but UDP's `lost`). */
-  failures: number;
-  errorSamples: ErrorSample[];
   sent: number;
   drained: number;
   reconnects: number;
   stalled: boolean;
-  /** Ctrl-C ended the measured window early. */
-  interrupted: boolean;
   /** Open loop: how far behind its schedule the client fell at worst, ms. */
   maxSendLagMs: number | null;
   /** With --digest: the algorithm, and each connection's digests in hex. */

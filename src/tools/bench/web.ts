@@ -14,39 +14,19 @@ import type { WebSocket } from 'ws';
 import { count, difference } from '../format.js';
 import type { ToolIo } from '../io.js';
 import { formatWebTarget, openWebSocket, type WebAgent, webAgent, webRequest, type WebTarget, webTransportName } from '../web.js';
-import { classify, describeError, ERROR_KINDS, type ErrorCounts, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
-import { HistogramLog, type LatencySummary, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
+import { classify, describeError, ERROR_KINDS, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
+import { HistogramLog, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
-import { latencyTable } from './report.js';
+import { latencyTable, type MeasuredRun, PRINTED_SAMPLES } from './report.js';
 
 /** Error samples kept for the report. */
 const KEPT_SAMPLES = 10;
-const PRINTED_SAMPLES = 3;
 const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-export interface WebBenchResult {
-  ok: boolean;
-  target: string;
+export interface WebBenchResult extends MeasuredRun {
   transport: WebTarget['scheme'];
   /** What one measured exchange is: an HTTP request and its response, or a WebSocket message and its echo. */
   unit: 'requests' | 'messages';
-  connections: number;
-  depth: number;
-  size: number;
-  warmupS: number;
-  durationS: number | null;
-  count: number | null;
-  elapsedS: number;
-  /** Exchanges completed, verified and timed in the measured window. */
-  msgs: number;
-  msgsPerSec: number;
-  /** Body bytes one way, 10^6 bytes per second. */
-  mbPerSec: number;
-  latencyUs: LatencySummary;
-  errors: ErrorCounts;
-  failures: number;
-  errorSamples: ErrorSample[];
-  interrupted: boolean;
 }
 
 /** A unique payload of `size` bytes: the connection, the sequence number, then filler. */
