@@ -25,14 +25,8 @@ export interface HttpTlsInfo {
  */
 export type HttpProxyInfo = ProxyHeader & { via: { address: string; port: number } };
 
-export interface RequestFacts {
-  method: string;
-  /** The request target as sent: path and query. */
-  url: string;
-  httpVersion: string;
-  /** Names and values as received, alternating (node's rawHeaders): order, case and repeats kept. */
-  rawHeaders: readonly string[];
-  body: Buffer;
+/** Who sent a request and where it arrived: the transport knows them, the document echoes them as they are. */
+export interface RequestOrigin {
   /** The client: a PROXY header's source when there was one. */
   client: { address: string; port: number };
   proxy: HttpProxyInfo | null;
@@ -40,13 +34,23 @@ export interface RequestFacts {
   server: { id: string; hostname: string };
   listener: string;
   connection: { id: number; request: number };
+}
+
+export interface RequestFacts extends RequestOrigin {
+  method: string;
+  /** The request target as sent: path and query. */
+  url: string;
+  httpVersion: string;
+  /** Names and values as received, alternating (node's rawHeaders): order, case and repeats kept. */
+  rawHeaders: readonly string[];
+  body: Buffer;
   /** When the request arrived: a Date, or epoch milliseconds. */
   receivedAt: Date | number;
   /** `url` already split by {@link splitTarget} (the transport has done it for the controls). */
   target?: { pathname: string; query: URLSearchParams };
 }
 
-export interface EchoDocument {
+export interface EchoDocument extends RequestOrigin {
   method: string;
   path: string;
   /** Each parameter's value, or its values in order when repeated. */
@@ -54,12 +58,6 @@ export interface EchoDocument {
   httpVersion: string;
   headers: [string, string][];
   body: { size: number; encoding: 'utf8' | 'base64'; data: string };
-  client: { address: string; port: number };
-  proxy: HttpProxyInfo | null;
-  tls: HttpTlsInfo | null;
-  server: { id: string; hostname: string };
-  listener: string;
-  connection: { id: number; request: number };
   receivedAt: string;
 }
 
