@@ -18,3 +18,19 @@ export function captureIo(isTTY = false): CapturedIo {
     stderr: () => err,
   };
 }
+
+/** A tool's entry point as the tests call it (benchMain, checkMain). */
+export type ToolMain = (argv: readonly string[], io: ToolIo) => Promise<number>;
+
+/** Runs `main` on captured io: its exit code and what it printed on each stream. */
+export async function runTool(main: ToolMain, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const captured = captureIo();
+  const code = await main(args, captured.io);
+  return { code, stdout: captured.stdout(), stderr: captured.stderr() };
+}
+
+/** Runs `main` with `--json` on captured io: its exit code, the result it printed, and its stderr. */
+export async function runJson<T>(main: ToolMain, args: readonly string[]): Promise<{ code: number; result: T; stderr: string }> {
+  const { code, stdout, stderr } = await runTool(main, [...args, '--json']);
+  return { code, result: JSON.parse(stdout) as T, stderr };
+}

@@ -22,6 +22,7 @@ import { alive, type EchodProcess, type LogLine, localPort, startEchod } from '.
 import { HAPROXY_SKIP, startHaproxy } from '../../testkit/haproxy.js';
 import { poll } from '../../testkit/wait.js';
 import { OutputProcess } from '../../testkit/output-process.js';
+import { runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 40_000;
 const SOCAT = spawnSync('socat', ['-V']).status === 0;
@@ -232,9 +233,7 @@ describe('echod behind socat', { skip: SOCAT ? false : 'socat is not installed' 
       proxies.push(socat);
       const [, port] = await socat.match(/listening on AF=2 127\.0\.0\.1:(\d+)/, 'its listening port');
 
-      let out = '';
-      const code = await checkMain([`${HOST}:${port}`, '--digest', 'crc32c', '--json', ...CHECK_SMALL], { stdout: { write: (text: string) => (out += text) }, stderr: { write: () => true }, env: {} });
-      const result = JSON.parse(out) as CheckResult;
+      const { code, result } = await runJson<CheckResult>(checkMain, [`${HOST}:${port}`, '--digest', 'crc32c', ...CHECK_SMALL]);
       assert.equal(code, 0, JSON.stringify(result.cases.filter((c) => c.status === 'fail')));
       const connections = result.cases.flatMap((c) => c.connections ?? []);
       assert.ok(connections.length > 0);

@@ -8,10 +8,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { ConnectionDigest } from '../../src/tools/check.js';
 import { checkMain, type CheckResult } from '../../src/tools/check.js';
-import type { ToolIo } from '../../src/tools/io.js';
 import { HOST, WAIT_MS } from '../../testkit/clients.js';
 import { digestHex } from '../../testkit/digests.js';
 import { type EchodProcess, type LogLine, startEchod } from '../../testkit/echod-process.js';
+import { runJson, runTool } from '../../testkit/tool-io.js';
 import { Waiters } from '../../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 30_000;
@@ -26,18 +26,8 @@ const HALF_CLOSE_TAIL = 'a complete line\nand an unterminated tail';
 
 type Algorithm = 'crc32c' | 'sha256';
 
-async function runCheck(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: ToolIo = { stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) }, env: {} };
-  const code = await checkMain(args, io);
-  return { code, stdout, stderr };
-}
-
-async function checkJson(args: readonly string[]): Promise<{ code: number; result: CheckResult }> {
-  const { code, stdout } = await runCheck([...args, '--json']);
-  return { code, result: JSON.parse(stdout) as CheckResult };
-}
+const runCheck = (args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> => runTool(checkMain, args);
+const checkJson = (args: readonly string[]): Promise<{ code: number; result: CheckResult }> => runJson<CheckResult>(checkMain, args);
 
 function connectionsOf(result: CheckResult): ConnectionDigest[] {
   return result.cases.flatMap((c) => c.connections ?? []);

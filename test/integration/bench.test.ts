@@ -6,20 +6,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { HistogramLogReader } from 'hdr-histogram-js';
 import { createEchoServer, type EchoServer } from '../../src/server/server.js';
 import { BENCH_FLAGS, benchHelp, benchMain, type BenchResult } from '../../src/tools/bench.js';
 import { ERROR_KINDS } from '../../src/tools/bench.js';
 import { startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from '../../testkit/faulty-servers.js';
-import { captureIo } from '../../testkit/tool-io.js';
+import { histogramLogTotals } from '../../testkit/histogram-log.js';
+import { captureIo, runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 
-async function bench(args: readonly string[]): Promise<{ code: number; result: BenchResult; stderr: string }> {
-  const captured = captureIo();
-  const code = await benchMain([...args, '--json'], captured.io);
-  return { code, result: JSON.parse(captured.stdout()) as BenchResult, stderr: captured.stderr() };
-}
+const bench = (args: readonly string[]): Promise<{ code: number; result: BenchResult; stderr: string }> => runJson<BenchResult>(benchMain, args);
 
 /** The figures of a clean run agree with each other. */
 function assertConsistent(result: BenchResult): void {
@@ -110,13 +106,7 @@ describe('echod bench against echod', () => {
       assert.equal(code, 0);
       const text = readFileSync(file, 'utf8');
       assert.match(text, /^#\[Histogram log format version 1\.3\]/);
-      const reader = new HistogramLogReader(text);
-      let total = 0;
-      let intervals = 0;
-      for (let h = reader.nextIntervalHistogram(); h !== null; h = reader.nextIntervalHistogram()) {
-        total += h.totalCount;
-        intervals++;
-      }
+      const { intervals, total } = histogramLogTotals(text);
       assert.ok(intervals >= 2, `one interval per second at least: ${intervals}`);
       assert.equal(total, result.msgs);
     } finally {

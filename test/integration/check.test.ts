@@ -9,17 +9,13 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../../src/server/server.js';
 import { CHECK_FLAGS, checkHelp, checkMain, type CheckResult } from '../../src/tools/check.js';
 import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from '../../testkit/faulty-servers.js';
-import { captureIo } from '../../testkit/tool-io.js';
+import { captureIo, runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 /** Short waits keep the suite quick; the servers here answer in microseconds. */
 const FAST = ['--idle', '300ms', '--timeout', '2s'];
 
-async function check(args: readonly string[]): Promise<{ code: number; result: CheckResult; text: string }> {
-  const captured = captureIo();
-  const code = await checkMain([...args, '--json'], captured.io);
-  return { code, result: JSON.parse(captured.stdout()) as CheckResult, text: captured.stderr() };
-}
+const check = (args: readonly string[]): Promise<{ code: number; result: CheckResult; stderr: string }> => runJson<CheckResult>(checkMain, args);
 
 function statusOf(result: CheckResult, name: string): string {
   const found = result.cases.find((c) => c.name === name);

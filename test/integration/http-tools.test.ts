@@ -7,7 +7,6 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HistogramLogReader } from 'hdr-histogram-js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -18,21 +17,13 @@ import type { WebBenchResult } from '../../src/tools/bench/web.js';
 import { checkMain } from '../../src/tools/check.js';
 import type { CheckResult } from '../../src/tools/check/main.js';
 import { HOST } from '../../testkit/clients.js';
-import { captureIo } from '../../testkit/tool-io.js';
+import { histogramLogTotals } from '../../testkit/histogram-log.js';
+import { captureIo, runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 
-async function check(args: string[]): Promise<{ code: number; result: CheckResult; stderr: string }> {
-  const captured = captureIo();
-  const code = await checkMain([...args, '--json'], captured.io);
-  return { code, result: JSON.parse(captured.stdout()) as CheckResult, stderr: captured.stderr() };
-}
-
-async function bench(args: string[]): Promise<{ code: number; result: WebBenchResult }> {
-  const captured = captureIo();
-  const code = await benchMain([...args, '--json'], captured.io);
-  return { code, result: JSON.parse(captured.stdout()) as WebBenchResult };
-}
+const check = (args: readonly string[]): Promise<{ code: number; result: CheckResult; stderr: string }> => runJson<CheckResult>(checkMain, args);
+const bench = (args: readonly string[]): Promise<{ code: number; result: WebBenchResult }> => runJson<WebBenchResult>(benchMain, args);
 
 function statuses(result: CheckResult): Record<string, string> {
   return Object.fromEntries(result.cases.map((c) => [c.name, c.status]));
@@ -109,13 +100,7 @@ describe('echod check and bench on HTTP and WebSocket targets', () => {
     const file = join(dir, 'ws.hlog');
     const { code, result } = await bench(['-c', '2', '-d', '4', '--duration', '1500ms', '-w', '0', '--histogram', file, `ws://${http}/`]);
     assert.equal(code, 0);
-    const reader = new HistogramLogReader(readFileSync(file, 'utf8'));
-    let total = 0;
-    let intervals = 0;
-    for (let h = reader.nextIntervalHistogram(); h !== null; h = reader.nextIntervalHistogram()) {
-      total += h.totalCount;
-      intervals++;
-    }
+    const { intervals, total } = histogramLogTotals(readFileSync(file, 'utf8'));
     assert.ok(intervals >= 2, `one interval per second at least: ${intervals}`);
     assert.equal(total, result.msgs);
     assert.equal(result.latencyUs.count, result.msgs);
