@@ -5,21 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { afterEach, before, describe, it } from 'node:test';
 import { HOST } from '../../testkit/clients.js';
+import { curl } from '../../testkit/curl.js';
 import { assertBuilt, type EchodProcess, startEchod } from '../../testkit/echod-process.js';
 import { HTTP_FLAGS, envName } from '../../src/cli/flags.js';
-
-/** curl's body and status (-w), exit code checked. */
-async function curl(args: string[]): Promise<{ status: number; body: string }> {
-  const child = spawn('curl', ['-sS', '-w', '\n%{http_code}', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const code = await new Promise<number | string | null>((resolve) => child.on('close', (c, sig) => resolve(c ?? sig)));
-  assert.equal(code, 0, `curl ${args.join(' ')}: ${stderr}`);
-  const cut = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(cut + 1)), body: stdout.slice(0, cut) };
-}
 
 async function run(args: string[]): Promise<string> {
   const child = spawn(process.execPath, ['bin/echod.js', ...args]);
@@ -59,7 +47,6 @@ describe('http listeners from the command line', () => {
     assert.equal(refused.reason, 'body_too_large');
     // Three requests on one curl: the second is the connection's last, the third needs a new one.
     const reuse = await curl([url, '--next', url, '--next', url]);
-    // (-w applies to the first transfer only, so its status line sits between the documents.)
     const requests = [...reuse.body.matchAll(/"connection":\{"id":\d+,"request":(\d+)\}/g)].map((match) => Number(match[1]));
     assert.deepEqual(requests, [1, 2, 1]);
   });
