@@ -14,10 +14,10 @@
 import type { Socket } from 'node:net';
 import type { ServerHttp2Session } from 'node:http2';
 import type { WebSocket } from 'ws';
-import { Connection, type HttpActivity } from '../connection/connection.js';
+import type { HttpActivity } from '../connection/connection.js';
 import type { Admission, Peer } from '../connection/transport.js';
 import type { HttpTlsInfo } from '../http/document.js';
-import { resetSocket } from './node.js';
+import { SocketConnection } from './socket-connection.js';
 
 const kHttpConnection = Symbol('echod.httpConnection');
 type HttpSocket = Socket & { [kHttpConnection]?: HttpConnection };
@@ -25,8 +25,7 @@ type HttpSocket = Socket & { [kHttpConnection]?: HttpConnection };
 /** WebSocket close code for a server going away (RFC 6455 §7.4.1). */
 export const WS_GOING_AWAY = 1001;
 
-export class HttpConnection extends Connection {
-  readonly socket: Socket;
+export class HttpConnection extends SocketConnection {
   /** What TLS negotiated (https), for the echo document. */
   readonly httpTls: HttpTlsInfo | null;
   /** Requests begun on this connection (HTTP/2: streams); the echo document numbers them. */
@@ -40,13 +39,8 @@ export class HttpConnection extends Connection {
   /** WebSocket messages received. */
   wsMessages = 0;
 
-  /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
-  private readonly notClientBytes: number;
-
   constructor(admission: Admission, socket: Socket, peer: Peer, tls: HttpTlsInfo | null) {
-    super(admission, peer);
-    this.socket = socket;
-    this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
+    super(admission, socket, peer);
     this.httpTls = tls;
     if (tls !== null) {
       this.tls = { version: tls.version, cipher: tls.cipher, servername: tls.sni, alpn: tls.alpn, clientSubject: tls.clientCert?.subject ?? null, authorized: tls.clientCert?.authorized ?? false };
@@ -58,18 +52,6 @@ export class HttpConnection extends Connection {
 
   override get httpActivity(): HttpActivity {
     return { protocol: this.ws !== null ? 'websocket' : this.session !== null ? 'h2' : 'http/1.1', requests: this.requests, messages: this.wsMessages };
-  }
-
-  get bytesReceived(): number {
-    return this.socket.bytesRead - this.notClientBytes;
-  }
-
-  get bytesSent(): number {
-    return this.socket.bytesWritten;
-  }
-
-  get local(): { address: string; port: number } {
-    return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 
   /** Draining (shutdown, idle timeout): responses from now on close the connection. */
@@ -111,18 +93,6 @@ export class HttpConnection extends Connection {
     if (this.ws !== null) this.ws.close(WS_GOING_AWAY, 'server shutting down');
     else if (this.session !== null) this.session.close();
     else if (this.inFlight === 0) this.socket.end();
-  }
-
-  protected destroyTransport(): void {
-    this.socket.destroy();
-  }
-
-  protected resetTransport(): void {
-    resetSocket(this.socket);
-  }
-
-  protected get transportDestroyed(): boolean {
-    return this.socket.destroyed;
   }
 }
 

@@ -10,12 +10,13 @@
 import { once } from 'node:events';
 import { type Socket, createServer } from 'node:net';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { Connection, type TlsInfo } from '../connection/connection.js';
+import type { TlsInfo } from '../connection/connection.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
 import type { Acceptor, Admission, Hold, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { bindSocketFile, removeSocketFile, type SocketFile } from './socket-file.js';
+import { SocketConnection } from './socket-connection.js';
 import { acceptDirect, isDirect } from './node-direct-read.js';
 import { nodeListenReusePort } from './reuse-port.js';
 import { formatListener } from '../config/listen-url.js';
@@ -47,44 +48,18 @@ type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/**
- * Closes `socket` so that its peer sees ECONNRESET: SO_LINGER 0, then close. A TLS socket's
- * wrapper has no such close, so it is destroyed. Every Node socket transport resets this way.
- */
-export function resetSocket(socket: Socket): void {
-  if (typeof socket.resetAndDestroy === 'function' && !('encrypted' in socket)) socket.resetAndDestroy();
-  else socket.destroy();
-}
-
-export class NodeConnection extends Connection {
-  readonly socket: Socket;
-  /** Bytes the socket read that were not the client's: a PROXY header (TLS sockets count only plaintext). */
-  private readonly notClientBytes: number;
+export class NodeConnection extends SocketConnection {
   /** Our side has ended (`finish()`): what is read from now on is discarded, see `receive()`. */
   discarding = false;
 
   constructor(admission: Admission, socket: Socket, peer: Peer) {
-    super(admission, peer);
-    this.socket = socket;
-    this.notClientBytes = 'encrypted' in socket ? 0 : (peer.headerBytes ?? 0);
+    super(admission, socket, peer);
     (socket as ConnectionSocket)[kConnection] = this;
     // A socket read directly hands its bytes to onDirectBytes, never to 'data' listeners.
     if (!isDirect(socket)) socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
-  }
-
-  get bytesReceived(): number {
-    return this.socket.bytesRead - this.notClientBytes;
-  }
-
-  get bytesSent(): number {
-    return this.socket.bytesWritten;
-  }
-
-  get local(): { address: string; port: number } {
-    return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 
   protected write(data: Buffer): boolean {
@@ -112,18 +87,6 @@ export class NodeConnection extends Connection {
     const socket = this.socket;
     // read() hands the buffered bytes to the 'data' listener, i.e. to echo().
     while (!socket.destroyed && socket.readableLength > 0 && socket.read() !== null);
-  }
-
-  protected destroyTransport(): void {
-    this.socket.destroy();
-  }
-
-  protected resetTransport(): void {
-    resetSocket(this.socket);
-  }
-
-  protected get transportDestroyed(): boolean {
-    return this.socket.destroyed;
   }
 }
 
