@@ -7,7 +7,7 @@
 // the other listeners. The CLI cases run under Node and Bun; a last one puts a real haproxy
 // and `openssl s_client` in front.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, t
 import { Fixture, HOST, untilServerStopsReading, WAIT_MS } from '../../testkit/clients.js';
 import { type EchodProcess, RUNTIMES, startEchod } from '../../testkit/echod-process.js';
 import { HAPROXY_SKIP, startHaproxy } from '../../testkit/haproxy.js';
+import { OPENSSL, opensslEcho } from '../../testkit/openssl.js';
 import { addresses, authorityTlv, FAMILY, v1, v2 } from '../../testkit/proxy-headers.js';
 import { RecordingLogger } from '../../testkit/recording-logger.js';
 import { assertRefusals } from '../../testkit/refusals.js';
@@ -36,7 +37,6 @@ const CLI_TIMEOUT_MS = 30_000;
 /** Short, so the timeout test is quick; long enough for any loopback header to arrive. */
 const HEADER_TIMEOUT_MS = 300;
 const MiB = 1024 * 1024;
-const OPENSSL = spawnSync('openssl', ['version']).status === 0;
 
 /**
  * How the balancer's bytes reach echod. `apart`: the header, then (once written) the TLS
@@ -591,27 +591,7 @@ describe('PROXY protocol on tls listeners', () => {
           (started) => processes.push(started.child),
         );
 
-        const openssl = spawn('openssl', ['s_client', '-connect', `${HOST}:${balancerPort}`, '-servername', SERVER_NAME, '-CAfile', caFile, '-verify_return_error', '-quiet']);
-        processes.push(openssl);
-        let stdout = '';
-        let stderr = '';
-        const waiters = new Waiters();
-        openssl.stdout.on('data', (chunk: Buffer) => {
-          stdout += chunk.toString('latin1');
-          waiters.notify();
-        });
-        openssl.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        openssl.on('exit', () => waiters.notify());
-        openssl.stdin.write('through haproxy\n');
-        await waiters.until(
-          () => {
-            if (stdout.includes('\n')) return true;
-            if (openssl.exitCode !== null) throw new Error(`openssl exited ${openssl.exitCode}: ${stderr}; haproxy: ${haproxy.output}`);
-            return false;
-          },
-          WAIT_MS,
-          'the echo through haproxy and openssl',
-        );
+        const { child: openssl, stdout } = await opensslEcho(balancerPort, caFile, 'through haproxy\n', (started) => processes.push(started), 'the echo through haproxy and openssl', () => `; haproxy: ${haproxy.output}`);
         assert.equal(stdout, 'through haproxy\n');
 
         const opened = await echod.line('connection opened');

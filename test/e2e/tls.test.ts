@@ -3,7 +3,7 @@
 // version, and certificate reloads (library `reloadTls()` and the CLI's SIGHUP) that never
 // drop an open connection.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,13 +15,13 @@ import type { RejectReason } from '../../src/core/stats.js';
 import { CLIENT_CN, fingerprint256, type KeyPair, makeServerCert, SERVER_NAME, STRANGER_CN, type TestPki, testPki } from '../../testkit/certs.js';
 import { Client, Fixture, HOST, WAIT_MS } from '../../testkit/clients.js';
 import { type EchodProcess, startEchod } from '../../testkit/echod-process.js';
+import { OPENSSL, opensslEcho } from '../../testkit/openssl.js';
 import { RecordingLogger } from '../../testkit/recording-logger.js';
 import { echoOf, StreamClient } from '../../testkit/stream-client.js';
-import { Waiters, within } from '../../testkit/wait.js';
+import { within } from '../../testkit/wait.js';
 
 const TEST_TIMEOUT_MS = 15_000;
 const CLI_TIMEOUT_MS = 30_000;
-const OPENSSL = spawnSync('openssl', ['version']).status === 0;
 
 describe('tls listeners', () => {
   let pki: TestPki;
@@ -136,27 +136,7 @@ describe('tls listeners', () => {
       const { port, events } = await start({ cert: pki.server.cert, key: pki.server.key });
       const caFile = join(dir, 'ca-for-openssl.pem');
       writeFileSync(caFile, pki.ca.cert);
-      const child = spawn('openssl', ['s_client', '-connect', `${HOST}:${port}`, '-servername', SERVER_NAME, '-CAfile', caFile, '-verify_return_error', '-quiet']);
-      processes.push(child);
-      let stdout = '';
-      let stderr = '';
-      const waiters = new Waiters();
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString('latin1');
-        waiters.notify();
-      });
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('exit', () => waiters.notify());
-      child.stdin.write('hello from openssl\n');
-      await waiters.until(
-        () => {
-          if (stdout.includes('\n')) return true;
-          if (child.exitCode !== null) throw new Error(`openssl exited ${child.exitCode}: ${stderr}`);
-          return false;
-        },
-        WAIT_MS,
-        'the echo through openssl',
-      );
+      const { child, stdout } = await opensslEcho(port, caFile, 'hello from openssl\n', (started) => processes.push(started), 'the echo through openssl');
       assert.equal(stdout, 'hello from openssl\n');
       child.kill('SIGTERM');
       const [summary] = await events.closed(1);
