@@ -22,7 +22,9 @@ export type PayloadMode = 'line' | 'raw';
 export const SEQ_DIGITS = 12;
 const CONN_DIGITS = 8;
 const NEWLINE = 0x0a;
-const LINE_FILLER = Buffer.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 'latin1');
+/** What fills a message after its numbers, in line mode and on http:// and ws:// (printable, no newline). */
+export const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const LINE_FILLER = Buffer.from(FILLER, 'latin1');
 /** 0..255 once over, so raw mode sends every byte value, NUL, CR, LF and invalid UTF-8 included. */
 const RAW_FILLER = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const HEX = Buffer.from('0123456789abcdef', 'latin1');

@@ -17,11 +17,11 @@ import { formatWebTarget, openWebSocket, type WebAgent, webAgent, webRequest, ty
 import { classify, describeError, ERROR_KINDS, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
 import { HistogramLog, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
+import { FILLER } from './payload.js';
 import { latencyTable, type MeasuredRun, PRINTED_SAMPLES } from './report.js';
 
 /** Error samples kept for the report. */
 const KEPT_SAMPLES = 10;
-const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export interface WebBenchResult extends MeasuredRun {
   transport: WebTarget['scheme'];
