@@ -7,8 +7,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { LineFramer } from '../src/core/framing.js';
-
-export const HOST = '127.0.0.1';
+import { HOST } from './clients.js';
 
 /** A running test server; `close()` destroys its connections too, and is safe to repeat. */
 export interface TestServer {

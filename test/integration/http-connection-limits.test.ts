@@ -11,8 +11,7 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createEchoServer, type EchoServer, type EchoServerOptions } from '../../src/index.js';
 import { poll } from '../../testkit/wait.js';
-
-const HOST = '127.0.0.1';
+import { HOST } from '../../testkit/clients.js';
 
 async function started(options: EchoServerOptions): Promise<{ server: EchoServer; port: number }> {
   const server = createEchoServer(options);

@@ -7,8 +7,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../../src/index.js';
 import { poll } from '../../testkit/wait.js';
-
-const HOST = '127.0.0.1';
+import { HOST } from '../../testkit/clients.js';
 
 /** Sends `request` (and nothing more) and returns everything the server sent until it closed. */
 async function exchange(port: number, request: string | Buffer): Promise<string> {

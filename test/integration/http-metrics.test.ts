@@ -10,8 +10,7 @@ import { createEchoServer, createMetrics, type EchoServer } from '../../src/inde
 import { parsePrometheus } from '../../testkit/prometheus.js';
 import { metric } from '../../testkit/echod-process.js';
 import type { Registry } from 'prom-client';
-
-const HOST = '127.0.0.1';
+import { HOST } from '../../testkit/clients.js';
 
 describe('http metrics', () => {
   let server: EchoServer;

@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createEchoServer } from '../../src/index.js';
+import { HOST } from '../../testkit/clients.js';
 
-const HOST = '127.0.0.1';
 const PYTHON = '/usr/bin/python3';
 
 async function python(script: string, url: string): Promise<string> {
