@@ -3,16 +3,16 @@
  * --check-config), so that a person does not believe in a limit or a certificate that is not
  * there. Contradictions are refused earlier, in config.ts; these are only warnings.
  */
-import { FAULTS, type ListenerKind } from '../config/faults.js';
-import { formatListener } from '../config/listen-url.js';
+import { FAULTS, HTTP_FAULTS, type ListenerKind } from '../config/faults.js';
+import { formatListener, HTTP_PROTOCOLS } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
 import { FLAGS, HTTP_FLAGS, type ParsedCommandLine } from './flags.js';
 
 /** The flags that set a `tls.*` option: they act on tls:// and https:// listeners only. */
 const TLS_FLAGS = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true).map((flag) => flag.name);
 /** How a warning names the listeners of a kind. */
-const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://' };
-const kindOf = (protocol: string): ListenerKind => (protocol === 'udp' ? 'udp' : 'stream');
+const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://', http: 'http:// or https://' };
+const kindOf = (protocol: string): ListenerKind => (protocol === 'udp' ? 'udp' : HTTP_PROTOCOLS.includes(protocol as never) ? 'http' : 'stream');
 const ENV_PLACEHOLDER = /\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sources'>, resolved: ResolvedOptions, env: NodeJS.ProcessEnv): string[] {
@@ -34,15 +34,13 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
     warnings.push(`${named('proxy-protocol')} has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)`);
   }
   const kinds = new Set([...protocols].map(kindOf));
-  for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)))) {
+  // With http listeners, a stream fault they do not apply gets the http warning below instead.
+  const notOnHttp = kinds.has('http') ? FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && !spec.appliesTo.includes('http')) : [];
+  for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)) && !notOnHttp.includes(spec))) {
     warnings.push(`${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`);
   }
-  if (protocols.has('http') || protocols.has('https')) {
-    // http listeners take refuse-rate only; config.ts gives them no other flag fault.
-    for (const fault of FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && spec.option !== 'refuseRate')) {
-      warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take --refuse-rate only)`);
-    }
-  }
+  const httpTake = HTTP_FAULTS.map((fault) => `--${fault.name}`).join(', ');
+  for (const fault of notOnHttp) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take ${httpTake} only)`);
   if (!protocols.has('udp') && values.has('udp-rate-per-source')) warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {

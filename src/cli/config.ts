@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
-import { FAULTS, type FaultOptions, parseFault } from '../config/faults.js';
+import { FAULTS, type FaultOptions, httpFaults, parseFault } from '../config/faults.js';
 import { formatListener, HTTP_PROTOCOLS, type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions, type TlsOptions } from '../config/options.js';
 import { tlsMaterialProblem } from '../config/self-signed.js';
@@ -118,7 +118,7 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
   }
   const withFaults = (listener: ListenerOptions): ListenerOptions => {
     // http and https listeners take refuse-rate only (decided at admission); the others shape the byte echo.
-    const given = listener.protocol !== undefined && HTTP_PROTOCOLS.includes(listener.protocol) ? (faults?.refuseRate !== undefined ? { refuseRate: faults.refuseRate } : undefined) : faults;
+    const given = listener.protocol !== undefined && HTTP_PROTOCOLS.includes(listener.protocol) ? httpFaults(faults) : faults;
     return given === undefined ? listener : { ...listener, faults: { ...given, ...listener.faults } };
   };
   const inherited = socketActivationFds(env);

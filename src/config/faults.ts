@@ -95,7 +95,8 @@ export function shapesOutput(faults: FaultOptions | null): boolean {
 }
 
 /** The kinds of listener a fault acts on: stream (tcp, tls, unix) or udp. */
-export type ListenerKind = 'stream' | 'udp';
+/** Which listeners a fault means something on: byte streams (tcp, tls, unix), udp, or http (http, https). */
+export type ListenerKind = 'stream' | 'udp' | 'http';
 
 /** One fault, declared once. */
 export interface FaultSpecOf<K extends keyof FaultOptions> {
@@ -218,7 +219,8 @@ export const FAULTS: readonly FaultSpec[] = [
   {
     name: 'refuse-rate',
     option: 'refuseRate',
-    appliesTo: STREAM,
+    // Decided at admission, before any protocol: the same on every connection-oriented listener.
+    appliesTo: ['stream', 'http'],
     arg: 'SHARE',
     help: 'close this share (0..1) of new connections at once',
     parse: (text) => parseRate('refuse-rate', text),
@@ -274,4 +276,15 @@ export function checkFaults(at: string, faults: unknown): void {
     const value = (faults as Record<string, unknown>)[spec.option];
     if (value !== undefined) spec.check(`${at}.${spec.option}`, value);
   }
+}
+
+/** The faults an http or https listener applies (those decided at admission). */
+export const HTTP_FAULTS: readonly FaultSpec[] = FAULTS.filter((fault) => fault.appliesTo.includes('http'));
+
+/** `faults` reduced to what an http listener applies. */
+export function httpFaults(faults: FaultOptions | undefined): FaultOptions | undefined {
+  if (faults === undefined) return undefined;
+  const kept: Record<string, unknown> = {};
+  for (const { option } of HTTP_FAULTS) if (faults[option] !== undefined) kept[option] = faults[option];
+  return Object.keys(kept).length > 0 ? kept : undefined;
 }

@@ -8,7 +8,7 @@
  * Pure: text in, a listener description out, or an error naming what is wrong.
  */
 import { isIP } from 'node:net';
-import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, parseFault } from './faults.js';
+import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, HTTP_FAULTS, parseFault } from './faults.js';
 
 export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix' | 'http' | 'https';
 /** The L7 listeners: HTTP/1.1 (and HTTP/2 by ALPN on https) echo with WebSocket upgrades. */
@@ -71,9 +71,9 @@ export function parseListenUrl(text: string): ListenerOptions {
     listener.port = portNumber;
   }
   for (const [key, value] of new URLSearchParams(query ?? '')) {
-    if (http && key !== 'refuse-rate' && key !== 'proxy') {
+    if (http && key !== 'proxy' && !HTTP_FAULTS.some((fault) => fault.name === key)) {
       // Only admission-time faults mean one thing for HTTP; the byte-stream ones are not there yet.
-      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (proxy and refuse-rate are)`);
+      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (${['proxy', ...HTTP_FAULTS.map((fault) => fault.name)].join(' and ')} are)`);
     } else if (key === 'mode') {
       if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
       listener.mode = value;

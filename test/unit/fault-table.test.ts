@@ -90,6 +90,22 @@ describe('the fault table', () => {
     );
   });
 
+  it('http and https listeners take exactly the faults the table applies to http, by URL and through the library', () => {
+    assert.ok(FAULTS.some((fault) => fault.appliesTo.includes('http')), 'at least one fault acts on http listeners');
+    for (const fault of FAULTS) {
+      const { text } = sample(fault.name);
+      const url = `http://127.0.0.1:0?${fault.name}=${encodeURIComponent(text)}`;
+      const faults = parseFault(fault.name, text);
+      if (fault.appliesTo.includes('http')) {
+        assert.deepEqual(parseListenUrl(url).faults, faults, `?${fault.name}= on http://`);
+        assert.doesNotThrow(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }), fault.name);
+      } else {
+        assert.throws(() => parseListenUrl(url), ListenUrlError, `?${fault.name}= refused on http://`);
+        assert.throws(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }), InvalidOptionError, fault.name);
+      }
+    }
+  });
+
   it('every fault with a refusable value is checked when given through the library, naming the option', () => {
     for (const fault of FAULTS) {
       const { bad } = sample(fault.name);
