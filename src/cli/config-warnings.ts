@@ -3,7 +3,7 @@
  * --check-config), so that a person does not believe in a limit or a certificate that is not
  * there. Contradictions are refused earlier, in config.ts; these are only warnings.
  */
-import { FAULTS, HTTP_FAULTS, type ListenerKind } from '../config/faults.js';
+import { FAULTS, HTTP_FAULTS, type ListenerKind, parseFault, refusedOnHttp } from '../config/faults.js';
 import { formatListener, HTTP_PROTOCOLS } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
 import { FLAGS, HTTP_FLAGS, type ParsedCommandLine } from './flags.js';
@@ -41,6 +41,13 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
   }
   const httpTake = HTTP_FAULTS.map((fault) => `--${fault.name}`).join(', ');
   for (const fault of notOnHttp) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take ${httpTake} only)`);
+  if (kinds.has('http')) {
+    // A value the table gives no HTTP meaning (close-after lines=N) reaches the other listeners only.
+    for (const fault of HTTP_FAULTS.filter((spec) => values.has(spec.name))) {
+      const refused = refusedOnHttp(fault, parseFault(fault.name, String(values.get(fault.name))));
+      if (refused !== null) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners: ${refused}`);
+    }
+  }
   if (!protocols.has('udp') && values.has('udp-rate-per-source')) warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {

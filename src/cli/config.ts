@@ -117,7 +117,7 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
     if (value !== undefined) faults = { ...faults, ...parseFault(name, String(value)) };
   }
   const withFaults = (listener: ListenerOptions): ListenerOptions => {
-    // http and https listeners take refuse-rate only (decided at admission); the others shape the byte echo.
+    // http and https listeners take the faults the table applies to http, with an HTTP meaning.
     const given = listener.protocol !== undefined && HTTP_PROTOCOLS.includes(listener.protocol) ? httpFaults(faults) : faults;
     return given === undefined ? listener : { ...listener, faults: { ...given, ...listener.faults } };
   };

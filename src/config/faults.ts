@@ -116,6 +116,11 @@ export interface FaultSpecOf<K extends keyof FaultOptions> {
   parse(text: string): NonNullable<FaultOptions[K]>;
   /** Checks a value given through the library (`option` names it in the error). Throws InvalidOptionError. */
   check(option: string, value: unknown): void;
+  /**
+   * For a fault that applies to http: why this value of it has no meaning there (a sentence), or
+   * null when it has one. Absent: every value does.
+   */
+  refusedOnHttp?(value: NonNullable<FaultOptions[K]>): string | null;
 }
 
 export type FaultSpec = { [K in keyof FaultOptions]-?: FaultSpecOf<K> }[keyof FaultOptions];
@@ -136,6 +141,8 @@ function checkPositive(option: string, value: unknown): void {
 }
 
 const STREAM: readonly ListenerKind[] = ['stream'];
+/** Byte streams and HTTP (src/transports/http.ts gives them their HTTP meaning, docs/http.md). */
+const STREAM_AND_HTTP: readonly ListenerKind[] = ['stream', 'http'];
 const UDP: readonly ListenerKind[] = ['udp'];
 
 /** Every fault, in `--help` order. */
@@ -143,7 +150,8 @@ export const FAULTS: readonly FaultSpec[] = [
   {
     name: 'delay',
     option: 'delayMs',
-    appliesTo: STREAM,
+    // http: each response waits this long (on top of a `delay` control).
+    appliesTo: STREAM_AND_HTTP,
     arg: 'DURATION[..DURATION]',
     help: 'hold each echo this long (a range is uniform jitter); order is kept',
     parse: parseDelay,
@@ -157,7 +165,8 @@ export const FAULTS: readonly FaultSpec[] = [
   {
     name: 'throttle',
     option: 'throttleBytesPerSecond',
-    appliesTo: STREAM,
+    // http: each response body goes out at this rate (through the same shaper).
+    appliesTo: STREAM_AND_HTTP,
     arg: 'RATE',
     help: 'bytes per second per connection, each direction (e.g. 64KiB/s)',
     parse: parseThrottle,
@@ -175,7 +184,9 @@ export const FAULTS: readonly FaultSpec[] = [
   {
     name: 'close-after',
     option: 'closeAfter',
-    appliesTo: STREAM,
+    // http: time= closes the connection that long after it opened, bytes= once that many response
+    // bytes went out, each after the response in flight. lines= has no HTTP meaning: refused.
+    appliesTo: STREAM_AND_HTTP,
     arg: 'lines=N|bytes=N|time=D',
     help: 'close each connection after that much (reason fault_close_after)',
     parse: parseCloseAfter,
@@ -187,6 +198,7 @@ export const FAULTS: readonly FaultSpec[] = [
       else if ('ms' in after) checkInteger(`${option}.ms`, after.ms, 1, MAX_TIMER_MS);
       else throw new InvalidOptionError(option, after, expected);
     },
+    refusedOnHttp: (after) => ('lines' in after ? 'close-after lines=N has no meaning on http listeners (bytes=N and time=D do)' : null),
   },
   {
     name: 'close-how',
@@ -278,13 +290,20 @@ export function checkFaults(at: string, faults: unknown): void {
   }
 }
 
-/** The faults an http or https listener applies (those decided at admission). */
+/** The faults an http or https listener applies. */
 export const HTTP_FAULTS: readonly FaultSpec[] = FAULTS.filter((fault) => fault.appliesTo.includes('http'));
 
-/** `faults` reduced to what an http listener applies. */
+/** Why `faults[spec.option]` means nothing on an http listener, or null. */
+export function refusedOnHttp(spec: FaultSpec, faults: FaultOptions): string | null {
+  const value = faults[spec.option];
+  if (value === undefined || !spec.appliesTo.includes('http')) return null;
+  return (spec as FaultSpecOf<typeof spec.option> & { refusedOnHttp?: (value: unknown) => string | null }).refusedOnHttp?.(value) ?? null;
+}
+
+/** `faults` reduced to what an http listener applies (a value it gives no meaning dropped). */
 export function httpFaults(faults: FaultOptions | undefined): FaultOptions | undefined {
   if (faults === undefined) return undefined;
   const kept: Record<string, unknown> = {};
-  for (const { option } of HTTP_FAULTS) if (faults[option] !== undefined) kept[option] = faults[option];
+  for (const spec of HTTP_FAULTS) if (faults[spec.option] !== undefined && refusedOnHttp(spec, faults) === null) kept[spec.option] = faults[spec.option];
   return Object.keys(kept).length > 0 ? kept : undefined;
 }

@@ -8,7 +8,7 @@
  * Pure: text in, a listener description out, or an error naming what is wrong.
  */
 import { isIP } from 'node:net';
-import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, HTTP_FAULTS, parseFault } from './faults.js';
+import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, HTTP_FAULTS, parseFault, refusedOnHttp } from './faults.js';
 
 export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix' | 'http' | 'https';
 /** The L7 listeners: HTTP/1.1 (and HTTP/2 by ALPN on https) echo with WebSocket upgrades. */
@@ -72,7 +72,7 @@ export function parseListenUrl(text: string): ListenerOptions {
   }
   for (const [key, value] of new URLSearchParams(query ?? '')) {
     if (http && key !== 'proxy' && !HTTP_FAULTS.some((fault) => fault.name === key)) {
-      // Only admission-time faults mean one thing for HTTP; the byte-stream ones are not there yet.
+      // The faults the table applies to http (docs/http.md says what each means there).
       throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (${['proxy', ...HTTP_FAULTS.map((fault) => fault.name)].join(' and ')} are)`);
     } else if (key === 'mode') {
       if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
@@ -83,7 +83,11 @@ export function parseListenUrl(text: string): ListenerOptions {
       listener.proxyProtocol = value as ProxyProtocolMode;
     } else if (faultNamed(key) !== undefined) {
       try {
-        listener.faults = { ...listener.faults, ...parseFault(key, value) };
+        const fault = parseFault(key, value);
+        const spec = faultNamed(key);
+        const refused = http && spec !== undefined ? refusedOnHttp(spec, fault) : null;
+        if (refused !== null) throw new FaultOptionError(refused);
+        listener.faults = { ...listener.faults, ...fault };
       } catch (err) {
         if (err instanceof FaultOptionError) throw new ListenUrlError(`${JSON.stringify(text)}: ${err.message}`);
         throw err;

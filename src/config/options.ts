@@ -9,7 +9,7 @@ import { InvalidOptionError } from '../core/errors.js';
 import { HTTP_PROTOCOLS, type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
 import { type HttpOptions, type ResolvedHttpOptions, resolveHttpOptions } from './http-options.js';
 import { DIGEST_KINDS, type DigestKind } from '../core/digest.js';
-import { checkFaults, checkInteger as integer, type FaultOptions, HTTP_FAULTS } from './faults.js';
+import { checkFaults, checkInteger as integer, type FaultOptions, HTTP_FAULTS, refusedOnHttp } from './faults.js';
 import { type Logger, silentLogger } from '../core/log.js';
 import { unknownPlaceholders } from '../core/template.js';
 import { MAX_TIMER_MS } from '../core/units.js';
@@ -251,12 +251,16 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
   });
 }
 
-/** What http listeners do not take: every fault the table does not apply to http (only those decided at admission). */
+/** What http listeners do not take: every fault the table does not apply to http, and the values it gives no HTTP meaning. */
 function checkHttpListener(name: string, faults: FaultOptions | null): void {
   const other = Object.keys(faults ?? {}).find((field) => !HTTP_FAULTS.some((fault) => fault.option === field));
   if (other !== undefined) {
     const allowed = HTTP_FAULTS.map((fault) => fault.option).join(', ');
     throw new InvalidOptionError(`${name}.faults.${other}`, (faults as Record<string, unknown>)[other], `unset (http listeners take ${allowed} only)`);
+  }
+  for (const spec of HTTP_FAULTS) {
+    const refused = faults === null ? null : refusedOnHttp(spec, faults);
+    if (refused !== null) throw new InvalidOptionError(`${name}.faults.${spec.option}`, faults?.[spec.option], `a value with an HTTP meaning: ${refused}`);
   }
 }
 

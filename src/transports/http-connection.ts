@@ -38,6 +38,8 @@ export class HttpConnection extends SocketConnection {
   ws: WebSocket | null = null;
   /** WebSocket messages received. */
   wsMessages = 0;
+  /** Response bytes sent (bodies), counted for the `close-after=bytes=` fault only. */
+  responseBytes = 0;
 
   constructor(admission: Admission, socket: Socket, peer: Peer, tls: HttpTlsInfo | null) {
     super(admission, socket, peer);

@@ -14,12 +14,14 @@ import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, ty
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { FaultOptions } from '../config/faults.js';
 import type { ResolvedHttpOptions } from '../config/http-options.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { ControlError, type EchoControls, parseControls, RAW_PATH } from '../http/controls.js';
 import { echoDocumentJson, type HttpTlsInfo, splitTarget } from '../http/document.js';
 import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
+import { OutputShaper, type ShapedSink } from '../connection/shaper.js';
 import type { Acceptor, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { HttpConnection, httpConnectionOf } from './http-connection.js';
 import { abandonHandshakes, acceptHeld, type AfterHeader, endHandshake, handshakeNext, takeHeld, TLS_HANDSHAKE_TIMEOUT_MS } from './node.js';
@@ -42,8 +44,12 @@ const BYTES_CHUNK = 64 * 1024;
 /** The slowloris sweep of node:http checks this often at most (and 4 times per headers timeout). */
 const MAX_CHECK_INTERVAL_MS = 1000;
 
-/** The listener's context as its requests see it. */
-type ListenerContext = HttpListenContext & { hostname: string };
+/**
+ * The listener's context as its requests see it. `faults`: the listener's, as they act on HTTP
+ * (docs/http.md): `delay` holds each answer, `throttle` paces each response body; `close-after`
+ * time= is the connection's own shaper timer (a graceful close, as on drain), bytes= is counted here.
+ */
+type ListenerContext = HttpListenContext & { hostname: string; faults: FaultOptions | null };
 
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
@@ -53,7 +59,7 @@ export type HttpListener = Listener & { setSecureContext?(options: SecureContext
 export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Promise<HttpListener> {
   const { listener } = spec;
   // os.hostname() is a system call: asked once per listener, not once per request.
-  const context: ListenerContext = { ...given, hostname: hostname() };
+  const context: ListenerContext = { ...given, hostname: hostname(), faults: listener.faults };
   const { http } = context;
   let server: HttpServer | Http2SecureServer;
   let handshaking = new Set<Socket>();
@@ -275,6 +281,8 @@ interface Exchange {
   over: boolean;
   /** https and HTTP/2: the --http-request-timeout timer (node:http's own covers http listeners). */
   timer: NodeJS.Timeout | null;
+  /** The `close-after=bytes=` fault closes the connection after this response. */
+  faultClose: boolean;
 }
 
 // The request path's handlers are defined once and find their exchange on the request or the
@@ -325,6 +333,7 @@ function onRequest(req: Request, res: Response, context: ListenerContext): void 
     size: 0,
     over: false,
     timer: null,
+    faultClose: false,
   };
   (req as Tagged<Request>)[kExchange] = exchange;
   (res as Tagged<Response>)[kExchange] = exchange;
@@ -400,15 +409,71 @@ function onBodyEnd(this: Request): void {
   const { chunks } = exchange;
   const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, exchange.size);
   exchange.chunks = EMPTY_CHUNKS;
-  if (exchange.controls.delayMs === 0) answer(exchange, body);
+  const delayMs = exchange.controls.delayMs + faultDelayMs(exchange.context.faults);
+  if (delayMs === 0) answer(exchange, body);
   else {
-    const timer = setTimeout(answer, exchange.controls.delayMs, exchange, body);
+    const timer = setTimeout(answer, delayMs, exchange, body);
     exchange.res.once('close', () => clearTimeout(timer));
   }
 }
 
 const EMPTY = Buffer.alloc(0);
 const EMPTY_CHUNKS: Buffer[] = [];
+
+/** The `delay` fault's hold for one answer: its range's uniform jitter, as on tcp. */
+function faultDelayMs(faults: FaultOptions | null): number {
+  const range = faults?.delayMs;
+  if (range === undefined) return 0;
+  const [min, max] = range;
+  return min === max ? min : Math.round(min + Math.random() * (max - min));
+}
+
+/**
+ * `close-after=bytes=N`: this response brings the connection's response bytes to N or past:
+ * it says `Connection: close` (HTTP/2: GOAWAY after it) and the connection closes once it is out.
+ */
+function countResponseBytes(exchange: Exchange, length: number, headers: string[]): void {
+  const after = exchange.context.faults?.closeAfter;
+  if (after === undefined || !('bytes' in after)) return;
+  const { connection } = exchange;
+  connection.responseBytes += length;
+  if (connection.responseBytes < after.bytes) return;
+  exchange.faultClose = true;
+  if (exchange.closeAfter || connection.draining) return; // said already
+  exchange.closeAfter = true;
+  if (exchange.req.httpVersionMajor < 2) headers.push('connection', 'close');
+}
+
+/**
+ * A response body paced by the `throttle` fault: the tcp listeners' shaper (its token bucket,
+ * its timers, one second of burst) with the response as its sink. `next` gives the body piece by
+ * piece, the next once the shaper has written the last (so a `?bytes=` body is made as it goes
+ * and at most one piece waits); `done` runs once it gave null.
+ */
+function throttled(res: Response, rate: number, next: () => Buffer | null, done: () => void): void {
+  const sink: ShapedSink = {
+    // node's two response types share write() but not its overloads: call it as the common shape.
+    writeNow: (data) => (res as { write(data: Buffer): boolean }).write(data),
+    pauseInput() {},
+    resumeInput() {},
+    faultClose() {},
+    writable: () => !res.writableNeedDrain,
+  };
+  const shaper = new OutputShaper({ throttleBytesPerSecond: rate }, sink);
+  const feed = (): void => {
+    if (res.destroyed) return;
+    const piece = next();
+    if (piece === null) done();
+    else {
+      shaper.send(piece, 0);
+      // On a later turn: a piece written at once would otherwise feed the next from within this one.
+      shaper.whenEmpty(() => setImmediate(feed));
+    }
+  };
+  res.on('drain', () => shaper.drained());
+  res.once('close', () => shaper.dispose());
+  feed();
+}
 
 /**
  * The headers every answer carries (who answered, on which connection, which request), as
@@ -486,8 +551,27 @@ function send(exchange: Exchange, status: number, headers: string[], body: Buffe
   const none = bodiless(status, req.method);
   const length = none ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   if (!none) headers.push('content-length', String(length));
+  countResponseBytes(exchange, length, headers);
   // node's two response types share writeHead and end but not their overloads: called as the common shape.
   (res as { writeHead(status: number, headers: string[]): unknown }).writeHead(status, headers);
+  const rate = exchange.context.faults?.throttleBytesPerSecond;
+  if (rate !== undefined && length > 0) {
+    let piece: Buffer | null = typeof body === 'string' ? Buffer.from(body) : body;
+    throttled(
+      res,
+      rate,
+      () => {
+        const given = piece;
+        piece = null;
+        return given;
+      },
+      () => {
+        res.end();
+        finished(exchange, status, bytesIn, length);
+      },
+    );
+    return;
+  }
   (res as { end(data?: Buffer | string): unknown }).end(none ? undefined : body);
   finished(exchange, status, bytesIn, length);
 }
@@ -500,9 +584,24 @@ function sendBytes(exchange: Exchange, status: number, headers: string[], total:
     return;
   }
   headers.push('content-length', String(total));
+  countResponseBytes(exchange, total, headers);
   (res as { writeHead(status: number, headers: string[]): unknown }).writeHead(status, headers);
   const chunk = Buffer.alloc(Math.min(BYTES_CHUNK, total), 'x');
   let left = total;
+  const rate = exchange.context.faults?.throttleBytesPerSecond;
+  if (rate !== undefined) {
+    const next = (): Buffer | null => {
+      if (left === 0) return null;
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      return piece;
+    };
+    throttled(res, rate, next, () => {
+      res.end();
+      finished(exchange, status, bytesIn, total);
+    });
+    return;
+  }
   const pump = (): void => {
     while (left > 0 && !res.destroyed) {
       const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
@@ -533,4 +632,6 @@ function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut:
   }
   // GOAWAY: streams in flight (this one included) finish, no new ones start.
   if (exchange.closeAfter && req.httpVersionMajor === 2) connection.session?.close();
+  // close-after=bytes=: closed as the fault closes any connection (its reason, its log line), after this response.
+  if (exchange.faultClose) connection.faultClose('fin');
 }

@@ -83,15 +83,17 @@ describe('settings that do nothing are warned about; contradictions are refused'
     assert.match(refusal(['--http-controls', 'maybe']), /^invalid --http-controls: "maybe" \(expected on, off\)/);
   });
 
-  it('stream fault flags reach tcp listeners and not http ones (refuse-rate reaches both), with a warning', () => {
-    const both = config(['--listen', 'tcp://127.0.0.1:0', '--listen', 'http://127.0.0.1:0', '--delay', '10ms', '--refuse-rate', '0.5']);
+  it('fault flags reach http listeners when the table gives them an HTTP meaning, the others tcp ones only, with a warning', () => {
+    const both = config(['--listen', 'tcp://127.0.0.1:0', '--listen', 'http://127.0.0.1:0', '--delay', '10ms', '--chunk', '100', '--refuse-rate', '0.5']);
     const [tcp, http] = both.resolved.listeners;
     assert.deepEqual(tcp?.faults?.delayMs, [10, 10]);
+    assert.equal(tcp?.faults?.chunkBytes, 100);
     assert.equal(tcp?.faults?.refuseRate, 0.5);
-    assert.equal(http?.faults?.delayMs, undefined);
+    assert.deepEqual(http?.faults?.delayMs, [10, 10]);
+    assert.equal(http?.faults?.chunkBytes, undefined);
     assert.equal(http?.faults?.refuseRate, 0.5);
-    assert.deepEqual(both.warnings, ['--delay has no effect on http:// and https:// listeners (they take --refuse-rate only)']);
-    assert.deepEqual(config(['--listen', 'http://127.0.0.1:0', '--refuse-rate', '0.5']).warnings, []);
+    assert.deepEqual(both.warnings, ['--chunk has no effect on http:// and https:// listeners (they take --delay, --throttle, --close-after, --refuse-rate only)']);
+    assert.deepEqual(config(['--listen', 'http://127.0.0.1:0', '--refuse-rate', '0.5', '--delay', '5ms']).warnings, []);
   });
 
   it('--tls-cert with --tls-self-signed is refused', () => {

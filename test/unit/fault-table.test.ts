@@ -16,7 +16,7 @@ const SAMPLES: Readonly<Record<string, { text: string; bad: unknown }>> = {
   delay: { text: '20ms..80ms', bad: [80, 20] },
   throttle: { text: '64KiB/s', bad: 0 },
   chunk: { text: '1400', bad: 1.5 },
-  'close-after': { text: 'lines=3', bad: { lines: 0 } },
+  'close-after': { text: 'bytes=1KiB', bad: { lines: 0 } },
   'close-how': { text: 'rst', bad: 'FIN' },
   'accept-then-hang': { text: 'true', bad: undefined },
   'refuse-rate': { text: '0.5', bad: 2 },
@@ -104,6 +104,16 @@ describe('the fault table', () => {
         assert.throws(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }), InvalidOptionError, fault.name);
       }
     }
+  });
+
+  it('a value the table gives no HTTP meaning is refused on http listeners, by URL and through the library, and warned about from the CLI', () => {
+    assert.throws(() => parseListenUrl('http://127.0.0.1:0?close-after=lines=3'), (err: unknown) => err instanceof ListenUrlError && /lines=N has no meaning on http/.test(err.message));
+    assert.deepEqual(parseListenUrl('tcp://127.0.0.1:0?close-after=lines=3').faults, { closeAfter: { lines: 3 } });
+    assert.throws(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults: { closeAfter: { lines: 3 } } }] }), InvalidOptionError);
+    const { resolved, warnings } = resolveCliConfig(parseCommandLine(['--listen', 'http://127.0.0.1:0', '--listen', 'tcp://127.0.0.1:0', '--close-after', 'lines=3'], {}), {});
+    assert.equal(resolved.listeners[0]?.faults, null, 'the http listener does not take it');
+    assert.deepEqual(resolved.listeners[1]?.faults, { closeAfter: { lines: 3 } }, 'the tcp one does');
+    assert.ok(warnings.some((warning) => warning.startsWith('--close-after has no effect on http:// and https:// listeners')), warnings.join('\n'));
   });
 
   it('every fault with a refusable value is checked when given through the library, naming the option', () => {
