@@ -71,6 +71,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
   { name: 'http-request-timeout', kind: 'duration', arg: 'DURATION', description: 'an HTTP request (head and body) not received this long after it began is answered 408 and closed', option: 'http.requestTimeoutMs' },
   { name: 'http-max-requests-per-connection', kind: 'integer', arg: 'N', description: 'requests served on one HTTP connection; the last says Connection: close (HTTP/2: GOAWAY) (0 = no limit)', option: 'http.maxRequestsPerConnection' },
   { name: 'http2-max-streams', kind: 'integer', arg: 'N', description: 'HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS)', option: 'http.maxConcurrentStreams' },
+  { name: 'http2-max-resets-per-second', kind: 'integer', arg: 'N', description: 'HTTP/2 stream resets one connection may cause per second; past it GOAWAY and closed (rapid reset)', option: 'http.maxStreamResetsPerSecond' },
   { name: 'http-controls', kind: { oneOf: ['on', 'off'] }, arg: 'on|off', description: 'honour the echo controls (?status= ?delay= ?header= ?bytes= ?close= and their x-echo-* headers)', option: 'http.controls' },
   { name: 'http-max-delay', kind: 'duration', arg: 'DURATION', description: 'longest ?delay= a request may ask for; more is answered 400', option: 'http.maxDelayMs' },
   { name: 'http-max-response-bytes', kind: 'size', arg: 'SIZE', description: 'largest ?bytes= body a request may ask for; more is answered 400', option: 'http.maxResponseBytes' },

@@ -26,6 +26,11 @@ export interface HttpOptions {
   maxRequestsPerConnection?: number;
   /** HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). @default 100 */
   maxConcurrentStreams?: number;
+  /**
+   * HTTP/2 streams one connection may have reset (by either side) in one second; past it the
+   * connection gets GOAWAY (ENHANCE_YOUR_CALM) and is closed: rapid reset (CVE-2023-44487). @default 200
+   */
+  maxStreamResetsPerSecond?: number;
   /** Largest WebSocket message; a larger one is closed with 1009. @default 1048576 */
   maxWsMessageBytes?: number;
   /** Offer permessage-deflate on WebSocket upgrades. @default false */
@@ -47,6 +52,7 @@ export const HTTP_DEFAULTS: Readonly<ResolvedHttpOptions> = Object.freeze({
   requestTimeoutMs: 60_000,
   maxRequestsPerConnection: 10_000,
   maxConcurrentStreams: 100,
+  maxStreamResetsPerSecond: 200,
   maxWsMessageBytes: 1024 * 1024,
   wsDeflate: false,
   serverHeader: 'x-echod-server',
@@ -77,6 +83,7 @@ export function resolveHttpOptions(given: unknown): ResolvedHttpOptions {
   if (http.requestTimeoutMs < http.headersTimeoutMs) throw new InvalidOptionError('http.requestTimeoutMs', http.requestTimeoutMs, `at least http.headersTimeoutMs (${http.headersTimeoutMs})`);
   integer('maxRequestsPerConnection', http.maxRequestsPerConnection, 0, Number.MAX_SAFE_INTEGER);
   integer('maxConcurrentStreams', http.maxConcurrentStreams, 1, 2 ** 31 - 1);
+  integer('maxStreamResetsPerSecond', http.maxStreamResetsPerSecond, 1, 1_000_000);
   // ws keeps a message whole in memory: 1 GiB is already far past any sensible echo.
   integer('maxWsMessageBytes', http.maxWsMessageBytes, 1, 2 ** 30);
   if (typeof http.serverHeader !== 'string' || !HEADER_NAME_RE.test(http.serverHeader)) {

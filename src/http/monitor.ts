@@ -21,6 +21,8 @@ export const HTTP_ERROR_REASONS = [
   'bad_control',
   /** The last request --http-max-requests-per-connection allows: answered with Connection: close or GOAWAY. */
   'max_requests_per_connection',
+  /** An HTTP/2 connection whose streams were reset faster than --http2-max-resets-per-second (GOAWAY ENHANCE_YOUR_CALM, closed): rapid reset. */
+  'http2_rapid_reset',
   /** An upgrade that was not a valid WebSocket handshake (400). */
   'bad_upgrade',
   /** A WebSocket message larger than --max-ws-message-bytes (close 1009). */

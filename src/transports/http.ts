@@ -10,7 +10,7 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { constants as h2, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
@@ -41,6 +41,8 @@ export interface HttpListenContext {
 export const HEALTH_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/livez', '/health']);
 /** `?bytes=` bodies go out in writes of this size, each after the last was taken. */
 const BYTES_CHUNK = 64 * 1024;
+/** After a flood's GOAWAY, the socket is destroyed this much later (time for the frame to go out). */
+const GOAWAY_GRACE_MS = 50;
 /** The slowloris sweep of node:http checks this often at most (and 4 times per headers timeout). */
 const MAX_CHECK_INTERVAL_MS = 1000;
 
@@ -83,6 +85,7 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
       const connection = httpConnectionOf(session.socket);
       if (connection === undefined) return;
       connection.session = session;
+      boundResets(session, connection, context);
       if (connection.draining) session.close();
     });
     secure.on('sessionError', () => {});
@@ -212,6 +215,37 @@ function acceptHeldSockets(server: HttpServer | Http2SecureServer, spec: ListenS
 }
 
 function ignoreError(): void {}
+
+/**
+ * Rapid reset (CVE-2023-44487) and its kin: a client that opens streams and resets them at
+ * once makes the server start work it never finishes, and never hits the concurrent-stream
+ * limit. Streams ending in RST_STREAM (from either side) are counted per connection per second;
+ * past --http2-max-resets-per-second the connection gets GOAWAY (ENHANCE_YOUR_CALM) and is
+ * destroyed, so one connection's flood costs bounded work. Streams over the concurrent limit
+ * are refused by nghttp2 itself (REFUSED_STREAM) before they cost a request.
+ */
+function boundResets(session: ServerHttp2Session, connection: HttpConnection, context: HttpListenContext): void {
+  const limit = context.http.maxStreamResetsPerSecond;
+  let windowStart = performance.now();
+  let resets = 0;
+  let closing = false;
+  const onStreamClose = function (this: ServerHttp2Stream): void {
+    if (closing || this.rstCode === h2.NGHTTP2_NO_ERROR) return;
+    const now = performance.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      resets = 0;
+    }
+    if (++resets <= limit) return;
+    closing = true;
+    context.monitor.refused('http2_rapid_reset');
+    context.logger.warn({ connId: connection.id, resets, limit, reason: 'http2_rapid_reset' }, 'http2 streams reset too fast: GOAWAY and closed');
+    session.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM);
+    // A moment for the GOAWAY to be written, then the socket goes (node's session.destroy() leaves it open here).
+    setTimeout(() => connection.socket.destroy(), GOAWAY_GRACE_MS).unref();
+  };
+  session.on('stream', (stream: ServerHttp2Stream) => stream.once('close', onStreamClose));
+}
 
 function peerOf(socket: Socket): Peer {
   return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
