@@ -5,17 +5,26 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { connect as connectHttp2, constants as h2 } from 'node:http2';
 import { afterEach, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import type { FaultOptions } from '../../src/config/faults.js';
 import { createEchoServer, type EchoServer } from '../../src/index.js';
 import { HOST } from '../../testkit/clients.js';
+import { poll } from '../../testkit/wait.js';
+
+/** The server's close report comes after the client saw the close: waits for it, bounded. */
+async function closedFor(count: number): Promise<string[]> {
+  await poll(() => reasons.length >= count, 2000, `${count} connection close reports`);
+  return reasons;
+}
 
 let server: EchoServer | null = null;
 const reasons: string[] = [];
 
-async function serve(faults: FaultOptions): Promise<number> {
+async function serve(faults: FaultOptions, protocol: 'http' | 'https' = 'http'): Promise<number> {
   reasons.length = 0;
-  server = createEchoServer({ listeners: [{ protocol: 'http', host: HOST, port: 0, faults }] });
+  server = createEchoServer({ listeners: [{ protocol, host: HOST, port: 0, faults }], ...(protocol === 'https' ? { tls: { selfSigned: true } } : {}) });
   server.on('connectionClose', (summary: { reason: string }) => reasons.push(summary.reason));
   await server.listen();
   return server.address?.port ?? 0;
@@ -73,7 +82,7 @@ describe('faults on http listeners', () => {
     assert.doesNotMatch(heads[0] ?? '', /connection: close/i);
     assert.match(heads[1] ?? '', /connection: close/i);
     assert.equal(out.split('x'.repeat(600)).length, 3, 'both bodies whole');
-    assert.deepEqual(reasons, ['fault_close_after']);
+    assert.deepEqual(await closedFor(1), ['fault_close_after']);
   });
 
   it('close-after=time=D: an idle connection closes at D; one with a response in flight closes after it', async () => {
@@ -84,6 +93,39 @@ describe('faults on http listeners', () => {
     const busy = await exchange(port, 'GET /?delay=600ms HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.match(busy.out, /^HTTP\/1.1 200 [^]*connection: close/i);
     assert.ok(busy.closedAtMs >= 550, `closed after its answer, at ${busy.closedAtMs} ms`);
-    assert.deepEqual(reasons, ['fault_close_after', 'fault_close_after']);
+    assert.deepEqual(await closedFor(2), ['fault_close_after', 'fault_close_after']);
+  });
+
+  it('on HTTP/2: delay holds the answer, and close-after=time=D ends the session with GOAWAY after the stream in flight', async () => {
+    const port = await serve({ delayMs: [150, 150], closeAfter: { ms: 100 } }, 'https');
+    const session = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    let goaway: number | null = null;
+    session.on('goaway', (code: number) => (goaway = code));
+    const closed = new Promise((resolve) => session.once('close', resolve));
+    const started = performance.now();
+    const req = session.request({ ':path': '/h2' });
+    const [headers] = (await once(req, 'response')) as [Record<string, unknown>];
+    let body = '';
+    req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    await once(req, 'end');
+    assert.equal(headers[':status'], 200);
+    assert.ok(performance.now() - started >= 140, 'held by the delay fault');
+    assert.equal((JSON.parse(body) as { path: string }).path, '/h2', 'the stream in flight finished whole');
+    await closed;
+    assert.equal(goaway, h2.NGHTTP2_NO_ERROR);
+    assert.deepEqual(await closedFor(1), ['fault_close_after']);
+  });
+
+  it('close-after=time=D closes a WebSocket with 1001 (going away); its messages were echoed until then', async () => {
+    const port = await serve({ closeAfter: { ms: 300 } });
+    const ws = new WebSocket(`ws://${HOST}:${port}/`);
+    await once(ws, 'open');
+    ws.send('before');
+    const [echo] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(echo.toString(), 'before');
+    const [code] = (await once(ws, 'close')) as [number];
+    assert.equal(code, 1001);
+    assert.deepEqual(await closedFor(1), ['fault_close_after']);
   });
 });
