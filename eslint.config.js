@@ -59,7 +59,11 @@ function layerBoundaries(folder, may) {
   if (gates.length === 0) return [boundary(folder, may)];
   const gatewayFiles = gates.map((gate) => `src/${folder}/${gate.file}`);
   return [
-    boundary(folder, may.filter((m) => !gates.some((gate) => gate.to === m)), { ignores: gatewayFiles, gated: gates }),
+    boundary(
+      folder,
+      may.filter((m) => !gates.some((gate) => gate.to === m)),
+      { ignores: gatewayFiles, gated: gates },
+    ),
     ...gates.map((gate) => boundary(folder, may, { files: [`src/${folder}/${gate.file}`] })),
   ];
 }
@@ -100,7 +104,12 @@ export default tseslint.config(
     { files: ['scripts/**/*.ts'], banned: ['**/test/**'], who: 'scripts/' },
   ].map(({ files, banned, who }) => ({
     files,
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: banned, message: `${who} imports helpers from testkit/, never from test/ (STYLE 14: one test kit)` }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: banned, message: `${who} imports helpers from testkit/, never from test/ (STYLE 14: one test kit)` }] },
+      ],
+    },
   })),
   {
     files: ['**/*.js'],
@@ -110,7 +119,10 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'testkit/**/*.ts'],
     rules: {
       // node:test's describe/it return promises the runner itself awaits.
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }] },
+      ],
     },
   },
 );

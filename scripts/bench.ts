@@ -27,7 +27,13 @@ const VARIANTS: readonly Variant[] = [
   { name: 'echod --workers 2', runtime: 'node', args: ['--workers', '2'] },
 ];
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '3' }, out: { type: 'string', default: join(ROOT, 'docs') }, connections: { type: 'string', default: '50,1000' } } });
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '3' },
+    out: { type: 'string', default: join(ROOT, 'docs') },
+    connections: { type: 'string', default: '50,1000' },
+  },
+});
 const duration = values.duration;
 const connectionCounts = values.connections.split(',').map(Number);
 
@@ -35,11 +41,16 @@ const connectionCounts = values.connections.split(',').map(Number);
 async function startServer(variant: Variant): Promise<{ echod: EchodProcess; port: number }> {
   assertBuilt();
   let started = false;
-  const echod = new EchodProcess(variant.runtime, [...variant.args, '--host', HOST, '--port', '0', '--max-connections', '20000', '--log-format', 'json'], {}, {
-    keepLogs: false,
-    // Logged once everything listens (with --workers: once every worker does).
-    onLine: (line) => (started ||= line.msg === 'echod started'),
-  });
+  const echod = new EchodProcess(
+    variant.runtime,
+    [...variant.args, '--host', HOST, '--port', '0', '--max-connections', '20000', '--log-format', 'json'],
+    {},
+    {
+      keepLogs: false,
+      // Logged once everything listens (with --workers: once every worker does).
+      onLine: (line) => (started ||= line.msg === 'echod started'),
+    },
+  );
   try {
     await echod.until(() => started && echod.port !== 0, `${variant.name} to start`, START_TIMEOUT_MS);
   } catch (err) {
@@ -66,7 +77,9 @@ for (const variant of VARIANTS) {
     for (const connections of connectionCounts) {
       const result = await runBench(port, connections);
       rows.push({ variant: variant.name, connections, result });
-      process.stderr.write(`${variant.name} c=${connections}: ${Math.round(result.msgsPerSec)} msg/s, p99 ${result.latencyUs.p99} µs, ${result.ok ? 'ok' : 'FAILED'}\n`);
+      process.stderr.write(
+        `${variant.name} c=${connections}: ${Math.round(result.msgsPerSec)} msg/s, p99 ${result.latencyUs.p99} µs, ${result.ok ? 'ok' : 'FAILED'}\n`,
+      );
     }
   } finally {
     await echod.terminate();
@@ -108,16 +121,25 @@ function chart(): string {
     { title: 'msgs/s', value: (result) => result.msgsPerSec },
     { title: 'p99 latency (µs)', value: (result) => result.latencyUs.p99 },
   ];
-  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${panels.length * (panelHeight + 40) + 20}" font-family="sans-serif" font-size="12">`];
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${panels.length * (panelHeight + 40) + 20}" font-family="sans-serif" font-size="12">`,
+  ];
   panels.forEach((panel, index) => {
     const top = 30 + index * (panelHeight + 40);
     const max = Math.max(...rows.map(({ result }) => panel.value(result)), 1);
-    const x = (i: number): number => left + (connectionCounts.length === 1 ? plotWidth / 2 : (i * plotWidth) / (connectionCounts.length - 1));
+    const x = (i: number): number =>
+      left + (connectionCounts.length === 1 ? plotWidth / 2 : (i * plotWidth) / (connectionCounts.length - 1));
     const y = (value: number): number => top + panelHeight - (value / max) * panelHeight;
     parts.push(`<text x="${left}" y="${top - 10}" font-weight="bold">${panel.title} against connections</text>`);
-    parts.push(`<line x1="${left}" y1="${top + panelHeight}" x2="${left + plotWidth}" y2="${top + panelHeight}" stroke="#888"/><line x1="${left}" y1="${top}" x2="${left}" y2="${top + panelHeight}" stroke="#888"/>`);
-    parts.push(`<text x="${left - 6}" y="${top + 4}" text-anchor="end">${Math.round(max).toLocaleString('en')}</text><text x="${left - 6}" y="${top + panelHeight}" text-anchor="end">0</text>`);
-    connectionCounts.forEach((count, i) => parts.push(`<text x="${x(i)}" y="${top + panelHeight + 16}" text-anchor="middle">${count}</text>`));
+    parts.push(
+      `<line x1="${left}" y1="${top + panelHeight}" x2="${left + plotWidth}" y2="${top + panelHeight}" stroke="#888"/><line x1="${left}" y1="${top}" x2="${left}" y2="${top + panelHeight}" stroke="#888"/>`,
+    );
+    parts.push(
+      `<text x="${left - 6}" y="${top + 4}" text-anchor="end">${Math.round(max).toLocaleString('en')}</text><text x="${left - 6}" y="${top + panelHeight}" text-anchor="end">0</text>`,
+    );
+    connectionCounts.forEach((count, i) =>
+      parts.push(`<text x="${x(i)}" y="${top + panelHeight + 16}" text-anchor="middle">${count}</text>`),
+    );
     VARIANTS.forEach((variant, v) => {
       const points = connectionCounts
         .map((count, i) => {

@@ -26,7 +26,9 @@ async function main(): Promise<number> {
     results.push(result);
     process.stdout.write(`${result.pass ? 'pass' : 'FAIL'} (${(result.durationMs / 1000).toFixed(1)} s)\n`);
     for (const check of result.checks.filter((c) => !c.ok)) {
-      process.stdout.write(`    ✗ ${check.name}: ${check.detail.split('\n')[0] ?? ''}${check.knownBug !== undefined ? ' [known src bug]' : ''}\n`);
+      process.stdout.write(
+        `    ✗ ${check.name}: ${check.detail.split('\n')[0] ?? ''}${check.knownBug !== undefined ? ' [known src bug]' : ''}\n`,
+      );
     }
   }
   const totalMs = performance.now() - start;

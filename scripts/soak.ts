@@ -49,13 +49,15 @@ interface Endpoint {
 function endpoint(flag: string, text: string): Endpoint {
   const match = /^(.+):(\d+)$/.exec(text);
   const port = Number(match?.[2]);
-  if (match === null || !Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`${flag}: expected host:port, got ${JSON.stringify(text)}`);
+  if (match === null || !Number.isInteger(port) || port < 1 || port > 65_535)
+    throw new UsageError(`${flag}: expected host:port, got ${JSON.stringify(text)}`);
   return { host: (match[1] as string).replace(/^\[(.*)\]$/, '$1'), port };
 }
 
 function duration(flag: string, text: string): number {
   const ms = parseDurationMs(text);
-  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS) throw new UsageError(`${flag}: expected a duration such as 30s, 10m or 1h (at most 24h), got ${JSON.stringify(text)}`);
+  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS)
+    throw new UsageError(`${flag}: expected a duration such as 30s, 10m or 1h (at most 24h), got ${JSON.stringify(text)}`);
   return ms;
 }
 
@@ -86,7 +88,8 @@ function parseOptions(argv: string[]): Options {
   const target = values.target === undefined ? null : endpoint('--target', values.target);
   const admin = values.admin === undefined ? null : endpoint('--admin', values.admin);
   if (target !== null && admin === null) throw new UsageError('--target needs --admin (memory, heap and fds are read from its /metrics)');
-  const intervalMs = values.interval !== undefined ? duration('--interval', values.interval) : Math.min(5000, Math.max(1000, Math.round(durationMs / 60)));
+  const intervalMs =
+    values.interval !== undefined ? duration('--interval', values.interval) : Math.min(5000, Math.max(1000, Math.round(durationMs / 60)));
   const warmupMs = values.warmup !== undefined ? duration('--warmup', values.warmup) : Math.round(durationMs * 0.2);
   if (warmupMs >= durationMs) throw new UsageError('--warmup must be shorter than --duration');
   const seed = Number(values.seed);
@@ -112,7 +115,8 @@ async function main(): Promise<number> {
     const admin = spawned !== null ? { host: '127.0.0.1', port: spawned.adminPort } : (options.admin as Endpoint);
     const pid = spawned?.pid ?? null;
     const target = options.target ?? { host: '127.0.0.1', port };
-    const readFds = async (): Promise<number> => (pid !== null ? fdCount(pid) : (await getMetrics(admin.host, admin.port)).sum('process_open_fds'));
+    const readFds = async (): Promise<number> =>
+      pid !== null ? fdCount(pid) : (await getMetrics(admin.host, admin.port)).sum('process_open_fds');
     const startStats = await getStats(admin.host, admin.port);
     const fdsAtStart = await readFds();
     const errorsAtStart = serverErrors(startStats);
@@ -139,7 +143,9 @@ async function main(): Promise<number> {
       } catch (err) {
         // A scrape that fails is a finding (the admin endpoint must answer under load), not a crash.
         scrapeFailures.push(`${((performance.now() - start) / 1000).toFixed(0)} s: ${(err as Error).message}`);
-        process.stdout.write(`  ${((performance.now() - start) / 1000).toFixed(0)} s: admin endpoint did not answer: ${(err as Error).message}\n`);
+        process.stdout.write(
+          `  ${((performance.now() - start) / 1000).toFixed(0)} s: admin endpoint did not answer: ${(err as Error).message}\n`,
+        );
         if (++consecutiveScrapeFailures >= MAX_CONSECUTIVE_SCRAPE_FAILURES) break;
         continue;
       }
@@ -170,9 +176,15 @@ async function main(): Promise<number> {
     // Everything given back: connections and descriptors return to where they were.
     let active = -1;
     let fds = -1;
-    await poll(async () => (active = (await getStats(admin.host, admin.port)).connections.active) <= startStats.connections.active, SETTLE_MS, 'connections', SCRAPE_POLL_MS).catch(() => undefined);
+    await poll(
+      async () => (active = (await getStats(admin.host, admin.port)).connections.active) <= startStats.connections.active,
+      SETTLE_MS,
+      'connections',
+      SCRAPE_POLL_MS,
+    ).catch(() => undefined);
     await poll(async () => (fds = await readFds()) <= fdsAtStart, SETTLE_MS, 'fds', SCRAPE_POLL_MS).catch(() => undefined);
-    if (active > startStats.connections.active) failures.push(`active connections ${active} after the load (was ${startStats.connections.active})`);
+    if (active > startStats.connections.active)
+      failures.push(`active connections ${active} after the load (was ${startStats.connections.active})`);
     if (fds > fdsAtStart) failures.push(`open fds ${fds} after the load (was ${fdsAtStart})`);
     const endStats = await getStats(admin.host, admin.port);
     if (spawned !== null) {
@@ -181,10 +193,12 @@ async function main(): Promise<number> {
     }
 
     // The verdict.
-    if (scrapeFailures.length > 0) failures.push(`the admin endpoint did not answer ${scrapeFailures.length} times (first: ${scrapeFailures[0]})`);
+    if (scrapeFailures.length > 0)
+      failures.push(`the admin endpoint did not answer ${scrapeFailures.length} times (first: ${scrapeFailures[0]})`);
     if (tally.wrongEchoes > 0) failures.push(`${tally.wrongEchoes} wrong echoes`);
     if (tally.clientErrors > 0) failures.push(`${tally.clientErrors} client errors (timeouts or disconnects)`);
-    if (serverErrors(endStats) - errorsAtStart > 0) failures.push(`${serverErrors(endStats) - errorsAtStart} server errors (closes with reason error, internal errors)`);
+    if (serverErrors(endStats) - errorsAtStart > 0)
+      failures.push(`${serverErrors(endStats) - errorsAtStart} server errors (closes with reason error, internal errors)`);
     const judged = samples.filter((sample) => sample.t * 1000 >= options.warmupMs);
     let trends: Trend[] = [];
     if (judged.length < MIN_JUDGED_SAMPLES) {
@@ -199,7 +213,10 @@ async function main(): Promise<number> {
     }
 
     // The record.
-    const stamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+    const stamp = new Date()
+      .toISOString()
+      .replace(/\.\d+Z$/, 'Z')
+      .replaceAll(':', '-');
     mkdirSync(options.out, { recursive: true });
     const csvPath = join(options.out, `soak-${stamp}.csv`);
     const svgPath = join(options.out, `soak-${stamp}.svg`);
@@ -210,18 +227,31 @@ async function main(): Promise<number> {
     };
     writeFileSync(
       svgPath,
-      renderChart(`echod soak ${stamp}: ${options.durationMs / 1000} s, ${failures.length === 0 ? 'pass' : 'FAIL'}`, samples, options.warmupMs / 1000, [
-        { title: 'resident memory', pick: (s) => s.rssBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('rss') },
-        { title: 'V8 heap used', pick: (s) => s.heapUsedBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('heap used') },
-        { title: 'open fds', pick: (s) => s.openFds, unit: 1, unitLabel: 'count', ...trendOfSeries('open fds') },
-        { title: 'active connections', pick: (s) => s.activeConnections, unit: 1, unitLabel: 'count' },
-        { title: 'errors (wrong echoes + client + server)', pick: (s) => s.wrongEchoes + s.clientErrors + s.serverErrors, unit: 1, unitLabel: 'count' },
-      ]),
+      renderChart(
+        `echod soak ${stamp}: ${options.durationMs / 1000} s, ${failures.length === 0 ? 'pass' : 'FAIL'}`,
+        samples,
+        options.warmupMs / 1000,
+        [
+          { title: 'resident memory', pick: (s) => s.rssBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('rss') },
+          { title: 'V8 heap used', pick: (s) => s.heapUsedBytes, unit: MIB, unitLabel: 'MiB', ...trendOfSeries('heap used') },
+          { title: 'open fds', pick: (s) => s.openFds, unit: 1, unitLabel: 'count', ...trendOfSeries('open fds') },
+          { title: 'active connections', pick: (s) => s.activeConnections, unit: 1, unitLabel: 'count' },
+          {
+            title: 'errors (wrong echoes + client + server)',
+            pick: (s) => s.wrongEchoes + s.clientErrors + s.serverErrors,
+            unit: 1,
+            unitLabel: 'count',
+          },
+        ],
+      ),
     );
 
     const last = samples[samples.length - 1];
     process.stdout.write(`soak: ${tally.echoes} echoes verified (${mib(tally.bytesVerified)}); pingpong latency ${tally.latencyText()}\n`);
-    if (last !== undefined) process.stdout.write(`soak: ${samples.length} samples; last: rss ${mib(last.rssBytes)}, heap ${mib(last.heapUsedBytes)}, fds ${last.openFds}, active ${last.activeConnections}\n`);
+    if (last !== undefined)
+      process.stdout.write(
+        `soak: ${samples.length} samples; last: rss ${mib(last.rssBytes)}, heap ${mib(last.heapUsedBytes)}, fds ${last.openFds}, active ${last.activeConnections}\n`,
+      );
     for (const trend of trends) {
       const scale = trend.series === 'open fds' ? 1 : MIB;
       const unit = trend.series === 'open fds' ? '' : ' MiB';
@@ -230,7 +260,9 @@ async function main(): Promise<number> {
           `(tolerance +${(trend.tolerance / scale).toFixed(1)}${unit}), slope ${(trend.slopePerMinute / scale).toFixed(2)}${unit}/min: ${trend.upward ? 'UPWARD' : 'flat'}\n`,
       );
     }
-    process.stdout.write(`soak: after the load: ${active} active connections (were ${startStats.connections.active}), ${fds} fds (were ${fdsAtStart})\n`);
+    process.stdout.write(
+      `soak: after the load: ${active} active connections (were ${startStats.connections.active}), ${fds} fds (were ${fdsAtStart})\n`,
+    );
     for (const sample of tally.errorSamples) process.stdout.write(`soak: error: ${sample}\n`);
     process.stdout.write(`soak: wrote ${csvPath} and ${svgPath}\n`);
     process.stdout.write(failures.length === 0 ? 'soak: PASS\n' : `soak: FAIL: ${failures.join('; ')}\n`);

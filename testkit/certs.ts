@@ -58,7 +58,14 @@ async function makeLeafCert(ca: KeyPair, commonName: string, use: 'server' | 'cl
   ];
   if (use === 'server') {
     extensions.push({ name: 'extKeyUsage', serverAuth: true });
-    extensions.push({ name: 'subjectAltName', altNames: [{ type: 2, value: SERVER_NAME }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] });
+    extensions.push({
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: SERVER_NAME },
+        { type: 7, ip: '127.0.0.1' },
+        { type: 7, ip: '::1' },
+      ],
+    });
   } else {
     extensions.push({ name: 'extKeyUsage', clientAuth: true });
   }

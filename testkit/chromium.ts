@@ -9,7 +9,9 @@ import { chromium, type BrowserContext } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** Why a browser test cannot run here, or false. */
-export const CHROMIUM_SKIP: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium); .ci/run installs it`;
+export const CHROMIUM_SKIP: string | false = existsSync(CHROMIUM)
+  ? false
+  : `${CHROMIUM} is absent (apt-get install chromium); .ci/run installs it`;
 
 /** A headless Chromium context; `t.after` closes it and removes its profile. */
 export async function launchChromium(t: { after(fn: () => Promise<void> | void): void }): Promise<BrowserContext> {
@@ -17,7 +19,15 @@ export async function launchChromium(t: { after(fn: () => Promise<void> | void):
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1200, height: 900 },
   });
   t.after(async () => {

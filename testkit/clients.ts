@@ -154,7 +154,11 @@ export class Client<S extends Socket = Socket> {
    */
   static async tls(port: number, options: ConnectionOptions = {}, clientOptions: ClientOptions = {}): Promise<Client<TLSSocket>> {
     const client = Client.tlsAttempt(port, options, clientOptions);
-    await client.waiters.until(() => client.secure || client.error !== null || client.closed, client.waitMs, `TLS handshake with port ${port}`);
+    await client.waiters.until(
+      () => client.secure || client.error !== null || client.closed,
+      client.waitMs,
+      `TLS handshake with port ${port}`,
+    );
     if (!client.secure) throw client.error ?? new Error('closed before the TLS handshake completed');
     return client;
   }
@@ -168,7 +172,11 @@ export class Client<S extends Socket = Socket> {
 
   /** A client of a Unix socket, resolved once connected. */
   static async unix(path: string, options: ClientOptions = {}): Promise<Client> {
-    return Client.connected(new Client(netConnect({ path, allowHalfOpen: options.allowHalfOpen ?? false }), options), `connect to ${path}`, options);
+    return Client.connected(
+      new Client(netConnect({ path, allowHalfOpen: options.allowHalfOpen ?? false }), options),
+      `connect to ${path}`,
+      options,
+    );
   }
 
   private static async connected<T extends Socket>(client: Client<T>, what: string, options: ClientOptions): Promise<Client<T>> {
@@ -223,7 +231,8 @@ export class Client<S extends Socket = Socket> {
     await this.waiters.until(
       () => {
         if (this.buffered >= n) return true;
-        if (this.ended || this.closed) throw new Error(`connection ended after ${this.buffered} of ${n} bytes (${this.error?.code ?? 'no error'})`);
+        if (this.ended || this.closed)
+          throw new Error(`connection ended after ${this.buffered} of ${n} bytes (${this.error?.code ?? 'no error'})`);
         return false;
       },
       ms,
@@ -299,7 +308,10 @@ export async function echoes(client: Client, text: string | Buffer, ms = WAIT_MS
 }
 
 /** Writes `data` and resolves to the next as many bytes received (the test compares them). */
-export async function echoOf(client: { write(data: Buffer): Promise<void>; read(n: number, ms?: number): Promise<Buffer> }, data: string | Buffer): Promise<Buffer> {
+export async function echoOf(
+  client: { write(data: Buffer): Promise<void>; read(n: number, ms?: number): Promise<Buffer> },
+  data: string | Buffer,
+): Promise<Buffer> {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
   await client.write(bytes);
   return client.read(bytes.length);

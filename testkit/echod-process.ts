@@ -84,7 +84,15 @@ export interface EchodProcessOptions {
 export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || key.startsWith('ECHOD_') || key.startsWith('LISTEN_') || key === 'NODE_OPTIONS' || key.startsWith('NODE_TEST') || key.startsWith('BUN_')) continue;
+    if (
+      value === undefined ||
+      key.startsWith('ECHOD_') ||
+      key.startsWith('LISTEN_') ||
+      key === 'NODE_OPTIONS' ||
+      key.startsWith('NODE_TEST') ||
+      key.startsWith('BUN_')
+    )
+      continue;
     env[key] = value;
   }
   return env;
@@ -219,13 +227,21 @@ export class EchodProcess {
   /** The `connection closed` line of the connection `client` made, once it is logged. */
   closeOf(client: Client, ms = WAIT_MS): Promise<LogLine> {
     const port = localPort(client);
-    return this.log((line) => line.msg === 'connection closed' && line.remotePort === port, `the close of the connection from port ${port}`, ms);
+    return this.log(
+      (line) => line.msg === 'connection closed' && line.remotePort === port,
+      `the close of the connection from port ${port}`,
+      ms,
+    );
   }
 
   /** The `connection opened` line of the connection `client` made, once it is logged. */
   openOf(client: Client, ms = WAIT_MS): Promise<LogLine> {
     const port = localPort(client);
-    return this.log((line) => line.msg === 'connection opened' && line.remotePort === port, `the open of the connection from port ${port}`, ms);
+    return this.log(
+      (line) => line.msg === 'connection opened' && line.remotePort === port,
+      `the open of the connection from port ${port}`,
+      ms,
+    );
   }
 
   /** Resolves once the process has exited and its stdout is closed by everyone (workers too). */
@@ -242,7 +258,10 @@ export class EchodProcess {
   /** What a failed test should show about this process: its exit, stderr and last log lines. */
   summary(lines = SUMMARY_LINES): string[] {
     const tail = this.logs.slice(-lines).map((line) => JSON.stringify(line));
-    return [`echod (${this.runtime}, pid ${this.pid}) exit: ${JSON.stringify(this.exit)}; stderr: ${JSON.stringify(this.stderr.trim())}`, ...tail];
+    return [
+      `echod (${this.runtime}, pid ${this.pid}) exit: ${JSON.stringify(this.exit)}; stderr: ${JSON.stringify(this.stderr.trim())}`,
+      ...tail,
+    ];
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -368,7 +387,12 @@ export interface Started {
  * endpoint's line if asked for, and `echod started` (logged as the signal handlers go in).
  * Pass `track` to have the process registered for cleanup before anything can fail.
  */
-export async function startEchod(runtime: Runtime, extra: readonly string[], track: (echod: EchodProcess) => void, startMs = START_MS): Promise<Started> {
+export async function startEchod(
+  runtime: Runtime,
+  extra: readonly string[],
+  track: (echod: EchodProcess) => void,
+  startMs = START_MS,
+): Promise<Started> {
   const echod = new EchodProcess(runtime, ['--host', HOST, '--port', '0', '--log-format', 'json', ...extra]);
   track(echod);
   const listening = await echod.line('listening', startMs);
@@ -389,10 +413,14 @@ export async function startEchod(runtime: Runtime, extra: readonly string[], tra
 export function assertBuilt(): void {
   if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run \`npm run build\` first`);
   const built = statSync(BUILT_CLI).mtimeMs;
-  const newer = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts') && statSync(`${SRC}${name}`).mtimeMs > built);
+  const newer = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter(
+    (name) => name.endsWith('.ts') && statSync(`${SRC}${name}`).mtimeMs > built,
+  );
   if (newer.length > 0 && !staleWarned) {
     staleWarned = true;
-    process.stderr.write(`\nwarning: src/${newer.join(', src/')} changed after the last build; running dist/ as built (run \`npm run build\`)\n`);
+    process.stderr.write(
+      `\nwarning: src/${newer.join(', src/')} changed after the last build; running dist/ as built (run \`npm run build\`)\n`,
+    );
   }
 }
 let staleWarned = false;
@@ -435,7 +463,12 @@ export async function stats(adminPort: number): Promise<StatsBody> {
 }
 
 /** Asks `/stats` every few milliseconds until `condition` holds (no event announces a count), or fails after `ms`. */
-export async function untilStats(adminPort: number, condition: (body: StatsBody) => boolean, what: string, ms = WAIT_MS): Promise<StatsBody> {
+export async function untilStats(
+  adminPort: number,
+  condition: (body: StatsBody) => boolean,
+  what: string,
+  ms = WAIT_MS,
+): Promise<StatsBody> {
   const deadline = Date.now() + ms;
   for (;;) {
     const body = await stats(adminPort);

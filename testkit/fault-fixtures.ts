@@ -54,7 +54,8 @@ export function quietFor(client: Client, ms: number): Promise<string | null> {
       socket.off('close', onClose);
       resolve(what);
     };
-    const onData = (chunk: Buffer): void => finish(`${chunk.length} bytes received: ${JSON.stringify(chunk.toString('latin1').slice(0, 40))}`);
+    const onData = (chunk: Buffer): void =>
+      finish(`${chunk.length} bytes received: ${JSON.stringify(chunk.toString('latin1').slice(0, 40))}`);
     const onEnd = (): void => finish('EOF from the server');
     const onClose = (): void => finish(`the connection closed (${client.error?.code ?? 'no error'})`);
     const timer = setTimeout(() => finish(null), ms);

@@ -140,7 +140,8 @@ async function listening(server: Server, sockets: Set<Socket>): Promise<TestServ
   };
 }
 
-export type DatagramFault = { kind: 'none' } | { kind: 'truncate-above'; bytes: number } | { kind: 'corrupt-every'; n: number } | { kind: 'silent' };
+export type DatagramFault =
+  { kind: 'none' } | { kind: 'truncate-above'; bytes: number } | { kind: 'corrupt-every'; n: number } | { kind: 'silent' };
 
 /** A UDP echo: each datagram back to its sender, with `fault`. */
 export async function startUdpEchoServer(fault: DatagramFault = { kind: 'none' }): Promise<TestServer> {

@@ -14,13 +14,18 @@ export const HAPROXY = ['haproxy', '/usr/sbin/haproxy'].find((command) => spawnS
 const PYTHON = spawnSync('python3', ['--version']).status === 0;
 
 /** Why a haproxy test cannot run here, or false. */
-export const HAPROXY_SKIP: string | false = HAPROXY === undefined ? 'haproxy is not installed (apt-get install haproxy)' : !PYTHON ? 'python3 is not installed' : false;
+export const HAPROXY_SKIP: string | false =
+  HAPROXY === undefined ? 'haproxy is not installed (apt-get install haproxy)' : !PYTHON ? 'python3 is not installed' : false;
 
 /**
  * haproxy in the foreground (-db) with the configuration `config(bind)` makes (`bind` is the
  * address for its `bind` line, `fd@3`), in `dir`; resolves once its port is known.
  */
-export async function startHaproxy(dir: string, config: (bind: string) => string, track: (proxy: OutputProcess) => void): Promise<{ haproxy: OutputProcess; port: number }> {
+export async function startHaproxy(
+  dir: string,
+  config: (bind: string) => string,
+  track: (proxy: OutputProcess) => void,
+): Promise<{ haproxy: OutputProcess; port: number }> {
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, config('fd@3'));
   // The launcher execs haproxy, so our PID is haproxy's.

@@ -22,7 +22,17 @@ export async function opensslEcho(
   what: string,
   context: () => string = () => '',
 ): Promise<{ child: ChildProcessWithoutNullStreams; stdout: string }> {
-  const child = spawn('openssl', ['s_client', '-connect', `${HOST}:${port}`, '-servername', SERVER_NAME, '-CAfile', caFile, '-verify_return_error', '-quiet']);
+  const child = spawn('openssl', [
+    's_client',
+    '-connect',
+    `${HOST}:${port}`,
+    '-servername',
+    SERVER_NAME,
+    '-CAfile',
+    caFile,
+    '-verify_return_error',
+    '-quiet',
+  ]);
   track(child);
   let stdout = '';
   let stderr = '';

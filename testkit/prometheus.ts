@@ -158,7 +158,9 @@ export const PROMTOOL = findTool(['promtool', '/usr/bin/promtool']);
 
 /** A `skip` reason for suites that need the real tools, or false when both are there. */
 export const NO_PROMETHEUS: string | false =
-  PROMETHEUS !== undefined && PROMTOOL !== undefined ? false : 'prometheus/promtool are not installed: apt-get install prometheus, as .ci/run does';
+  PROMETHEUS !== undefined && PROMTOOL !== undefined
+    ? false
+    : 'prometheus/promtool are not installed: apt-get install prometheus, as .ci/run does';
 
 /** Runs `promtool args` (bounded); returns what it printed and its exit status. */
 export function promtool(args: readonly string[], cwd?: string): SpawnSyncReturns<string> {
@@ -238,7 +240,8 @@ export class PrometheusServer extends OutputProcess {
   async api<T>(path: string): Promise<T> {
     const response = await request(this.port, path);
     const body = JSON.parse(response.body) as { status: string; data?: T; errorType?: string; error?: string };
-    if (body.status !== 'success') throw new Error(`GET ${path}: ${response.status} ${body.errorType ?? ''}: ${body.error ?? response.body}`);
+    if (body.status !== 'success')
+      throw new Error(`GET ${path}: ${response.status} ${body.errorType ?? ''}: ${body.error ?? response.body}`);
     return body.data as T;
   }
 
@@ -253,7 +256,10 @@ export class PrometheusServer extends OutputProcess {
     const data = await this.api<{ resultType: string; result: unknown }>(`/api/v1/query?${params.toString()}`);
     if (data.resultType === 'scalar') return [{ metric: {}, value: Number((data.result as [number, string])[1]) }];
     assert.equal(data.resultType, 'vector', `${expr} is an instant vector or a scalar`);
-    return (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((series) => ({ metric: series.metric, value: Number(series.value[1]) }));
+    return (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((series) => ({
+      metric: series.metric,
+      value: Number(series.value[1]),
+    }));
   }
 
   /** The values of `label` among the series `match` selects (as Grafana's label_values()). */

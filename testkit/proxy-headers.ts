@@ -30,7 +30,13 @@ function ipv6Bytes(address: string): Buffer {
 }
 
 /** v2's address block: source and destination addresses, then their ports. */
-export function addresses(family: 'TCP4' | 'TCP6', source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
+export function addresses(
+  family: 'TCP4' | 'TCP6',
+  source: string,
+  destination: string,
+  sourcePort: number,
+  destinationPort: number,
+): Buffer {
   const ip = (address: string): Buffer => (family === 'TCP4' ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address));
   const ports = Buffer.alloc(4);
   ports.writeUInt16BE(sourcePort, 0);

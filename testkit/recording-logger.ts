@@ -42,7 +42,9 @@ export class RecordingLogger implements Logger {
   private at(level: LogLevel): Logger['info'] {
     return (first: object | string, msg?: string): void => {
       const record: LogRecord =
-        typeof first === 'string' ? { level, msg: first, fields: {} } : { level, msg: msg ?? '', fields: { ...(first as Record<string, unknown>) } };
+        typeof first === 'string'
+          ? { level, msg: first, fields: {} }
+          : { level, msg: msg ?? '', fields: { ...(first as Record<string, unknown>) } };
       this.records.push(record);
       this.waiters.notify();
     };

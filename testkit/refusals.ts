@@ -9,7 +9,12 @@ import type { RecordingLogger } from './recording-logger.js';
  * server's events and counters say so, and the next refusal line is logged with that reason.
  * Resolves to that line's fields.
  */
-export async function assertRefusals(fixture: Fixture, logger: RecordingLogger, reason: RejectReason, count: number): Promise<Record<string, unknown>> {
+export async function assertRefusals(
+  fixture: Fixture,
+  logger: RecordingLogger,
+  reason: RejectReason,
+  count: number,
+): Promise<Record<string, unknown>> {
   const { events, server } = fixture;
   await events.until(() => events.rejects.length >= count, WAIT_MS, `${count} refusals`);
   assert.deepEqual(events.rejects, Array<RejectReason>(count).fill(reason));

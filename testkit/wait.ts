@@ -69,7 +69,12 @@ export const SCRAPE_POLL_MS = 50;
  * For conditions no event announces: evaluates `condition()` every `intervalMs` until it
  * holds, or rejects after `ms`.
  */
-export async function poll(condition: () => boolean | Promise<boolean>, ms: number, what: string, intervalMs = POLL_INTERVAL_MS): Promise<void> {
+export async function poll(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+  intervalMs = POLL_INTERVAL_MS,
+): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await condition())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);

@@ -73,7 +73,9 @@ async function run(peer: Client, client: number, ready: () => void): Promise<voi
 }
 
 async function main(): Promise<void> {
-  const peers = await Promise.all(Array.from({ length: config.clients }, () => Client.connect(config.port, { waitMs: LOADED_WAIT_MS, host: config.host })));
+  const peers = await Promise.all(
+    Array.from({ length: config.clients }, () => Client.connect(config.port, { waitMs: LOADED_WAIT_MS, host: config.host })),
+  );
   let warm = 0;
   const loops = peers.map((peer, index) =>
     run(peer, index, () => {

@@ -36,10 +36,7 @@ export interface BystanderWindow {
 }
 
 export type ToChild = { type: 'window'; id: number } | { type: 'stop'; id: number };
-export type FromChild =
-  | { type: 'ready' }
-  | { type: 'window'; id: number; window: BystanderWindow }
-  | { type: 'fatal'; message: string };
+export type FromChild = { type: 'ready' } | { type: 'window'; id: number; window: BystanderWindow } | { type: 'fatal'; message: string };
 
 const CHILD = fileURLToPath(new URL('./bystander-child.ts', import.meta.url));
 const START_TIMEOUT_MS = 15_000;

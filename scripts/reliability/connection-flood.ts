@@ -54,7 +54,10 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     const rejected = results.filter((r) => r.outcome === 'rejected').length;
     const unanswered = results.filter((r) => r.outcome === 'no answer').length;
     const slots = MAX_CONNECTIONS - BYSTANDERS;
-    rec.figure('flood', `${FLOOD} connections in ${(floodMs / 1000).toFixed(1)} s: ${held.length} accepted, ${rejected} rejected, ${unanswered} unanswered`);
+    rec.figure(
+      'flood',
+      `${FLOOD} connections in ${(floodMs / 1000).toFixed(1)} s: ${held.length} accepted, ${rejected} rejected, ${unanswered} unanswered`,
+    );
     rec.equal('accepted up to the limit exactly', held.length, slots);
     rec.equal('every other connection rejected (none left hanging)', rejected, FLOOD - slots);
 
@@ -92,7 +95,12 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     for (const peer of freed) peer.end();
     await Promise.all(freed.map((peer) => peer.waitClosed()));
     let active = -1;
-    await poll(async () => (active = (await getStats(HOST, echod.adminPort)).connections.active) <= MAX_CONNECTIONS - FREED, 10_000, 'the freed slots', SCRAPE_POLL_MS);
+    await poll(
+      async () => (active = (await getStats(HOST, echod.adminPort)).connections.active) <= MAX_CONNECTIONS - FREED,
+      10_000,
+      'the freed slots',
+      SCRAPE_POLL_MS,
+    );
     rec.figure('slots free (per /stats) after the clients closed', `${Math.round(performance.now() - freeStart)} ms`);
     const refill = await mapLimit(FREED, FREED, (i) => attempt(echod.port, `refill ${i}`));
     const oneTooMany = await attempt(echod.port, 'one too many');
@@ -100,7 +108,9 @@ export async function connectionFlood(): Promise<ScenarioResult> {
     rec.equal('and the one after them rejected again', oneTooMany.outcome, 'rejected');
     rec.figure('active after the refill', active + FREED);
 
-    const everyone = [...held, ...refill.map((r) => r.peer), oneTooMany.peer, ...results.map((r) => r.peer)].filter((peer): peer is Client => peer !== null);
+    const everyone = [...held, ...refill.map((r) => r.peer), oneTooMany.peer, ...results.map((r) => r.peer)].filter(
+      (peer): peer is Client => peer !== null,
+    );
     for (const peer of everyone) peer.end();
     await Promise.allSettled(everyone.map((peer) => peer.waitClosed()));
   });

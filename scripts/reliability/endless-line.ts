@@ -53,7 +53,10 @@ export async function endlessLine(): Promise<ScenarioResult> {
     await echod.until(() => echod.book.closeByRemotePort.has(localPort), "the attacker's close in the log", 5000);
     const close = echod.book.closeByRemotePort.get(localPort);
 
-    rec.figure('bytes the attacker got in', `${mib(sent.flushed)} (${sent.flushed === OFFERED_BYTES ? 'all, discarded after the close' : 'until echod destroyed it'})`);
+    rec.figure(
+      'bytes the attacker got in',
+      `${mib(sent.flushed)} (${sent.flushed === OFFERED_BYTES ? 'all, discarded after the close' : 'until echod destroyed it'})`,
+    );
     rec.figure('bytes sent when the FIN arrived (kernel buffers included)', flushedAtEof >= 0 ? mib(flushedAtEof) : 'no FIN');
     rec.figure('bytes echoed to the attacker', attacker.receivedBytes);
     rec.figure('memory growth by the FIN (line_too_long)', growthAtEof >= 0 ? mib(growthAtEof) : 'no FIN');
@@ -61,7 +64,11 @@ export async function endlessLine(): Promise<ScenarioResult> {
     rec.figure('close', close !== undefined ? `${close.reason}${close.forced ? ', forced after the drain timeout' : ''}` : '?');
     rec.equal('closed with reason line_too_long', close?.reason ?? 'no close logged', 'line_too_long');
     rec.equal('nothing of the over-long line is echoed', attacker.receivedBytes, 0);
-    rec.check('the FIN came after at least max-line-bytes − 1 bytes', flushedAtEof >= MAX_LINE_BYTES - 1, `${flushedAtEof} bytes sent at the FIN`);
+    rec.check(
+      'the FIN came after at least max-line-bytes − 1 bytes',
+      flushedAtEof >= MAX_LINE_BYTES - 1,
+      `${flushedAtEof} bytes sent at the FIN`,
+    );
     rec.check(
       'memory growth up to the close (FIN) under 64 MiB: the unfinished line is bounded',
       growthAtEof >= 0 && growthAtEof < BOUNDS.memoryGrowthBytes,
@@ -80,7 +87,11 @@ export async function endlessLine(): Promise<ScenarioResult> {
     const longest = Buffer.concat([Buffer.alloc(MAX_LINE_BYTES - 1, 'y'), Buffer.from('\n')]);
     await exact.write(longest);
     const echoed = await exact.read(longest.length);
-    rec.check('a line of exactly --max-line-bytes (newline included) is echoed byte-exact', echoed.equals(longest), `${echoed.length} bytes back`);
+    rec.check(
+      'a line of exactly --max-line-bytes (newline included) is echoed byte-exact',
+      echoed.equals(longest),
+      `${echoed.length} bytes back`,
+    );
     exact.end();
     await exact.readToEnd();
     // ...and max − 1 bytes are held, but one more byte without a newline is one too many.

@@ -32,7 +32,11 @@ export async function neverReader(): Promise<ScenarioResult> {
     rec.figure('bytes echod echoed (mostly unread, in kernel buffers)', close !== undefined ? mib(close.bytesOut) : '?');
     rec.figure('attacker closed after', `${(closedAfterMs / 1000).toFixed(1)} s (${attacker.error?.code ?? 'no error'})`);
     rec.equal('the attacker is closed with reason write_stalled', close?.reason ?? 'no close logged', 'write_stalled');
-    rec.check('echod stopped reading long before 256 MiB (backpressure)', sent.flushed < OFFERED_BYTES / 4, `${mib(sent.flushed)} of ${mib(OFFERED_BYTES)} taken`);
+    rec.check(
+      'echod stopped reading long before 256 MiB (backpressure)',
+      sent.flushed < OFFERED_BYTES / 4,
+      `${mib(sent.flushed)} of ${mib(OFFERED_BYTES)} taken`,
+    );
     rec.atLeast('closed no earlier than the stall timeout', closedAfterMs, WRITE_STALL_TIMEOUT_MS, ' ms');
   });
 }

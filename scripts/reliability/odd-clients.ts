@@ -47,7 +47,12 @@ interface Loss {
 /** Sends `pieces`, half-closes, and resolves to whether everything came back exactly (length and sha256). */
 async function echoesExactly(port: number, payload: Buffer, pieces: readonly Buffer[], loss: Loss | null): Promise<boolean> {
   let linesBack = 0;
-  const peer = await Client.connect(port, { waitMs: LOADED_WAIT_MS, keep: false, hash: true, onData: (chunk) => (linesBack += countLines(chunk)) });
+  const peer = await Client.connect(port, {
+    waitMs: LOADED_WAIT_MS,
+    keep: false,
+    hash: true,
+    onData: (chunk) => (linesBack += countLines(chunk)),
+  });
   try {
     await Promise.all([writeAll(peer, pieces), peer.until(() => peer.ended || peer.closed, TRANSFER_WAIT_MS, 'the echo and EOF')]);
     return peer.ended && peer.receivedBytes === payload.length && peer.digest() === sha256(payload);
@@ -76,7 +81,8 @@ async function lineModeClients(rec: Recorder, echod: ScenarioEchod, random: Rand
     const echo = await peer.read(line.length);
     // Now silent, and never closing our side: echod's FIN (idle) gets no answer.
     const record = await closeOf(echod, peer.localPort, HALF_OPEN_BOUND_MS);
-    const result = echo.equals(line) && peer.ended ? `${record?.reason ?? 'none'}${record?.forced === true ? ' forced' : ''}` : 'wrong echo or no FIN';
+    const result =
+      echo.equals(line) && peer.ended ? `${record?.reason ?? 'none'}${record?.forced === true ? ' forced' : ''}` : 'wrong echo or no FIN';
     peer.destroy();
     return result;
   };
@@ -99,7 +105,11 @@ async function lineModeClients(rec: Recorder, echod: ScenarioEchod, random: Rand
     echoesExactly(port, tinyPayload, random.split(tinyPayload, 1), loss),
     echoesExactly(port, largePayload, [largePayload], loss),
   ]);
-  rec.equal(`half-closed (${HALF_CLOSED}): lines and unterminated tail echoed byte-exact, then EOF, client_closed`, closedOk.filter(Boolean).length, HALF_CLOSED);
+  rec.equal(
+    `half-closed (${HALF_CLOSED}): lines and unterminated tail echoed byte-exact, then EOF, client_closed`,
+    closedOk.filter(Boolean).length,
+    HALF_CLOSED,
+  );
   const forced = openResults.filter((r) => r === 'idle_timeout forced').length;
   rec.check(
     `half-open (${HALF_OPEN}, never answer echod's FIN): idle_timeout, destroyed after --drain-timeout (forced)`,
@@ -112,7 +122,11 @@ async function lineModeClients(rec: Recorder, echod: ScenarioEchod, random: Rand
     idle.length === SILENT,
     `${idle.length} of ${SILENT}; after ${Math.round(Math.min(...silentTimes))}–${Math.round(Math.max(...silentTimes))} ms`,
   );
-  rec.equal(`random bytes (${RANDOM_CLIENTS} × ${RANDOM_BYTES / 1024} KiB in 1–8192-byte writes), then half-close: echo byte-exact`, randomOk.filter(Boolean).length, RANDOM_CLIENTS);
+  rec.equal(
+    `random bytes (${RANDOM_CLIENTS} × ${RANDOM_BYTES / 1024} KiB in 1–8192-byte writes), then half-close: echo byte-exact`,
+    randomOk.filter(Boolean).length,
+    RANDOM_CLIENTS,
+  );
   rec.check(`${TINY_WRITES} one-byte writes: echo byte-exact`, tinyOk, tinyOk ? 'sha256 and length match' : 'mismatch');
   rec.check(`one ${mib(LARGE_WRITE)} write, read concurrently: echo byte-exact`, largeOk, largeOk ? 'sha256 and length match' : 'mismatch');
 }
@@ -127,8 +141,16 @@ async function rawModeClients(rec: Recorder, random: Random): Promise<void> {
       Promise.all(payloads.map((payload) => echoesExactly(raw.port, payload, random.split(payload, 8192), null))),
       echoesExactly(raw.port, large, [large], null),
     ]);
-    rec.equal(`raw mode: random bytes (${RAW_CLIENTS} × ${mib(RAW_BYTES)}, no line structure) echoed byte-exact`, rawOk.filter(Boolean).length, RAW_CLIENTS);
-    rec.check(`raw mode: one ${mib(LARGE_WRITE)} write of random bytes echoed byte-exact`, largeOk, largeOk ? 'sha256 and length match' : 'mismatch');
+    rec.equal(
+      `raw mode: random bytes (${RAW_CLIENTS} × ${mib(RAW_BYTES)}, no line structure) echoed byte-exact`,
+      rawOk.filter(Boolean).length,
+      RAW_CLIENTS,
+    );
+    rec.check(
+      `raw mode: one ${mib(LARGE_WRITE)} write of random bytes echoed byte-exact`,
+      largeOk,
+      largeOk ? 'sha256 and length match' : 'mismatch',
+    );
     const { beforeBytes, peakBytes } = memory.stop();
     rec.figure('raw-mode echod memory', `${mib(beforeBytes)} → peak ${mib(peakBytes)}`);
     rec.check('raw mode: memory growth under 64 MiB', peakBytes - beforeBytes < BOUNDS.memoryGrowthBytes, mib(peakBytes - beforeBytes));

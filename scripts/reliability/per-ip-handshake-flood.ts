@@ -135,7 +135,9 @@ export async function perIpHandshakeFlood(): Promise<ScenarioResult> {
     const silent = await mapLimit(SILENT, 50, (i) => open(i % 2 === 0 ? ports.tls : ports.proxy, FLOODER).catch(() => null));
     const open300Ms = performance.now() - floodStart;
     await delay(FLOOD_HOLD_MS);
-    const stillOpen = (await Promise.all(silent.map((socket) => (socket === null ? Promise.resolve(true) : closedWithin(socket, 0))))).filter((closed) => !closed).length;
+    const stillOpen = (
+      await Promise.all(silent.map((socket) => (socket === null ? Promise.resolve(true) : closedWithin(socket, 0))))
+    ).filter((closed) => !closed).length;
     const newcomer = { tls: await roundTrip('tls', ports.tls, NEWCOMER), proxy: await roundTrip('proxy', ports.proxy, NEWCOMER) };
     const flood = await getStats(HOST, echod.adminPort);
     for (const socket of silent) socket?.destroy();
@@ -159,7 +161,10 @@ export async function perIpHandshakeFlood(): Promise<ScenarioResult> {
       .map(([reason, count]) => `${reason} ${count}`)
       .join(', ');
     rec.figure(`silent sockets opened (${SILENT}, ${open300Ms.toFixed(0)} ms) still open after ${FLOOD_HOLD_MS / 1000} s`, stillOpen);
-    rec.figure('refusals during the flood, by reason', `max_connections_per_ip ${rejected.max_connections_per_ip}, max_connections ${rejected.max_connections}`);
+    rec.figure(
+      'refusals during the flood, by reason',
+      `max_connections_per_ip ${rejected.max_connections_per_ip}, max_connections ${rejected.max_connections}`,
+    );
     rec.figure('refusals by reason, whole scenario', reasons === '' ? 'none' : reasons);
     const summary = (list: number[]): string => {
       const sorted = [...list].sort((a, b) => a - b);
@@ -171,7 +176,11 @@ export async function perIpHandshakeFlood(): Promise<ScenarioResult> {
     rec.atMost(`the flood holds at most ${PER_IP} sockets (--max-connections-per-ip, from accept)`, stillOpen, PER_IP);
     rec.atLeast('the rest of the flood refused as max_connections_per_ip', rejected.max_connections_per_ip, SILENT - PER_IP);
     rec.equal('nobody refused as max_connections during the flood', rejected.max_connections, 0);
-    rec.equal('a newcomer from another address served during the flood (tls, tcp+PROXY)', `${newcomer.tls}, ${newcomer.proxy}`, 'true, true');
+    rec.equal(
+      'a newcomer from another address served during the flood (tls, tcp+PROXY)',
+      `${newcomer.tls}, ${newcomer.proxy}`,
+      'true, true',
+    );
     rec.equal(`every round: ${PER_IP} half-handshakes held the address's slots (one more refused)`, notHeld, 0);
     rec.atMost('slot-free time after FIN mid-handshake (tls, worst)', Math.max(...times.tls), SLOT_FREE_BOUND_MS, ' ms');
     rec.atMost('slot-free time after FIN mid-PROXY-header (worst)', Math.max(...times.proxy), SLOT_FREE_BOUND_MS, ' ms');

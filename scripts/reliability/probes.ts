@@ -29,7 +29,9 @@ export class Probes {
     rec.check(
       `probes: every /healthz and /readyz answered 200 within ${PROBE_TIMEOUT_MS} ms`,
       this.failures.length === 0 && summary.count > 0,
-      this.failures.length === 0 ? `${summary.count} probes, slowest ${summary.maxMs.toFixed(1)} ms` : `${this.failures.length} failed: ${this.failures.slice(0, 3).join('; ')}`,
+      this.failures.length === 0
+        ? `${summary.count} probes, slowest ${summary.maxMs.toFixed(1)} ms`
+        : `${this.failures.length} failed: ${this.failures.slice(0, 3).join('; ')}`,
     );
   }
 

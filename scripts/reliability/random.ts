@@ -49,7 +49,7 @@ export class Random {
   /** `data` cut into pieces of 1 to `maxPiece` bytes. */
   split(data: Buffer, maxPiece: number): Buffer[] {
     const pieces: Buffer[] = [];
-    for (let at = 0; at < data.length; ) {
+    for (let at = 0; at < data.length;) {
       const size = Math.min(data.length - at, this.int(1, maxPiece));
       pieces.push(data.subarray(at, at + size));
       at += size;

@@ -101,7 +101,7 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
   out.push('');
   out.push(
     'Each scenario starts its own `echod` child process (`node bin/echod.js --host 127.0.0.1 --port 0 --admin-port 0 --log-format json` plus the flags shown), ' +
-      'attacks it over loopback, and measures it from outside: resident memory from `/proc/<pid>/status` (VmRSS, sampled every 100 ms, and the kernel\'s VmHWM, reset just before the attack), ' +
+      "attacks it over loopback, and measures it from outside: resident memory from `/proc/<pid>/status` (VmRSS, sampled every 100 ms, and the kernel's VmHWM, reset just before the attack), " +
       'open descriptors from `/proc/<pid>/fd`, close reasons from its JSON log, counters from `/stats` and `/metrics`. ' +
       'Bystanders — 20 well-behaved clients (10 in the flood) in a separate process, each ping-ponging a 64-byte line every 20 ms — are timed before and during the attack. ' +
       'Every echo that the mode promises is checked byte for byte.',
@@ -129,13 +129,19 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
   out.push('| scenario | load applied | memory (RSS) | fds before → after | bystander latency during attack | lines lost | result |');
   out.push('|---|---|---|---|---|---|---|');
   for (const result of results) {
-    out.push(`| ${cell(result.title)} | ${cell(result.load)} | ${cell(memoryCell(result))} | ${fdsCell(result)} | ${cell(latencyCell(result))} | ${cell(lostCell(result))} | ${cell(resultCell(result))} |`);
+    out.push(
+      `| ${cell(result.title)} | ${cell(result.load)} | ${cell(memoryCell(result))} | ${fdsCell(result)} | ${cell(latencyCell(result))} | ${cell(lostCell(result))} | ${cell(resultCell(result))} |`,
+    );
   }
   out.push('');
-  out.push('Bounds held to in every scenario: memory growth (peak − before) under ' +
-    `${mib(BOUNDS.memoryGrowthBytes)}; bystanders: no error, p99 ≤ ${BOUNDS.bystanderP99Ms} ms (unless the scenario says otherwise, with its reason), max ≤ ${BOUNDS.bystanderMaxMs} ms; ` +
-    `active connections back to the bystanders and fds back to the baseline within ${BOUNDS.settleMs / 1000} s; no internal errors, no error-level log line; exit code 0 on SIGTERM afterwards.`);
-  const bugs = results.flatMap((result) => result.checks.filter((check) => !check.ok && check.knownBug !== undefined).map((check) => ({ result, check })));
+  out.push(
+    'Bounds held to in every scenario: memory growth (peak − before) under ' +
+      `${mib(BOUNDS.memoryGrowthBytes)}; bystanders: no error, p99 ≤ ${BOUNDS.bystanderP99Ms} ms (unless the scenario says otherwise, with its reason), max ≤ ${BOUNDS.bystanderMaxMs} ms; ` +
+      `active connections back to the bystanders and fds back to the baseline within ${BOUNDS.settleMs / 1000} s; no internal errors, no error-level log line; exit code 0 on SIGTERM afterwards.`,
+  );
+  const bugs = results.flatMap((result) =>
+    result.checks.filter((check) => !check.ok && check.knownBug !== undefined).map((check) => ({ result, check })),
+  );
   if (bugs.length > 0) {
     out.push('');
     out.push('## Known bugs in src/ these scenarios expose');
@@ -150,7 +156,9 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
     out.push('');
     out.push(`Load: ${result.load}.`);
     out.push('');
-    out.push(`echod flags: \`${['--host 127.0.0.1 --port 0 --admin-port 0 --log-format json', ...result.flags].join(' ')}\`. Took ${(result.durationMs / 1000).toFixed(1)} s.`);
+    out.push(
+      `echod flags: \`${['--host 127.0.0.1 --port 0 --admin-port 0 --log-format json', ...result.flags].join(' ')}\`. Took ${(result.durationMs / 1000).toFixed(1)} s.`,
+    );
     out.push('');
     out.push(`- memory: ${memoryCell(result)}`);
     out.push(`- fds: ${fdsCell(result)}`);
@@ -169,7 +177,9 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
     out.push('| check | result | measured |');
     out.push('|---|---|---|');
     for (const check of result.checks) {
-      out.push(`| ${cell(check.name)} | ${check.ok ? 'ok' : check.knownBug !== undefined ? '**FAIL** (known bug)' : '**FAIL**'} | ${cell(check.detail.split('\n')[0] ?? '')} |`);
+      out.push(
+        `| ${cell(check.name)} | ${check.ok ? 'ok' : check.knownBug !== undefined ? '**FAIL** (known bug)' : '**FAIL**'} | ${cell(check.detail.split('\n')[0] ?? '')} |`,
+      );
     }
   }
   out.push('');
@@ -183,9 +193,11 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
   out.push('npm run soak -- --duration 10m           # mixed load over time: memory and fd trends (see scripts/soak.ts)');
   out.push('```');
   out.push('');
-  out.push('The scenarios are in `scripts/reliability/` (one module each; shared: `echod.ts` spawns the server and reads its log, ' +
-    '`proc.ts` reads /proc, `bystanders.ts` times well-behaved clients from their own process, `clients.ts`, `latency.ts`, `scenario.ts`). ' +
-    'Random loads use fixed seeds (shown above), so a run can be replayed. Figures vary from run to run and machine to machine; the bounds do not.');
+  out.push(
+    'The scenarios are in `scripts/reliability/` (one module each; shared: `echod.ts` spawns the server and reads its log, ' +
+      '`proc.ts` reads /proc, `bystanders.ts` times well-behaved clients from their own process, `clients.ts`, `latency.ts`, `scenario.ts`). ' +
+      'Random loads use fixed seeds (shown above), so a run can be replayed. Figures vary from run to run and machine to machine; the bounds do not.',
+  );
   out.push('');
   return out.join('\n');
 }

@@ -58,7 +58,10 @@ export async function resetStorm(): Promise<ScenarioResult> {
     const stormMs = performance.now() - start;
     await endAttack();
     rec.figure('storm', `${CONNECTIONS} connections reset in ${(stormMs / 1000).toFixed(1)} s`);
-    rec.figure('bystander latency bounds', `p99 ≤ ${LATENCY_BOUNDS.p99Ms} ms: the storm keeps both cores busy and echod's own event loop stalls for tens of ms at a time`);
+    rec.figure(
+      'bystander latency bounds',
+      `p99 ≤ ${LATENCY_BOUNDS.p99Ms} ms: the storm keeps both cores busy and echod's own event loop stalls for tens of ms at a time`,
+    );
     rec.equal('every client connected, sent and reset', done.filter(Boolean).length, CONNECTIONS);
 
     await echod.until(() => echod.book.closes.length >= CONNECTIONS, 'every reset connection closed in the log', 15_000);

@@ -189,7 +189,14 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
   try {
     echod = await ScenarioEchod.start(options.flags);
     const server = echod;
-    pool = clients > 0 ? await Bystanders.start(server.port, { clients, lineBytes: options.bystanderLineBytes ?? 64, ...(options.bystanderHost !== undefined ? { host: options.bystanderHost } : {}) }) : null;
+    pool =
+      clients > 0
+        ? await Bystanders.start(server.port, {
+            clients,
+            lineBytes: options.bystanderLineBytes ?? 64,
+            ...(options.bystanderHost !== undefined ? { host: options.bystanderHost } : {}),
+          })
+        : null;
     let baseline: BystanderWindow | null = null;
     if (pool !== null) {
       await delay(BASELINE_MS);
@@ -208,7 +215,10 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
       attackEnded = true;
       const [window, metrics] = await Promise.all([pool?.window() ?? null, getMetrics(HOST, server.adminPort)]);
       during = window;
-      loopDelay = { p99Ms: metrics.max('nodejs_eventloop_lag_p99_seconds') * 1000, maxMs: metrics.max('nodejs_eventloop_lag_max_seconds') * 1000 };
+      loopDelay = {
+        p99Ms: metrics.max('nodejs_eventloop_lag_p99_seconds') * 1000,
+        maxMs: metrics.max('nodejs_eventloop_lag_max_seconds') * 1000,
+      };
     };
     const beginAttack = async (): Promise<void> => {
       await Promise.all([pool?.window(), getMetrics(HOST, server.adminPort)]);
@@ -219,7 +229,12 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
     // The server must forget every attacker: only the bystanders stay, and the fds follow.
     let active = -1;
     try {
-      await poll(async () => (active = (await getStats(HOST, server.adminPort)).connections.active) === clients, BOUNDS.settleMs, 'active connections back to the bystanders', SCRAPE_POLL_MS);
+      await poll(
+        async () => (active = (await getStats(HOST, server.adminPort)).connections.active) === clients,
+        BOUNDS.settleMs,
+        'active connections back to the bystanders',
+        SCRAPE_POLL_MS,
+      );
     } catch {
       // reported by the check below
     }
@@ -234,7 +249,12 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
     rec.atMost('open fds back to the baseline', fdsAfter, fdsBefore);
     rec.memory = memory.stop();
     const growth = rec.memory.peakBytes - rec.memory.beforeBytes;
-    rec.check('memory growth (peak − before) under 64 MiB', growth < BOUNDS.memoryGrowthBytes, `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`, options.memoryKnownBug);
+    rec.check(
+      'memory growth (peak − before) under 64 MiB',
+      growth < BOUNDS.memoryGrowthBytes,
+      `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`,
+      options.memoryKnownBug,
+    );
     const stats = await getStats(HOST, server.adminPort);
     rec.equal('no internal errors', stats.internalErrors, 0);
     rec.equal('no error-level log lines', server.book.errorLines, 0);
@@ -254,12 +274,17 @@ export async function runAttack(rec: Recorder, options: AttackOptions, body: (at
         errors,
         errorSamples: [...window.errorSamples, ...after.errorSamples].slice(0, 5),
       };
-      rec.check('bystanders: every echo right, none lost', errors === 0 && window.echoes > 0, errors === 0 ? `${window.echoes} echoes during the attack` : rec.bystanders.errorSamples.join('; '));
+      rec.check(
+        'bystanders: every echo right, none lost',
+        errors === 0 && window.echoes > 0,
+        errors === 0 ? `${window.echoes} echoes during the attack` : rec.bystanders.errorSamples.join('; '),
+      );
       rec.atMost('bystanders: p99 latency during the attack', window.latency.p99Ms, bounds.p99Ms, ' ms');
       rec.atMost('bystanders: max latency during the attack', window.latency.maxMs, bounds.maxMs, ' ms');
       rec.figure('bystander latency during the attack', formatLatency(window.latency));
     }
-    if (loopDelay !== null) rec.figure("echod's event-loop delay during the attack", `p99 ${loopDelay.p99Ms.toFixed(1)} / max ${loopDelay.maxMs.toFixed(1)} ms`);
+    if (loopDelay !== null)
+      rec.figure("echod's event-loop delay during the attack", `p99 ${loopDelay.p99Ms.toFixed(1)} / max ${loopDelay.maxMs.toFixed(1)} ms`);
 
     const exitedEarly = !server.running;
     const exit = await server.terminate(SHUTDOWN_TIMEOUT_MS);

@@ -103,7 +103,9 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
     const random = new Random(SEED);
     const fdsBefore = fdCount(server.pid);
     const memory = new MemoryWatch(server.pid);
-    const peers = await mapLimit(CLIENTS, 50, (i) => Client.connect(server.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true, read: i >= HELD_BACK }));
+    const peers = await mapLimit(CLIENTS, 50, (i) =>
+      Client.connect(server.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true, read: i >= HELD_BACK }),
+    );
     const streamStart = performance.now();
     const streamers = peers.map((peer, i) => stream(peer, i, random, i < HELD_BACK));
     // The signal comes once echod has stopped reading from every held-back client (their
@@ -111,7 +113,9 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
     // before STREAM_MS of streaming.
     const heldBack = peers.slice(0, HELD_BACK);
     const blocked = (): number => heldBack.filter((peer) => peer.socket.writableLength >= MAX_QUEUED).length;
-    await poll(() => blocked() === HELD_BACK, BLOCK_WAIT_MS, 'echod to stop reading from the held-back clients', SCRAPE_POLL_MS).catch(() => undefined);
+    await poll(() => blocked() === HELD_BACK, BLOCK_WAIT_MS, 'echod to stop reading from the held-back clients', SCRAPE_POLL_MS).catch(
+      () => undefined,
+    );
     await delay(streamStart + STREAM_MS - performance.now());
     rec.figure('held-back clients echod had stopped reading from at the signal', `${blocked()} of ${HELD_BACK}`);
 
@@ -171,7 +175,11 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
     rec.equal('connections whose echo ended in a partial line', tails, 0);
     rec.figure('close reasons (log)', [...reasons].map(([reason, n]) => `${reason} ${n}`).join(', '));
 
-    rec.check('SIGTERM: exit code 0', exit.code === 0 && !exit.killed, exit.killed ? `no exit within ${EXIT_BOUND_MS} ms (killed)` : describeExit(exit));
+    rec.check(
+      'SIGTERM: exit code 0',
+      exit.code === 0 && !exit.killed,
+      exit.killed ? `no exit within ${EXIT_BOUND_MS} ms (killed)` : describeExit(exit),
+    );
     rec.equal('every client got EOF', peers.filter((peer) => peer.ended).length, CLIENTS);
     rec.equal("every client's echo is exactly a prefix of what it sent", CLIENTS - notPrefix, CLIENTS);
     rec.equal('every client got the lines and bytes echod says it echoed', CLIENTS - mismatched, CLIENTS);
@@ -185,9 +193,17 @@ export async function shutdownUnderLoad(): Promise<ScenarioResult> {
       `${bytesEchoed} echoed + ${discardedTails} in tails, ${receivedBeforeSignal} received before the signal${dropped > 0 ? ` (at least ${dropped} bytes received and never echoed)` : ''}`,
     );
     rec.equal('every connection closed by the drain (shutdown), none forced', reasons.get('shutdown') ?? 0, CLIENTS);
-    rec.check('the last log line gives the totals', server.book.find('closed') !== undefined, server.book.find('closed') !== undefined ? 'logged' : 'missing');
+    rec.check(
+      'the last log line gives the totals',
+      server.book.find('closed') !== undefined,
+      server.book.find('closed') !== undefined ? 'logged' : 'missing',
+    );
     const growth = rec.memory.peakBytes - rec.memory.beforeBytes;
-    rec.check('memory growth (peak − before) under 64 MiB', growth < BOUNDS.memoryGrowthBytes, `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`);
+    rec.check(
+      'memory growth (peak − before) under 64 MiB',
+      growth < BOUNDS.memoryGrowthBytes,
+      `${mib(growth)} (bound < ${mib(BOUNDS.memoryGrowthBytes)})`,
+    );
     rec.equal('no error-level log lines', server.book.errorLines, 0);
   } catch (err) {
     rec.crashed(err);

@@ -35,7 +35,9 @@ export async function slowloris(): Promise<ScenarioResult> {
   const flags = ['--idle-timeout', `${IDLE_TIMEOUT_MS / 1000}s`, '--max-line-bytes', String(MAX_LINE_BYTES)];
   return runAttack(rec, { flags, bystanderLineBytes: 48 }, async ({ echod, endAttack }) => {
     const connectStart = performance.now();
-    const peers = await mapLimit(TOTAL, CONNECT_CONCURRENCY, () => Client.connect(echod.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true }));
+    const peers = await mapLimit(TOTAL, CONNECT_CONCURRENCY, () =>
+      Client.connect(echod.port, { waitMs: LOADED_WAIT_MS, allowHalfOpen: true }),
+    );
     rec.figure('time to open 2,000 connections', `${((performance.now() - connectStart) / 1000).toFixed(1)} s`);
     const tricklers = peers.slice(0, TRICKLERS);
     const creepers = peers.slice(TRICKLERS, TRICKLERS + CREEPERS);
@@ -64,7 +66,9 @@ export async function slowloris(): Promise<ScenarioResult> {
       }
     }
     const expectedEcho = Buffer.concat(Array.from({ length: TICKS / TRICKLE.length }, () => TRICKLE));
-    await Promise.allSettled(tricklers.map((peer) => peer.until(() => peer.receivedBytes >= expectedEcho.length || peer.closed, 5000, 'the last line')));
+    await Promise.allSettled(
+      tricklers.map((peer) => peer.until(() => peer.receivedBytes >= expectedEcho.length || peer.closed, 5000, 'the last line')),
+    );
     await endAttack();
 
     const echoes = tricklers.map((peer) => ({ open: !peer.ended && !peer.closed, echo: peer.take() }));
@@ -76,7 +80,10 @@ export async function slowloris(): Promise<ScenarioResult> {
     const creepClosed = creepers.filter((peer) => peer.ended && peer.receivedBytes === 0).length;
     const creepBytes = creepers.map((peer) => CREEP_BURST + (sentCount.get(peer) ?? 0));
     rec.equal('creepers: closed once the slow line passed max-line-bytes, nothing echoed', creepClosed, CREEPERS);
-    rec.figure('creeper bytes sent when closed', `${Math.min(...creepBytes)}–${Math.max(...creepBytes)} (limit ${MAX_LINE_BYTES}, newline included)`);
+    rec.figure(
+      'creeper bytes sent when closed',
+      `${Math.min(...creepBytes)}–${Math.max(...creepBytes)} (limit ${MAX_LINE_BYTES}, newline included)`,
+    );
 
     await Promise.allSettled(silent.map((peer) => peer.waitEndOrClose(IDLE_LATE_BOUND_MS)));
     const idleAfter = silent.map((peer) => (peer.ended ? peer.endedAt - (lastByteAt.get(peer) ?? 0) : Number.POSITIVE_INFINITY));
@@ -95,7 +102,10 @@ export async function slowloris(): Promise<ScenarioResult> {
     for (const peer of peers) peer.destroy();
     await echod.until(() => echod.book.closes.length >= TOTAL, 'every slowloris close in the log', 10_000);
     const reasons = (reason: string): number => echod.book.reason(reason);
-    rec.figure('close reasons (log)', `line_too_long ${reasons('line_too_long')}, idle_timeout ${reasons('idle_timeout')}, client_closed ${reasons('client_closed')}`);
+    rec.figure(
+      'close reasons (log)',
+      `line_too_long ${reasons('line_too_long')}, idle_timeout ${reasons('idle_timeout')}, client_closed ${reasons('client_closed')}`,
+    );
     rec.equal('log: line_too_long closes', reasons('line_too_long'), CREEPERS);
     rec.equal('log: idle_timeout closes', reasons('idle_timeout'), SILENT);
     rec.equal('log: client_closed (tricklers, at the end)', reasons('client_closed'), TRICKLERS);

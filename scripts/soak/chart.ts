@@ -46,7 +46,9 @@ export function renderChart(title: string, samples: readonly Sample[], warmupS: 
     hi += pad;
     const y = (v: number): number => top + PANEL_HEIGHT - ((v - lo) / (hi - lo)) * PANEL_HEIGHT;
     if (warmupS > 0) {
-      parts.push(`<rect x="${MARGIN.left}" y="${top}" width="${Math.min(plotWidth, x(warmupS) - MARGIN.left).toFixed(1)}" height="${PANEL_HEIGHT}" fill="#eee"/>`);
+      parts.push(
+        `<rect x="${MARGIN.left}" y="${top}" width="${Math.min(plotWidth, x(warmupS) - MARGIN.left).toFixed(1)}" height="${PANEL_HEIGHT}" fill="#eee"/>`,
+      );
       parts.push(`<text x="${MARGIN.left + 4}" y="${top + 14}" fill="#888">warm-up</text>`);
     }
     parts.push(`<rect x="${MARGIN.left}" y="${top}" width="${plotWidth}" height="${PANEL_HEIGHT}" fill="none" stroke="#999"/>`);
@@ -60,8 +62,12 @@ export function renderChart(title: string, samples: readonly Sample[], warmupS: 
         [lastMedian, 'last-quarter median'],
       ] as const) {
         const yy = y(value / panel.unit).toFixed(1);
-        parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${yy}" y2="${yy}" stroke="${upward ? '#c00' : '#4a4'}" stroke-dasharray="4 4"/>`);
-        parts.push(`<text x="${WIDTH - MARGIN.right - 4}" y="${(Number(yy) - 3).toFixed(1)}" text-anchor="end" fill="#666" font-size="10">${label} ${fmt(value / panel.unit)}</text>`);
+        parts.push(
+          `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${yy}" y2="${yy}" stroke="${upward ? '#c00' : '#4a4'}" stroke-dasharray="4 4"/>`,
+        );
+        parts.push(
+          `<text x="${WIDTH - MARGIN.right - 4}" y="${(Number(yy) - 3).toFixed(1)}" text-anchor="end" fill="#666" font-size="10">${label} ${fmt(value / panel.unit)}</text>`,
+        );
       }
     }
     const points = samples.map((sample, i) => `${x(sample.t).toFixed(1)},${y(values[i] as number).toFixed(1)}`).join(' ');

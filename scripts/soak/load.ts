@@ -294,7 +294,8 @@ export class SlowReaders extends LoopLoader {
               peer.socket.resume();
               peer.end();
               await peer.waitEndOrClose(ECHO_WAIT_MS);
-              if (!verifier.ok || verifier.outstanding !== 0) tally.wrong(`slow reader ${c}: ${verifier.outstanding} bytes missing at the end`);
+              if (!verifier.ok || verifier.outstanding !== 0)
+                tally.wrong(`slow reader ${c}: ${verifier.outstanding} bytes missing at the end`);
               else tally.echoes++;
             }
           } catch (err) {
@@ -345,9 +346,37 @@ export async function startLoad(target: Target, tally: Tally, seed: number): Pro
   const random = new Random(seed);
   const loaders: Loader[] = [];
   try {
-    loaders.push(await EngineLoad.start('pingpong', target, tally, { firstConnId: 0, connections: 20, depth: 1, size: 64, rate: 2000, connectRate: null, roundTrips: 0 }, true));
-    loaders.push(await EngineLoad.start('bulk', target, tally, { firstConnId: 1000, connections: 2, depth: 128, size: 2000, rate: 2000, connectRate: null, roundTrips: 0 }));
-    loaders.push(await EngineLoad.start('churn', target, tally, { firstConnId: 10_000, connections: 50, depth: 1, size: 200, rate: null, connectRate: 20, roundTrips: 3 }));
+    loaders.push(
+      await EngineLoad.start(
+        'pingpong',
+        target,
+        tally,
+        { firstConnId: 0, connections: 20, depth: 1, size: 64, rate: 2000, connectRate: null, roundTrips: 0 },
+        true,
+      ),
+    );
+    loaders.push(
+      await EngineLoad.start('bulk', target, tally, {
+        firstConnId: 1000,
+        connections: 2,
+        depth: 128,
+        size: 2000,
+        rate: 2000,
+        connectRate: null,
+        roundTrips: 0,
+      }),
+    );
+    loaders.push(
+      await EngineLoad.start('churn', target, tally, {
+        firstConnId: 10_000,
+        connections: 50,
+        depth: 1,
+        size: 200,
+        rate: null,
+        connectRate: 20,
+        roundTrips: 3,
+      }),
+    );
   } catch (err) {
     await Promise.all(loaders.map((loader) => loader.stop()));
     throw err;

@@ -28,7 +28,18 @@ const COLUMNS: readonly (keyof Sample)[] = [
   'clientErrors',
   'serverErrors',
 ];
-const HEADERS = ['t_s', 'rss_bytes', 'heap_used_bytes', 'open_fds', 'active_connections', 'echoes_verified', 'bytes_verified', 'wrong_echoes', 'client_errors', 'server_errors'];
+const HEADERS = [
+  't_s',
+  'rss_bytes',
+  'heap_used_bytes',
+  'open_fds',
+  'active_connections',
+  'echoes_verified',
+  'bytes_verified',
+  'wrong_echoes',
+  'client_errors',
+  'server_errors',
+];
 
 export function toCsv(samples: readonly Sample[]): string {
   const rows = samples.map((sample) => COLUMNS.map((column) => (column === 't' ? sample.t.toFixed(1) : String(sample[column]))).join(','));
@@ -74,7 +85,13 @@ export interface Trend {
  * max(`absolute`, `relative` × first median). Medians of quarters ride out GC sawtooth and
  * churn noise; a leak moves them.
  */
-export function trendOf(series: string, samples: readonly Sample[], pick: (sample: Sample) => number, absolute: number, relative: number): Trend {
+export function trendOf(
+  series: string,
+  samples: readonly Sample[],
+  pick: (sample: Sample) => number,
+  absolute: number,
+  relative: number,
+): Trend {
   const quarter = Math.max(1, Math.floor(samples.length / 4));
   const values = samples.map(pick);
   const firstMedian = median(values.slice(0, quarter));
@@ -85,10 +102,11 @@ export function trendOf(series: string, samples: readonly Sample[], pick: (sampl
     firstMedian,
     lastMedian,
     tolerance,
-    slopePerMinute: slope(
-      samples.map((sample) => sample.t),
-      values,
-    ) * 60,
+    slopePerMinute:
+      slope(
+        samples.map((sample) => sample.t),
+        values,
+      ) * 60,
     upward: lastMedian - firstMedian > tolerance,
   };
 }

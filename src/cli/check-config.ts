@@ -8,7 +8,12 @@ import type { CliConfig } from './config.js';
 import { effectiveConfig, formatEffectiveConfig } from './effective-config.js';
 import { versionLine } from './flags.js';
 
-export function checkConfig(config: CliConfig, io: { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } }, version: string, workers: number): number {
+export function checkConfig(
+  config: CliConfig,
+  io: { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } },
+  version: string,
+  workers: number,
+): number {
   for (const warning of config.warnings) io.stderr.write(`echod: warning: ${warning}\n`);
   const text = formatEffectiveConfig(effectiveConfig(config.resolved, config.admin));
   io.stdout.write(`${versionLine(version)}\n${text}\nworkers: ${workers}\nconfiguration OK\n`);

@@ -40,7 +40,12 @@ export type WorkerMessage =
   | { type: 'echod:reply'; requestId: number; body: unknown };
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string' && (message as { type: string }).type.startsWith('echod:');
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { type?: unknown }).type === 'string' &&
+    (message as { type: string }).type.startsWith('echod:')
+  );
 }
 
 export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
@@ -55,7 +60,8 @@ function addCounts<K extends string>(into: Record<K, number>, from: Record<K, nu
 function addListeners(into: ListenerStats[], from: readonly ListenerStats[]): void {
   for (const listener of from) {
     const same = into.find((each) => each.url === listener.url);
-    if (same === undefined) into.push({ ...listener, udp: listener.udp === null ? null : { ...listener.udp, dropped: { ...listener.udp.dropped } } });
+    if (same === undefined)
+      into.push({ ...listener, udp: listener.udp === null ? null : { ...listener.udp, dropped: { ...listener.udp.dropped } } });
     else {
       if (same.udp !== null && listener.udp !== null) addUdpCounters(same.udp, listener.udp);
       same.active += listener.active;
@@ -70,13 +76,24 @@ function addListeners(into: ListenerStats[], from: readonly ListenerStats[]): vo
 export type PoolStats = ServerStats & { workers: number; workerRestarts: number };
 
 /** The pool's stats: every count summed over the reports; state and readiness are the pool's own. */
-export function sumStats(all: readonly ServerStats[], base: Pick<PoolStats, 'serverId' | 'state' | 'ready' | 'startedAt' | 'workers' | 'workerRestarts'>): PoolStats {
+export function sumStats(
+  all: readonly ServerStats[],
+  base: Pick<PoolStats, 'serverId' | 'state' | 'ready' | 'startedAt' | 'workers' | 'workerRestarts'>,
+): PoolStats {
   const total: PoolStats = {
     ...base,
     // The workers drain on the same settings: the first one's deadlines stand for all.
     shutdown: all.find((stats) => stats.shutdown !== null)?.shutdown ?? null,
     // peak: the sum of the workers' peaks, an upper bound (they may have peaked at different times).
-    connections: { active: 0, peak: 0, limit: 0, total: 0, closed: {} as ServerStats['connections']['closed'], forced: 0, rejected: {} as ServerStats['connections']['rejected'] },
+    connections: {
+      active: 0,
+      peak: 0,
+      limit: 0,
+      total: 0,
+      closed: {} as ServerStats['connections']['closed'],
+      forced: 0,
+      rejected: {} as ServerStats['connections']['rejected'],
+    },
     bytesReceived: 0,
     bytesSent: 0,
     lines: 0,
@@ -116,7 +133,13 @@ export function retire(report: WorkerReport): { stats: ServerStats; metrics: Met
   const stats: ServerStats = {
     ...report.stats,
     // peak and limit describe live processes; listeners keep their totals, none open.
-    connections: { ...connections, active: 0, peak: 0, limit: 0, closed: { ...connections.closed, worker_exit: (connections.closed.worker_exit ?? 0) + open } },
+    connections: {
+      ...connections,
+      active: 0,
+      peak: 0,
+      limit: 0,
+      closed: { ...connections.closed, worker_exit: (connections.closed.worker_exit ?? 0) + open },
+    },
     listeners: report.stats.listeners.map((listener) => ({ ...listener, active: 0 })),
   };
   // The close series are per listener: each listener's worker_exit gets the connections open on it.
@@ -127,7 +150,11 @@ export function retire(report: WorkerReport): { stats: ServerStats; metrics: Met
       if (metric.name !== CLOSED_METRIC) return metric;
       return {
         ...metric,
-        values: metric.values.map((value) => (value.labels.reason === 'worker_exit' ? { ...value, value: value.value + (openOn.get(String(value.labels.listener)) ?? 0) } : value)),
+        values: metric.values.map((value) =>
+          value.labels.reason === 'worker_exit'
+            ? { ...value, value: value.value + (openOn.get(String(value.labels.listener)) ?? 0) }
+            : value,
+        ),
       };
     });
   return { stats, metrics };

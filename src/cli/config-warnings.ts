@@ -11,36 +11,57 @@ import { FLAGS, HTTP_FLAGS, type ParsedCommandLine } from './flags.js';
 /** The flags that set a `tls.*` option: they act on tls:// and https:// listeners only. */
 const TLS_FLAGS = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true).map((flag) => flag.name);
 /** How a warning names the listeners of a kind. */
-const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = { stream: 'tcp://, tls:// or unix://', udp: 'udp://', http: 'http:// or https://' };
-const kindOf = (protocol: string): ListenerKind => (protocol === 'udp' ? 'udp' : HTTP_PROTOCOLS.includes(protocol as never) ? 'http' : 'stream');
+const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = {
+  stream: 'tcp://, tls:// or unix://',
+  udp: 'udp://',
+  http: 'http:// or https://',
+};
+const kindOf = (protocol: string): ListenerKind =>
+  protocol === 'udp' ? 'udp' : HTTP_PROTOCOLS.includes(protocol as never) ? 'http' : 'stream';
 const ENV_PLACEHOLDER = /\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sources'>, resolved: ResolvedOptions, env: NodeJS.ProcessEnv): string[] {
+export function configWarnings(
+  parsed: Pick<ParsedCommandLine, 'values' | 'sources'>,
+  resolved: ResolvedOptions,
+  env: NodeJS.ProcessEnv,
+): string[] {
   const { values, sources } = parsed;
   const named = (flag: string): string => sources.get(flag) ?? `--${flag}`;
   const protocols = new Set(resolved.listeners.map((listener) => listener.protocol));
   const listenGiven = values.has('listen') || resolved.listeners.some((listener) => listener.fd !== null);
   const warnings: string[] = [];
   // --host still fills in a URL without a host (tcp://:8080); --port never does.
-  if (listenGiven && values.has('port')) warnings.push(`${named('port')} has no effect with --listen or socket activation (each listener names its own port)`);
+  if (listenGiven && values.has('port'))
+    warnings.push(`${named('port')} has no effect with --listen or socket activation (each listener names its own port)`);
   if (!protocols.has('tls') && !protocols.has('https')) {
-    for (const flag of TLS_FLAGS.filter((name) => values.has(name))) warnings.push(`${named(flag)} has no effect: there is no tls:// or https:// listener`);
+    for (const flag of TLS_FLAGS.filter((name) => values.has(name)))
+      warnings.push(`${named(flag)} has no effect: there is no tls:// or https:// listener`);
   }
   if (!protocols.has('http') && !protocols.has('https')) {
-    for (const flag of HTTP_FLAGS.filter((spec) => values.has(spec.name))) warnings.push(`${named(flag.name)} has no effect: there is no http:// or https:// listener`);
+    for (const flag of HTTP_FLAGS.filter((spec) => values.has(spec.name)))
+      warnings.push(`${named(flag.name)} has no effect: there is no http:// or https:// listener`);
   }
   const proxy = values.get('proxy-protocol');
   if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix') && !protocols.has('http')) {
-    warnings.push(`${named('proxy-protocol')} has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)`);
+    warnings.push(
+      `${named('proxy-protocol')} has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)`,
+    );
   }
   const kinds = new Set([...protocols].map(kindOf));
   // With http listeners, a stream fault they do not apply gets the http warning below instead.
-  const notOnHttp = kinds.has('http') ? FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && !spec.appliesTo.includes('http')) : [];
-  for (const fault of FAULTS.filter((spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)) && !notOnHttp.includes(spec))) {
-    warnings.push(`${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`);
+  const notOnHttp = kinds.has('http')
+    ? FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && !spec.appliesTo.includes('http'))
+    : [];
+  for (const fault of FAULTS.filter(
+    (spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)) && !notOnHttp.includes(spec),
+  )) {
+    warnings.push(
+      `${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`,
+    );
   }
   const httpTake = HTTP_FAULTS.map((fault) => `--${fault.name}`).join(', ');
-  for (const fault of notOnHttp) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take ${httpTake} only)`);
+  for (const fault of notOnHttp)
+    warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners (they take ${httpTake} only)`);
   if (kinds.has('http')) {
     // A value the table gives no HTTP meaning (close-after lines=N) reaches the other listeners only.
     for (const fault of HTTP_FAULTS.filter((spec) => values.has(spec.name))) {
@@ -48,7 +69,8 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
       if (refused !== null) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners: ${refused}`);
     }
   }
-  if (!protocols.has('udp') && values.has('udp-rate-per-source')) warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
+  if (!protocols.has('udp') && values.has('udp-rate-per-source'))
+    warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {
     const url = urls[index];
@@ -59,8 +81,14 @@ export function configWarnings(parsed: Pick<ParsedCommandLine, 'values' | 'sourc
     const kind = kindOf(listener.protocol);
     if (faults !== null && url !== undefined) {
       // Only the faults this URL names: a flag's faults reach every listener and are warned about above.
-      const idle = FAULTS.filter((fault) => !fault.appliesTo.includes(kind) && faults[fault.option] !== undefined && new URLSearchParams(url.split('?')[1] ?? '').has(fault.name));
-      if (idle.length > 0) warnings.push(`--listen ${url}: ${kind === 'udp' ? 'stream' : 'udp'} faults have no effect on ${formatListener(listener)}`);
+      const idle = FAULTS.filter(
+        (fault) =>
+          !fault.appliesTo.includes(kind) &&
+          faults[fault.option] !== undefined &&
+          new URLSearchParams(url.split('?')[1] ?? '').has(fault.name),
+      );
+      if (idle.length > 0)
+        warnings.push(`--listen ${url}: ${kind === 'udp' ? 'stream' : 'udp'} faults have no effect on ${formatListener(listener)}`);
     }
   });
   for (const [flag, template] of [

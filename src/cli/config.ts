@@ -8,7 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
 import { FAULTS, type FaultOptions, httpFaults, parseFault } from '../config/faults.js';
-import { formatListener, HTTP_PROTOCOLS, type ListenerOptions, ListenUrlError, parseListenUrl, type ProxyProtocolMode } from '../config/listen-url.js';
+import {
+  formatListener,
+  HTTP_PROTOCOLS,
+  type ListenerOptions,
+  ListenUrlError,
+  parseListenUrl,
+  type ProxyProtocolMode,
+} from '../config/listen-url.js';
 import { type EchoServerOptions, type ResolvedOptions, resolveOptions, type TlsOptions } from '../config/options.js';
 import { tlsMaterialProblem } from '../config/self-signed.js';
 import { bindConflict, type BindTarget, hostPort } from '../server/bind-error.js';
@@ -52,14 +59,20 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
   // https:// (and wss://) listeners take the same certificate as tls:// ones.
   const tlsListener = (listeners ?? []).some((listener) => listener.protocol === 'tls' || listener.protocol === 'https');
   if (values.get('tls-self-signed') === true && (values.has('tls-cert') || values.has('tls-key'))) {
-    throw new UsageError(`${sourceOf(parsed, 'tls-self-signed')} contradicts ${sourceOf(parsed, values.has('tls-cert') ? 'tls-cert' : 'tls-key')}: use your certificate or a self-signed one, not both`);
+    throw new UsageError(
+      `${sourceOf(parsed, 'tls-self-signed')} contradicts ${sourceOf(parsed, values.has('tls-cert') ? 'tls-cert' : 'tls-key')}: use your certificate or a self-signed one, not both`,
+    );
   }
   if (tlsListener && !values.has('tls-cert') && !values.has('tls-key') && values.get('tls-self-signed') !== true) {
-    throw new UsageError('a tls:// or https:// listener needs a certificate: give --tls-cert FILE and --tls-key FILE, or --tls-self-signed');
+    throw new UsageError(
+      'a tls:// or https:// listener needs a certificate: give --tls-cert FILE and --tls-key FILE, or --tls-self-signed',
+    );
   }
   const clientAuth = values.get('tls-client-auth');
   if (tlsListener && clientAuth !== undefined && clientAuth !== 'none' && !values.has('tls-ca')) {
-    throw new UsageError(`${sourceOf(parsed, 'tls-client-auth')} ${String(clientAuth)} needs --tls-ca FILE: the CA bundle that signs the client certificates`);
+    throw new UsageError(
+      `${sourceOf(parsed, 'tls-client-auth')} ${String(clientAuth)} needs --tls-ca FILE: the CA bundle that signs the client certificates`,
+    );
   }
   const tls = tlsListener ? tlsFrom(values, parsed) : undefined;
   if (tls !== undefined) options.tls = tls;
@@ -76,8 +89,12 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
   if (adminPort !== undefined && adminPort > 65_535) {
     throw new UsageError(`invalid ${sourceOf(parsed, 'admin-port')}: ${adminPort} (expected an integer from 0 to 65535)`);
   }
-  const admin = adminPort === undefined ? undefined : { host: (values.get('admin-host') as string | undefined) ?? DEFAULT_ADMIN_HOST, port: adminPort };
-  const conflict = bindConflict([...resolved.listeners.filter((listener) => listener.fd === null).map(bindTarget), ...(admin !== undefined ? [adminTarget(admin)] : [])]);
+  const admin =
+    adminPort === undefined ? undefined : { host: (values.get('admin-host') as string | undefined) ?? DEFAULT_ADMIN_HOST, port: adminPort };
+  const conflict = bindConflict([
+    ...resolved.listeners.filter((listener) => listener.fd === null).map(bindTarget),
+    ...(admin !== undefined ? [adminTarget(admin)] : []),
+  ]);
   if (conflict !== null) throw new UsageError(conflict.message);
   return {
     options,
@@ -101,7 +118,12 @@ export function bindTarget(listener: ResolvedOptions['listeners'][number]): Bind
 }
 
 export function adminTarget(admin: { host: string; port: number }): BindTarget {
-  return { label: `the admin endpoint (--admin-port ${admin.port}, ${hostPort(admin.host, admin.port)})`, kind: 'stream', host: admin.host, port: admin.port };
+  return {
+    label: `the admin endpoint (--admin-port ${admin.port}, ${hostPort(admin.host, admin.port)})`,
+    kind: 'stream',
+    host: admin.host,
+    port: admin.port,
+  };
 }
 
 /**
@@ -123,7 +145,14 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
   };
   const inherited = socketActivationFds(env);
   if (inherited.length > 0) {
-    return inherited.map((fd) => withFaults({ protocol: 'tcp', fd, ...(mode !== undefined ? { mode } : {}), ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) }));
+    return inherited.map((fd) =>
+      withFaults({
+        protocol: 'tcp',
+        fd,
+        ...(mode !== undefined ? { mode } : {}),
+        ...(proxyProtocol !== undefined ? { proxyProtocol } : {}),
+      }),
+    );
   }
   const urls = listenUrls(values);
   if (urls.length === 0) {
@@ -140,7 +169,11 @@ function listenUrls(values: Map<string, FlagValue>): string[] {
 function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): ListenerOptions {
   try {
     const listener = parseListenUrl(url);
-    if (listener.proxyProtocol === undefined && proxyProtocol !== undefined && (listener.protocol === 'tcp' || listener.protocol === 'unix' || listener.protocol === 'http')) {
+    if (
+      listener.proxyProtocol === undefined &&
+      proxyProtocol !== undefined &&
+      (listener.protocol === 'tcp' || listener.protocol === 'unix' || listener.protocol === 'http')
+    ) {
       listener.proxyProtocol = proxyProtocol;
     }
     return listener;
@@ -161,7 +194,10 @@ export function socketActivationFds(env: NodeJS.ProcessEnv): number[] {
  * The TLS options from --tls-* flags, reading the PEM files (again on SIGHUP) and checking
  * them: each parses, and the key is the certificate's. A bad file is named with its flag.
  */
-export function tlsFrom(values: Map<string, FlagValue>, parsed: Pick<ParsedCommandLine, 'sources'> = { sources: new Map() }): TlsOptions | undefined {
+export function tlsFrom(
+  values: Map<string, FlagValue>,
+  parsed: Pick<ParsedCommandLine, 'sources'> = { sources: new Map() },
+): TlsOptions | undefined {
   const certFile = values.get('tls-cert') as string | undefined;
   const keyFile = values.get('tls-key') as string | undefined;
   const caFile = values.get('tls-ca') as string | undefined;
@@ -183,7 +219,9 @@ export function tlsFrom(values: Map<string, FlagValue>, parsed: Pick<ParsedComma
   if (caFile !== undefined) tls.ca = read('tls-ca', caFile);
   const problem = tlsMaterialProblem(tls);
   if (problem?.field === 'pair') {
-    throw new UsageError(`${sourceOf(parsed, 'tls-key')} ${keyFile ?? ''} does not match the certificate in ${sourceOf(parsed, 'tls-cert')} ${certFile ?? ''} (give the key of that certificate)`);
+    throw new UsageError(
+      `${sourceOf(parsed, 'tls-key')} ${keyFile ?? ''} does not match the certificate in ${sourceOf(parsed, 'tls-cert')} ${certFile ?? ''} (give the key of that certificate)`,
+    );
   }
   if (problem !== null) {
     const flag = `tls-${problem.field}`;

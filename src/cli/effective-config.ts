@@ -43,7 +43,9 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
         : flag.kind === 'duration' && typeof value === 'number'
           ? formatDurationMs(value)
           : flag.kind === 'onOff' && typeof value === 'boolean'
-            ? (value ? 'on' : 'off')
+            ? value
+              ? 'on'
+              : 'off'
             : value;
   }
   for (const flag of FLAGS) {
@@ -52,7 +54,16 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
     const key = flag.option.slice('http.'.length) as keyof typeof HTTP_DEFAULTS;
     const value = resolved.http[key];
     if (value === HTTP_DEFAULTS[key]) continue;
-    options[flag.name] = flag.kind === 'size' && typeof value === 'number' ? formatBytes(value) : flag.kind === 'duration' && typeof value === 'number' ? formatDurationMs(value) : typeof flag.kind === 'object' && typeof value === 'boolean' ? (value ? 'on' : 'off') : value;
+    options[flag.name] =
+      flag.kind === 'size' && typeof value === 'number'
+        ? formatBytes(value)
+        : flag.kind === 'duration' && typeof value === 'number'
+          ? formatDurationMs(value)
+          : typeof flag.kind === 'object' && typeof value === 'boolean'
+            ? value
+              ? 'on'
+              : 'off'
+            : value;
   }
   const config: EffectiveConfig = { listeners, options };
   const { tls } = resolved;
@@ -68,7 +79,10 @@ export function effectiveConfig(resolved: ResolvedOptions, admin: { host: string
 export function formatEffectiveConfig(config: EffectiveConfig): string {
   const lines = ['listeners:', ...config.listeners.map((listener) => `  ${listener}`)];
   const options = Object.entries(config.options);
-  lines.push(options.length === 0 ? 'options: all defaults' : 'options (not the default):', ...options.map(([flag, value]) => `  --${flag} ${String(value)}`));
+  lines.push(
+    options.length === 0 ? 'options: all defaults' : 'options (not the default):',
+    ...options.map(([flag, value]) => `  --${flag} ${String(value)}`),
+  );
   if (config.tls !== undefined) lines.push(`tls: ${config.tls}`);
   lines.push(`admin endpoint: ${config.admin ?? 'off'}`);
   return lines.join('\n');

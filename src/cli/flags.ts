@@ -44,45 +44,262 @@ const MAX_WORKERS = 256;
 const FLAG_ROWS: readonly FlagSpec[] = [
   { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', option: 'host' },
   { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', option: 'port' },
-  { name: 'listen', kind: 'urls', arg: 'URL', description: 'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (?proxy= too) (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port', option: 'listeners' },
-  { name: 'mode', kind: { oneOf: MODES }, arg: 'MODE', description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)', option: 'mode' },
-  { name: 'max-line-bytes', kind: 'size', arg: 'SIZE', description: 'longest line accepted, newline included; longer closes the connection', option: 'maxLineBytes' },
-  { name: 'max-connections', kind: 'integer', arg: 'N', description: 'open connections at most; more are closed at once (0 = no limit)', option: 'maxConnections' },
-  { name: 'max-connections-per-ip', kind: 'integer', arg: 'N', description: 'open connections per client address at most (0 = no limit)', option: 'maxConnectionsPerIp' },
-  { name: 'idle-timeout', kind: 'duration', arg: 'DURATION', description: 'close a connection with no bytes either way for this long (0 = never)', option: 'idleTimeoutMs' },
-  { name: 'write-stall-timeout', kind: 'duration', arg: 'DURATION', description: 'close a client that takes none of its pending echo for this long (0 = never)', option: 'writeStallTimeoutMs' },
-  { name: 'drain-timeout', kind: 'duration', arg: 'DURATION', description: 'time a closing connection gets to finish before it is destroyed', option: 'drainTimeoutMs' },
-  { name: 'shutdown-delay', kind: 'duration', arg: 'DURATION', description: 'on SIGTERM, keep serving this long after /readyz turns 503', option: 'shutdownDelayMs' },
+  {
+    name: 'listen',
+    kind: 'urls',
+    arg: 'URL',
+    description:
+      'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (?proxy= too) (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port',
+    option: 'listeners',
+  },
+  {
+    name: 'mode',
+    kind: { oneOf: MODES },
+    arg: 'MODE',
+    description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)',
+    option: 'mode',
+  },
+  {
+    name: 'max-line-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'longest line accepted, newline included; longer closes the connection',
+    option: 'maxLineBytes',
+  },
+  {
+    name: 'max-connections',
+    kind: 'integer',
+    arg: 'N',
+    description: 'open connections at most; more are closed at once (0 = no limit)',
+    option: 'maxConnections',
+  },
+  {
+    name: 'max-connections-per-ip',
+    kind: 'integer',
+    arg: 'N',
+    description: 'open connections per client address at most (0 = no limit)',
+    option: 'maxConnectionsPerIp',
+  },
+  {
+    name: 'idle-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'close a connection with no bytes either way for this long (0 = never)',
+    option: 'idleTimeoutMs',
+  },
+  {
+    name: 'write-stall-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'close a client that takes none of its pending echo for this long (0 = never)',
+    option: 'writeStallTimeoutMs',
+  },
+  {
+    name: 'drain-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'time a closing connection gets to finish before it is destroyed',
+    option: 'drainTimeoutMs',
+  },
+  {
+    name: 'shutdown-delay',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'on SIGTERM, keep serving this long after /readyz turns 503',
+    option: 'shutdownDelayMs',
+  },
   { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", option: 'backlog' },
-  { name: 'direct-read', kind: 'onOff', arg: 'on|off', description: "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)", option: 'directRead' },
-  { name: 'proxy-protocol', kind: { oneOf: PROXY_PROTOCOL_MODES }, arg: 'MODE', description: 'expect a PROXY protocol v1/v2 header before the client bytes (tcp, unix and http listeners; tls:// and https:// ones take ?proxy=)', shown: 'off' },
-  { name: 'proxy-protocol-timeout', kind: 'duration', arg: 'DURATION', description: 'a PROXY header not complete by then closes the connection', option: 'proxyProtocolTimeoutMs' },
-  { name: 'tls-cert', kind: 'string', arg: 'FILE', description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.cert' },
-  { name: 'tls-key', kind: 'string', arg: 'FILE', description: 'PEM private key for tls:// and https:// listeners (re-read on SIGHUP)', option: 'tls.key' },
+  {
+    name: 'direct-read',
+    kind: 'onOff',
+    arg: 'on|off',
+    description:
+      "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)",
+    option: 'directRead',
+  },
+  {
+    name: 'proxy-protocol',
+    kind: { oneOf: PROXY_PROTOCOL_MODES },
+    arg: 'MODE',
+    description:
+      'expect a PROXY protocol v1/v2 header before the client bytes (tcp, unix and http listeners; tls:// and https:// ones take ?proxy=)',
+    shown: 'off',
+  },
+  {
+    name: 'proxy-protocol-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'a PROXY header not complete by then closes the connection',
+    option: 'proxyProtocolTimeoutMs',
+  },
+  {
+    name: 'tls-cert',
+    kind: 'string',
+    arg: 'FILE',
+    description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)',
+    option: 'tls.cert',
+  },
+  {
+    name: 'tls-key',
+    kind: 'string',
+    arg: 'FILE',
+    description: 'PEM private key for tls:// and https:// listeners (re-read on SIGHUP)',
+    option: 'tls.key',
+  },
   { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)', option: 'tls.ca' },
-  { name: 'tls-client-auth', kind: { oneOf: ['none', 'request', 'require'] }, arg: 'MODE', description: 'ask for (request) or insist on (require) a client certificate', shown: 'none', option: 'tls.clientAuth' },
-  { name: 'tls-min-version', kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] }, arg: 'VERSION', description: 'oldest TLS version accepted', shown: 'TLSv1.2', option: 'tls.minVersion' },
-  { name: 'tls-self-signed', kind: 'boolean', arg: '', description: 'make a self-signed certificate in memory at start-up (tests, labs)', option: 'tls.selfSigned' },
+  {
+    name: 'tls-client-auth',
+    kind: { oneOf: ['none', 'request', 'require'] },
+    arg: 'MODE',
+    description: 'ask for (request) or insist on (require) a client certificate',
+    shown: 'none',
+    option: 'tls.clientAuth',
+  },
+  {
+    name: 'tls-min-version',
+    kind: { oneOf: ['TLSv1.2', 'TLSv1.3'] },
+    arg: 'VERSION',
+    description: 'oldest TLS version accepted',
+    shown: 'TLSv1.2',
+    option: 'tls.minVersion',
+  },
+  {
+    name: 'tls-self-signed',
+    kind: 'boolean',
+    arg: '',
+    description: 'make a self-signed certificate in memory at start-up (tests, labs)',
+    option: 'tls.selfSigned',
+  },
   // HTTP bounds and controls (http:// and https:// listeners; docs/http.md).
-  { name: 'max-body-bytes', kind: 'size', arg: 'SIZE', description: 'largest HTTP request body; larger is answered 413 and the connection closed', option: 'http.maxBodyBytes' },
-  { name: 'http-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest HTTP request head; larger is answered 431', option: 'http.maxHeaderBytes' },
-  { name: 'http-max-headers', kind: 'integer', arg: 'N', description: 'most header fields in one HTTP request; more is answered 431', option: 'http.maxHeaders' },
-  { name: 'http-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'an HTTP request head not complete this long after it began is answered 408 and closed (slowloris)', option: 'http.headersTimeoutMs' },
-  { name: 'http-request-timeout', kind: 'duration', arg: 'DURATION', description: 'an HTTP request (head and body) not received this long after it began is answered 408 and closed', option: 'http.requestTimeoutMs' },
-  { name: 'http-max-requests-per-connection', kind: 'integer', arg: 'N', description: 'requests served on one HTTP connection; the last says Connection: close (HTTP/2: GOAWAY) (0 = no limit)', option: 'http.maxRequestsPerConnection' },
-  { name: 'http2-max-streams', kind: 'integer', arg: 'N', description: 'HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS)', option: 'http.maxConcurrentStreams' },
-  { name: 'http2-max-resets-per-second', kind: 'integer', arg: 'N', description: 'HTTP/2 stream resets one connection may cause per second; past it GOAWAY and closed (rapid reset)', option: 'http.maxStreamResetsPerSecond' },
-  { name: 'http-controls', kind: { oneOf: ['on', 'off'] }, arg: 'on|off', description: 'honour the echo controls (?status= ?delay= ?header= ?bytes= ?close= and their x-echo-* headers)', option: 'http.controls' },
-  { name: 'http-max-delay', kind: 'duration', arg: 'DURATION', description: 'longest ?delay= a request may ask for; more is answered 400', option: 'http.maxDelayMs' },
-  { name: 'http-max-response-bytes', kind: 'size', arg: 'SIZE', description: 'largest ?bytes= body a request may ask for; more is answered 400', option: 'http.maxResponseBytes' },
-  { name: 'http-server-header', kind: 'string', arg: 'NAME', description: 'the response header that names the server (its value is --server-id)', option: 'http.serverHeader' },
-  { name: 'max-ws-message-bytes', kind: 'size', arg: 'SIZE', description: 'largest WebSocket message; larger is closed with 1009', option: 'http.maxWsMessageBytes' },
+  {
+    name: 'max-body-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'largest HTTP request body; larger is answered 413 and the connection closed',
+    option: 'http.maxBodyBytes',
+  },
+  {
+    name: 'http-max-header-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'largest HTTP request head; larger is answered 431',
+    option: 'http.maxHeaderBytes',
+  },
+  {
+    name: 'http-max-headers',
+    kind: 'integer',
+    arg: 'N',
+    description: 'most header fields in one HTTP request; more is answered 431',
+    option: 'http.maxHeaders',
+  },
+  {
+    name: 'http-headers-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'an HTTP request head not complete this long after it began is answered 408 and closed (slowloris)',
+    option: 'http.headersTimeoutMs',
+  },
+  {
+    name: 'http-request-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'an HTTP request (head and body) not received this long after it began is answered 408 and closed',
+    option: 'http.requestTimeoutMs',
+  },
+  {
+    name: 'http-max-requests-per-connection',
+    kind: 'integer',
+    arg: 'N',
+    description: 'requests served on one HTTP connection; the last says Connection: close (HTTP/2: GOAWAY) (0 = no limit)',
+    option: 'http.maxRequestsPerConnection',
+  },
+  {
+    name: 'http2-max-streams',
+    kind: 'integer',
+    arg: 'N',
+    description: 'HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS)',
+    option: 'http.maxConcurrentStreams',
+  },
+  {
+    name: 'http2-max-resets-per-second',
+    kind: 'integer',
+    arg: 'N',
+    description: 'HTTP/2 stream resets one connection may cause per second; past it GOAWAY and closed (rapid reset)',
+    option: 'http.maxStreamResetsPerSecond',
+  },
+  {
+    name: 'http-controls',
+    kind: { oneOf: ['on', 'off'] },
+    arg: 'on|off',
+    description: 'honour the echo controls (?status= ?delay= ?header= ?bytes= ?close= and their x-echo-* headers)',
+    option: 'http.controls',
+  },
+  {
+    name: 'http-max-delay',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'longest ?delay= a request may ask for; more is answered 400',
+    option: 'http.maxDelayMs',
+  },
+  {
+    name: 'http-max-response-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'largest ?bytes= body a request may ask for; more is answered 400',
+    option: 'http.maxResponseBytes',
+  },
+  {
+    name: 'http-server-header',
+    kind: 'string',
+    arg: 'NAME',
+    description: 'the response header that names the server (its value is --server-id)',
+    option: 'http.serverHeader',
+  },
+  {
+    name: 'max-ws-message-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'largest WebSocket message; larger is closed with 1009',
+    option: 'http.maxWsMessageBytes',
+  },
   { name: 'ws-deflate', kind: 'boolean', arg: '', description: 'offer permessage-deflate on WebSocket upgrades', option: 'http.wsDeflate' },
-  { name: 'udp-rate-per-source', kind: 'integer', arg: 'N', description: 'udp:// datagrams answered per second per source address (0 = no limit)', option: 'udpRatePerSource' },
-  { name: 'server-id', kind: 'string', arg: 'NAME', description: 'names this server in logs, metrics (server_id label) and /stats', shown: 'the host name', option: 'serverId' },
-  { name: 'banner', kind: 'string', arg: 'TEMPLATE', description: 'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}', option: 'banner' },
-  { name: 'prefix', kind: 'string', arg: 'TEMPLATE', description: 'put before every echoed line (same placeholders as --banner)', option: 'prefix' },
-  { name: 'digest', kind: { oneOf: DIGEST_KINDS }, arg: 'KIND', description: "log a digest of each connection's received and sent bytes at close", option: 'digest' },
+  {
+    name: 'udp-rate-per-source',
+    kind: 'integer',
+    arg: 'N',
+    description: 'udp:// datagrams answered per second per source address (0 = no limit)',
+    option: 'udpRatePerSource',
+  },
+  {
+    name: 'server-id',
+    kind: 'string',
+    arg: 'NAME',
+    description: 'names this server in logs, metrics (server_id label) and /stats',
+    shown: 'the host name',
+    option: 'serverId',
+  },
+  {
+    name: 'banner',
+    kind: 'string',
+    arg: 'TEMPLATE',
+    description:
+      'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}',
+    option: 'banner',
+  },
+  {
+    name: 'prefix',
+    kind: 'string',
+    arg: 'TEMPLATE',
+    description: 'put before every echoed line (same placeholders as --banner)',
+    option: 'prefix',
+  },
+  {
+    name: 'digest',
+    kind: { oneOf: DIGEST_KINDS },
+    arg: 'KIND',
+    description: "log a digest of each connection's received and sent bytes at close",
+    option: 'digest',
+  },
   ...FAULTS.map((fault): FlagSpec => ({
     name: fault.name,
     kind: 'fault',
@@ -90,17 +307,82 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: `fault${fault.appliesTo.includes('stream') ? '' : ' (udp)'}: ${fault.help}`,
     ...(fault.shown !== undefined ? { shown: fault.shown } : {}),
   })),
-  { name: 'workers', kind: 'workers', arg: 'N|auto', description: 'processes sharing the port (auto: one per CPU); a dead one is restarted', shown: '1' },
-  { name: 'admin-host', kind: 'string', arg: 'ADDR', description: 'address of the admin HTTP endpoint (keep it private)', shown: '127.0.0.1' },
-  { name: 'admin-port', kind: 'integer', arg: 'PORT', description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)' },
-  { name: 'admin-max-connections', kind: 'integer', arg: 'N', description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress', option: 'admin.maxConnections' },
-  { name: 'admin-headers-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose request head is not complete this long after it began', option: 'admin.headersTimeoutMs' },
-  { name: 'admin-keep-alive-timeout', kind: 'duration', arg: 'DURATION', description: 'close an idle keep-alive admin connection after this long', option: 'admin.keepAliveTimeoutMs' },
-  { name: 'admin-request-timeout', kind: 'duration', arg: 'DURATION', description: 'close an admin connection whose response is not taken this long after its request', option: 'admin.requestTimeoutMs' },
-  { name: 'admin-max-header-bytes', kind: 'size', arg: 'SIZE', description: 'largest admin request head; larger is answered 431 and closed', option: 'admin.maxHeaderBytes' },
-  { name: 'admin-max-page-size', kind: 'integer', arg: 'N', description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)', option: 'admin.maxPageSize' },
-  { name: 'log-level', kind: { oneOf: LOG_LEVELS }, arg: 'LEVEL', description: 'debug logs each message\'s size, trace its content', shown: 'info' },
-  { name: 'log-format', kind: { oneOf: LOG_FORMATS }, arg: 'FORMAT', description: 'auto: pretty on a terminal, JSON lines otherwise', shown: 'auto' },
+  {
+    name: 'workers',
+    kind: 'workers',
+    arg: 'N|auto',
+    description: 'processes sharing the port (auto: one per CPU); a dead one is restarted',
+    shown: '1',
+  },
+  {
+    name: 'admin-host',
+    kind: 'string',
+    arg: 'ADDR',
+    description: 'address of the admin HTTP endpoint (keep it private)',
+    shown: '127.0.0.1',
+  },
+  {
+    name: 'admin-port',
+    kind: 'integer',
+    arg: 'PORT',
+    description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)',
+  },
+  {
+    name: 'admin-max-connections',
+    kind: 'integer',
+    arg: 'N',
+    description: 'admin connections at most; at the cap a newcomer evicts the longest-waiting one without a request in progress',
+    option: 'admin.maxConnections',
+  },
+  {
+    name: 'admin-headers-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'close an admin connection whose request head is not complete this long after it began',
+    option: 'admin.headersTimeoutMs',
+  },
+  {
+    name: 'admin-keep-alive-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'close an idle keep-alive admin connection after this long',
+    option: 'admin.keepAliveTimeoutMs',
+  },
+  {
+    name: 'admin-request-timeout',
+    kind: 'duration',
+    arg: 'DURATION',
+    description: 'close an admin connection whose response is not taken this long after its request',
+    option: 'admin.requestTimeoutMs',
+  },
+  {
+    name: 'admin-max-header-bytes',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'largest admin request head; larger is answered 431 and closed',
+    option: 'admin.maxHeaderBytes',
+  },
+  {
+    name: 'admin-max-page-size',
+    kind: 'integer',
+    arg: 'N',
+    description: 'most entries in one page of GET /connections (?limit= is capped to it; 100 without it)',
+    option: 'admin.maxPageSize',
+  },
+  {
+    name: 'log-level',
+    kind: { oneOf: LOG_LEVELS },
+    arg: 'LEVEL',
+    description: "debug logs each message's size, trace its content",
+    shown: 'info',
+  },
+  {
+    name: 'log-format',
+    kind: { oneOf: LOG_FORMATS },
+    arg: 'FORMAT',
+    description: 'auto: pretty on a terminal, JSON lines otherwise',
+    shown: 'auto',
+  },
 ];
 
 /** Where the library keeps the defaults of the options flags set, by the option's prefix. */
@@ -119,7 +401,8 @@ function optionDefaultShown(flag: FlagSpec): string | undefined {
   const value = Object.hasOwn(defaults, key) ? defaults[key] : undefined;
   if (value === undefined || value === '') return undefined;
   if (typeof value === 'boolean') return value ? 'on' : 'off';
-  if (typeof value === 'number') return flag.kind === 'size' ? formatBytes(value) : flag.kind === 'duration' ? formatDurationMs(value) : String(value);
+  if (typeof value === 'number')
+    return flag.kind === 'size' ? formatBytes(value) : flag.kind === 'duration' ? formatDurationMs(value) : String(value);
   return typeof value === 'string' ? value : undefined;
 }
 
@@ -159,14 +442,19 @@ export function httpOptionsFrom(values: ReadonlyMap<string, FlagValue>): Record<
   return Object.fromEntries(
     given.map((flag) => {
       const value = values.get(flag.name) as FlagValue;
-      return [(flag.option as string).slice('http.'.length), typeof flag.kind === 'object' && flag.kind.oneOf.includes('on') ? value === 'on' : value];
+      return [
+        (flag.option as string).slice('http.'.length),
+        typeof flag.kind === 'object' && flag.kind.oneOf.includes('on') ? value === 'on' : value,
+      ];
     }),
   );
 }
 
 /** The admin bounds given by flags or environment, resolved; a bad one is a UsageError naming its flag. */
 export function adminLimitsFrom(values: ReadonlyMap<string, FlagValue>): AdminLimits {
-  const given = Object.fromEntries(Object.entries(ADMIN_LIMIT_FLAGS).flatMap(([option, flag]) => (values.has(flag) ? [[option, values.get(flag)]] : [])));
+  const given = Object.fromEntries(
+    Object.entries(ADMIN_LIMIT_FLAGS).flatMap(([option, flag]) => (values.has(flag) ? [[option, values.get(flag)]] : [])),
+  );
   try {
     return resolveAdminLimits(given);
   } catch (err) {
@@ -202,7 +490,15 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         'check-config': { type: 'boolean' },
-        ...Object.fromEntries(FLAGS.map((flag) => [flag.name, { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const)),
+        ...Object.fromEntries(
+          FLAGS.map(
+            (flag) =>
+              [
+                flag.name,
+                { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' },
+              ] as const,
+          ),
+        ),
       },
     });
   } catch (err) {
@@ -222,7 +518,14 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     values.set(flag.name, value);
     sources.set(flag.name, source);
   }
-  return { help: parsed.values.help === true, version: parsed.values.version === true, checkConfig: parsed.values['check-config'] === true, values, sources, warnings: unknownEnvWarnings(env) };
+  return {
+    help: parsed.values.help === true,
+    version: parsed.values.version === true,
+    checkConfig: parsed.values['check-config'] === true,
+    values,
+    sources,
+    warnings: unknownEnvWarnings(env),
+  };
 }
 
 /** `--port -1` → `--port=-1`: node:util would take `-1` for a flag and call it ambiguous. */
@@ -269,7 +572,11 @@ function parseBoolean(text: string): boolean | undefined {
 function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], source: string): FlagValue {
   if (flag.kind === 'urls') {
     // Repeatable on the command line; space-separated in the environment.
-    const items = Array.isArray(raw) ? raw.map(String) : String(raw).split(/\s+/).filter((item) => item !== '');
+    const items = Array.isArray(raw)
+      ? raw.map(String)
+      : String(raw)
+          .split(/\s+/)
+          .filter((item) => item !== '');
     return items;
   }
   if (Array.isArray(raw)) throw new UsageError(`${source} given more than once`);
@@ -303,7 +610,9 @@ function convert(flag: FlagSpec, raw: string | boolean | (string | boolean)[], s
   if (kind === 'size') return parseBytes(text) ?? bad('a size such as 65536, 64KiB or 1MiB');
   if (kind === 'workers') {
     if (text === 'auto') return availableParallelism();
-    return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_WORKERS ? Number(text) : bad(`auto or a whole number from 1 to ${MAX_WORKERS}`);
+    return /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_WORKERS
+      ? Number(text)
+      : bad(`auto or a whole number from 1 to ${MAX_WORKERS}`);
   }
   if (kind === 'duration') return parseDurationMs(text) ?? bad('a duration such as 500ms, 30s or 5m, or 0');
   return kind.oneOf.includes(text) ? text : bad(kind.oneOf.join(', '));

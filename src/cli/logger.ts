@@ -37,7 +37,14 @@ const LOG_CLOSE_TIMEOUT_MS = 2000;
 export function createCliLogger(level: string, format: LogFormat, isTerminal: boolean): CliLogger {
   const usePretty = format === 'pretty' || (format === 'auto' && isTerminal);
   if (usePretty) {
-    const stream = pretty({ sync: true, colorize: isTerminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', hideObject: true, messageFormat: compactLine });
+    const stream = pretty({
+      sync: true,
+      colorize: isTerminal,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      hideObject: true,
+      messageFormat: compactLine,
+    });
     return { logger: pino({ level, base: null }, stream), pretty: true, close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
   }
   // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:

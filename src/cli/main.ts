@@ -61,13 +61,21 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   const workers = (values.get('workers') as number | undefined) ?? 1;
   if (workers > 1 && socketActivationFds(io.env).length > 0) {
     // The inherited sockets belong to this process; workers could not serve them.
-    return usage(io, new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'));
+    return usage(
+      io,
+      new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'),
+    );
   }
   const unixListener = config.resolved.listeners.find((listener) => listener.protocol === 'unix');
   if (workers > 1 && unixListener !== undefined) {
     // Each worker would bind its own socket file at the path, and only one file can be there.
     const source = config.sources.get('workers') ?? '--workers';
-    return usage(io, new UsageError(`${source} ${workers} cannot serve unix://${unixListener.path}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`));
+    return usage(
+      io,
+      new UsageError(
+        `${source} ${workers} cannot serve unix://${unixListener.path}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`,
+      ),
+    );
   }
   if (checkOnly) return checkConfig(config, io, packageVersion(), workers);
   const log = createCliLogger(config.logLevel, config.logFormat, io.stdout.isTTY === true);
@@ -92,4 +100,3 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   if (workers > 1) return runPrimary(run, workers, server.options.host, server.options.port);
   return runSingle(run, server);
 }
-

@@ -9,11 +9,17 @@ import { WorkerPool } from './worker-pool.js';
 /** Set by the primary for its workers: the port it resolved (so `--port 0` means one port for all). */
 export const WORKER_PORT_ENV = 'ECHOD_WORKER_PORT';
 
-
 /** `--workers N`: the primary forks the workers and answers the admin endpoint for all of them. */
 export async function runPrimary(run: Run, workers: number, host: string, port: number): Promise<number> {
   const { logger } = run.log;
-  const pool = new WorkerPool({ workers, logger, serverId: run.serverId, labels: { server_id: run.serverId }, env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) }, accept: workersAccept() });
+  const pool = new WorkerPool({
+    workers,
+    logger,
+    serverId: run.serverId,
+    labels: { server_id: run.serverId },
+    env: { [WORKER_PORT_ENV]: String(port === 0 ? await freePort(host) : port) },
+    accept: workersAccept(),
+  });
   const admin = run.adminPort !== undefined ? startAdmin(run, { source: pool }) : null;
   try {
     await admin?.listen();
@@ -46,4 +52,3 @@ async function freePort(host: string): Promise<number> {
   await new Promise((resolve) => probe.close(resolve));
   return port;
 }
-

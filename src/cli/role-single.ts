@@ -42,4 +42,3 @@ export async function runSingle(run: Run, server: EchoServer): Promise<number> {
   await run.log.close();
   return EXIT_OK;
 }
-

@@ -39,7 +39,12 @@ export async function runWorker(run: Run, options: EchoServerOptions): Promise<n
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'echod:shutdown') void server.close().then(resolve);
       else if (message.what === 'report') void reporter.report(message.requestId);
-      else void sendToPrimary({ type: 'echod:reply', requestId: message.requestId, body: { worker: index, connections: server.connectionsSnapshot() } });
+      else
+        void sendToPrimary({
+          type: 'echod:reply',
+          requestId: message.requestId,
+          body: { worker: index, connections: server.connectionsSnapshot() },
+        });
     });
     // The primary coordinates: a terminal's Ctrl-C reaches every process of the group, but only
     // the primary's decides. SIGTERM sent to a worker directly still drains it.
@@ -64,4 +69,3 @@ function sendToPrimary(message: WorkerMessage): Promise<void> {
     else process.send(message, undefined, {}, () => resolve());
   });
 }
-

@@ -40,7 +40,15 @@ export function runMetrics(run: Run, server: EchoServer): Registry {
 export function startAdmin(run: Run, source: { echo: EchoServer; registry: Registry } | { source: AdminSource }): AdminServer {
   const host = run.config.admin?.host ?? DEFAULT_ADMIN_HOST;
   const labels = 'source' in source ? { metricsLabels: { server_id: run.serverId } } : {};
-  return new AdminServer({ ...source, ...labels, ...run.adminLimits, host, port: run.adminPort ?? 0, version: run.version, logger: run.log.logger });
+  return new AdminServer({
+    ...source,
+    ...labels,
+    ...run.adminLimits,
+    host,
+    port: run.adminPort ?? 0,
+    version: run.version,
+    logger: run.log.logger,
+  });
 }
 
 /**

@@ -18,7 +18,10 @@ export function reportStartFailure(
   err: unknown,
   sockets: { listeners: ResolvedOptions['listeners']; admin: { host: string; port: number } | undefined },
 ): number {
-  const targets: BindTarget[] = [...sockets.listeners.map(bindTarget), ...(sockets.admin !== undefined ? [adminTarget(sockets.admin)] : [])];
+  const targets: BindTarget[] = [
+    ...sockets.listeners.map(bindTarget),
+    ...(sockets.admin !== undefined ? [adminTarget(sockets.admin)] : []),
+  ];
   const systemError = typeof err === 'object' && err !== null && typeof (err as NodeJS.ErrnoException).syscall === 'string';
   const failure = systemError ? bindError(err, targets) : null;
   const message = failure?.message ?? `cannot start: ${err instanceof Error ? err.message : String(err)}`;

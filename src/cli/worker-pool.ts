@@ -121,7 +121,10 @@ export class WorkerPool implements AdminSource {
     this.starting = null;
     this.startedAt = new Date();
     this.stateValue = 'listening';
-    this.options.logger.info({ workers: this.slots.length, ...(this.options.accept !== undefined ? { accept: this.options.accept } : {}) }, 'all workers listening');
+    this.options.logger.info(
+      { workers: this.slots.length, ...(this.options.accept !== undefined ? { accept: this.options.accept } : {}) },
+      'all workers listening',
+    );
   }
 
   /** Every count summed over the live workers' latest reports and the dead workers' last ones. */
@@ -278,9 +281,19 @@ export class WorkerPool implements AdminSource {
     slot.open = new Map();
     if (last === null) return 0;
     const retired = retire(last);
-    this.retiredStats = [sumStats([...this.retiredStats, retired.stats], { serverId: '', state: 'closed', ready: false, startedAt: null, workers: 0, workerRestarts: 0 })];
+    this.retiredStats = [
+      sumStats([...this.retiredStats, retired.stats], {
+        serverId: '',
+        state: 'closed',
+        ready: false,
+        startedAt: null,
+        workers: 0,
+        workerRestarts: 0,
+      }),
+    ];
     this.retiredMetrics = foldMetrics(this.retiredMetrics, retired.metrics);
-    for (const connection of open) this.options.logger.warn({ worker: slot.index, ...connection, reason: 'worker_exit' }, 'connection closed');
+    for (const connection of open)
+      this.options.logger.warn({ worker: slot.index, ...connection, reason: 'worker_exit' }, 'connection closed');
     return last.stats.connections.active;
   }
 }

@@ -55,7 +55,8 @@ export function parseDelay(text: string): [number, number] {
 export function parseThrottle(text: string): number {
   const match = /^(.+)\/s$/.exec(text.trim());
   const bytes = match === null ? undefined : parseBytes(match[1] ?? '');
-  if (bytes === undefined || bytes === 0 || !Number.isSafeInteger(bytes)) throw new FaultOptionError(`throttle ${JSON.stringify(text)}: expected a rate such as 64KiB/s`);
+  if (bytes === undefined || bytes === 0 || !Number.isSafeInteger(bytes))
+    throw new FaultOptionError(`throttle ${JSON.stringify(text)}: expected a rate such as 64KiB/s`);
   return bytes;
 }
 
@@ -79,19 +80,27 @@ export function parseCloseAfter(text: string): NonNullable<FaultOptions['closeAf
 
 export function parseRate(name: string, text: string): number {
   const rate = Number(text);
-  if (text.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1) throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a share from 0 to 1`);
+  if (text.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1)
+    throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a share from 0 to 1`);
   return rate;
 }
 
 export function parsePositiveInteger(name: string, text: string): number {
   const value = Number(text);
-  if (!/^[1-9]\d*$/.test(text.trim()) || !Number.isSafeInteger(value)) throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a whole number ≥ 1`);
+  if (!/^[1-9]\d*$/.test(text.trim()) || !Number.isSafeInteger(value))
+    throw new FaultOptionError(`${name} ${JSON.stringify(text)}: expected a whole number ≥ 1`);
   return value;
 }
 
 /** Whether any per-connection output fault is set (the shaper is needed). */
 export function shapesOutput(faults: FaultOptions | null): boolean {
-  return faults !== null && (faults.delayMs !== undefined || faults.throttleBytesPerSecond !== undefined || faults.chunkBytes !== undefined || faults.closeAfter !== undefined);
+  return (
+    faults !== null &&
+    (faults.delayMs !== undefined ||
+      faults.throttleBytesPerSecond !== undefined ||
+      faults.chunkBytes !== undefined ||
+      faults.closeAfter !== undefined)
+  );
 }
 
 /** The kinds of listener a fault acts on: stream (tcp, tls, unix) or udp. */
@@ -304,6 +313,7 @@ export function refusedOnHttp(spec: FaultSpec, faults: FaultOptions): string | n
 export function httpFaults(faults: FaultOptions | undefined): FaultOptions | undefined {
   if (faults === undefined) return undefined;
   const kept: Record<string, unknown> = {};
-  for (const spec of HTTP_FAULTS) if (faults[spec.option] !== undefined && refusedOnHttp(spec, faults) === null) kept[spec.option] = faults[spec.option];
+  for (const spec of HTTP_FAULTS)
+    if (faults[spec.option] !== undefined && refusedOnHttp(spec, faults) === null) kept[spec.option] = faults[spec.option];
   return Object.keys(kept).length > 0 ? kept : undefined;
 }

@@ -80,7 +80,12 @@ export function resolveHttpOptions(given: unknown): ResolvedHttpOptions {
   integer('maxHeaders', http.maxHeaders, 1, 10_000);
   integer('headersTimeoutMs', http.headersTimeoutMs, 1, MAX_TIMER_MS);
   integer('requestTimeoutMs', http.requestTimeoutMs, 1, MAX_TIMER_MS);
-  if (http.requestTimeoutMs < http.headersTimeoutMs) throw new InvalidOptionError('http.requestTimeoutMs', http.requestTimeoutMs, `at least http.headersTimeoutMs (${http.headersTimeoutMs})`);
+  if (http.requestTimeoutMs < http.headersTimeoutMs)
+    throw new InvalidOptionError(
+      'http.requestTimeoutMs',
+      http.requestTimeoutMs,
+      `at least http.headersTimeoutMs (${http.headersTimeoutMs})`,
+    );
   integer('maxRequestsPerConnection', http.maxRequestsPerConnection, 0, Number.MAX_SAFE_INTEGER);
   integer('maxConcurrentStreams', http.maxConcurrentStreams, 1, 2 ** 31 - 1);
   integer('maxStreamResetsPerSecond', http.maxStreamResetsPerSecond, 1, 1_000_000);

@@ -45,13 +45,17 @@ export class ListenUrlError extends Error {
 
 export function parseListenUrl(text: string): ListenerOptions {
   const match = URL_RE.exec(text.trim());
-  if (match === null) throw new ListenUrlError(`${JSON.stringify(text)} is not tcp://, tls://, udp://, unix://, http://, https://, ws:// or wss:// followed by an address`);
+  if (match === null)
+    throw new ListenUrlError(
+      `${JSON.stringify(text)} is not tcp://, tls://, udp://, unix://, http://, https://, ws:// or wss:// followed by an address`,
+    );
   const [, scheme = '', address = '', query] = match;
   const protocol = SCHEME_ALIASES[scheme] ?? (scheme as ListenerProtocol);
   const http = HTTP_PROTOCOLS.includes(protocol);
   const listener: ListenerOptions = { protocol };
   if (protocol === 'unix') {
-    if (!address.startsWith('/')) throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
+    if (!address.startsWith('/'))
+      throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
     try {
       listener.path = decodeURIComponent(address);
     } catch {
@@ -64,7 +68,8 @@ export function parseListenUrl(text: string): ListenerOptions {
     const bracketed = v6 !== undefined;
     const hostText = bracketed ? v6 : host;
     if (bracketed && isIP(hostText) !== 6) throw new ListenUrlError(`${JSON.stringify(text)}: ${hostText} is not an IPv6 address`);
-    if (!bracketed && hostText !== '' && hostText.includes(':')) throw new ListenUrlError(`${JSON.stringify(text)}: put an IPv6 address in brackets`);
+    if (!bracketed && hostText !== '' && hostText.includes(':'))
+      throw new ListenUrlError(`${JSON.stringify(text)}: put an IPv6 address in brackets`);
     const portNumber = Number(port);
     if (portNumber > 65_535) throw new ListenUrlError(`${JSON.stringify(text)}: port ${port} is above 65535`);
     if (hostText !== '') listener.host = hostText;
@@ -73,13 +78,17 @@ export function parseListenUrl(text: string): ListenerOptions {
   for (const [key, value] of new URLSearchParams(query ?? '')) {
     if (http && key !== 'proxy' && !HTTP_FAULTS.some((fault) => fault.name === key)) {
       // The faults the table applies to http (docs/http.md says what each means there).
-      throw new ListenUrlError(`${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (${['proxy', ...HTTP_FAULTS.map((fault) => fault.name)].join(' and ')} are)`);
+      throw new ListenUrlError(
+        `${JSON.stringify(text)}: ${JSON.stringify(key)} is not an option of ${scheme}:// listeners (${['proxy', ...HTTP_FAULTS.map((fault) => fault.name)].join(' and ')} are)`,
+      );
     } else if (key === 'mode') {
       if (value !== 'line' && value !== 'raw') throw new ListenUrlError(`${JSON.stringify(text)}: mode must be line or raw`);
       listener.mode = value;
     } else if (key === 'proxy') {
-      if (!(PROXY_PROTOCOL_MODES as readonly string[]).includes(value)) throw new ListenUrlError(`${JSON.stringify(text)}: proxy must be off, optional or required`);
-      if (protocol === 'udp' && value !== 'off') throw new ListenUrlError(`${JSON.stringify(text)}: the PROXY protocol is for stream listeners, not udp`);
+      if (!(PROXY_PROTOCOL_MODES as readonly string[]).includes(value))
+        throw new ListenUrlError(`${JSON.stringify(text)}: proxy must be off, optional or required`);
+      if (protocol === 'udp' && value !== 'off')
+        throw new ListenUrlError(`${JSON.stringify(text)}: the PROXY protocol is for stream listeners, not udp`);
       listener.proxyProtocol = value as ProxyProtocolMode;
     } else if (faultNamed(key) !== undefined) {
       try {
@@ -93,7 +102,9 @@ export function parseListenUrl(text: string): ListenerOptions {
         throw err;
       }
     } else {
-      throw new ListenUrlError(`${JSON.stringify(text)}: unknown option ${JSON.stringify(key)} (mode, proxy, ${FAULTS.map((spec) => spec.name).join(', ')})`);
+      throw new ListenUrlError(
+        `${JSON.stringify(text)}: unknown option ${JSON.stringify(key)} (mode, proxy, ${FAULTS.map((spec) => spec.name).join(', ')})`,
+      );
     }
   }
   return listener;
@@ -117,6 +128,11 @@ export function boundListenerName(
   bound: { address: string; port: number } | { path: string },
 ): string {
   if (listener.fd === null) return formatListener({ ...listener, port: 'port' in bound ? bound.port : listener.port });
-  const url = 'port' in bound ? formatListener({ protocol: listener.protocol, host: bound.address, port: bound.port, path: '' }) : bound.path !== '' ? `unix://${bound.path}` : 'unix socket';
+  const url =
+    'port' in bound
+      ? formatListener({ protocol: listener.protocol, host: bound.address, port: bound.port, path: '' })
+      : bound.path !== ''
+        ? `unix://${bound.path}`
+        : 'unix socket';
   return `${url} (fd ${listener.fd})`;
 }

@@ -193,7 +193,8 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   integer('drainTimeoutMs', merged.drainTimeoutMs, 0, MAX_TIMER_MS);
   integer('shutdownDelayMs', merged.shutdownDelayMs, 0, MAX_TIMER_MS);
   integer('backlog', merged.backlog, 1, 65_535);
-  if (merged.transport !== 'auto' && merged.transport !== 'node') throw new InvalidOptionError('transport', merged.transport, 'auto or node');
+  if (merged.transport !== 'auto' && merged.transport !== 'node')
+    throw new InvalidOptionError('transport', merged.transport, 'auto or node');
   if (typeof merged.reusePort !== 'boolean') throw new InvalidOptionError('reusePort', merged.reusePort, 'true or false');
   if (typeof merged.noDelay !== 'boolean') throw new InvalidOptionError('noDelay', merged.noDelay, 'true or false');
   if (typeof merged.directRead !== 'boolean') throw new InvalidOptionError('directRead', merged.directRead, 'true or false');
@@ -203,7 +204,8 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
   }
   integer('proxyProtocolTimeoutMs', merged.proxyProtocolTimeoutMs, 1, MAX_TIMER_MS);
   integer('udpRatePerSource', merged.udpRatePerSource, 0, Number.MAX_SAFE_INTEGER);
-  if (typeof merged.serverId !== 'string' || merged.serverId === '' || merged.serverId.length > 253) throw new InvalidOptionError('serverId', merged.serverId, 'a non-empty name');
+  if (typeof merged.serverId !== 'string' || merged.serverId === '' || merged.serverId.length > 253)
+    throw new InvalidOptionError('serverId', merged.serverId, 'a non-empty name');
   for (const field of ['banner', 'prefix'] as const) {
     const value = merged[field];
     if (typeof value !== 'string') throw new InvalidOptionError(field, value, 'a template string');
@@ -219,7 +221,9 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
 
 function resolveListeners(given: unknown, server: { host: string; port: number; mode: EchoMode }): ResolvedListener[] {
   if (given === undefined) {
-    return [{ protocol: 'tcp', host: server.host, port: server.port, path: '', mode: server.mode, proxyProtocol: 'off', fd: null, faults: null }];
+    return [
+      { protocol: 'tcp', host: server.host, port: server.port, path: '', mode: server.mode, proxyProtocol: 'off', fd: null, faults: null },
+    ];
   }
   if (!Array.isArray(given) || given.length === 0) throw new InvalidOptionError('listeners', given, 'a non-empty array of listeners');
   return given.map((item: unknown, index) => {
@@ -235,12 +239,17 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     const port = listener.port ?? server.port;
     integer(`${name}.port`, port, 0, 65_535);
     const path = listener.path ?? '';
-    if (protocol === 'unix' && (typeof path !== 'string' || !path.startsWith('/'))) throw new InvalidOptionError(`${name}.path`, path, 'an absolute path');
+    if (protocol === 'unix' && (typeof path !== 'string' || !path.startsWith('/')))
+      throw new InvalidOptionError(`${name}.path`, path, 'an absolute path');
     const mode = listener.mode ?? server.mode;
     if (!MODES.includes(mode)) throw new InvalidOptionError(`${name}.mode`, mode, MODES.join(' or '));
     const proxyProtocol = listener.proxyProtocol ?? 'off';
     if (!PROXY_PROTOCOL_MODES.includes(proxyProtocol) || (protocol === 'udp' && proxyProtocol !== 'off')) {
-      throw new InvalidOptionError(`${name}.proxyProtocol`, proxyProtocol, protocol === 'udp' ? 'off (udp)' : PROXY_PROTOCOL_MODES.join(', '));
+      throw new InvalidOptionError(
+        `${name}.proxyProtocol`,
+        proxyProtocol,
+        protocol === 'udp' ? 'off (udp)' : PROXY_PROTOCOL_MODES.join(', '),
+      );
     }
     const fd = listener.fd ?? null;
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
@@ -256,11 +265,16 @@ function checkHttpListener(name: string, faults: FaultOptions | null): void {
   const other = Object.keys(faults ?? {}).find((field) => !HTTP_FAULTS.some((fault) => fault.option === field));
   if (other !== undefined) {
     const allowed = HTTP_FAULTS.map((fault) => fault.option).join(', ');
-    throw new InvalidOptionError(`${name}.faults.${other}`, (faults as Record<string, unknown>)[other], `unset (http listeners take ${allowed} only)`);
+    throw new InvalidOptionError(
+      `${name}.faults.${other}`,
+      (faults as Record<string, unknown>)[other],
+      `unset (http listeners take ${allowed} only)`,
+    );
   }
   for (const spec of HTTP_FAULTS) {
     const refused = faults === null ? null : refusedOnHttp(spec, faults);
-    if (refused !== null) throw new InvalidOptionError(`${name}.faults.${spec.option}`, faults?.[spec.option], `a value with an HTTP meaning: ${refused}`);
+    if (refused !== null)
+      throw new InvalidOptionError(`${name}.faults.${spec.option}`, faults?.[spec.option], `a value with an HTTP meaning: ${refused}`);
   }
 }
 
@@ -281,13 +295,18 @@ function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedL
   };
   for (const field of ['cert', 'key', 'ca'] as const) {
     const value = tls[field];
-    if (value !== null && typeof value !== 'string' && !Buffer.isBuffer(value)) throw new InvalidOptionError(`tls.${field}`, value, 'PEM text');
+    if (value !== null && typeof value !== 'string' && !Buffer.isBuffer(value))
+      throw new InvalidOptionError(`tls.${field}`, value, 'PEM text');
   }
-  if (!['none', 'request', 'require'].includes(tls.clientAuth)) throw new InvalidOptionError('tls.clientAuth', tls.clientAuth, 'none, request or require');
-  if (tls.minVersion !== 'TLSv1.2' && tls.minVersion !== 'TLSv1.3') throw new InvalidOptionError('tls.minVersion', tls.minVersion, 'TLSv1.2 or TLSv1.3');
+  if (!['none', 'request', 'require'].includes(tls.clientAuth))
+    throw new InvalidOptionError('tls.clientAuth', tls.clientAuth, 'none, request or require');
+  if (tls.minVersion !== 'TLSv1.2' && tls.minVersion !== 'TLSv1.3')
+    throw new InvalidOptionError('tls.minVersion', tls.minVersion, 'TLSv1.2 or TLSv1.3');
   if (typeof tls.selfSigned !== 'boolean') throw new InvalidOptionError('tls.selfSigned', tls.selfSigned, 'true or false');
-  if (!tls.selfSigned && (tls.cert === null || tls.key === null)) throw new InvalidOptionError('tls', 'no certificate', 'cert and key, or selfSigned: true');
-  if (tls.clientAuth !== 'none' && tls.ca === null) throw new InvalidOptionError('tls.ca', null, 'a CA bundle to verify client certificates against');
+  if (!tls.selfSigned && (tls.cert === null || tls.key === null))
+    throw new InvalidOptionError('tls', 'no certificate', 'cert and key, or selfSigned: true');
+  if (tls.clientAuth !== 'none' && tls.ca === null)
+    throw new InvalidOptionError('tls.ca', null, 'a CA bundle to verify client certificates against');
   return tls;
 }
 

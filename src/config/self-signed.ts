@@ -18,7 +18,17 @@ async function selfSignedCertificate(): Promise<{ cert: string; key: string }> {
     curve: 'P-256',
     notBeforeDate: new Date(now - 60_000),
     notAfterDate: new Date(now + SELF_SIGNED_DAYS * 86_400_000),
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: name }, { type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: name },
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
+    ],
   });
   return { cert: pems.cert, key: pems.private };
 }
@@ -45,7 +55,11 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----/;
  * belongs to the certificate. Node takes a CA bundle with no certificate in it silently (and
  * then trusts nothing), so that is refused here too.
  */
-export function tlsMaterialProblem(tls: { cert?: string | Buffer | null; key?: string | Buffer | null; ca?: string | Buffer | null }): TlsMaterialProblem | null {
+export function tlsMaterialProblem(tls: {
+  cert?: string | Buffer | null;
+  key?: string | Buffer | null;
+  ca?: string | Buffer | null;
+}): TlsMaterialProblem | null {
   const attempt = (field: TlsMaterialProblem['field'], context: SecureContextOptions, reason?: string): TlsMaterialProblem | null => {
     try {
       createSecureContext(context);
@@ -56,7 +70,8 @@ export function tlsMaterialProblem(tls: { cert?: string | Buffer | null; key?: s
   };
   const { cert, key, ca } = tls;
   if (cert != null) {
-    if (!PEM_CERTIFICATE.test(cert.toString())) return { field: 'cert', reason: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' };
+    if (!PEM_CERTIFICATE.test(cert.toString()))
+      return { field: 'cert', reason: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' };
     const problem = attempt('cert', { cert });
     if (problem !== null) return problem;
   }
@@ -69,7 +84,8 @@ export function tlsMaterialProblem(tls: { cert?: string | Buffer | null; key?: s
     if (problem !== null) return problem;
   }
   if (ca != null) {
-    if (!PEM_CERTIFICATE.test(ca.toString())) return { field: 'ca', reason: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' };
+    if (!PEM_CERTIFICATE.test(ca.toString()))
+      return { field: 'ca', reason: 'no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)' };
     const problem = attempt('ca', { ca });
     if (problem !== null) return problem;
   }

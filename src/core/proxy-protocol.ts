@@ -145,7 +145,14 @@ function parseV1(data: Buffer): ProxyParseResult {
   return {
     kind: 'header',
     length,
-    header: { version: 1, command: 'PROXY', transport, source: { address: srcAddress, port: sport }, destination: { address: dstAddress, port: dport }, tlvs: {} },
+    header: {
+      version: 1,
+      command: 'PROXY',
+      transport,
+      source: { address: srcAddress, port: sport },
+      destination: { address: dstAddress, port: dport },
+      tlvs: {},
+    },
   };
 }
 
@@ -213,7 +220,7 @@ function formatIPv6(bytes: Buffer): string {
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

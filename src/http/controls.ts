@@ -23,7 +23,17 @@ export interface EchoControls {
 /** Extra response headers one request may ask for. */
 export const MAX_EXTRA_HEADERS = 16;
 /** Headers a request may not set: they describe the connection or the framing, which are echod's. */
-const RESERVED_HEADERS: ReadonlySet<string> = new Set(['connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-connection', 'http2-settings']);
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'http2-settings',
+]);
 /** The path that answers raw by default, like agnhost's /echo. */
 export const RAW_PATH = '/echo';
 
@@ -47,20 +57,35 @@ function all(value: string | string[] | undefined): string[] {
  * The controls of one request. With `options.controls` false only the format is honoured
  * (raw or JSON is what is echoed, not a behaviour). Throws ControlError for a bad control.
  */
-export function parseControls(path: string, query: URLSearchParams, header: HeaderLookup, options: Pick<ResolvedHttpOptions, 'controls' | 'maxDelayMs' | 'maxResponseBytes'>): EchoControls {
+export function parseControls(
+  path: string,
+  query: URLSearchParams,
+  header: HeaderLookup,
+  options: Pick<ResolvedHttpOptions, 'controls' | 'maxDelayMs' | 'maxResponseBytes'>,
+): EchoControls {
   const format = query.get('format') ?? first(header('x-echo-format'));
-  if (format !== undefined && format !== 'raw' && format !== 'json') throw new ControlError(`format ${JSON.stringify(format)}: expected raw or json`);
-  const controls: EchoControls = { raw: format === undefined ? path === RAW_PATH : format === 'raw', status: 200, delayMs: 0, headers: [], bytes: null, close: false };
+  if (format !== undefined && format !== 'raw' && format !== 'json')
+    throw new ControlError(`format ${JSON.stringify(format)}: expected raw or json`);
+  const controls: EchoControls = {
+    raw: format === undefined ? path === RAW_PATH : format === 'raw',
+    status: 200,
+    delayMs: 0,
+    headers: [],
+    bytes: null,
+    close: false,
+  };
   if (!options.controls) return controls;
   const status = query.get('status') ?? first(header('x-echo-status'));
   if (status !== undefined) {
-    if (!/^[1-5]\d\d$/.test(status) || Number(status) < 200) throw new ControlError(`status ${JSON.stringify(status)}: expected 200 to 599`);
+    if (!/^[1-5]\d\d$/.test(status) || Number(status) < 200)
+      throw new ControlError(`status ${JSON.stringify(status)}: expected 200 to 599`);
     controls.status = Number(status);
   }
   const delay = query.get('delay') ?? first(header('x-echo-delay'));
   if (delay !== undefined) {
     const ms = /^\d+$/.test(delay) ? Number(delay) : parseDurationMs(delay);
-    if (ms === undefined || !Number.isSafeInteger(ms)) throw new ControlError(`delay ${JSON.stringify(delay)}: expected milliseconds or a duration such as 250ms`);
+    if (ms === undefined || !Number.isSafeInteger(ms))
+      throw new ControlError(`delay ${JSON.stringify(delay)}: expected milliseconds or a duration such as 250ms`);
     if (ms > options.maxDelayMs) throw new ControlError(`delay ${delay}: above the limit of ${options.maxDelayMs} ms (--http-max-delay)`);
     controls.delayMs = ms;
   }
@@ -78,7 +103,8 @@ export function parseControls(path: string, query: URLSearchParams, header: Head
   const bytes = query.get('bytes') ?? first(header('x-echo-bytes'));
   if (bytes !== undefined) {
     if (!/^\d{1,16}$/.test(bytes)) throw new ControlError(`bytes ${JSON.stringify(bytes)}: expected a whole number`);
-    if (Number(bytes) > options.maxResponseBytes) throw new ControlError(`bytes ${bytes}: above the limit of ${options.maxResponseBytes} (--http-max-response-bytes)`);
+    if (Number(bytes) > options.maxResponseBytes)
+      throw new ControlError(`bytes ${bytes}: above the limit of ${options.maxResponseBytes} (--http-max-response-bytes)`);
     controls.bytes = Number(bytes);
   }
   const close = query.get('close') ?? first(header('x-echo-close'));

@@ -135,7 +135,8 @@ export function splitTarget(url: string): { pathname: string; query: URLSearchPa
   const at = url.indexOf('?');
   const pathPart = at === -1 ? url : url.slice(0, at);
   // Origin form (`/a`), the usual one, needs no pattern.
-  const pathname = pathPart.charCodeAt(0) !== 0x2f && SCHEME_RE.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
+  const pathname =
+    pathPart.charCodeAt(0) !== 0x2f && SCHEME_RE.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
   return { pathname, query: at === -1 || at === url.length - 1 ? NO_QUERY : new URLSearchParams(url.slice(at + 1)) };
 }
 

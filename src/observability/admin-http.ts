@@ -127,7 +127,8 @@ class AdminConnection {
     }
     const end = this.findHead();
     if (end < 0) {
-      if (this.buffered.length > limits.maxHeaderBytes) this.reply({ status: 431, body: `request head larger than ${limits.maxHeaderBytes} bytes\n` }, 'GET', 'header_too_large');
+      if (this.buffered.length > limits.maxHeaderBytes)
+        this.reply({ status: 431, body: `request head larger than ${limits.maxHeaderBytes} bytes\n` }, 'GET', 'header_too_large');
       else if (this.peerEnded) this.end(this.buffered.length > 0 ? 'bad_request' : 'client_closed');
       return;
     }
@@ -156,7 +157,10 @@ class AdminConnection {
       return;
     }
     const connection = (headers.get('connection') ?? '').toLowerCase();
-    const keepAlive = version === '1.1' ? !connection.split(',').some((token) => token.trim() === 'close') : connection.split(',').some((token) => token.trim() === 'keep-alive');
+    const keepAlive =
+      version === '1.1'
+        ? !connection.split(',').some((token) => token.trim() === 'close')
+        : connection.split(',').some((token) => token.trim() === 'keep-alive');
     const question = target.indexOf('?');
     const request: AdminRequest = {
       method,
@@ -244,7 +248,8 @@ class AdminConnection {
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.state === 'closing') this.destroy(reason);
-      else if (reason === 'headers_timeout' && this.buffered.length > 0) this.reply({ status: 408, body: 'request head not complete in time\n' }, 'GET', reason);
+      else if (reason === 'headers_timeout' && this.buffered.length > 0)
+        this.reply({ status: 408, body: 'request head not complete in time\n' }, 'GET', reason);
       else this.end(reason);
     }, ms);
     this.timer.unref?.();

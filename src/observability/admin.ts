@@ -13,7 +13,14 @@ import type { EchoServer } from '../server/server.js';
 import type { ServerState } from '../core/stats.js';
 import { AggregatedLog } from '../server/aggregated-log.js';
 import { AdminHttpServer, type AdminRequest, type AdminResponse } from './admin-http.js';
-import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimitOptions, type AdminLimits, DEFAULT_PAGE_SIZE, resolveAdminLimits } from './admin-limits.js';
+import {
+  ADMIN_CLOSE_REASONS,
+  type AdminCloseReason,
+  type AdminLimitOptions,
+  type AdminLimits,
+  DEFAULT_PAGE_SIZE,
+  resolveAdminLimits,
+} from './admin-limits.js';
 import { type AdminCounters, registerAdminMetrics } from './metrics.js';
 import { runtimeName, type WorkerStatus } from './status-data.js';
 import { StatusFeed } from './status-feed.js';
@@ -113,8 +120,22 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
     },
   ],
   // Alive as long as the process can answer; draining is not a reason to be restarted.
-  ['/healthz', (_request, { source }) => Promise.resolve(source.state !== 'closed' ? { status: 200, headers: TEXT, body: 'ok\n' } : { status: 503, headers: TEXT, body: `${source.state}\n` })],
-  ['/readyz', (_request, { source }) => Promise.resolve(source.ready ? { status: 200, headers: TEXT, body: 'ready\n' } : { status: 503, headers: TEXT, body: `${source.state}\n` })],
+  [
+    '/healthz',
+    (_request, { source }) =>
+      Promise.resolve(
+        source.state !== 'closed'
+          ? { status: 200, headers: TEXT, body: 'ok\n' }
+          : { status: 503, headers: TEXT, body: `${source.state}\n` },
+      ),
+  ],
+  [
+    '/readyz',
+    (_request, { source }) =>
+      Promise.resolve(
+        source.ready ? { status: 200, headers: TEXT, body: 'ready\n' } : { status: 503, headers: TEXT, body: `${source.state}\n` },
+      ),
+  ],
   ['/stats', async (_request, { source }) => ({ status: 200, headers: JSON_TYPE, body: `${JSON.stringify(await source.stats())}\n` })],
   ['/connections', connectionsPage],
 ]);
@@ -158,7 +179,14 @@ function pageNumber(text: string | null, fallback: number, min: number): number 
 const NOT_FOUND = `not found: try ${[...ROUTES.keys()].join(', ')}\n`;
 
 /** Close reasons that say a client misbehaved or a bound was hit: each is logged (aggregated). */
-const LOGGED_REASONS: ReadonlySet<AdminCloseReason> = new Set(['headers_timeout', 'request_timeout', 'header_too_large', 'bad_request', 'evicted', 'refused']);
+const LOGGED_REASONS: ReadonlySet<AdminCloseReason> = new Set([
+  'headers_timeout',
+  'request_timeout',
+  'header_too_large',
+  'bad_request',
+  'evicted',
+  'refused',
+]);
 
 export class AdminServer {
   private readonly http: AdminHttpServer;
@@ -191,7 +219,10 @@ export class AdminServer {
       answered: (status) => counters.requests.set(status, (counters.requests.get(status) ?? 0) + 1),
       failed: (err) => options.logger.error({ err }, 'admin request failed'),
     });
-    this.context = this.routeContext('registry' in options ? options.registry : null, 'metricsLabels' in options ? options.metricsLabels : undefined);
+    this.context = this.routeContext(
+      'registry' in options ? options.registry : null,
+      'metricsLabels' in options ? options.metricsLabels : undefined,
+    );
     this.status = new StatusFeed(this.source, { version: options.version ?? 'unknown', runtime: runtimeName(), pid: process.pid });
     this.statusRoutes = statusRoutes(this.status);
   }

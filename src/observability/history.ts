@@ -38,7 +38,12 @@ export class RateHistory {
     this.capacity = capacity;
     this.clock = clock;
     this.times = new Float64Array(capacity);
-    this.rates = { connections: new Float64Array(capacity), lines: new Float64Array(capacity), bytesIn: new Float64Array(capacity), bytesOut: new Float64Array(capacity) };
+    this.rates = {
+      connections: new Float64Array(capacity),
+      lines: new Float64Array(capacity),
+      bytesIn: new Float64Array(capacity),
+      bytesOut: new Float64Array(capacity),
+    };
   }
 
   /** Samples the counters now. A counter that went down (a worker restarted) counts as 0 that interval. */
@@ -60,7 +65,8 @@ export class RateHistory {
   /** The stored rates, oldest first (a copy). */
   snapshot(): HistorySnapshot {
     const start = (this.next - this.size + this.capacity) % this.capacity;
-    const read = (column: Float64Array): number[] => Array.from({ length: this.size }, (_, i) => column[(start + i) % this.capacity] as number);
+    const read = (column: Float64Array): number[] =>
+      Array.from({ length: this.size }, (_, i) => column[(start + i) % this.capacity] as number);
     return {
       t: read(this.times),
       connections: read(this.rates.connections),

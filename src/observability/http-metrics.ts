@@ -24,7 +24,11 @@ export function registerHttpMetrics(registry: Registry, monitor: HttpMonitor): v
     labelNames: ['method', 'code_class'],
     registers,
   });
-  const requestBytes = new Counter({ name: 'echod_http_request_bytes_total', help: 'HTTP request body bytes received in answered requests.', registers });
+  const requestBytes = new Counter({
+    name: 'echod_http_request_bytes_total',
+    help: 'HTTP request body bytes received in answered requests.',
+    registers,
+  });
   const responseBytes = new Counter({ name: 'echod_http_response_bytes_total', help: 'HTTP response body bytes sent.', registers });
   const duration = new Histogram({
     name: 'echod_http_request_duration_seconds',

@@ -110,7 +110,11 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     },
   });
 
-  perListener('echod_connections_total', 'Connections accepted and served, by listener (rejected ones not included).', (listener) => listener.total);
+  perListener(
+    'echod_connections_total',
+    'Connections accepted and served, by listener (rejected ones not included).',
+    (listener) => listener.total,
+  );
   const closed = new Counter({
     name: 'echod_connections_closed_total',
     help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error, worker_exit) and listener.',
@@ -157,10 +161,18 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   perListener('echod_bytes_received_total', 'Bytes received from clients, by listener.', (listener) => listener.bytesReceived);
   perListener('echod_bytes_sent_total', 'Bytes echoed back to clients, by listener.', (listener) => listener.bytesSent);
   perListener('echod_lines_total', 'Complete lines echoed back (line mode), by listener.', (listener) => listener.lines);
-  totalOf('echod_internal_errors_total', 'Unexpected exceptions caught while handling a connection (a bug: alert on any).', () => stats().internalErrors);
+  totalOf(
+    'echod_internal_errors_total',
+    'Unexpected exceptions caught while handling a connection (a bug: alert on any).',
+    () => stats().internalErrors,
+  );
 
   perUdpListener('echod_udp_datagrams_received_total', 'UDP datagrams received, by listener.', (udp) => udp.received);
-  perUdpListener('echod_udp_datagrams_echoed_total', 'UDP datagrams answered, by listener (a duplicate fault counts twice).', (udp) => udp.echoed);
+  perUdpListener(
+    'echod_udp_datagrams_echoed_total',
+    'UDP datagrams answered, by listener (a duplicate fault counts twice).',
+    (udp) => udp.echoed,
+  );
   perUdpListener('echod_udp_bytes_received_total', 'UDP payload bytes received, by listener.', (udp) => udp.bytesReceived);
   perUdpListener('echod_udp_bytes_sent_total', 'UDP payload bytes sent back, by listener.', (udp) => udp.bytesSent);
   new Counter({

@@ -87,7 +87,13 @@ export function buildStatus({ stats, about, workers, history, now }: StatusInput
       ready: stats.ready,
       shutdown: countdown(stats, now),
     },
-    connections: { active: stats.connections.active, peak: stats.connections.peak, limit: stats.connections.limit, total: stats.connections.total, forced: stats.connections.forced },
+    connections: {
+      active: stats.connections.active,
+      peak: stats.connections.peak,
+      limit: stats.connections.limit,
+      total: stats.connections.total,
+      forced: stats.connections.forced,
+    },
     listeners: stats.listeners,
     closed: stats.connections.closed,
     rejected: stats.connections.rejected,
@@ -104,7 +110,12 @@ export function buildStatus({ stats, about, workers, history, now }: StatusInput
 function countdown(stats: ServerStats, now: number): StatusJson['server']['shutdown'] {
   const times = stats.shutdown;
   if (times === null) return null;
-  const next = stats.state === 'stopping' ? { next: 'stop_accepting' as const, at: times.acceptingUntil } : stats.state === 'draining' && times.forcedAt !== null ? { next: 'force_close' as const, at: times.forcedAt } : null;
+  const next =
+    stats.state === 'stopping'
+      ? { next: 'stop_accepting' as const, at: times.acceptingUntil }
+      : stats.state === 'draining' && times.forcedAt !== null
+        ? { next: 'force_close' as const, at: times.forcedAt }
+        : null;
   if (next === null) return null;
   return { ...next, secondsLeft: Math.max(0, Math.ceil((Date.parse(next.at) - now) / 1000)) };
 }

@@ -86,7 +86,14 @@ export class StatusFeed {
       snapshot.sorted.set(key, rows);
     }
     const limit = Math.min(query.limit, STATUS_MAX_PAGE_SIZE);
-    return JSON.stringify({ total: rows.length, offset: query.offset, limit, sort: query.sort, order, connections: rows.slice(query.offset, query.offset + limit) });
+    return JSON.stringify({
+      total: rows.length,
+      offset: query.offset,
+      limit,
+      sort: query.sort,
+      order,
+      connections: rows.slice(query.offset, query.offset + limit),
+    });
   }
 
   /** One sample; a tick still waiting for the source (a slow worker) is joined, not doubled. */
@@ -101,7 +108,15 @@ export class StatusFeed {
     const stats = (await this.source.stats()) as ServerStats;
     this.history.record(historyCounters(stats));
     const workers = this.source.workers?.() ?? null;
-    const body = JSON.stringify(buildStatus({ stats, about: this.about, workers: workers === null ? null : [...workers], history: this.history.snapshot(), now: this.clock() }));
+    const body = JSON.stringify(
+      buildStatus({
+        stats,
+        about: this.about,
+        workers: workers === null ? null : [...workers],
+        history: this.history.snapshot(),
+        now: this.clock(),
+      }),
+    );
     this.current = Promise.resolve(body);
     return body;
   }

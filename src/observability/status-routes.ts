@@ -12,7 +12,8 @@ import { STATUS_HTML } from './status-page/page.js';
 import { STATUS_SCRIPT } from './status-page/script.js';
 import { STATUS_STYLE } from './status-page/style.js';
 
-export const STATUS_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const STATUS_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const SECURITY_HEADERS = {
   'content-security-policy': STATUS_CSP,
@@ -61,8 +62,18 @@ async function connectionsPage(feed: StatusFeed, request: AdminRequest): Promise
   const order = request.query.get('order') ?? 'asc';
   const offset = wholeNumber(request.query.get('offset'), 0);
   const limit = wholeNumber(request.query.get('limit'), 50);
-  if (!(CONNECTION_SORT_KEYS as readonly string[]).includes(sort) || (order !== 'asc' && order !== 'desc') || offset === null || limit === null || limit < 1) {
-    return { status: 400, headers: { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' }, body: `sort is one of ${CONNECTION_SORT_KEYS.join(', ')}; order asc or desc; offset ≥ 0; limit 1 to ${STATUS_MAX_PAGE_SIZE}\n` };
+  if (
+    !(CONNECTION_SORT_KEYS as readonly string[]).includes(sort) ||
+    (order !== 'asc' && order !== 'desc') ||
+    offset === null ||
+    limit === null ||
+    limit < 1
+  ) {
+    return {
+      status: 400,
+      headers: { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' },
+      body: `sort is one of ${CONNECTION_SORT_KEYS.join(', ')}; order asc or desc; offset ≥ 0; limit 1 to ${STATUS_MAX_PAGE_SIZE}\n`,
+    };
   }
   const body = await feed.connections({ sort: sort as ConnectionSortKey, descending: order === 'desc', offset, limit });
   return { status: 200, headers: { ...SECURITY_HEADERS, 'content-type': JSON_TYPE }, body };

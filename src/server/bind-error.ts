@@ -55,22 +55,37 @@ export function hostPort(host: string, port: number): string {
  * one, else the error's own address. An inherited socket's error carries its `fd` (node.ts).
  */
 export function bindError(err: unknown, targets: readonly BindTarget[]): BindError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as NodeJS.ErrnoException & { address?: string; port?: number; fd?: number };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as NodeJS.ErrnoException & {
+    address?: string;
+    port?: number;
+    fd?: number;
+  };
   const code = e.code ?? 'UNKNOWN';
   const datagram = e.syscall === 'bind';
   const inherited = targets.find((t) => t.fd !== undefined && t.fd === e.fd);
   if (inherited?.fd !== undefined) {
     const refused = code === 'EINVAL';
-    return new BindError(inherited.label, `cannot listen on ${inherited.label}: ${refused ? notStream(inherited.fd) : `${code} on fd ${inherited.fd}`}`, { cause: err, configuration: refused });
+    return new BindError(
+      inherited.label,
+      `cannot listen on ${inherited.label}: ${refused ? notStream(inherited.fd) : `${code} on fd ${inherited.fd}`}`,
+      { cause: err, configuration: refused },
+    );
   }
   const target =
     targets.find((t) => t.path !== undefined && t.path === e.address) ??
-    targets.find((t) => t.port !== undefined && t.port === e.port && (t.kind === 'datagram') === datagram && (t.host === e.address || e.address === undefined)) ??
+    targets.find(
+      (t) =>
+        t.port !== undefined &&
+        t.port === e.port &&
+        (t.kind === 'datagram') === datagram &&
+        (t.host === e.address || e.address === undefined),
+    ) ??
     targets.find((t) => t.port !== undefined && t.port === e.port) ??
     // Bun's udp bind error names the address but not the port.
     only(targets.filter((t) => t.port !== undefined && (t.kind === 'datagram') === datagram && t.host === e.address)) ??
     only(targets);
-  const label = target?.label ?? (e.address !== undefined ? (e.port !== undefined ? hostPort(e.address, e.port) : e.address) : 'a listener');
+  const label =
+    target?.label ?? (e.address !== undefined ? (e.port !== undefined ? hostPort(e.address, e.port) : e.address) : 'a listener');
   const path = target?.path ?? (e.port === undefined && e.address?.startsWith('/') === true ? e.address : undefined);
   const host = target?.host ?? e.address ?? '';
   const port = e.port !== undefined && e.port !== 0 ? e.port : target?.port;
@@ -102,7 +117,10 @@ function socketTypeOf(fd: number): 'datagram' | 'other' {
   }
   const rows = (table: string): string[][] => {
     try {
-      return readFileSync(`/proc/net/${table}`, 'utf8').split('\n').slice(1).map((row) => row.trim().split(/\s+/));
+      return readFileSync(`/proc/net/${table}`, 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((row) => row.trim().split(/\s+/));
     } catch {
       return [];
     }
@@ -124,20 +142,25 @@ function cause(code: string, at: { path: string | undefined; host: string; port:
         : `${at.where} is in use by another process (stop it, or choose another port)`;
     case 'EEXIST':
       // socket-file.ts refuses to bind over anything that is not a socket.
-      return at.path !== undefined ? `${at.path} exists and is not a socket; echod leaves it untouched (remove it, or choose another path)` : `${at.where} exists`;
+      return at.path !== undefined
+        ? `${at.path} exists and is not a socket; echod leaves it untouched (remove it, or choose another path)`
+        : `${at.where} exists`;
     case 'EADDRNOTAVAIL':
       return `${at.host} is not an address of this host (use one of its addresses, or 0.0.0.0 / :: for all of them)`;
     case 'EACCES':
     case 'EPERM':
       // Node reports a missing directory as EACCES.
-      if (at.path !== undefined && !existsSync(dirname(at.path))) return `the directory ${dirname(at.path)} does not exist (create it, or choose another path)`;
+      if (at.path !== undefined && !existsSync(dirname(at.path)))
+        return `the directory ${dirname(at.path)} does not exist (create it, or choose another path)`;
       if (at.path !== undefined) return `permission denied creating ${at.path} (choose a directory echod may write to)`;
       if (at.port !== undefined && at.port < FIRST_UNPRIVILEGED_PORT) {
         return `port ${at.port} is below ${FIRST_UNPRIVILEGED_PORT} and needs the CAP_NET_BIND_SERVICE capability (grant it, e.g. setcap cap_net_bind_service=+ep to the runtime, or choose a port from ${FIRST_UNPRIVILEGED_PORT})`;
       }
       return `permission denied binding ${at.where}`;
     case 'ENOENT':
-      return at.path !== undefined ? `the directory ${dirname(at.path)} does not exist (create it, or choose another path)` : `${at.where}: no such address`;
+      return at.path !== undefined
+        ? `the directory ${dirname(at.path)} does not exist (create it, or choose another path)`
+        : `${at.where}: no such address`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_NONAME':
@@ -163,7 +186,10 @@ export function bindConflict(targets: readonly BindTarget[]): BindError | null {
       const b = targets[j] as BindTarget;
       if (!clash(a, b)) continue;
       const what = a.path !== undefined ? a.path : `${a.kind === 'datagram' ? 'UDP' : 'TCP'} port ${a.port}`;
-      const message = a.label === b.label ? `${a.label} is given twice (remove one)` : `${a.label} and ${b.label} both bind ${what} (give each its own port)`;
+      const message =
+        a.label === b.label
+          ? `${a.label} is given twice (remove one)`
+          : `${a.label} and ${b.label} both bind ${what} (give each its own port)`;
       return new BindError(b.label, message);
     }
   }

@@ -9,7 +9,19 @@ import type { ResolvedListener, ResolvedOptions } from '../config/options.js';
 import type { Connection, HttpActivity } from '../connection/connection.js';
 import { clockMs } from '../connection/deadlines.js';
 import type { Peer } from '../connection/transport.js';
-import { addUdpCounters, CLOSE_REASONS, type CloseReason, type ListenerStats, REJECT_REASONS, type RejectReason, type ServerStats, type UdpCounters, type UdpDropReason, zeroCounts, zeroUdpCounters } from '../core/stats.js';
+import {
+  addUdpCounters,
+  CLOSE_REASONS,
+  type CloseReason,
+  type ListenerStats,
+  REJECT_REASONS,
+  type RejectReason,
+  type ServerStats,
+  type UdpCounters,
+  type UdpDropReason,
+  zeroCounts,
+  zeroUdpCounters,
+} from '../core/stats.js';
 import { AggregatedLog } from './aggregated-log.js';
 import type { UdpDropLog } from './transport-select.js';
 
@@ -118,7 +130,12 @@ export class Ledger {
     this.peak = Math.max(this.peak, this.connections.size);
     this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
     // Built field by field, not with spreads of optional parts: this runs for every connection.
-    const line: Record<string, unknown> = { connId: connection.id, remote: connection.remoteAddress, remotePort: connection.remotePort, listener: connection.listener };
+    const line: Record<string, unknown> = {
+      connId: connection.id,
+      remote: connection.remoteAddress,
+      remotePort: connection.remotePort,
+      listener: connection.listener,
+    };
     if (connection.via !== null) line.via = connection.via;
     if (connection.proxy !== null) line.proxy = connection.proxy;
     this.options.logger.info(line, 'connection opened');
@@ -143,7 +160,11 @@ export class Ledger {
       durationMs: clockMs() - connection.openedAt,
       digest:
         connection.extras?.digestIn != null && connection.extras.digestOut != null
-          ? { algorithm: connection.extras.digestIn.algorithm, received: connection.extras.digestIn.hex(), sent: connection.extras.digestOut.hex() }
+          ? {
+              algorithm: connection.extras.digestIn.algorithm,
+              received: connection.extras.digestIn.hex(),
+              sent: connection.extras.digestOut.hex(),
+            }
           : null,
     };
     this.closedBytesReceived += summary.bytesReceived;
@@ -153,7 +174,12 @@ export class Ledger {
     this.closedByReason[reason]++;
     if (summary.forced) this.forced++;
     const level = reason === 'error' ? 'warn' : 'info';
-    const line: Record<string, unknown> = { connId: summary.id, remote: summary.remoteAddress, remotePort: summary.remotePort, listener: summary.listener };
+    const line: Record<string, unknown> = {
+      connId: summary.id,
+      remote: summary.remoteAddress,
+      remotePort: summary.remotePort,
+      listener: summary.listener,
+    };
     if (summary.via !== null) line.via = summary.via;
     if (connection.tls !== null) line.tls = connection.tls;
     if (summary.digest !== null) line.digest = summary.digest;
@@ -174,7 +200,12 @@ export class Ledger {
     const { maxConnections, maxConnectionsPerIp } = this.options;
     const limit = reason === 'max_connections' ? maxConnections : reason === 'max_connections_per_ip' ? maxConnectionsPerIp : 0;
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, ...(peer.via !== undefined ? { via: peer.via.address } : {}), limit });
+    this.rejectLog.record(reason, {
+      remote: peer.address,
+      remotePort: peer.port,
+      ...(peer.via !== undefined ? { via: peer.via.address } : {}),
+      limit,
+    });
   }
 
   /** A socket that failed before it could be served (PROXY header, TLS handshake): counted, logged in aggregate. */
@@ -247,7 +278,10 @@ export class Ledger {
         protocol: config.protocol,
         mode: config.mode,
         proxyProtocol: config.proxyProtocol,
-        tls: config.protocol === 'tls' && tls !== null ? { minVersion: tls.minVersion, clientAuth: tls.clientAuth, selfSigned: tls.selfSigned } : null,
+        tls:
+          config.protocol === 'tls' && tls !== null
+            ? { minVersion: tls.minVersion, clientAuth: tls.clientAuth, selfSigned: tls.selfSigned }
+            : null,
         active: traffic?.active ?? 0,
         total: this.servedByListener.get(url) ?? 0,
         bytesReceived: traffic?.bytesReceived ?? 0,
@@ -296,9 +330,15 @@ interface ListenerTraffic {
   lines: number;
 }
 
-function addTraffic(into: Map<string, ListenerTraffic>, listener: string, from: { bytesReceived: number; bytesSent: number; lines: number }, active: number): void {
+function addTraffic(
+  into: Map<string, ListenerTraffic>,
+  listener: string,
+  from: { bytesReceived: number; bytesSent: number; lines: number },
+  active: number,
+): void {
   const traffic = into.get(listener);
-  if (traffic === undefined) into.set(listener, { active, bytesReceived: from.bytesReceived, bytesSent: from.bytesSent, lines: from.lines });
+  if (traffic === undefined)
+    into.set(listener, { active, bytesReceived: from.bytesReceived, bytesSent: from.bytesSent, lines: from.lines });
   else {
     traffic.active += active;
     traffic.bytesReceived += from.bytesReceived;

@@ -74,7 +74,10 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       onClose: (connection) => this.onConnectionClosed(connection),
       onInternalError: (connection, err) => this.ledger.internalError(connection, err),
     };
-    this.admission = new AdmissionControl({ maxConnections: this.options.maxConnections, maxConnectionsPerIp: this.options.maxConnectionsPerIp });
+    this.admission = new AdmissionControl({
+      maxConnections: this.options.maxConnections,
+      maxConnectionsPerIp: this.options.maxConnectionsPerIp,
+    });
   }
 
   get state(): ServerState {
@@ -90,7 +93,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   get address(): AddressInfo | null {
     if (this.stateValue === 'closed') return null;
     const first = this.addresses[0];
-    return first !== undefined && 'port' in first ? (first) : null;
+    return first !== undefined && 'port' in first ? first : null;
   }
 
   /** Every listener's bound address (`{ path }` for unix sockets), in the order configured. */
@@ -118,7 +121,11 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   /** Binds and starts accepting; resolves to the bound address. */
   listen(): Promise<AddressInfo> {
     if (this.stateValue !== 'idle' || this.starting !== null || this.closing !== null) {
-      return Promise.reject(new ServerStateError(`listen() called while ${this.closing !== null ? 'closing' : this.starting !== null ? 'starting' : this.stateValue}`));
+      return Promise.reject(
+        new ServerStateError(
+          `listen() called while ${this.closing !== null ? 'closing' : this.starting !== null ? 'starting' : this.stateValue}`,
+        ),
+      );
     }
     this.starting = this.start();
     return this.starting;
@@ -137,7 +144,14 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     const { logger } = this.options;
     try {
       const tls = await startTls(this.options.tls);
-      const context = { options: this.options, acceptor: this, tls, monitor: this.http, udpCounters: (config: ResolvedListener) => this.ledger.udpCounters(config), udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config) };
+      const context = {
+        options: this.options,
+        acceptor: this,
+        tls,
+        monitor: this.http,
+        udpCounters: (config: ResolvedListener) => this.ledger.udpCounters(config),
+        udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config),
+      };
       for (const config of this.options.listeners) {
         const listener = await bindListener(config, context);
         this.bound.push(listener);
@@ -157,9 +171,18 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       const { config } = listener;
       const bound = listener.address();
       const where = 'port' in bound ? { address: bound.address, port: bound.port, family: bound.family } : { path: bound.path };
-      logger.info({ listener: this.ledger.label(config), ...where, mode: config.mode, proxyProtocol: config.proxyProtocol, transport: transportOf(this.options, config) }, 'listening');
+      logger.info(
+        {
+          listener: this.ledger.label(config),
+          ...where,
+          mode: config.mode,
+          proxyProtocol: config.proxyProtocol,
+          transport: transportOf(this.options, config),
+        },
+        'listening',
+      );
     }
-    return (this.address ?? { address: '', family: '', port: 0 });
+    return this.address ?? { address: '', family: '', port: 0 };
   }
 
   /**
@@ -225,7 +248,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       return this.reject('not_listening', peer); // accepted by the kernel just before the listener closed
     }
     const refuseRate = listener.faults?.refuseRate ?? 0;
-    const refused = hold === undefined ? this.admission.admitNow(peer.address, refuseRate) : this.admission.admit(hold, peer.address, refuseRate);
+    const refused =
+      hold === undefined ? this.admission.admitNow(peer.address, refuseRate) : this.admission.admit(hold, peer.address, refuseRate);
     if (refused !== null) return this.reject(refused, peer);
     const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
     return { id: this.nextId++, framer, context: this.context, listener: this.ledger.label(listener), faults: listener.faults };

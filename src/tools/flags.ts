@@ -51,7 +51,13 @@ export function parseToolArgs(flags: readonly ToolFlagSpec[], argv: readonly str
       options: {
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(
-          flags.map((flag) => [flag.name, { type: flag.kind === 'boolean' ? 'boolean' : 'string', ...(flag.short !== undefined ? { short: flag.short } : {}) }] as const),
+          flags.map(
+            (flag) =>
+              [
+                flag.name,
+                { type: flag.kind === 'boolean' ? 'boolean' : 'string', ...(flag.short !== undefined ? { short: flag.short } : {}) },
+              ] as const,
+          ),
         ),
       },
     });

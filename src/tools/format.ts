@@ -68,9 +68,12 @@ export function difference(expected: Uint8Array, got: Uint8Array): Difference | 
   const column = offset - lineStart + 1;
   const where = `(line ${count(line)}, column ${count(column)})`;
   let summary: string;
-  if (offset === got.length) summary = `got ${count(got.length)} of ${count(expected.length)} bytes: the echo stops at byte ${count(offset)} ${where}`;
-  else if (offset === expected.length) summary = `got ${count(got.length - expected.length)} bytes more than the ${count(expected.length)} sent`;
-  else summary = `byte ${count(offset)} differs ${where}: expected "${escapeBytes(expected.subarray(offset, offset + 1))}", got "${escapeBytes(got.subarray(offset, offset + 1))}"`;
+  if (offset === got.length)
+    summary = `got ${count(got.length)} of ${count(expected.length)} bytes: the echo stops at byte ${count(offset)} ${where}`;
+  else if (offset === expected.length)
+    summary = `got ${count(got.length - expected.length)} bytes more than the ${count(expected.length)} sent`;
+  else
+    summary = `byte ${count(offset)} differs ${where}: expected "${escapeBytes(expected.subarray(offset, offset + 1))}", got "${escapeBytes(got.subarray(offset, offset + 1))}"`;
   return {
     offset,
     expectedLength: expected.length,

@@ -36,8 +36,18 @@ export type TransportSpec = { kind: 'tcp' } | { kind: 'tls'; tls: TlsSpec } | { 
 export const TRANSPORT_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'tls', kind: 'boolean', arg: '', description: 'connect over TLS (to echod behind a TLS terminator, say)' },
   { name: 'tls-insecure', kind: 'boolean', arg: '', description: 'with --tls: do not verify the server certificate' },
-  { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'with --tls: trust the CA certificate(s) in this PEM file instead of the system ones' },
-  { name: 'tls-servername', kind: 'string', arg: 'NAME', description: 'with --tls: server name to send (SNI) and verify [default: the host, if a name]' },
+  {
+    name: 'tls-ca',
+    kind: 'string',
+    arg: 'FILE',
+    description: 'with --tls: trust the CA certificate(s) in this PEM file instead of the system ones',
+  },
+  {
+    name: 'tls-servername',
+    kind: 'string',
+    arg: 'NAME',
+    description: 'with --tls: server name to send (SNI) and verify [default: the host, if a name]',
+  },
   { name: 'udp', kind: 'boolean', arg: '', description: 'UDP instead of TCP: each message is one datagram, echoed as one datagram' },
 ];
 
@@ -101,7 +111,8 @@ export function transportFromFlags(values: ReadonlyMap<string, ToolValue>): Tran
     } catch (err) {
       throw new UsageError(`cannot read --tls-ca ${JSON.stringify(caFile)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    if (!spec.ca.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--tls-ca ${JSON.stringify(caFile)} holds no PEM certificate`);
+    if (!spec.ca.includes('-----BEGIN CERTIFICATE-----'))
+      throw new UsageError(`--tls-ca ${JSON.stringify(caFile)} holds no PEM certificate`);
   }
   const servername = values.get('tls-servername') as string | undefined;
   if (servername !== undefined) spec.servername = servername;
@@ -109,7 +120,10 @@ export function transportFromFlags(values: ReadonlyMap<string, ToolValue>): Tran
 }
 
 /** Options for `tls.connect` (minus the socket callbacks). */
-export function tlsConnectOptions(target: Target, tls: TlsSpec): { host: string; port: number; servername?: string; ca?: string; rejectUnauthorized: boolean } {
+export function tlsConnectOptions(
+  target: Target,
+  tls: TlsSpec,
+): { host: string; port: number; servername?: string; ca?: string; rejectUnauthorized: boolean } {
   // SNI must not be an IP address (RFC 6066); Node then verifies against the IP itself.
   const servername = tls.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
   return {

@@ -42,7 +42,10 @@ export function webTargetFrom(text: string, values: ReadonlyMap<string, ToolValu
   }
   const scheme = url.protocol.slice(0, -1).toLowerCase() as WebScheme;
   if (values.get('udp') === true) throw new UsageError(`--udp does not apply to a ${scheme}:// target`);
-  if (values.get('tls') === true) throw new UsageError(`--tls does not apply to a URL target: ${scheme === 'http' || scheme === 'ws' ? `write ${scheme}s://` : 'the scheme says so already'}`);
+  if (values.get('tls') === true)
+    throw new UsageError(
+      `--tls does not apply to a URL target: ${scheme === 'http' || scheme === 'ws' ? `write ${scheme}s://` : 'the scheme says so already'}`,
+    );
   const secure = scheme === 'https' || scheme === 'wss';
   let tls: TlsSpec | null = null;
   if (secure) {
@@ -71,7 +74,11 @@ export function webTransportName(target: WebTarget): string {
 function tlsOptions(target: WebTarget): { rejectUnauthorized: boolean; ca?: string; servername?: string } {
   if (target.tls === null) return { rejectUnauthorized: true };
   const servername = target.tls.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
-  return { rejectUnauthorized: !target.tls.insecure, ...(target.tls.ca !== undefined ? { ca: target.tls.ca } : {}), ...(servername !== undefined ? { servername } : {}) };
+  return {
+    rejectUnauthorized: !target.tls.insecure,
+    ...(target.tls.ca !== undefined ? { ca: target.tls.ca } : {}),
+    ...(servername !== undefined ? { servername } : {}),
+  };
 }
 
 export type WebAgent = HttpAgent;
@@ -91,7 +98,15 @@ export interface WebResponse {
 }
 
 /** One request; rejects on a socket error or after `timeoutMs` without its whole response. */
-export function webRequest(target: WebTarget, agent: WebAgent, method: string, path: string, body: Buffer | null, timeoutMs: number, headers: Record<string, string> = {}): Promise<WebResponse> {
+export function webRequest(
+  target: WebTarget,
+  agent: WebAgent,
+  method: string,
+  path: string,
+  body: Buffer | null,
+  timeoutMs: number,
+  headers: Record<string, string> = {},
+): Promise<WebResponse> {
   const send = target.tls === null ? httpRequest : httpsRequest;
   return new Promise((resolve, reject) => {
     const req = send({
@@ -103,7 +118,10 @@ export function webRequest(target: WebTarget, agent: WebAgent, method: string, p
       headers: { ...headers, ...(body !== null ? { 'content-length': String(body.length) } : {}) },
       ...tlsOptions(target),
     });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no complete response within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error(`no complete response within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      timeoutMs,
+    );
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err);

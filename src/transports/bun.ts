@@ -47,7 +47,11 @@ interface BunListener {
 }
 
 interface BunRuntime {
-  listen(options: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: BunSocketHandler } | { unix: string; allowHalfOpen: boolean; socket: BunSocketHandler }): BunListener;
+  listen(
+    options:
+      | { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: BunSocketHandler }
+      | { unix: string; allowHalfOpen: boolean; socket: BunSocketHandler },
+  ): BunListener;
 }
 
 /** The Bun global when running under Bun, else undefined. */
@@ -247,11 +251,14 @@ export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acc
           },
         )
       : null;
-  const listener = unix ?? bun.listen({ hostname: config.host, port: config.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
+  const listener =
+    unix ?? bun.listen({ hostname: config.host, port: config.port, allowHalfOpen: true, reusePort: spec.reusePort, socket: handler });
   return {
     config,
     address: () =>
-      socketFile !== null ? { path: socketFile.path } : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' },
+      socketFile !== null
+        ? { path: socketFile.path }
+        : { address: listener.hostname, port: listener.port, family: listener.hostname.includes(':') ? 'IPv6' : 'IPv4' },
     stop: () => {
       listener.stop(false);
       if (socketFile !== null) removeSocketFile(socketFile);

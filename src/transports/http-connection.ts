@@ -45,7 +45,14 @@ export class HttpConnection extends SocketConnection {
     super(admission, socket, peer);
     this.httpTls = tls;
     if (tls !== null) {
-      this.tls = { version: tls.version, cipher: tls.cipher, servername: tls.sni, alpn: tls.alpn, clientSubject: tls.clientCert?.subject ?? null, authorized: tls.clientCert?.authorized ?? false };
+      this.tls = {
+        version: tls.version,
+        cipher: tls.cipher,
+        servername: tls.sni,
+        alpn: tls.alpn,
+        clientSubject: tls.clientCert?.subject ?? null,
+        authorized: tls.clientCert?.authorized ?? false,
+      };
     }
     (socket as HttpSocket)[kHttpConnection] = this;
     socket.on('error', onSocketError);
@@ -53,7 +60,11 @@ export class HttpConnection extends SocketConnection {
   }
 
   override get httpActivity(): HttpActivity {
-    return { protocol: this.ws !== null ? 'websocket' : this.session !== null ? 'h2' : 'http/1.1', requests: this.requests, messages: this.wsMessages };
+    return {
+      protocol: this.ws !== null ? 'websocket' : this.session !== null ? 'h2' : 'http/1.1',
+      requests: this.requests,
+      messages: this.wsMessages,
+    };
   }
 
   /** Draining (shutdown, idle timeout): responses from now on close the connection. */

@@ -10,7 +10,15 @@
  */
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { constants as h2, createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants as h2,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
@@ -24,7 +32,15 @@ import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
 import { OutputShaper, type ShapedSink } from '../connection/shaper.js';
 import type { Acceptor, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { HttpConnection, httpConnectionOf } from './http-connection.js';
-import { abandonHandshakes, acceptHeld, type AfterHeader, endHandshake, handshakeNext, takeHeld, TLS_HANDSHAKE_TIMEOUT_MS } from './node.js';
+import {
+  abandonHandshakes,
+  acceptHeld,
+  type AfterHeader,
+  endHandshake,
+  handshakeNext,
+  takeHeld,
+  TLS_HANDSHAKE_TIMEOUT_MS,
+} from './node.js';
 import { createWebSocketEcho } from './websocket.js';
 
 export interface HttpListenContext {
@@ -137,7 +153,9 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
     config: listener,
     address() {
       const address = bound.address();
-      return typeof address === 'object' && address !== null ? { address: address.address, family: address.family, port: address.port } : { path: String(address) };
+      return typeof address === 'object' && address !== null
+        ? { address: address.address, family: address.family, port: address.port }
+        : { path: String(address) };
     },
     stop() {
       return new Promise<void>((resolve) => {
@@ -150,7 +168,9 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
         abandonHandshakes(handshaking);
       });
     },
-    ...(listener.protocol === 'https' ? { setSecureContext: (options: SecureContextOptions) => (bound as Http2SecureServer).setSecureContext(options) } : {}),
+    ...(listener.protocol === 'https'
+      ? { setSecureContext: (options: SecureContextOptions) => (bound as Http2SecureServer).setSecureContext(options) }
+      : {}),
   };
 }
 
@@ -166,7 +186,8 @@ function acceptHeldSockets(server: HttpServer | Http2SecureServer, spec: ListenS
   const { acceptor } = context;
   const listener = spec.listener;
   const [nodeAccept] = server.listeners('connection') as ((this: typeof server, socket: Socket) => void)[];
-  if (nodeAccept === undefined) throw new Error(`${listener.protocol} listener: this runtime's server has no connection handler to take over`);
+  if (nodeAccept === undefined)
+    throw new Error(`${listener.protocol} listener: this runtime's server has no connection handler to take over`);
   server.removeAllListeners('connection');
   const handshaking = new Set<Socket>();
   let next: AfterHeader;
@@ -239,7 +260,10 @@ function boundResets(session: ServerHttp2Session, connection: HttpConnection, co
     if (++resets <= limit) return;
     closing = true;
     context.monitor.refused('http2_rapid_reset');
-    context.logger.warn({ connId: connection.id, resets, limit, reason: 'http2_rapid_reset' }, 'http2 streams reset too fast: GOAWAY and closed');
+    context.logger.warn(
+      { connId: connection.id, resets, limit, reason: 'http2_rapid_reset' },
+      'http2 streams reset too fast: GOAWAY and closed',
+    );
     session.goaway(h2.NGHTTP2_ENHANCE_YOUR_CALM);
     // A moment for the GOAWAY to be written, then the socket goes (node's session.destroy() leaves it open here).
     setTimeout(() => connection.socket.destroy(), GOAWAY_GRACE_MS).unref();
@@ -259,7 +283,14 @@ function tlsInfoOf(socket: TLSSocket): HttpTlsInfo {
     cipher: socket.getCipher()?.name ?? null,
     sni: typeof socket.servername === 'string' ? socket.servername : null,
     alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : null,
-    clientCert: hasCert ? { subject: distinguishedName(cert.subject), issuer: distinguishedName(cert.issuer), fingerprint256: cert.fingerprint256, authorized: socket.authorized } : null,
+    clientCert: hasCert
+      ? {
+          subject: distinguishedName(cert.subject),
+          issuer: distinguishedName(cert.issuer),
+          fingerprint256: cert.fingerprint256,
+          authorized: socket.authorized,
+        }
+      : null,
   };
 }
 
@@ -337,7 +368,14 @@ function onResponseClose(this: Response): void {
 }
 
 /** Controls of a request that asks for none: its path alone decides raw or JSON. */
-const NO_CONTROLS: EchoControls = Object.freeze({ raw: false, status: 200, delayMs: 0, headers: Object.freeze([]) as unknown as [string, string][], bytes: null, close: false });
+const NO_CONTROLS: EchoControls = Object.freeze({
+  raw: false,
+  status: 200,
+  delayMs: 0,
+  headers: Object.freeze([]) as unknown as [string, string][],
+  bytes: null,
+  close: false,
+});
 const RAW_NO_CONTROLS: EchoControls = Object.freeze({ ...NO_CONTROLS, raw: true });
 
 function onRequest(req: Request, res: Response, context: ListenerContext): void {
@@ -383,7 +421,8 @@ function onRequest(req: Request, res: Response, context: ListenerContext): void 
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 0x3a) continue; // an HTTP/2 pseudo-header
     headerCount++;
-    if (!echoHeaders && name.length > 7 && (name.charCodeAt(0) | 0x20) === 0x78 && name.slice(0, 7).toLowerCase() === 'x-echo-') echoHeaders = true;
+    if (!echoHeaders && name.length > 7 && (name.charCodeAt(0) | 0x20) === 0x78 && name.slice(0, 7).toLowerCase() === 'x-echo-')
+      echoHeaders = true;
   }
   if (headerCount > http.maxHeaders) {
     refuse(exchange, 431, 'too_many_headers', `more than ${http.maxHeaders} header fields (--http-max-headers)`, true);
@@ -414,7 +453,13 @@ function onRequest(req: Request, res: Response, context: ListenerContext): void 
 function onRequestTimeout(exchange: Exchange): void {
   exchange.timer = null;
   exchange.over = true;
-  refuse(exchange, 408, 'request_timeout', `request not received within ${exchange.context.http.requestTimeoutMs} ms (--http-request-timeout)`, true);
+  refuse(
+    exchange,
+    408,
+    'request_timeout',
+    `request not received within ${exchange.context.http.requestTimeoutMs} ms (--http-request-timeout)`,
+    true,
+  );
 }
 
 /** Collects the body within --max-body-bytes (HTTP/2 and HTTPS bodies too). */
@@ -515,7 +560,16 @@ function throttled(res: Response, rate: number, next: () => Buffer | null, done:
  */
 function baseHeaders(exchange: Exchange, contentType: string): string[] {
   const { connection, context, req } = exchange;
-  const headers = [context.http.serverHeader, context.serverId, 'x-echod-connection', String(connection.id), 'x-echod-request', String(exchange.number), 'content-type', contentType];
+  const headers = [
+    context.http.serverHeader,
+    context.serverId,
+    'x-echod-connection',
+    String(connection.id),
+    'x-echod-request',
+    String(exchange.number),
+    'content-type',
+    contentType,
+  ];
   if (req.httpVersionMajor < 2 && (exchange.closeAfter || connection.draining)) headers.push('connection', 'close');
   return headers;
 }
@@ -546,7 +600,12 @@ function answer(exchange: Exchange, body: Buffer): void {
   const { req, res, connection, context, controls } = exchange;
   if (res.destroyed) return;
   exchange.closeAfter ||= controls.close;
-  const contentType = controls.bytes !== null ? 'application/octet-stream' : controls.raw ? (req.headers['content-type'] ?? 'application/octet-stream') : 'application/json';
+  const contentType =
+    controls.bytes !== null
+      ? 'application/octet-stream'
+      : controls.raw
+        ? (req.headers['content-type'] ?? 'application/octet-stream')
+        : 'application/json';
   const headers = baseHeaders(exchange, contentType);
   for (const [name, value] of controls.headers) addControlHeader(headers, name, value);
   if (controls.bytes !== null) {
@@ -563,7 +622,13 @@ function answer(exchange: Exchange, body: Buffer): void {
       rawHeaders: req.rawHeaders,
       body,
       client: { address: connection.remoteAddress, port: connection.remotePort },
-      proxy: connection.proxy === null ? null : { ...connection.proxy, via: connection.via ?? { address: connection.socket.remoteAddress ?? '', port: connection.socket.remotePort ?? 0 } },
+      proxy:
+        connection.proxy === null
+          ? null
+          : {
+              ...connection.proxy,
+              via: connection.via ?? { address: connection.socket.remoteAddress ?? '', port: connection.socket.remotePort ?? 0 },
+            },
       tls: connection.httpTls,
       server: { id: context.serverId, hostname: context.hostname },
       listener: connection.listener,
@@ -662,7 +727,20 @@ function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut:
   // The record is made only for a listener (metrics): most servers without an admin port have none.
   if (context.monitor.listenerCount('request') > 0) context.monitor.emit('request', { method, status, bytesIn, bytesOut, durationMs });
   if (!HEALTH_PATHS.has(pathname) && context.logger.isLevelEnabled('info')) {
-    context.logger.info({ connId: connection.id, request: number, method, path: pathname, httpVersion: req.httpVersion, status, bytesIn, bytesOut, durationMs: Math.round(durationMs * 1000) / 1000 }, 'http request');
+    context.logger.info(
+      {
+        connId: connection.id,
+        request: number,
+        method,
+        path: pathname,
+        httpVersion: req.httpVersion,
+        status,
+        bytesIn,
+        bytesOut,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+      },
+      'http request',
+    );
   }
   // GOAWAY: streams in flight (this one included) finish, no new ones start.
   if (exchange.closeAfter && req.httpVersionMajor === 2) connection.session?.close();

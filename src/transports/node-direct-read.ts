@@ -140,7 +140,10 @@ export function acceptDirect(server: Server, options: DirectReadOptions): boolea
 }
 
 function warnFallback(logger: Logger, listener: string, differs: string): void {
-  logger.warn({ listener, differs }, "direct reads off: node:net's listening handle is not the shape echod expects; reading through node:net's 'data' events");
+  logger.warn(
+    { listener, differs },
+    "direct reads off: node:net's listening handle is not the shape echod expects; reading through node:net's 'data' events",
+  );
 }
 
 /** The error node:net's server emits when accept() fails (EMFILE, ENFILE…). */

@@ -288,11 +288,20 @@ function readProxyHeader(socket: Socket, acceptor: Acceptor, spec: ListenSpec, n
     const { header } = result;
     const peer: Peer =
       header.source !== undefined && header.command === 'PROXY'
-        ? { address: header.source.address, port: header.source.port, via: { address: own.address, port: own.port }, proxy: header, headerBytes: result.length }
+        ? {
+            address: header.source.address,
+            port: header.source.port,
+            via: { address: own.address, port: own.port },
+            proxy: header,
+            headerBytes: result.length,
+          }
         : { ...own, proxy: header, headerBytes: result.length };
     handOn(peer, received.subarray(result.length));
   };
-  const timer = setTimeout(() => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`), spec.proxyProtocolTimeoutMs);
+  const timer = setTimeout(
+    () => refuse(`no complete PROXY protocol header within ${spec.proxyProtocolTimeoutMs} ms`),
+    spec.proxyProtocolTimeoutMs,
+  );
   timer.unref();
   if (direct) (socket as PreambleSocket)[kPreamble] = onPreamble;
   else socket.on('data', onPreamble);
@@ -314,7 +323,12 @@ export function endHandshake(socket: TLSSocket): Held | undefined {
 
 function tlsInfoOf(socket: TLSSocket, handshakeMs: number | undefined): TlsInfo {
   const cert = socket.getPeerCertificate();
-  const subject = cert !== null && typeof cert === 'object' && cert.subject !== undefined ? Object.entries(cert.subject).map(([key, value]) => `${key}=${String(value)}`).join(', ') : null;
+  const subject =
+    cert !== null && typeof cert === 'object' && cert.subject !== undefined
+      ? Object.entries(cert.subject)
+          .map(([key, value]) => `${key}=${String(value)}`)
+          .join(', ')
+      : null;
   const alpn = socket.alpnProtocol;
   return {
     version: socket.getProtocol(),
@@ -350,7 +364,8 @@ export async function listenNode(
   // Sockets in their TLS handshake: not connections yet, so a stopping listener closes them.
   const handshaking = new Set<Socket>();
   const handshaker = tlsServer;
-  const next = handshaker === null ? serveAfterHeader(acceptor, spec) : handshakeNext((socket) => handshaker.emit('connection', socket), handshaking);
+  const next =
+    handshaker === null ? serveAfterHeader(acceptor, spec) : handshakeNext((socket) => handshaker.emit('connection', socket), handshaking);
   const onConnection = (socket: Socket): void => {
     socket.on('error', onSocketError);
     // Served at once, or held from this moment (header, handshake): limits apply from accept.
@@ -361,14 +376,17 @@ export async function listenNode(
   };
   server.on('connection', onConnection);
   // Each rejects with the bind error (EADDRINUSE, EACCES…).
-  const listen = (options: { fd: number } | { path: string } | { host: string; port: number; reusePort?: boolean; exclusive?: boolean }): Promise<unknown> => {
+  const listen = (
+    options: { fd: number } | { path: string } | { host: string; port: number; reusePort?: boolean; exclusive?: boolean },
+  ): Promise<unknown> => {
     const listening = once(server, 'listening');
     server.listen({ ...options, backlog: spec.backlog });
     return listening;
   };
   let socketFile: SocketFile | null = null;
   // Node's error names no address for an inherited socket: it gets the fd, for bind-error.ts.
-  if (listener.fd !== null) await listen({ fd: listener.fd }).catch((err: unknown) => Promise.reject(Object.assign(err as Error, { fd: listener.fd })));
+  if (listener.fd !== null)
+    await listen({ fd: listener.fd }).catch((err: unknown) => Promise.reject(Object.assign(err as Error, { fd: listener.fd })));
   else if (listener.protocol === 'unix') {
     socketFile = await bindSocketFile(
       listener.path,
@@ -384,7 +402,14 @@ export async function listenNode(
   // first, on a hanging listener (its sockets must keep what follows the header unread).
   // Off by option, or where node:net's handle is not the shape it relies on (it logs why).
   if (spec.directRead && tlsServer === null && !(proxied && pauseOnConnect)) {
-    acceptDirect(server, { listener: formatListener(listener), pauseOnCreate: pauseOnConnect, noDelay: spec.noDelay, onSocket: onConnection, onBytes: onDirectBytes, logger });
+    acceptDirect(server, {
+      listener: formatListener(listener),
+      pauseOnCreate: pauseOnConnect,
+      noDelay: spec.noDelay,
+      onSocket: onConnection,
+      onBytes: onDirectBytes,
+      logger,
+    });
   }
   server.on('error', (err) => logger.error({ err }, 'listener error'));
   return {
@@ -435,12 +460,17 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
       if (held !== undefined) acceptor.release(held.hold);
       // A client that sent no certificate is reported by Node as UNABLE_TO_GET_ISSUER_CERT.
       const sentNone = Object.keys(socket.getPeerCertificate()).length === 0;
-      acceptor.refuse('tls_error', peer, sentNone ? 'no client certificate' : String(socket.authorizationError ?? 'client certificate refused'));
+      acceptor.refuse(
+        'tls_error',
+        peer,
+        sentNone ? 'no client certificate' : String(socket.authorizationError ?? 'client certificate refused'),
+      );
       socket.destroy();
       return;
     }
     if (spec.noDelay) socket.setNoDelay(true);
-    const handshakeMs = held === undefined || held.handshakeStart < 0 ? undefined : Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
+    const handshakeMs =
+      held === undefined || held.handshakeStart < 0 ? undefined : Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
     serve(socket, peer, acceptor, spec, held?.hold, handshakeMs);
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {

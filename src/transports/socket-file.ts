@@ -94,7 +94,11 @@ export async function clearSocketPath(path: string): Promise<void> {
  * links it to `path`; resolves to the file to remove on stop. On failure whatever `bind`
  * opened is closed with `unbind`, and the error names `path`.
  */
-export async function bindSocketFile(path: string, bind: (name: string) => Promise<void>, unbind: () => Promise<void>): Promise<SocketFile> {
+export async function bindSocketFile(
+  path: string,
+  bind: (name: string) => Promise<void>,
+  unbind: () => Promise<void>,
+): Promise<SocketFile> {
   await clearSocketPath(path);
   // Short (a unix socket path has at most 107 bytes) and beside the path (link() stays on one filesystem).
   const name = join(dirname(path), `.${basename(path).slice(0, 8)}.${randomBytes(4).toString('hex')}`);

@@ -21,12 +21,25 @@ export interface WebSocketEcho {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-export function createWebSocketEcho(http: ResolvedHttpOptions, monitor: HttpMonitor, logger: Logger, responseHeaders: () => string): WebSocketEcho {
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: http.maxWsMessageBytes, perMessageDeflate: http.wsDeflate });
+export function createWebSocketEcho(
+  http: ResolvedHttpOptions,
+  monitor: HttpMonitor,
+  logger: Logger,
+  responseHeaders: () => string,
+): WebSocketEcho {
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: http.maxWsMessageBytes,
+    perMessageDeflate: http.wsDeflate,
+  });
   // With a listener here ws leaves the answer to a bad handshake to us: a 400 saying who answered.
   wss.on('wsClientError', (err, socket) => {
     monitor.refused('bad_upgrade');
-    logger.warn({ connId: httpConnectionOf(socket as Socket)?.id, reason: 'bad_upgrade', detail: err.message }, 'websocket upgrade refused');
+    logger.warn(
+      { connId: httpConnectionOf(socket as Socket)?.id, reason: 'bad_upgrade', detail: err.message },
+      'websocket upgrade refused',
+    );
     refuseUpgrade(socket, responseHeaders());
   });
   return {

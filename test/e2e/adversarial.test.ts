@@ -24,7 +24,8 @@ describe('adversarial clients (spawned echod, loopback)', () => {
         );
         const { memory, fds, bystanders, linesLost } = result;
         const memoryBug = result.checks.some((check) => check.name.startsWith('memory growth (peak') && check.knownBug !== undefined);
-        if (memory !== null && !memoryBug) assert.ok(memory.peakBytes - memory.beforeBytes < BOUNDS.memoryGrowthBytes, 'memory growth under the bound');
+        if (memory !== null && !memoryBug)
+          assert.ok(memory.peakBytes - memory.beforeBytes < BOUNDS.memoryGrowthBytes, 'memory growth under the bound');
         if (fds !== null && fds.after !== null) assert.ok(fds.after <= fds.before, 'fds back to the baseline');
         if (bystanders !== null) {
           assert.equal(bystanders.errors, 0, 'bystanders: no errors');

@@ -64,7 +64,10 @@ describe('alert rules: the file', () => {
     const headings = new Set([...runbook.matchAll(/^## (\S+)\s*$/gm)].map((m) => m[1] as string));
     for (const rule of alerts) {
       assert.ok(['critical', 'warning'].includes(rule.labels?.severity ?? ''), `${rule.alert} has a severity`);
-      assert.ok((rule.annotations?.summary ?? '') !== '' && (rule.annotations?.description ?? '') !== '', `${rule.alert} has a summary and a description`);
+      assert.ok(
+        (rule.annotations?.summary ?? '') !== '' && (rule.annotations?.description ?? '') !== '',
+        `${rule.alert} has a summary and a description`,
+      );
       // GitHub's anchor for "## EchodDown" is #echoddown.
       assert.equal(rule.annotations?.runbook_url, `docs/runbook.md#${rule.alert.toLowerCase()}`, `${rule.alert}'s runbook_url`);
       assert.ok(headings.has(rule.alert), `docs/runbook.md has a section "## ${rule.alert}" (${REQUIRED_ALERTS[rule.alert]})`);
@@ -93,8 +96,14 @@ describe('alert rules: the file', () => {
     const cases = tests.tests.flatMap((test) => test.alert_rule_test ?? []);
     for (const rule of alerts) {
       const mine = cases.filter((c) => c.alertname === rule.alert);
-      assert.ok(mine.some((c) => c.exp_alerts.length > 0), `${rule.alert} is shown firing`);
-      assert.ok(mine.some((c) => c.exp_alerts.length === 0), `${rule.alert} is shown silent`);
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length > 0),
+        `${rule.alert} is shown firing`,
+      );
+      assert.ok(
+        mine.some((c) => c.exp_alerts.length === 0),
+        `${rule.alert} is shown silent`,
+      );
     }
   });
 });
@@ -131,12 +140,29 @@ describe('alert rules: promtool and a real Prometheus', { skip: NO_PROMETHEUS },
       reporting(echods, async () => {
         const { echod, port, adminPort } = await startEchod(
           'node',
-          ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0`, '--tls-self-signed', '--admin-port', '0', '--max-connections', '2', '--shutdown-delay', '60s', '--server-id', 'alerts-lab'],
+          [
+            '--listen',
+            `tcp://${HOST}:0`,
+            '--listen',
+            `tls://${HOST}:0`,
+            '--tls-self-signed',
+            '--admin-port',
+            '0',
+            '--max-connections',
+            '2',
+            '--shutdown-delay',
+            '60s',
+            '--server-id',
+            'alerts-lab',
+          ],
           (started) => echods.push(started),
         );
         await echod.until(() => echod.all('listening').length === 2, 'both listening lines');
         const tlsPort = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'))?.port as number;
-        const prometheus = await PrometheusServer.start({ jobs: [{ name: 'echod', targets: [`${HOST}:${String(adminPort)}`] }], ruleFiles: [RULES] }, (p) => prometheuses.push(p));
+        const prometheus = await PrometheusServer.start(
+          { jobs: [{ name: 'echod', targets: [`${HOST}:${String(adminPort)}`] }], ruleFiles: [RULES] },
+          (p) => prometheuses.push(p),
+        );
         const sel = '{job="echod", server_id="alerts-lab"}';
         // Two scrapes before any trouble, so that rates have a baseline.
         await prometheus.untilQuery(`count_over_time(echod_ready${sel}[1m])`, (a) => (a[0]?.value ?? 0) >= 2, 'two scrapes of echod');
@@ -160,18 +186,32 @@ describe('alert rules: promtool and a real Prometheus', { skip: NO_PROMETHEUS },
         await refused.waitClosed();
 
         const expected = ['EchodConnectionsNearLimit', 'EchodRefusalsRising', 'EchodTLSHandshakeFailuresRising'];
-        const pending = await prometheus.untilQuery('ALERTS', (a) => expected.every((name) => inState(a, 'pending').includes(name)), `${expected.join(', ')} pending`);
-        assert.deepEqual([...new Set(pending.map((series) => series.metric.alertname))].sort(), expected, 'and nothing else is pending or firing');
+        const pending = await prometheus.untilQuery(
+          'ALERTS',
+          (a) => expected.every((name) => inState(a, 'pending').includes(name)),
+          `${expected.join(', ')} pending`,
+        );
+        assert.deepEqual(
+          [...new Set(pending.map((series) => series.metric.alertname))].sort(),
+          expected,
+          'and nothing else is pending or firing',
+        );
         assert.equal(pending.find((s) => s.metric.alertname === 'EchodRefusalsRising')?.metric.reason, 'max_connections');
         assert.equal(pending.find((s) => s.metric.alertname === 'EchodConnectionsNearLimit')?.metric.server_id, 'alerts-lab');
 
         // A drain turns readiness off; held much longer than a drain, that is EchodNotReady.
         echod.signal('SIGTERM');
         await echod.log((line) => line.msg.startsWith('signal received, draining'), 'the drain to begin');
-        await prometheus.untilQuery('ALERTS{alertname="EchodNotReady"}', (a) => inState(a, 'pending').length === 1, 'EchodNotReady pending');
+        await prometheus.untilQuery(
+          'ALERTS{alertname="EchodNotReady"}',
+          (a) => inState(a, 'pending').length === 1,
+          'EchodNotReady pending',
+        );
 
         // Every rule has been evaluated on real series without an error.
-        const groups = await prometheus.api<{ groups: { rules: { name: string; health: string; lastError?: string; lastEvaluation: string }[] }[] }>('/api/v1/rules');
+        const groups = await prometheus.api<{
+          groups: { rules: { name: string; health: string; lastError?: string; lastEvaluation: string }[] }[];
+        }>('/api/v1/rules');
         const evaluated = groups.groups.flatMap((group) => group.rules);
         assert.deepEqual(evaluated.map((rule) => rule.name).sort(), alerts.map((rule) => rule.alert).sort());
         for (const rule of evaluated) assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);

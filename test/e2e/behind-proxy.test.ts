@@ -35,7 +35,11 @@ const SOCAT_HALF_CLOSE_S = 10;
 
 /** Lines and bytes a line echo must give back untouched: CRLF, NUL, invalid UTF-8. */
 function payloadFor(n: number): Buffer {
-  return Buffer.concat([Buffer.from(`connection ${n} through the balancer\r\n`), Buffer.from([0x00, 0xc3, 0x28, 0xff, 0xfe, 0x0a]), Buffer.from(`last line of ${n}\n`)]);
+  return Buffer.concat([
+    Buffer.from(`connection ${n} through the balancer\r\n`),
+    Buffer.from([0x00, 0xc3, 0x28, 0xff, 0xfe, 0x0a]),
+    Buffer.from(`last line of ${n}\n`),
+  ]);
 }
 
 /**
@@ -95,7 +99,11 @@ function lineFrom(echod: EchodProcess, msg: string, port: number): Promise<LogLi
 }
 
 /** On failure, what each process did last. */
-function reporting(echods: readonly EchodProcess[], proxies: readonly OutputProcess[], fn: () => Promise<void>): (t: TestContext) => Promise<void> {
+function reporting(
+  echods: readonly EchodProcess[],
+  proxies: readonly OutputProcess[],
+  fn: () => Promise<void>,
+): (t: TestContext) => Promise<void> {
   return async (t) => {
     try {
       await fn();
@@ -124,7 +132,11 @@ describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
   async function twoEchods(extra: readonly string[]): Promise<Map<string, EchodProcess>> {
     const byId = new Map<string, EchodProcess>();
     for (const id of ['a', 'b']) {
-      const { echod } = await startEchod('node', ['--server-id', id, '--banner', 'hello from {server_id} to {remote}', ...extra], (started) => echods.push(started));
+      const { echod } = await startEchod(
+        'node',
+        ['--server-id', id, '--banner', 'hello from {server_id} to {remote}', ...extra],
+        (started) => echods.push(started),
+      );
       byId.set(id, echod);
     }
     return byId;
@@ -143,7 +155,11 @@ describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
       dir = mkdtempSync(join(tmpdir(), 'echod-behind-proxy-'));
       const byId = await twoEchods([]);
       const backends = [...byId].map(([name, echod]) => ({ name, port: portOf(echod) }));
-      const { haproxy, port } = await startHaproxy(dir, (bind) => haproxyConfig(bind, backends, false), (started) => proxies.push(started));
+      const { haproxy, port } = await startHaproxy(
+        dir,
+        (bind) => haproxyConfig(bind, backends, false),
+        (started) => proxies.push(started),
+      );
 
       const answeredBy: string[] = [];
       for (let n = 1; n <= ROUNDS * byId.size; n++) {
@@ -152,7 +168,10 @@ describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
         assert.ok(banner, `the banner names a server: ${talk.banner}`);
         const [, id, seenPort] = banner;
         answeredBy.push(id as string);
-        assert.ok(talk.echo.equals(talk.payload), `connection ${n}: the echo is byte-exact (got ${JSON.stringify(talk.echo.toString('latin1'))})`);
+        assert.ok(
+          talk.echo.equals(talk.payload),
+          `connection ${n}: the echo is byte-exact (got ${JSON.stringify(talk.echo.toString('latin1'))})`,
+        );
         // Without a PROXY header, echod sees the balancer, not the client.
         const echod = byId.get(id as string);
         assert.ok(echod, `server id ${id} is one of ours`);
@@ -174,7 +193,11 @@ describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
       dir = mkdtempSync(join(tmpdir(), 'echod-behind-proxy-'));
       const byId = await twoEchods(['--proxy-protocol', 'required', '--digest', 'crc32c']);
       const backends = [...byId].map(([name, echod]) => ({ name, port: portOf(echod) }));
-      const { haproxy, port } = await startHaproxy(dir, (bind) => haproxyConfig(bind, backends, true), (started) => proxies.push(started));
+      const { haproxy, port } = await startHaproxy(
+        dir,
+        (bind) => haproxyConfig(bind, backends, true),
+        (started) => proxies.push(started),
+      );
 
       const answeredBy = new Set<string>();
       for (let n = 1; n <= byId.size; n++) {
@@ -187,7 +210,12 @@ describe('echod behind haproxy', { skip: HAPROXY_SKIP }, () => {
 
         const echod = byId.get(id) as EchodProcess;
         const opened = await lineFrom(echod, 'connection opened', talk.clientPort);
-        const proxy = opened.proxy as { version: number; command: string; source: { address: string; port: number }; destination: { address: string; port: number } };
+        const proxy = opened.proxy as {
+          version: number;
+          command: string;
+          source: { address: string; port: number };
+          destination: { address: string; port: number };
+        };
         assert.equal(proxy.version, 2);
         assert.equal(proxy.command, 'PROXY');
         assert.deepEqual(proxy.source, { address: HOST, port: talk.clientPort });
@@ -229,7 +257,14 @@ describe('echod behind socat', { skip: SOCAT ? false : 'socat is not installed' 
     reporting(echods, proxies, async () => {
       const { echod, port: echodPort } = await startEchod('node', ['--digest', 'crc32c'], (started) => echods.push(started));
       // -d -d: socat logs the port it bound and each child it forks.
-      const socat = new OutputProcess('socat', 'socat', ['-d', '-d', '-t', String(SOCAT_HALF_CLOSE_S), `TCP-LISTEN:0,bind=${HOST},reuseaddr,fork`, `TCP:${HOST}:${echodPort}`]);
+      const socat = new OutputProcess('socat', 'socat', [
+        '-d',
+        '-d',
+        '-t',
+        String(SOCAT_HALF_CLOSE_S),
+        `TCP-LISTEN:0,bind=${HOST},reuseaddr,fork`,
+        `TCP:${HOST}:${echodPort}`,
+      ]);
       proxies.push(socat);
       const [, port] = await socat.match(/listening on AF=2 127\.0\.0\.1:(\d+)/, 'its listening port');
 

@@ -20,7 +20,9 @@ interface Run {
 
 /** Starts `echod bench` with JSON intervals; sends SIGINT (by PID) once an interval satisfies `when`. */
 async function interruptWhen(args: readonly string[], when: (interval: Record<string, unknown>) => boolean): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, 'bench', ...args, '--interval-format', 'json', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'bench', ...args, '--interval-format', 'json', '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let sent = false;
@@ -73,7 +75,10 @@ describe('echod bench and SIGINT', () => {
 
   it('interrupted while measuring: the summary of what was measured, exit 0', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
-    const run = await interruptWhen([`127.0.0.1:${port}`, '-w', '0', '-t', '60s', '-c', '1'], (interval) => interval.phase === 'measure' && (interval.msgs as number) > 0);
+    const run = await interruptWhen(
+      [`127.0.0.1:${port}`, '-w', '0', '-t', '60s', '-c', '1'],
+      (interval) => interval.phase === 'measure' && (interval.msgs as number) > 0,
+    );
     assert.equal(run.code, 0, run.stderr);
     const summary = summaryOf(run);
     assert.equal(summary.interrupted, true);

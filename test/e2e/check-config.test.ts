@@ -17,32 +17,52 @@ describe('echod --check-config', () => {
     await Promise.all(held.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   });
 
-  async function run(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async function run(
+    args: readonly string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const proc = new EchodProcess('node', args, env);
     processes.push(proc);
     const { code } = await proc.exited(TEST_TIMEOUT_MS);
     return { code, stdout: proc.unparsed.join('\n'), stderr: proc.stderr };
   }
 
-  it('prints the effective configuration and exits 0 without binding (its port is taken, and that is fine)', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const server = createServer();
-    held.push(server);
-    server.listen(0, HOST);
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    const { code, stdout, stderr } = await run(['--check-config', '--listen', `tcp://${HOST}:${port}`, '--listen', 'udp://127.0.0.1:0', '--max-line-bytes', '64KiB', '--admin-port', '0'], {
-      ECHOD_PORTT: '1',
-    });
-    assert.equal(code, 0, stderr);
-    const lines = stdout.split('\n');
-    assert.match(lines[0] ?? '', /^echod \d+\.\d+\.\d+ \((node|bun) /);
-    assert.ok(lines.includes(`  tcp://${HOST}:${port} mode=line`), stdout);
-    assert.ok(lines.includes('  udp://127.0.0.1:0'), stdout);
-    assert.ok(lines.includes('  --max-line-bytes 64KiB'), stdout);
-    assert.ok(lines.includes('admin endpoint: 127.0.0.1:0'), stdout);
-    assert.equal(lines.at(-1), 'configuration OK');
-    assert.ok(stderr.includes('echod: warning: ECHOD_PORTT is not a variable echod reads'), stderr);
-  });
+  it(
+    'prints the effective configuration and exits 0 without binding (its port is taken, and that is fine)',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const server = createServer();
+      held.push(server);
+      server.listen(0, HOST);
+      await once(server, 'listening');
+      const { port } = server.address() as { port: number };
+      const { code, stdout, stderr } = await run(
+        [
+          '--check-config',
+          '--listen',
+          `tcp://${HOST}:${port}`,
+          '--listen',
+          'udp://127.0.0.1:0',
+          '--max-line-bytes',
+          '64KiB',
+          '--admin-port',
+          '0',
+        ],
+        {
+          ECHOD_PORTT: '1',
+        },
+      );
+      assert.equal(code, 0, stderr);
+      const lines = stdout.split('\n');
+      assert.match(lines[0] ?? '', /^echod \d+\.\d+\.\d+ \((node|bun) /);
+      assert.ok(lines.includes(`  tcp://${HOST}:${port} mode=line`), stdout);
+      assert.ok(lines.includes('  udp://127.0.0.1:0'), stdout);
+      assert.ok(lines.includes('  --max-line-bytes 64KiB'), stdout);
+      assert.ok(lines.includes('admin endpoint: 127.0.0.1:0'), stdout);
+      assert.equal(lines.at(-1), 'configuration OK');
+      assert.ok(stderr.includes('echod: warning: ECHOD_PORTT is not a variable echod reads'), stderr);
+    },
+  );
 
   it('`echod config check` is the same; a bad configuration exits 2 naming what is wrong', { timeout: TEST_TIMEOUT_MS }, async () => {
     const good = await run(['config', 'check', '--port', '0']);

@@ -91,56 +91,70 @@ describe('echod check --digest against echod --digest', () => {
   });
 
   for (const algorithm of ['crc32c', 'sha256'] as const) {
-    it(`${algorithm}: every connection of every case has the digests of its close line, crossed over`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { echod, port } = await startEchod('node', ['--digest', algorithm], (started) => processes.push(started));
-      const { code, result } = await checkJson([`${HOST}:${port}`, '--digest', algorithm, ...SMALL]);
-      assert.equal(code, 0, JSON.stringify(result.cases.filter((c) => c.status === 'fail')));
-      assert.equal(result.digest, algorithm);
-      const connections = connectionsOf(result);
-      assert.equal(connections.length, CONNECTIONS, 'one entry per connection check opened');
-      assert.equal(new Set(connections.map((c) => c.localPort)).size, CONNECTIONS, 'each from its own port');
-      for (const connection of connections) {
-        const close = await closeFrom(echod, connection.localPort);
-        const at = `the connection from ${connection.local}`;
-        assert.deepEqual(close.digest, { algorithm, received: connection.digest.sent, sent: connection.digest.received }, at);
-        assert.equal(close.bytesIn, connection.bytesSent, at);
-        assert.equal(close.bytesOut, connection.bytesReceived, at);
-        assert.equal(connection.digest.algorithm, algorithm);
-        assert.equal(connection.digest.sent, connection.digest.received, `${at}: a plain echo returns what it was sent`);
-        assert.ok(connection.bytesSent > 0, at);
-      }
-    });
+    it(
+      `${algorithm}: every connection of every case has the digests of its close line, crossed over`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { echod, port } = await startEchod('node', ['--digest', algorithm], (started) => processes.push(started));
+        const { code, result } = await checkJson([`${HOST}:${port}`, '--digest', algorithm, ...SMALL]);
+        assert.equal(code, 0, JSON.stringify(result.cases.filter((c) => c.status === 'fail')));
+        assert.equal(result.digest, algorithm);
+        const connections = connectionsOf(result);
+        assert.equal(connections.length, CONNECTIONS, 'one entry per connection check opened');
+        assert.equal(new Set(connections.map((c) => c.localPort)).size, CONNECTIONS, 'each from its own port');
+        for (const connection of connections) {
+          const close = await closeFrom(echod, connection.localPort);
+          const at = `the connection from ${connection.local}`;
+          assert.deepEqual(close.digest, { algorithm, received: connection.digest.sent, sent: connection.digest.received }, at);
+          assert.equal(close.bytesIn, connection.bytesSent, at);
+          assert.equal(close.bytesOut, connection.bytesReceived, at);
+          assert.equal(connection.digest.algorithm, algorithm);
+          assert.equal(connection.digest.sent, connection.digest.received, `${at}: a plain echo returns what it was sent`);
+          assert.ok(connection.bytesSent > 0, at);
+        }
+      },
+    );
   }
 
-  it('the table prints each connection: its port, bytes and digests, equal to the close line and to the digest of the line sent', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { echod, port } = await startEchod('node', ['--digest', 'crc32c'], (started) => processes.push(started));
-    const { code, stdout } = await runCheck([`${HOST}:${port}`, '--digest', 'crc32c', '--cases', 'single-line']);
-    assert.equal(code, 0, stdout);
-    assert.match(stdout, /check's "sent" is the "received" of echod's close line/);
-    const printed = /crc32c from 127\.0\.0\.1:(\d+) {2}sent 33 B ([0-9a-f]{8}) {2}received 33 B ([0-9a-f]{8})\n/.exec(stdout);
-    assert.ok(printed, stdout);
-    const [, clientPort, sent, received] = printed;
-    const expected = digestHex('crc32c', Buffer.from(SINGLE_LINE));
-    assert.equal(sent, expected, 'the digest of the line, computed here');
-    assert.equal(received, expected);
-    const close = await closeFrom(echod, Number(clientPort));
-    assert.deepEqual(close.digest, { algorithm: 'crc32c', received: sent, sent: received });
-  });
+  it(
+    'the table prints each connection: its port, bytes and digests, equal to the close line and to the digest of the line sent',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { echod, port } = await startEchod('node', ['--digest', 'crc32c'], (started) => processes.push(started));
+      const { code, stdout } = await runCheck([`${HOST}:${port}`, '--digest', 'crc32c', '--cases', 'single-line']);
+      assert.equal(code, 0, stdout);
+      assert.match(stdout, /check's "sent" is the "received" of echod's close line/);
+      const printed = /crc32c from 127\.0\.0\.1:(\d+) {2}sent 33 B ([0-9a-f]{8}) {2}received 33 B ([0-9a-f]{8})\n/.exec(stdout);
+      assert.ok(printed, stdout);
+      const [, clientPort, sent, received] = printed;
+      const expected = digestHex('crc32c', Buffer.from(SINGLE_LINE));
+      assert.equal(sent, expected, 'the digest of the line, computed here');
+      assert.equal(received, expected);
+      const close = await closeFrom(echod, Number(clientPort));
+      assert.deepEqual(close.digest, { algorithm: 'crc32c', received: sent, sent: received });
+    },
+  );
 
-  it("with a banner, what the client received is the banner and the echo: still the close line's sent", { timeout: TEST_TIMEOUT_MS }, async () => {
-    const banner = 'hello from lab1\n';
-    const { echod, port } = await startEchod('node', ['--digest', 'crc32c', '--banner', banner.trimEnd()], (started) => processes.push(started));
-    // half-close-tail reads to the server's FIN, so everything echod sent is in what the client got.
-    const { code, result } = await checkJson([`${HOST}:${port}`, '--digest', 'crc32c', '--cases', 'half-close-tail']);
-    assert.equal(code, 1, 'the banner is bytes that were never sent: the case fails');
-    const [connection] = connectionsOf(result);
-    assert.ok(connection);
-    assert.equal(connection.digest.sent, digestHex('crc32c', Buffer.from(HALF_CLOSE_TAIL)));
-    assert.equal(connection.digest.received, digestHex('crc32c', Buffer.from(banner + HALF_CLOSE_TAIL)));
-    assert.equal(connection.bytesReceived, banner.length + HALF_CLOSE_TAIL.length);
-    const close = await closeFrom(echod, connection.localPort);
-    assert.deepEqual(close.digest, { algorithm: 'crc32c', received: connection.digest.sent, sent: connection.digest.received });
-  });
+  it(
+    "with a banner, what the client received is the banner and the echo: still the close line's sent",
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const banner = 'hello from lab1\n';
+      const { echod, port } = await startEchod('node', ['--digest', 'crc32c', '--banner', banner.trimEnd()], (started) =>
+        processes.push(started),
+      );
+      // half-close-tail reads to the server's FIN, so everything echod sent is in what the client got.
+      const { code, result } = await checkJson([`${HOST}:${port}`, '--digest', 'crc32c', '--cases', 'half-close-tail']);
+      assert.equal(code, 1, 'the banner is bytes that were never sent: the case fails');
+      const [connection] = connectionsOf(result);
+      assert.ok(connection);
+      assert.equal(connection.digest.sent, digestHex('crc32c', Buffer.from(HALF_CLOSE_TAIL)));
+      assert.equal(connection.digest.received, digestHex('crc32c', Buffer.from(banner + HALF_CLOSE_TAIL)));
+      assert.equal(connection.bytesReceived, banner.length + HALF_CLOSE_TAIL.length);
+      const close = await closeFrom(echod, connection.localPort);
+      assert.deepEqual(close.digest, { algorithm: 'crc32c', received: connection.digest.sent, sent: connection.digest.received });
+    },
+  );
 });
 
 describe('echod check --digest, computed independently', () => {
@@ -182,7 +196,10 @@ describe('echod check --digest command line', () => {
   });
 
   it('an unknown algorithm, or --digest with --udp, exits 2 naming the flag', async () => {
-    for (const args of [['--digest', 'md5'], ['--digest', 'crc32c', '--udp']]) {
+    for (const args of [
+      ['--digest', 'md5'],
+      ['--digest', 'crc32c', '--udp'],
+    ]) {
       const { code, stderr } = await runCheck(args);
       assert.equal(code, 2, args.join(' '));
       assert.match(stderr, /^echod check: .*--digest/);

@@ -54,35 +54,40 @@ describe('echod command', () => {
       assert.deepEqual(proc.unparsed, [], 'stdout is JSON lines when it is a pipe');
     });
 
-    it('SIGTERM with lines in flight: every complete line received is echoed, clients see EOF, exit 0, `closed` logged last', { timeout: TEST_TIMEOUT_MS }, async () => {
-      // debug: the `message received` events say when the server has read the bytes.
-      const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
-      const port = await proc.listeningPort();
-      const first = await client(port);
-      const second = await client(port);
-      const firstSent = 'one\ntwo\npart';
-      const secondSent = 'three\nfour';
-      await first.write(firstSent);
-      await second.write(secondSent);
-      const total = firstSent.length + secondSent.length;
-      const received = (): number => proc.logs.filter((l) => l.msg === 'message received').reduce((sum, l) => sum + (l.bytes as number), 0);
-      await proc.log(() => received() === total, 'every byte received');
+    it(
+      'SIGTERM with lines in flight: every complete line received is echoed, clients see EOF, exit 0, `closed` logged last',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        // debug: the `message received` events say when the server has read the bytes.
+        const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'debug']);
+        const port = await proc.listeningPort();
+        const first = await client(port);
+        const second = await client(port);
+        const firstSent = 'one\ntwo\npart';
+        const secondSent = 'three\nfour';
+        await first.write(firstSent);
+        await second.write(secondSent);
+        const total = firstSent.length + secondSent.length;
+        const received = (): number =>
+          proc.logs.filter((l) => l.msg === 'message received').reduce((sum, l) => sum + (l.bytes as number), 0);
+        await proc.log(() => received() === total, 'every byte received');
 
-      proc.child.kill('SIGTERM');
-      // At a close echod starts, only complete lines are echoed: the unterminated tails are not.
-      assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
-      assert.equal((await second.readToEnd()).toString(), 'three\n');
-      assert.equal(await proc.exitCode(), 0);
-      await proc.log((l) => l.msg === 'closed', '"closed"');
-      assert.equal(proc.logs.at(-1)?.msg, 'closed', 'the totals are the last line');
-      assert.equal(proc.logs.at(-1)?.bytesReceived, total);
-      const closes = proc.logs.filter((l) => l.msg === 'connection closed');
-      assert.deepEqual(
-        closes.map((l) => l.reason),
-        ['shutdown', 'shutdown'],
-      );
-      assert.ok(proc.logs.some((l) => l.msg.startsWith('signal received') && l.signal === 'SIGTERM'));
-    });
+        proc.child.kill('SIGTERM');
+        // At a close echod starts, only complete lines are echoed: the unterminated tails are not.
+        assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
+        assert.equal((await second.readToEnd()).toString(), 'three\n');
+        assert.equal(await proc.exitCode(), 0);
+        await proc.log((l) => l.msg === 'closed', '"closed"');
+        assert.equal(proc.logs.at(-1)?.msg, 'closed', 'the totals are the last line');
+        assert.equal(proc.logs.at(-1)?.bytesReceived, total);
+        const closes = proc.logs.filter((l) => l.msg === 'connection closed');
+        assert.deepEqual(
+          closes.map((l) => l.reason),
+          ['shutdown', 'shutdown'],
+        );
+        assert.ok(proc.logs.some((l) => l.msg.startsWith('signal received') && l.signal === 'SIGTERM'));
+      },
+    );
 
     it('a second SIGTERM while draining exits at once with code 1', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0', '--drain-timeout', '1m']);
@@ -106,7 +111,10 @@ describe('echod command', () => {
       },
       async () => {
         // In a child process: main() there owns its stdout; the outcome comes back on stderr.
-        const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../testkit/signal-gap.ts', import.meta.url))], { cwd: ROOT, env: cleanEnv() });
+        const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../testkit/signal-gap.ts', import.meta.url))], {
+          cwd: ROOT,
+          env: cleanEnv(),
+        });
         let err = '';
         child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
         child.stdout.resume();
@@ -136,34 +144,54 @@ describe('echod command', () => {
       assert.equal(line.bytesOut, 4);
       assert.equal(line.lines, 1);
       assert.equal(line.err, undefined);
-      assert.ok(proc.logs.every((l) => l.level < LEVEL.warn), 'nothing at warn or above');
+      assert.ok(
+        proc.logs.every((l) => l.level < LEVEL.warn),
+        'nothing at warn or above',
+      );
       assert.ok(!proc.logs.some((l) => l.msg === 'message received'), 'no per-message log at info');
       proc.child.kill('SIGTERM');
       assert.equal(await proc.exitCode(), 0);
     });
 
-    it('a client that half-closes (as nc -N or ncat does at the end of its input) gets its unterminated last line back', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const proc = echod(['--host', HOST, '--port', '0']);
-      const port = await proc.listeningPort();
-      // A client written here, not nc: nc's flags differ between netcat flavours (Ncat has no -N).
-      const c = await client(port, { allowHalfOpen: true });
-      await c.write('hello\nworld\nno newline');
-      c.end();
-      assert.equal((await c.readToEnd()).toString(), 'hello\nworld\nno newline');
-      proc.child.kill('SIGTERM');
-      assert.equal(await proc.exitCode(), 0);
-    });
+    it(
+      'a client that half-closes (as nc -N or ncat does at the end of its input) gets its unterminated last line back',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const proc = echod(['--host', HOST, '--port', '0']);
+        const port = await proc.listeningPort();
+        // A client written here, not nc: nc's flags differ between netcat flavours (Ncat has no -N).
+        const c = await client(port, { allowHalfOpen: true });
+        await c.write('hello\nworld\nno newline');
+        c.end();
+        assert.equal((await c.readToEnd()).toString(), 'hello\nworld\nno newline');
+        proc.child.kill('SIGTERM');
+        assert.equal(await proc.exitCode(), 0);
+      },
+    );
 
-    it('the start-up line names the effective listeners and only the options that differ from their defaults', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const proc = echod(['--listen', `tcp://${HOST}:0`, '--listen', `udp://${HOST}:0`, '--max-line-bytes', '64KiB', '--idle-timeout', '300s']);
-      const started = await proc.log((l) => l.msg === 'echod started', '"echod started"');
-      assert.deepEqual(started.listeners, [`tcp://${HOST}:0 mode=line`, `udp://${HOST}:0`]);
-      assert.deepEqual(started.options, { 'max-line-bytes': '64KiB' }, '--idle-timeout 300s is the default');
-      assert.equal(JSON.stringify(started).includes('0.0.0.0'), false, 'no host replaced by --listen');
-      const listening = proc.logs.filter((l) => l.msg === 'listening').map((l) => l.listener as string);
-      assert.equal(listening.length, 2);
-      assert.equal(new Set(listening).size, 2, 'each listening line names its own listener');
-    });
+    it(
+      'the start-up line names the effective listeners and only the options that differ from their defaults',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const proc = echod([
+          '--listen',
+          `tcp://${HOST}:0`,
+          '--listen',
+          `udp://${HOST}:0`,
+          '--max-line-bytes',
+          '64KiB',
+          '--idle-timeout',
+          '300s',
+        ]);
+        const started = await proc.log((l) => l.msg === 'echod started', '"echod started"');
+        assert.deepEqual(started.listeners, [`tcp://${HOST}:0 mode=line`, `udp://${HOST}:0`]);
+        assert.deepEqual(started.options, { 'max-line-bytes': '64KiB' }, '--idle-timeout 300s is the default');
+        assert.equal(JSON.stringify(started).includes('0.0.0.0'), false, 'no host replaced by --listen');
+        const listening = proc.logs.filter((l) => l.msg === 'listening').map((l) => l.listener as string);
+        assert.equal(listening.length, 2);
+        assert.equal(new Set(listening).size, 2, 'each listening line names its own listener');
+      },
+    );
 
     it('--log-format pretty: one line per event, fields as key=value', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--host', HOST, '--port', '0', '--log-format', 'pretty', '--log-level', 'info']);
@@ -175,10 +203,16 @@ describe('echod command', () => {
       c.end();
       await proc.waitStdout((text) => text.includes('connection closed'));
       const lines = proc.stdout.trimEnd().split('\n');
-      assert.ok(lines.every((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] [A-Z]+: /.test(line)), `every line starts with its time and level:\n${proc.stdout}`);
+      assert.ok(
+        lines.every((line) => /^\[\d\d:\d\d:\d\d\.\d{3}\] [A-Z]+: /.test(line)),
+        `every line starts with its time and level:\n${proc.stdout}`,
+      );
       const connection = lines.filter((line) => line.includes('connection '));
       assert.equal(connection.length, 2, 'a connection is two lines: opened and closed');
-      assert.match(connection[1] ?? '', /connection closed listener=tcp:\/\/127\.0\.0\.1:\d+ connId=1 remote=127\.0\.0\.1 .*reason=client_closed bytesIn=3 bytesOut=3/);
+      assert.match(
+        connection[1] ?? '',
+        /connection closed listener=tcp:\/\/127\.0\.0\.1:\d+ connId=1 remote=127\.0\.0\.1 .*reason=client_closed bytesIn=3 bytesOut=3/,
+      );
     });
   });
 
@@ -198,7 +232,10 @@ describe('echod command', () => {
       assert.equal(await proc.exitCode(), 0);
       const known = new Set([...FLAGS.map((flag) => flag.name), 'help', 'version', 'check-config']);
       const mentioned = new Set([...proc.stdout.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)].map((match) => match[1] as string));
-      assert.deepEqual([...mentioned].filter((name) => !known.has(name)), []);
+      assert.deepEqual(
+        [...mentioned].filter((name) => !known.has(name)),
+        [],
+      );
     });
 
     it('--version and -v print `echod VERSION (runtime)`', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -209,18 +246,26 @@ describe('echod command', () => {
       }
     });
 
-    it('--help lists the allowed values of every flag that has a fixed list, from the flag table', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const proc = echod(['--help']);
-      assert.equal(await proc.exitCode(), 0);
-      for (const flag of FLAGS) {
-        if (typeof flag.kind !== 'object') continue;
-        const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `)) ?? '';
-        assert.ok(row.includes(`(${flag.kind.oneOf.join(', ')})`), `--${flag.name}'s row does not list its values: ${row}`);
-      }
-      for (const name of ['digest', 'log-level', 'log-format']) assert.ok(FLAGS.some((flag) => flag.name === name && typeof flag.kind === 'object'), `--${name} has a fixed list`);
-      const admin = proc.stdout.split('\n').find((line) => line.trimStart().startsWith('--admin-port ')) ?? '';
-      assert.ok(admin.includes('/connections'), admin);
-    });
+    it(
+      '--help lists the allowed values of every flag that has a fixed list, from the flag table',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const proc = echod(['--help']);
+        assert.equal(await proc.exitCode(), 0);
+        for (const flag of FLAGS) {
+          if (typeof flag.kind !== 'object') continue;
+          const row = proc.stdout.split('\n').find((line) => line.trimStart().startsWith(`--${flag.name} `)) ?? '';
+          assert.ok(row.includes(`(${flag.kind.oneOf.join(', ')})`), `--${flag.name}'s row does not list its values: ${row}`);
+        }
+        for (const name of ['digest', 'log-level', 'log-format'])
+          assert.ok(
+            FLAGS.some((flag) => flag.name === name && typeof flag.kind === 'object'),
+            `--${name} has a fixed list`,
+          );
+        const admin = proc.stdout.split('\n').find((line) => line.trimStart().startsWith('--admin-port ')) ?? '';
+        assert.ok(admin.includes('/connections'), admin);
+      },
+    );
 
     it('--help: every description starts in one column, apart from its flag', { timeout: TEST_TIMEOUT_MS }, async () => {
       const proc = echod(['--help']);
@@ -277,7 +322,10 @@ describe('echod command', () => {
       // Were ECHOD_PORT used, listening would fail: the port is taken.
       const taken = await holdTcpPort();
       held.push(taken);
-      const proc = echod(['--host', HOST, '--port', '0', '--max-line-bytes', '64'], { ECHOD_PORT: String(portOf(taken)), ECHOD_MAX_LINE_BYTES: '8' });
+      const proc = echod(['--host', HOST, '--port', '0', '--max-line-bytes', '64'], {
+        ECHOD_PORT: String(portOf(taken)),
+        ECHOD_MAX_LINE_BYTES: '8',
+      });
       const port = await proc.listeningPort();
       assert.notEqual(port, portOf(taken));
       const c = await client(port);
@@ -299,16 +347,20 @@ describe('echod command', () => {
       assert.ok(!proc.logs.some((l) => 'data' in l), 'no content below trace');
     });
 
-    it('trace logs each line’s content, escaped so no client can inject a line or a terminal escape', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'trace']);
-      const c = await client(await proc.listeningPort());
-      const sent = Buffer.from('red \x1b[31m alert\r\n', 'latin1');
-      await c.write(sent);
-      await c.read(sent.length);
-      const line = await proc.log((l) => l.msg === 'line', 'a "line" event');
-      assert.equal(line.data, 'red \\x1b[31m alert\\r\\n');
-      assert.ok(!proc.stdout.includes('\x1b'), 'a raw escape byte reached the log');
-      assert.ok(!proc.stdout.includes('\r'), 'a raw carriage return reached the log');
-    });
+    it(
+      'trace logs each line’s content, escaped so no client can inject a line or a terminal escape',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const proc = echod(['--host', HOST, '--port', '0', '--log-level', 'trace']);
+        const c = await client(await proc.listeningPort());
+        const sent = Buffer.from('red \x1b[31m alert\r\n', 'latin1');
+        await c.write(sent);
+        await c.read(sent.length);
+        const line = await proc.log((l) => l.msg === 'line', 'a "line" event');
+        assert.equal(line.data, 'red \\x1b[31m alert\\r\\n');
+        assert.ok(!proc.stdout.includes('\x1b'), 'a raw escape byte reached the log');
+        assert.ok(!proc.stdout.includes('\r'), 'a raw carriage return reached the log');
+      },
+    );
   });
 });

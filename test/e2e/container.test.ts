@@ -227,7 +227,14 @@ function ignored(patterns: readonly string[], path: string): boolean {
     const re = new RegExp(
       `^${pattern
         .split('/')
-        .map((part) => (part === '**' ? '.*' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]')))
+        .map((part) =>
+          part === '**'
+            ? '.*'
+            : part
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replaceAll('*', '[^/]*')
+                .replaceAll('?', '[^/]'),
+        )
         .join('/')
         .replaceAll('.*/', '(?:.*/)?')}(?:/.*)?$`,
     );
@@ -295,11 +302,15 @@ describe('Dockerfile', () => {
     const [major, minor] = [Number(node[1]), Number(node[2])];
     // engines.node names each tested major as ^X.Y.Z or ^X; the image's release must satisfy the range of its major.
     const ranges = PKG.engines.node.split('||').map((part) => /^\^(\d+)(?:\.(\d+)(?:\.\d+)?)?$/.exec(part.trim()));
-    assert.ok(ranges.every((range) => range !== null), `engines.node is a list of ^X or ^X.Y.Z ranges: ${PKG.engines.node}`);
+    assert.ok(
+      ranges.every((range) => range !== null),
+      `engines.node is a list of ^X or ^X.Y.Z ranges: ${PKG.engines.node}`,
+    );
     assert.equal(major, 20, 'a Node.js 20 image');
     const ours = ranges.find((range) => Number(range?.[1]) === major);
     assert.ok(ours !== undefined && minor >= Number(ours?.[2] ?? 0), `node ${major}.${minor} satisfies engines ${PKG.engines.node}`);
-    for (const name of ['build', 'prod-deps']) assert.equal(stage(file, name).from, stage(file, 'node').from, `stage ${name} builds with the runtime's Node.js`);
+    for (const name of ['build', 'prod-deps'])
+      assert.equal(stage(file, name).from, stage(file, 'node').from, `stage ${name} builds with the runtime's Node.js`);
     // Bun: the version the test suite runs (the devDependency).
     const bun = /^oven\/bun:(\d+\.\d+\.\d+)(?:-slim|-alpine|-debian|-distroless)?$/.exec(stage(file, 'bun').from);
     assert.ok(bun !== null, `the Bun base is pinned to an exact version: ${stage(file, 'bun').from}`);
@@ -307,8 +318,13 @@ describe('Dockerfile', () => {
   });
 
   it('compiles in the build stage and installs production dependencies only in prod-deps', () => {
-    const build = stage(file, 'build').instructions.filter((i) => i.keyword === 'RUN').map(runCommand);
-    assert.ok(build.some((command) => /^npm ci\b/.test(command)), 'the build stage installs with npm ci (the lockfile)');
+    const build = stage(file, 'build')
+      .instructions.filter((i) => i.keyword === 'RUN')
+      .map(runCommand);
+    assert.ok(
+      build.some((command) => /^npm ci\b/.test(command)),
+      'the build stage installs with npm ci (the lockfile)',
+    );
     assert.ok(build.includes('npm run build'), 'the build stage runs `npm run build`, as `npm test` does before this test');
     const prod = all(stage(file, 'prod-deps'), 'RUN').map(runCommand);
     assert.equal(prod.length, 1);
@@ -319,22 +335,34 @@ describe('Dockerfile', () => {
   for (const runtime of RUNTIMES) {
     it(`${runtime.stageName} image: only dist/, bin/, package.json and production node_modules`, () => {
       const s = stage(file, runtime.stageName);
-      const dests = copies(s).map((c) => posix.normalize(posix.join(workdir(s), c.dest.endsWith('/') ? posix.join(c.dest, posix.basename(c.sources[0] as string)) : c.dest)));
+      const dests = copies(s).map((c) =>
+        posix.normalize(posix.join(workdir(s), c.dest.endsWith('/') ? posix.join(c.dest, posix.basename(c.sources[0] as string)) : c.dest)),
+      );
       assert.deepEqual(dests.sort(), ['/app/bin', '/app/dist', '/app/node_modules', '/app/package.json']);
       const modules = copies(s).find((c) => c.dest.includes('node_modules'));
       assert.equal(modules?.from, 'prod-deps', 'node_modules comes from the prod-deps stage');
       const dist = copies(s).find((c) => c.dest.includes('dist'));
       assert.equal(dist?.from, 'build', 'dist/ comes from the build stage');
       for (const run of all(s, 'RUN')) {
-        assert.match(runCommand(run), /^rm -rf( \/(?:usr|opt)\/\S+)+$/, `Dockerfile line ${run.line}: a runtime stage only removes what the base image carries`);
+        assert.match(
+          runCommand(run),
+          /^rm -rf( \/(?:usr|opt)\/\S+)+$/,
+          `Dockerfile line ${run.line}: a runtime stage only removes what the base image carries`,
+        );
       }
     });
 
     it(`${runtime.stageName} image: non-root, exec-form command, SIGTERM, both ports exposed, configured by ECHOD_*`, () => {
       const s = stage(file, runtime.stageName);
       const user = /^(\d+):(\d+)$/.exec(only(s, 'USER').args);
-      assert.ok(user !== null && Number(user[1]) > 0 && Number(user[2]) > 0, `USER is a numeric non-root uid:gid (so Kubernetes can verify runAsNonRoot): ${only(s, 'USER').args}`);
-      assert.ok(s.instructions.indexOf(only(s, 'USER')) > s.instructions.lastIndexOf(all(s, 'COPY').at(-1) as Instruction), 'USER comes after the files are copied (they stay root-owned)');
+      assert.ok(
+        user !== null && Number(user[1]) > 0 && Number(user[2]) > 0,
+        `USER is a numeric non-root uid:gid (so Kubernetes can verify runAsNonRoot): ${only(s, 'USER').args}`,
+      );
+      assert.ok(
+        s.instructions.indexOf(only(s, 'USER')) > s.instructions.lastIndexOf(all(s, 'COPY').at(-1) as Instruction),
+        'USER comes after the files are copied (they stay root-owned)',
+      );
       assert.equal(only(s, 'STOPSIGNAL').args, 'SIGTERM');
       const entrypoint = execForm(only(s, 'ENTRYPOINT').args, 'ENTRYPOINT');
       assert.deepEqual(entrypoint, [runtime.executable, '/app/bin/echod.js'], 'echod itself is PID 1: no shell, no entrypoint script');
@@ -351,18 +379,30 @@ describe('Dockerfile', () => {
       // Every value must be one echod accepts: parse it as echod does (this throws UsageError).
       const parsed = parseCommandLine([], echodEnv).values;
       assert.equal(parsed.get('admin-port'), Number(variables.get('ECHOD_ADMIN_PORT')), 'the admin endpoint is on');
-      assert.ok(!isLoopback(String(parsed.get('admin-host'))), 'the admin endpoint is reachable from outside the container (probes, scrapes)');
+      assert.ok(
+        !isLoopback(String(parsed.get('admin-host'))),
+        'the admin endpoint is reachable from outside the container (probes, scrapes)',
+      );
       assert.ok(!isLoopback(String(parsed.get('host') ?? '0.0.0.0')), 'the echo port is reachable from outside the container');
       assert.equal(parsed.get('log-format'), 'json');
 
-      const exposed = all(s, 'EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((port) => port.replace(/\/tcp$/, ''));
+      const exposed = all(s, 'EXPOSE')
+        .flatMap((i) => i.args.split(/\s+/))
+        .map((port) => port.replace(/\/tcp$/, ''));
       // The echo port is echod's default unless the image sets one (it leaves it to --listen's users).
       const echoPort = parsed.get('port') ?? DEFAULTS.port;
-      assert.deepEqual(exposed.sort(), [String(echoPort), String(parsed.get('admin-port'))].sort(), 'EXPOSE names exactly the echo and admin ports of the ENV');
+      assert.deepEqual(
+        exposed.sort(),
+        [String(echoPort), String(parsed.get('admin-port'))].sort(),
+        'EXPOSE names exactly the echo and admin ports of the ENV',
+      );
 
       const check = healthcheck(s);
       assert.equal(check.command[0], runtime.executable, 'the health check runs the runtime itself (no curl or wget in the image)');
-      assert.ok(check.command.some((arg) => arg.includes('/healthz')), 'the health check asks /healthz');
+      assert.ok(
+        check.command.some((arg) => arg.includes('/healthz')),
+        'the health check asks /healthz',
+      );
       assert.ok(dockerDurationMs(check.options.get('timeout') ?? '30s') <= 5000, 'a health check times out within 5 s');
     });
   }
@@ -371,10 +411,15 @@ describe('Dockerfile', () => {
     const [node, bun] = RUNTIMES.map((r) => stage(file, r.stageName));
     const echodEnv = (s: Stage): [string, string][] => [...env(s)].filter(([name]) => name.startsWith('ECHOD_')).sort();
     assert.deepEqual(echodEnv(bun as Stage), echodEnv(node as Stage));
-    for (const keyword of ['USER', 'EXPOSE', 'STOPSIGNAL', 'WORKDIR']) assert.equal(only(bun as Stage, keyword).args, only(node as Stage, keyword).args, keyword);
+    for (const keyword of ['USER', 'EXPOSE', 'STOPSIGNAL', 'WORKDIR'])
+      assert.equal(only(bun as Stage, keyword).args, only(node as Stage, keyword).args, keyword);
     const options = (s: Stage): string => [...healthcheck(s).options].join(' ');
     assert.equal(options(bun as Stage), options(node as Stage), 'HEALTHCHECK options');
-    assert.deepEqual(healthcheck(bun as Stage).command.slice(1), healthcheck(node as Stage).command.slice(1), 'the same HEALTHCHECK script');
+    assert.deepEqual(
+      healthcheck(bun as Stage).command.slice(1),
+      healthcheck(node as Stage).command.slice(1),
+      'the same HEALTHCHECK script',
+    );
   });
 
   it('.dockerignore lets in every file the build copies, and keeps out the rest of the work tree', () => {
@@ -409,10 +454,14 @@ describe('the image, run from its files', () => {
     const prodRoot = join(work, 'prod-deps');
     const prodDir = join(prodRoot, workdir(prodDeps));
     mkdirSync(prodDir, { recursive: true });
-    for (const copy of copies(prodDeps)) for (const source of copy.sources) cpSync(join(ROOT, source), join(prodDir, copy.dest, posix.basename(source)));
+    for (const copy of copies(prodDeps))
+      for (const source of copy.sources) cpSync(join(ROOT, source), join(prodDir, copy.dest, posix.basename(source)));
     const command = runCommand(only(prodDeps, 'RUN'));
     // npm's cache first; the registry (reachable here) only for what the cache lacks.
-    const install = spawn('sh', ['-c', command], { cwd: prodDir, env: { ...baseEnv(), npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' } });
+    const install = spawn('sh', ['-c', command], {
+      cwd: prodDir,
+      env: { ...baseEnv(), npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+    });
     let output = '';
     install.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     install.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -465,79 +514,93 @@ describe('the image, run from its files', () => {
         if (path === '' || !path.startsWith('node_modules/')) continue;
         if (entry.dev === true) assert.ok(!existsSync(join(app, path)), `${stageName}: dev dependency ${path} is not in the image`);
       }
-      for (const name of Object.keys(PKG.dependencies)) assert.ok(existsSync(join(app, 'node_modules', name, 'package.json')), `${stageName}: dependency ${name} is in the image`);
+      for (const name of Object.keys(PKG.dependencies))
+        assert.ok(existsSync(join(app, 'node_modules', name, 'package.json')), `${stageName}: dependency ${name} is in the image`);
     }
   });
 
   for (const runtime of RUNTIMES) {
-    it(`${runtime.stageName} image: echoes, answers /healthz and /readyz, passes its HEALTHCHECK, exits 0 on SIGTERM, writes nothing`, { timeout: 45_000 }, async () => {
-      if (runtime.executable === 'bun') assert.ok(existsSync(BUN), `bun is installed at ${BUN} (run npm ci)`);
-      const s = stage(file, runtime.stageName);
-      const root = rootfs.get(runtime.stageName) as string;
-      const app = join(root, workdir(s));
-      const local = (argv: readonly string[]): string[] =>
-        argv.map((arg, index) => {
-          if (index === 0) return arg === runtime.executable ? runtime.local : arg;
-          return arg.startsWith('/') && existsSync(join(root, arg)) ? join(root, arg) : arg;
-        });
-      const imageEnv = Object.fromEntries(env(s));
-      // The image's environment, with the loopback and port-0 overrides explained at the top.
-      // HOME and TMPDIR point nowhere: a runtime that tried to write there would fail.
-      const environment: Record<string, string> = {
-        ...baseEnv(),
-        ...imageEnv,
-        HOME: join(work, 'no-home'),
-        TMPDIR: join(work, 'no-tmp'),
-        ECHOD_HOST: HOST,
-        ECHOD_ADMIN_HOST: HOST,
-        ECHOD_PORT: '0',
-        ECHOD_ADMIN_PORT: '0',
-      };
-      const before = snapshot(root);
-      const argv = local([...execForm(only(s, 'ENTRYPOINT').args, 'ENTRYPOINT'), ...execForm(only(s, 'CMD').args, 'CMD')]);
-      const echod = new EchodProcess(runtime.transport, [], {}, { command: { argv, cwd: app, env: environment } });
-      running.push(echod);
+    it(
+      `${runtime.stageName} image: echoes, answers /healthz and /readyz, passes its HEALTHCHECK, exits 0 on SIGTERM, writes nothing`,
+      { timeout: 45_000 },
+      async () => {
+        if (runtime.executable === 'bun') assert.ok(existsSync(BUN), `bun is installed at ${BUN} (run npm ci)`);
+        const s = stage(file, runtime.stageName);
+        const root = rootfs.get(runtime.stageName) as string;
+        const app = join(root, workdir(s));
+        const local = (argv: readonly string[]): string[] =>
+          argv.map((arg, index) => {
+            if (index === 0) return arg === runtime.executable ? runtime.local : arg;
+            return arg.startsWith('/') && existsSync(join(root, arg)) ? join(root, arg) : arg;
+          });
+        const imageEnv = Object.fromEntries(env(s));
+        // The image's environment, with the loopback and port-0 overrides explained at the top.
+        // HOME and TMPDIR point nowhere: a runtime that tried to write there would fail.
+        const environment: Record<string, string> = {
+          ...baseEnv(),
+          ...imageEnv,
+          HOME: join(work, 'no-home'),
+          TMPDIR: join(work, 'no-tmp'),
+          ECHOD_HOST: HOST,
+          ECHOD_ADMIN_HOST: HOST,
+          ECHOD_PORT: '0',
+          ECHOD_ADMIN_PORT: '0',
+        };
+        const before = snapshot(root);
+        const argv = local([...execForm(only(s, 'ENTRYPOINT').args, 'ENTRYPOINT'), ...execForm(only(s, 'CMD').args, 'CMD')]);
+        const echod = new EchodProcess(runtime.transport, [], {}, { command: { argv, cwd: app, env: environment } });
+        running.push(echod);
 
-      const listening = await echod.line('listening', START_MS);
-      assert.equal(listening.transport, runtime.transport, `served through the ${runtime.transport} transport`);
-      const port = listening.port as number;
-      const adminPort = (await echod.line('admin endpoint listening', START_MS)).port as number;
-      await echod.line('echod started', START_MS);
+        const listening = await echod.line('listening', START_MS);
+        assert.equal(listening.transport, runtime.transport, `served through the ${runtime.transport} transport`);
+        const port = listening.port as number;
+        const adminPort = (await echod.line('admin endpoint listening', START_MS)).port as number;
+        await echod.line('echod started', START_MS);
 
-      const client = await Client.connect(port);
-      try {
-        await client.write('hello from the image\n');
-        assert.equal(await client.readText('hello from the image\n'), 'hello from the image\n');
-      } finally {
-        client.destroy();
-      }
-      for (const path of ['/healthz', '/readyz']) {
-        const response = await request(adminPort, path);
-        assert.equal(response.status, 200, `GET ${path}: ${response.status} ${response.body}`);
-      }
+        const client = await Client.connect(port);
+        try {
+          await client.write('hello from the image\n');
+          assert.equal(await client.readText('hello from the image\n'), 'hello from the image\n');
+        } finally {
+          client.destroy();
+        }
+        for (const path of ['/healthz', '/readyz']) {
+          const response = await request(adminPort, path);
+          assert.equal(response.status, 200, `GET ${path}: ${response.status} ${response.body}`);
+        }
 
-      // The HEALTHCHECK command, as Docker runs it: same environment (the admin port it reads
-      // is the one echod picked), bounded by its own --timeout.
-      const check = healthcheck(s);
-      const checkMs = dockerDurationMs(check.options.get('timeout') ?? '30s');
-      const runCheck = async (): Promise<number | null> => {
-        const probe = new EchodProcess(runtime.transport, [], {}, { command: { argv: local(check.command), cwd: app, env: { ...environment, ECHOD_ADMIN_PORT: String(adminPort) } } });
-        running.push(probe);
-        return (await probe.exited(checkMs + WAIT_MS)).code;
-      };
-      assert.equal(await runCheck(), 0, 'HEALTHCHECK passes while echod serves');
+        // The HEALTHCHECK command, as Docker runs it: same environment (the admin port it reads
+        // is the one echod picked), bounded by its own --timeout.
+        const check = healthcheck(s);
+        const checkMs = dockerDurationMs(check.options.get('timeout') ?? '30s');
+        const runCheck = async (): Promise<number | null> => {
+          const probe = new EchodProcess(
+            runtime.transport,
+            [],
+            {},
+            { command: { argv: local(check.command), cwd: app, env: { ...environment, ECHOD_ADMIN_PORT: String(adminPort) } } },
+          );
+          running.push(probe);
+          return (await probe.exited(checkMs + WAIT_MS)).code;
+        };
+        assert.equal(await runCheck(), 0, 'HEALTHCHECK passes while echod serves');
 
-      const drainMs = Number(parseCommandLine([], { ECHOD_DRAIN_TIMEOUT: imageEnv.ECHOD_DRAIN_TIMEOUT ?? '10s' }).values.get('drain-timeout'));
-      const delayMs = Number(parseCommandLine([], { ECHOD_SHUTDOWN_DELAY: imageEnv.ECHOD_SHUTDOWN_DELAY ?? '0' }).values.get('shutdown-delay'));
-      assert.ok(drainMs + delayMs < 10_000, "the image's shutdown delay and drain timeout fit within `docker stop`'s 10 s");
-      echod.child.kill('SIGTERM');
-      const exit = await echod.exited(delayMs + drainMs + EXIT_MARGIN_MS);
-      assert.deepEqual(exit, { code: 0, signal: null }, `exit code 0 after SIGTERM; stderr: ${echod.stderr}`);
-      assert.deepEqual(echod.unparsed, [], 'every log line is JSON');
-      assert.notEqual(await runCheck(), 0, 'HEALTHCHECK fails once echod is gone');
+        const drainMs = Number(
+          parseCommandLine([], { ECHOD_DRAIN_TIMEOUT: imageEnv.ECHOD_DRAIN_TIMEOUT ?? '10s' }).values.get('drain-timeout'),
+        );
+        const delayMs = Number(
+          parseCommandLine([], { ECHOD_SHUTDOWN_DELAY: imageEnv.ECHOD_SHUTDOWN_DELAY ?? '0' }).values.get('shutdown-delay'),
+        );
+        assert.ok(drainMs + delayMs < 10_000, "the image's shutdown delay and drain timeout fit within `docker stop`'s 10 s");
+        echod.child.kill('SIGTERM');
+        const exit = await echod.exited(delayMs + drainMs + EXIT_MARGIN_MS);
+        assert.deepEqual(exit, { code: 0, signal: null }, `exit code 0 after SIGTERM; stderr: ${echod.stderr}`);
+        assert.deepEqual(echod.unparsed, [], 'every log line is JSON');
+        assert.notEqual(await runCheck(), 0, 'HEALTHCHECK fails once echod is gone');
 
-      assert.deepEqual(snapshot(root), before, "nothing in the image's files was created or changed (read-only root)");
-      assert.ok(!existsSync(join(work, 'no-home')) && !existsSync(join(work, 'no-tmp')), 'nothing was written to HOME or TMPDIR');
-    });
+        assert.deepEqual(snapshot(root), before, "nothing in the image's files was created or changed (read-only root)");
+        assert.ok(!existsSync(join(work, 'no-home')) && !existsSync(join(work, 'no-tmp')), 'nothing was written to HOME or TMPDIR');
+      },
+    );
   }
 });

@@ -98,14 +98,17 @@ const container = containers[0] as Container;
 const service = one('Service', 'echod');
 
 /** The Deployment's ECHOD_* variables, as echod would read them. */
-const deploymentEnv: Record<string, string> = Object.fromEntries((container.env ?? []).filter((e) => e.name.startsWith('ECHOD_')).map((e) => [e.name, e.value ?? '']));
+const deploymentEnv: Record<string, string> = Object.fromEntries(
+  (container.env ?? []).filter((e) => e.name.startsWith('ECHOD_')).map((e) => [e.name, e.value ?? '']),
+);
 
 const FLAG_ENV = new Set(FLAGS.map((flag) => envName(flag.name)));
 
 /** Checks every name is a flag's variable, parses the values as echod does (throws on a bad one). */
 function echodConfig(variables: Record<string, string>, where: string): Map<string, FlagValue> {
   for (const name of Object.keys(variables)) {
-    if (name.startsWith('ECHOD_')) assert.ok(FLAG_ENV.has(name), `${where}: ${name} is the variable of a real flag (one of ${[...FLAG_ENV].join(', ')})`);
+    if (name.startsWith('ECHOD_'))
+      assert.ok(FLAG_ENV.has(name), `${where}: ${name} is the variable of a real flag (one of ${[...FLAG_ENV].join(', ')})`);
   }
   try {
     return parseCommandLine([], variables).values;
@@ -130,7 +133,10 @@ function exportedRouteTable(exports: Record<string, unknown>): string[] | undefi
   for (const value of Object.values(exports)) {
     let keys: unknown[];
     if (value instanceof Map) keys = [...(value as Map<unknown, unknown>).keys()];
-    else if (Array.isArray(value)) keys = value.map((item: unknown) => (Array.isArray(item) ? (item as unknown[])[0] : typeof item === 'object' && item !== null ? (item as { path?: unknown }).path : item));
+    else if (Array.isArray(value))
+      keys = value.map((item: unknown) =>
+        Array.isArray(item) ? (item as unknown[])[0] : typeof item === 'object' && item !== null ? (item as { path?: unknown }).path : item,
+      );
     else if (typeof value === 'object' && value !== null) keys = Object.keys(value);
     else continue;
     if (keys.length > 0 && keys.every(isPath)) return keys;
@@ -154,7 +160,10 @@ async function adminRoutes(): Promise<Set<string>> {
     routes = new Set(spellings.flatMap((pattern) => [...source.matchAll(pattern)].map((m) => m[1] as string)));
   }
   const where = exported !== undefined ? "admin.ts's exported route table" : "admin.ts's source";
-  assert.ok(['/healthz', '/readyz', '/metrics'].every((path) => routes.has(path)), `found /healthz, /readyz and /metrics in ${where}: ${[...routes].join(', ')}`);
+  assert.ok(
+    ['/healthz', '/readyz', '/metrics'].every((path) => routes.has(path)),
+    `found /healthz, /readyz and /metrics in ${where}: ${[...routes].join(', ')}`,
+  );
   return routes;
 }
 
@@ -189,11 +198,16 @@ function tighten(schema: Json): void {
     delete schema.type;
     schema.anyOf = [{ type: 'integer' }, { type: 'string' }];
   }
-  if (schema.properties !== undefined && schema.additionalProperties === undefined && schema['x-kubernetes-preserve-unknown-fields'] !== true) {
+  if (
+    schema.properties !== undefined &&
+    schema.additionalProperties === undefined &&
+    schema['x-kubernetes-preserve-unknown-fields'] !== true
+  ) {
     schema.additionalProperties = false;
   }
   const properties = schema.properties;
-  if (properties !== null && typeof properties === 'object' && !Array.isArray(properties)) for (const value of Object.values(properties)) tighten(value);
+  if (properties !== null && typeof properties === 'object' && !Array.isArray(properties))
+    for (const value of Object.values(properties)) tighten(value);
   tighten(schema.items ?? null);
   tighten(schema.additionalProperties ?? null);
   for (const key of ['allOf', 'anyOf', 'oneOf']) {
@@ -207,7 +221,15 @@ const INT32 = 2 ** 31;
 function makeAjv(): Ajv {
   const ajv = new Ajv({ allErrors: true, strict: true });
   // Kubernetes' annotations on schemas; only list-map-keys is checked (each key tuple once).
-  ajv.addVocabulary(['x-kubernetes-group-version-kind', 'x-kubernetes-list-type', 'x-kubernetes-map-type', 'x-kubernetes-patch-merge-key', 'x-kubernetes-patch-strategy', 'x-kubernetes-unions', 'x-kubernetes-int-or-string']);
+  ajv.addVocabulary([
+    'x-kubernetes-group-version-kind',
+    'x-kubernetes-list-type',
+    'x-kubernetes-map-type',
+    'x-kubernetes-patch-merge-key',
+    'x-kubernetes-patch-strategy',
+    'x-kubernetes-unions',
+    'x-kubernetes-int-or-string',
+  ]);
   ajv.addKeyword({
     keyword: 'x-kubernetes-list-map-keys',
     type: 'array',
@@ -253,7 +275,11 @@ function loadValidators(): Validators {
       const validate = ajv.compile({
         type: 'object',
         allOf: [{ $ref: `k8s#/definitions/${name}` }],
-        properties: { apiVersion: { const: apiVersion }, kind: { const: gvk.kind }, metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] } },
+        properties: {
+          apiVersion: { const: apiVersion },
+          kind: { const: gvk.kind },
+          metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] },
+        },
         required: ['apiVersion', 'kind', 'metadata'],
       });
       byKind.set(`${apiVersion}/${gvk.kind}`, validate);
@@ -268,7 +294,11 @@ function loadValidators(): Validators {
       ajv.compile({
         type: 'object',
         allOf: [schema],
-        properties: { apiVersion: { const: apiVersion }, kind: { const: kind }, metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] } },
+        properties: {
+          apiVersion: { const: apiVersion },
+          kind: { const: kind },
+          metadata: { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] },
+        },
         required: ['apiVersion', 'kind', 'metadata'],
       }),
     );
@@ -282,7 +312,8 @@ const validators = loadValidators();
 function schemaErrors(object: unknown): string[] {
   const { apiVersion, kind } = object as { apiVersion?: unknown; kind?: unknown };
   const validate = validators.byKind.get(`${String(apiVersion)}/${String(kind)}`);
-  if (validate === undefined) return [`no schema for ${String(apiVersion)} ${String(kind)} (known: ${[...validators.byKind.keys()].join(', ')})`];
+  if (validate === undefined)
+    return [`no schema for ${String(apiVersion)} ${String(kind)} (known: ${[...validators.byKind.keys()].join(', ')})`];
   if (validate(object)) return [];
   return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`);
 }
@@ -308,10 +339,22 @@ describe('Kubernetes manifests', () => {
     const cases: [string, unknown][] = [
       ['a misspelt field', mutated((copy) => (firstContainer(copy).readinesProbe = {}))],
       ['a field at the wrong level', mutated((copy) => ((copy.spec as JsonObject).terminationGracePeriodSeconds = 45))],
-      ['a number where a string belongs', mutated((copy) => ((firstContainer(copy).env as JsonObject[])[0] = { name: 'ECHOD_PORT', value: 8080 }))],
-      ['a quantity in the wrong unit', mutated((copy) => (((firstContainer(copy).resources as JsonObject).limits as JsonObject).memory = '384MB'))],
-      ['a fractional int-or-string', mutated((copy) => ((((copy.spec as JsonObject).strategy as JsonObject).rollingUpdate as JsonObject).maxSurge = 1.5))],
-      ['two ports with one number', mutated((copy) => (firstContainer(copy).ports as JsonObject[]).push({ name: 'again', containerPort: 8080, protocol: 'TCP' }))],
+      [
+        'a number where a string belongs',
+        mutated((copy) => ((firstContainer(copy).env as JsonObject[])[0] = { name: 'ECHOD_PORT', value: 8080 })),
+      ],
+      [
+        'a quantity in the wrong unit',
+        mutated((copy) => (((firstContainer(copy).resources as JsonObject).limits as JsonObject).memory = '384MB')),
+      ],
+      [
+        'a fractional int-or-string',
+        mutated((copy) => ((((copy.spec as JsonObject).strategy as JsonObject).rollingUpdate as JsonObject).maxSurge = 1.5)),
+      ],
+      [
+        'two ports with one number',
+        mutated((copy) => (firstContainer(copy).ports as JsonObject[]).push({ name: 'again', containerPort: 8080, protocol: 'TCP' })),
+      ],
       ['a missing required field', mutated((copy) => delete (copy.spec as JsonObject).selector)],
       ['the wrong apiVersion', mutated((copy) => (copy.apiVersion = 'extensions/v1beta1'))],
     ];
@@ -330,7 +373,10 @@ describe('Kubernetes manifests', () => {
       ['a `for` Prometheus cannot parse', rules((copy) => (firstRule(copy).for = '2 minutes'))],
       ['a rule without expr', rules((copy) => delete firstRule(copy).expr)],
       ['a label at the rule level instead of under labels', rules((copy) => (firstRule(copy).severity = 'critical'))],
-      ['two groups with one name', rules((copy) => copy.spec.groups.push(structuredClone(copy.spec.groups[0] as Rules['spec']['groups'][number])))],
+      [
+        'two groups with one name',
+        rules((copy) => copy.spec.groups.push(structuredClone(copy.spec.groups[0] as Rules['spec']['groups'][number]))),
+      ],
     ];
     for (const [what, object] of ruleCases) assert.notDeepEqual(schemaErrors(object), [], `PrometheusRule: ${what} is rejected`);
   });
@@ -338,52 +384,97 @@ describe('Kubernetes manifests', () => {
   it('the Kustomize base lists exactly the base manifests; the optional parts are components', () => {
     const base = loadYaml(join(K8S, 'kustomization.yaml'))[0] as { kind: string; resources: string[]; components?: string[] };
     assert.equal(base.kind, 'Kustomization');
-    assert.deepEqual([...base.resources].sort(), readdirSync(K8S).filter((name) => /\.ya?ml$/.test(name) && !isKustomization(name)).sort(), 'every manifest in deploy/kubernetes/ is in the base, and only those');
+    assert.deepEqual(
+      [...base.resources].sort(),
+      readdirSync(K8S)
+        .filter((name) => /\.ya?ml$/.test(name) && !isKustomization(name))
+        .sort(),
+      'every manifest in deploy/kubernetes/ is in the base, and only those',
+    );
     assert.equal(base.components, undefined, 'the base adds no optional component');
-    assert.ok(!manifests.some((m) => m.object.kind === 'ServiceMonitor' && base.resources.includes(m.file)), 'the ServiceMonitor is not in the base');
+    assert.ok(
+      !manifests.some((m) => m.object.kind === 'ServiceMonitor' && base.resources.includes(m.file)),
+      'the ServiceMonitor is not in the base',
+    );
     const componentsDir = join(K8S, 'components');
     for (const name of readdirSync(componentsDir)) {
-      const component = loadYaml(join(componentsDir, name, 'kustomization.yaml'))[0] as { apiVersion: string; kind: string; resources: string[] };
+      const component = loadYaml(join(componentsDir, name, 'kustomization.yaml'))[0] as {
+        apiVersion: string;
+        kind: string;
+        resources: string[];
+      };
       assert.equal(component.kind, 'Component', `components/${name} is a Kustomize Component`);
       assert.equal(component.apiVersion, 'kustomize.config.k8s.io/v1alpha1');
-      assert.deepEqual([...component.resources].sort(), readdirSync(join(componentsDir, name)).filter((file) => !isKustomization(file)).sort(), `components/${name} lists its manifests`);
+      assert.deepEqual(
+        [...component.resources].sort(),
+        readdirSync(join(componentsDir, name))
+          .filter((file) => !isKustomization(file))
+          .sort(),
+        `components/${name} lists its manifests`,
+      );
     }
-    assert.ok(existsSync(join(componentsDir, 'servicemonitor', 'servicemonitor.yaml')), 'the ServiceMonitor is the optional servicemonitor component');
+    assert.ok(
+      existsSync(join(componentsDir, 'servicemonitor', 'servicemonitor.yaml')),
+      'the ServiceMonitor is the optional servicemonitor component',
+    );
   });
 
   const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: TOOL_MS });
-  it('kubectl kustomize builds the base, and the base with every component', { skip: kubectl.error !== undefined ? 'kubectl is not installed (the checks above do not need it)' : false }, () => {
-    const build = (dir: string): K8sObject[] => {
-      const result = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: TOOL_MS });
-      assert.equal(result.status, 0, `kubectl kustomize ${dir}: ${result.stderr}`);
-      return parseAllDocuments(result.stdout).map((document) => document.toJS() as K8sObject);
-    };
-    const key = (o: K8sObject): string => `${o.kind}/${o.metadata.name}`;
-    const base = build(K8S);
-    const baseFiles = (loadYaml(join(K8S, 'kustomization.yaml'))[0] as { resources: string[] }).resources;
-    const expected = manifests.filter((m) => baseFiles.includes(m.file)).map((m) => m.object);
-    assert.deepEqual(base.map(key).sort(), expected.map(key).sort());
-    for (const built of base) assert.deepEqual(built, expected.find((o) => key(o) === key(built)), `${key(built)} comes out of kustomize as written`);
+  it(
+    'kubectl kustomize builds the base, and the base with every component',
+    { skip: kubectl.error !== undefined ? 'kubectl is not installed (the checks above do not need it)' : false },
+    () => {
+      const build = (dir: string): K8sObject[] => {
+        const result = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: TOOL_MS });
+        assert.equal(result.status, 0, `kubectl kustomize ${dir}: ${result.stderr}`);
+        return parseAllDocuments(result.stdout).map((document) => document.toJS() as K8sObject);
+      };
+      const key = (o: K8sObject): string => `${o.kind}/${o.metadata.name}`;
+      const base = build(K8S);
+      const baseFiles = (loadYaml(join(K8S, 'kustomization.yaml'))[0] as { resources: string[] }).resources;
+      const expected = manifests.filter((m) => baseFiles.includes(m.file)).map((m) => m.object);
+      assert.deepEqual(base.map(key).sort(), expected.map(key).sort());
+      for (const built of base)
+        assert.deepEqual(
+          built,
+          expected.find((o) => key(o) === key(built)),
+          `${key(built)} comes out of kustomize as written`,
+        );
 
-    // An overlay in a temporary folder, as a user would write one (paths relative: kustomize requires it).
-    const overlay = mkdtempSync(join(tmpdir(), 'echod-overlay-'));
-    try {
-      const components = readdirSync(join(K8S, 'components')).map((name) => `  - ${relative(overlay, join(K8S, 'components', name))}`);
-      writeFileSync(join(overlay, 'kustomization.yaml'), ['resources:', `  - ${relative(overlay, K8S)}`, 'components:', ...components, ''].join('\n'));
-      const full = build(overlay);
-      // The grafana-dashboard component's configMapGenerator (deploy/grafana/) adds the one object
-      // that is no file in deploy/kubernetes: the dashboard's ConfigMap, for the Grafana sidecar.
-      const generated = ['ConfigMap/echod-grafana-dashboard'];
-      assert.deepEqual(full.map(key).sort(), [...manifests.map((m) => key(m.object)), ...generated].sort(), 'the base plus every component is every manifest, plus the generated dashboard ConfigMap');
-      for (const built of full) assert.deepEqual(schemaErrors(built), [], `${key(built)} as kustomize renders it`);
-      const dashboard = full.find((o) => key(o) === 'ConfigMap/echod-grafana-dashboard') as unknown as { metadata: { labels?: Record<string, string> }; data?: Record<string, string> };
-      assert.deepEqual(Object.keys(dashboard.data ?? {}), ['echod-dashboard.json'], 'the ConfigMap holds the dashboard only');
-      assert.equal(dashboard.data?.['echod-dashboard.json'], readFileSync(join(GRAFANA, 'echod-dashboard.json'), 'utf8'), 'the ConfigMap holds deploy/grafana/echod-dashboard.json as it is');
-      assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1', 'labelled for the Grafana sidecar');
-    } finally {
-      rmSync(overlay, { recursive: true, force: true });
-    }
-  });
+      // An overlay in a temporary folder, as a user would write one (paths relative: kustomize requires it).
+      const overlay = mkdtempSync(join(tmpdir(), 'echod-overlay-'));
+      try {
+        const components = readdirSync(join(K8S, 'components')).map((name) => `  - ${relative(overlay, join(K8S, 'components', name))}`);
+        writeFileSync(
+          join(overlay, 'kustomization.yaml'),
+          ['resources:', `  - ${relative(overlay, K8S)}`, 'components:', ...components, ''].join('\n'),
+        );
+        const full = build(overlay);
+        // The grafana-dashboard component's configMapGenerator (deploy/grafana/) adds the one object
+        // that is no file in deploy/kubernetes: the dashboard's ConfigMap, for the Grafana sidecar.
+        const generated = ['ConfigMap/echod-grafana-dashboard'];
+        assert.deepEqual(
+          full.map(key).sort(),
+          [...manifests.map((m) => key(m.object)), ...generated].sort(),
+          'the base plus every component is every manifest, plus the generated dashboard ConfigMap',
+        );
+        for (const built of full) assert.deepEqual(schemaErrors(built), [], `${key(built)} as kustomize renders it`);
+        const dashboard = full.find((o) => key(o) === 'ConfigMap/echod-grafana-dashboard') as unknown as {
+          metadata: { labels?: Record<string, string> };
+          data?: Record<string, string>;
+        };
+        assert.deepEqual(Object.keys(dashboard.data ?? {}), ['echod-dashboard.json'], 'the ConfigMap holds the dashboard only');
+        assert.equal(
+          dashboard.data?.['echod-dashboard.json'],
+          readFileSync(join(GRAFANA, 'echod-dashboard.json'), 'utf8'),
+          'the ConfigMap holds deploy/grafana/echod-dashboard.json as it is',
+        );
+        assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1', 'labelled for the Grafana sidecar');
+      } finally {
+        rmSync(overlay, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('every ECHOD_* variable is a real flag, set once, with a value echod accepts', () => {
     const names = (container.env ?? []).map((e) => e.name);
@@ -416,10 +507,14 @@ describe('Kubernetes manifests', () => {
       ['admin', 'echo', 'echo-udp'],
       'every container port is a listener or the admin port, and every listener has its port',
     );
-    for (const l of listeners) assert.equal(l.host, '::', `${l.protocol}:// listens on :: (a dual-stack Service needs pods listening on both families)`);
+    for (const l of listeners)
+      assert.equal(l.host, '::', `${l.protocol}:// listens on :: (a dual-stack Service needs pods listening on both families)`);
     assert.equal(port('admin'), config.get('admin-port'), 'the admin port is ECHOD_ADMIN_PORT (and the admin endpoint is on)');
     const adminHost = String(config.get('admin-host') ?? '127.0.0.1');
-    assert.ok(!['127.0.0.1', 'localhost', '::1'].includes(adminHost), `ECHOD_ADMIN_HOST (${adminHost}) is reachable by kubelet's probes at the pod IP`);
+    assert.ok(
+      !['127.0.0.1', 'localhost', '::1'].includes(adminHost),
+      `ECHOD_ADMIN_HOST (${adminHost}) is reachable by kubelet's probes at the pod IP`,
+    );
 
     const routes = await adminRoutes();
     const probe = (which: 'readinessProbe' | 'livenessProbe', path: string): void => {
@@ -441,7 +536,11 @@ describe('Kubernetes manifests', () => {
       assert.ok(target !== undefined, `Service port ${p.name} targets a container port`);
       assert.equal(p.protocol, target.protocol ?? 'TCP', `Service port ${p.name} has its container port's protocol`);
     }
-    assert.deepEqual(servicePorts.map((p) => p.name).sort(), ['admin', 'echo', 'echo-udp'], 'the Service exposes the TCP and UDP echo ports and the admin port');
+    assert.deepEqual(
+      servicePorts.map((p) => p.name).sort(),
+      ['admin', 'echo', 'echo-udp'],
+      'the Service exposes the TCP and UDP echo ports and the admin port',
+    );
     assert.deepEqual(
       servicePorts.filter((p) => p.protocol === 'UDP').map((p) => [p.name, p.targetPort]),
       [['echo-udp', 'echo-udp']],
@@ -451,15 +550,25 @@ describe('Kubernetes manifests', () => {
     // Every other Service (the optional external one) targets the echo port only.
     for (const m of manifests.filter((x) => x.object.kind === 'Service' && x.object !== service)) {
       const ports = m.object.spec.ports as { name: string; targetPort: string }[];
-      assert.deepEqual(ports.map((p) => p.targetPort), ['echo'], `${m.file} exposes the echo port only, never the admin port`);
+      assert.deepEqual(
+        ports.map((p) => p.targetPort),
+        ['echo'],
+        `${m.file} exposes the echo port only, never the admin port`,
+      );
       assert.ok(matches(m.object.spec.selector as Record<string, string>, podLabels), `${m.file} selects the pods`);
     }
 
     // ServiceMonitor → Service → admin port.
     const monitor = one('ServiceMonitor');
-    assert.ok(matches((monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels, service.metadata.labels), 'the ServiceMonitor selects the echod Service');
+    assert.ok(
+      matches((monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels, service.metadata.labels),
+      'the ServiceMonitor selects the echod Service',
+    );
     for (const m of manifests.filter((x) => x.object.kind === 'Service' && x.object !== service)) {
-      assert.ok(!matches((monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels, m.object.metadata.labels), `the ServiceMonitor does not select ${m.file}`);
+      assert.ok(
+        !matches((monitor.spec.selector as { matchLabels: Record<string, string> }).matchLabels, m.object.metadata.labels),
+        `the ServiceMonitor does not select ${m.file}`,
+      );
     }
     for (const endpoint of monitor.spec.endpoints as { port: string; path: string }[]) {
       assert.equal(endpoint.port, 'admin');
@@ -469,7 +578,12 @@ describe('Kubernetes manifests', () => {
     // The image: its EXPOSE lines and its user.
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     const exposed = [...dockerfile.matchAll(/^EXPOSE (.+)$/gm)].map((m) => (m[1] as string).split(/\s+/).map(Number).sort());
-    for (const ports of exposed) assert.deepEqual(ports, [port('echo'), port('admin')].sort(), 'the TCP container ports are the ones the image EXPOSEs (the image starts no udp:// listener by default)');
+    for (const ports of exposed)
+      assert.deepEqual(
+        ports,
+        [port('echo'), port('admin')].sort(),
+        'the TCP container ports are the ones the image EXPOSEs (the image starts no udp:// listener by default)',
+      );
     const users = [...dockerfile.matchAll(/^USER (\d+):(\d+)$/gm)];
     assert.ok(users.length > 0);
     for (const user of users) {
@@ -487,30 +601,51 @@ describe('Kubernetes manifests', () => {
     const readinessMs = (readiness.periodSeconds ?? 10) * 1000 * (readiness.failureThreshold ?? 3);
     assert.ok(delayMs >= readinessMs, `the shutdown delay (${delayMs} ms) covers the readiness probe noticing the 503 (${readinessMs} ms)`);
     const graceMs = (podSpec.terminationGracePeriodSeconds as number) * 1000;
-    assert.ok(graceMs > delayMs + drainMs, `terminationGracePeriodSeconds (${graceMs} ms) > shutdown delay + drain timeout (${delayMs + drainMs} ms)`);
+    assert.ok(
+      graceMs > delayMs + drainMs,
+      `terminationGracePeriodSeconds (${graceMs} ms) > shutdown delay + drain timeout (${delayMs + drainMs} ms)`,
+    );
     assert.equal(container.readinessProbe?.httpGet?.path, '/readyz');
     assert.ok(!JSON.stringify(container).includes('preStop'), 'no preStop hook: echod delays its own shutdown (ECHOD_SHUTDOWN_DELAY)');
   });
 
   it('rollouts and disruptions keep capacity: maxUnavailable 0, the HPA owns the replica count, the PDB allows drains', () => {
-    const strategy = deployment.spec.strategy as { type: string; rollingUpdate: { maxUnavailable: number | string; maxSurge: number | string } };
+    const strategy = deployment.spec.strategy as {
+      type: string;
+      rollingUpdate: { maxUnavailable: number | string; maxSurge: number | string };
+    };
     assert.equal(strategy.type, 'RollingUpdate');
     assert.equal(strategy.rollingUpdate.maxUnavailable, 0);
-    assert.ok(strategy.rollingUpdate.maxSurge !== 0 && strategy.rollingUpdate.maxSurge !== '0%', 'maxSurge > 0, or the rollout could not proceed');
-    assert.ok(matches((deployment.spec.selector as { matchLabels: Record<string, string> }).matchLabels, podLabels), "the Deployment's selector matches its pods");
+    assert.ok(
+      strategy.rollingUpdate.maxSurge !== 0 && strategy.rollingUpdate.maxSurge !== '0%',
+      'maxSurge > 0, or the rollout could not proceed',
+    );
+    assert.ok(
+      matches((deployment.spec.selector as { matchLabels: Record<string, string> }).matchLabels, podLabels),
+      "the Deployment's selector matches its pods",
+    );
 
     const hpa = one('HorizontalPodAutoscaler');
     assert.equal(hpa.apiVersion, 'autoscaling/v2');
     assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
-    assert.ok((hpa.spec.metrics as { resource?: { name: string } }[]).some((m) => m.resource?.name === 'cpu'), 'the HPA scales on CPU');
+    assert.ok(
+      (hpa.spec.metrics as { resource?: { name: string } }[]).some((m) => m.resource?.name === 'cpu'),
+      'the HPA scales on CPU',
+    );
     assert.ok(container.resources?.requests?.cpu !== undefined, 'a CPU request, which CPU utilization is measured against');
     assert.equal(deployment.spec.replicas, undefined, 'no replicas in the Deployment: it would fight the HPA on every apply');
 
     const pdb = one('PodDisruptionBudget');
-    assert.ok(matches((pdb.spec.selector as { matchLabels: Record<string, string> }).matchLabels, podLabels), "the PDB's selector matches the pods");
+    assert.ok(
+      matches((pdb.spec.selector as { matchLabels: Record<string, string> }).matchLabels, podLabels),
+      "the PDB's selector matches the pods",
+    );
     const minReplicas = hpa.spec.minReplicas as number;
     assert.ok(minReplicas >= 2, 'at least two replicas, so one can be evicted');
-    assert.ok(typeof pdb.spec.maxUnavailable === 'number' && pdb.spec.maxUnavailable >= 1 && pdb.spec.maxUnavailable < minReplicas, 'the PDB lets a node drain proceed and keeps a replica serving');
+    assert.ok(
+      typeof pdb.spec.maxUnavailable === 'number' && pdb.spec.maxUnavailable >= 1 && pdb.spec.maxUnavailable < minReplicas,
+      'the PDB lets a node drain proceed and keeps a replica serving',
+    );
 
     const spread = podSpec.topologySpreadConstraints as { topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }[];
     assert.deepEqual(spread.map((s) => s.topologyKey).sort(), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
@@ -528,7 +663,10 @@ describe('Kubernetes manifests', () => {
       assert.equal(sc.readOnlyRootFilesystem, true, `${c.name}: readOnlyRootFilesystem`);
       assert.deepEqual((sc.capabilities as JsonObject).drop, ['ALL'], `${c.name}: capabilities`);
       assert.equal((sc.capabilities as JsonObject).add, undefined, `${c.name}: no capability added`);
-      assert.ok(c.resources?.requests?.memory !== undefined && c.resources.limits?.memory !== undefined, `${c.name}: memory request and limit`);
+      assert.ok(
+        c.resources?.requests?.memory !== undefined && c.resources.limits?.memory !== undefined,
+        `${c.name}: memory request and limit`,
+      );
     }
     assert.equal(podSpec.volumes, undefined, 'no writable volume: echod writes nothing');
     assert.equal(podSpec.automountServiceAccountToken, false, 'no API token in the pod');
@@ -605,7 +743,8 @@ function assignments(lines: readonly string[]): Record<string, string> {
 function systemdSeconds(text: string): number {
   if (/^\d+$/.test(text)) return Number(text);
   let total = 0;
-  for (const m of text.matchAll(/(\d+)\s*(ms|s|min|m|h)\b/g)) total += Number(m[1]) * { ms: 0.001, s: 1, min: 60, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'min' | 'm' | 'h'];
+  for (const m of text.matchAll(/(\d+)\s*(ms|s|min|m|h)\b/g))
+    total += Number(m[1]) * { ms: 0.001, s: 1, min: 60, m: 60, h: 3600 }[m[2] as 'ms' | 's' | 'min' | 'm' | 'h'];
   assert.ok(total > 0, `a time span: ${text}`);
   return total;
 }
@@ -633,7 +772,11 @@ describe('systemd units', () => {
       .filter((line) => /^[A-Z_]+=/.test(line));
     assert.ok(example.length > 0, 'echod.env shows the variables');
     echodConfig(assignments(example), 'echod.env');
-    assert.equal(single(service, 'Service.EnvironmentFile'), '-/etc/echod/echod.env', 'the optional overrides file (the - makes it optional)');
+    assert.equal(
+      single(service, 'Service.EnvironmentFile'),
+      '-/etc/echod/echod.env',
+      'the optional overrides file (the - makes it optional)',
+    );
   });
 
   it('stopping: SIGTERM to echod, and TimeoutStopSec outlasts shutdown delay + drain timeout', () => {
@@ -643,7 +786,7 @@ describe('systemd units', () => {
     const needed = (durationMs(config, 'shutdown-delay', '0') + durationMs(config, 'drain-timeout', '10s')) / 1000;
     assert.ok(systemdSeconds(single(service, 'Service.TimeoutStopSec')) > needed, `TimeoutStopSec > ${needed} s`);
     assert.equal(single(service, 'Service.Restart'), 'on-failure');
-    assert.equal(single(service, 'Service.RestartPreventExitStatus'), '2', "a usage error (exit 2) is not retried");
+    assert.equal(single(service, 'Service.RestartPreventExitStatus'), '2', 'a usage error (exit 2) is not retried');
   });
 
   it('is sandboxed: dynamic user, read-only system, no capabilities, restricted sockets and system calls', () => {
@@ -660,7 +803,10 @@ describe('systemd units', () => {
       'Service.AmbientCapabilities': '',
     };
     for (const [key, value] of Object.entries(expected)) assert.equal(single(service, key), value, key);
-    assert.ok(!service.values.has('Service.MemoryDenyWriteExecute'), "MemoryDenyWriteExecute stays off: V8's JIT needs writable-then-executable memory");
+    assert.ok(
+      !service.values.has('Service.MemoryDenyWriteExecute'),
+      "MemoryDenyWriteExecute stays off: V8's JIT needs writable-then-executable memory",
+    );
     assert.ok(
       service.comments.some((c) => c.includes('MemoryDenyWriteExecute') && c.includes('JIT')),
       'a comment says why MemoryDenyWriteExecute is off',
@@ -674,13 +820,19 @@ describe('systemd units', () => {
     assert.ok(nofile > Number(config.get('max-connections') ?? 10_000), 'LimitNOFILE above max-connections');
   });
 
-  it('echod.socket is optional: the service runs without it, and the socket is echod\'s port', () => {
+  it("echod.socket is optional: the service runs without it, and the socket is echod's port", () => {
     for (const [key, values] of service.values) {
       for (const value of values) assert.ok(!value.includes('echod.socket'), `${key}=${value} does not refer to echod.socket`);
     }
     assert.ok(!service.values.has('Service.Sockets'));
-    assert.ok(socket.comments.some((c) => c.includes('LISTEN_FDS')), 'echod.socket says it passes the socket through LISTEN_FDS');
-    assert.ok(socket.comments.some((c) => c.includes('ECHOD_WORKERS')), 'and that it serves one process only');
+    assert.ok(
+      socket.comments.some((c) => c.includes('LISTEN_FDS')),
+      'echod.socket says it passes the socket through LISTEN_FDS',
+    );
+    assert.ok(
+      socket.comments.some((c) => c.includes('ECHOD_WORKERS')),
+      'and that it serves one process only',
+    );
     const config = echodConfig(environment, 'echod.service');
     assert.equal(Number(single(socket, 'Socket.ListenStream')), config.get('port'), "the socket is echod's port");
     assert.equal(single(socket, 'Socket.Service'), 'echod.service');
@@ -689,15 +841,34 @@ describe('systemd units', () => {
   const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8', timeout: TOOL_MS });
   const noAnalyze = analyze.error !== undefined ? 'systemd-analyze is not installed (the checks above do not need it)' : false;
 
-  it('systemd-analyze verify accepts both units without a warning', { skip: noAnalyze || (existsSync('/usr/bin/node') ? false : 'verify needs ExecStart\'s /usr/bin/node to exist') }, () => {
-    const result = spawnSync('systemd-analyze', ['verify', '--man=no', './echod.service', './echod.socket'], { cwd: SYSTEMD, encoding: 'utf8', timeout: TOOL_MS });
-    assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stderr.trim(), '', 'no warnings');
-  });
+  it(
+    'systemd-analyze verify accepts both units without a warning',
+    { skip: noAnalyze || (existsSync('/usr/bin/node') ? false : "verify needs ExecStart's /usr/bin/node to exist") },
+    () => {
+      const result = spawnSync('systemd-analyze', ['verify', '--man=no', './echod.service', './echod.socket'], {
+        cwd: SYSTEMD,
+        encoding: 'utf8',
+        timeout: TOOL_MS,
+      });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stderr.trim(), '', 'no warnings');
+    },
+  );
 
   it('systemd-analyze security rates the service exposure below 2.0 ("OK")', { skip: noAnalyze }, () => {
     // --threshold is on the 0–100 scale behind the 0.0–10.0 shown: 20 means 2.0.
-    const result = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=20', '--no-pager', './echod.service'], { cwd: SYSTEMD, encoding: 'utf8', timeout: TOOL_MS });
-    assert.equal(result.status, 0, `${result.stdout.split('\n').filter((l) => l.includes('Overall')).join('\n')}\n${result.stderr}`);
+    const result = spawnSync('systemd-analyze', ['security', '--offline=true', '--threshold=20', '--no-pager', './echod.service'], {
+      cwd: SYSTEMD,
+      encoding: 'utf8',
+      timeout: TOOL_MS,
+    });
+    assert.equal(
+      result.status,
+      0,
+      `${result.stdout
+        .split('\n')
+        .filter((l) => l.includes('Overall'))
+        .join('\n')}\n${result.stderr}`,
+    );
   });
 });

@@ -41,7 +41,11 @@ describe('messages name what the person set', () => {
       const on = /^(true|1|yes|on)$/.test(text);
       const hang = config([], { ECHOD_ACCEPT_THEN_HANG: text });
       assert.equal(hang.resolved.listeners[0]?.faults?.acceptThenHang === true, on, `ECHOD_ACCEPT_THEN_HANG=${text}`);
-      assert.equal(parseCommandLine([], { ECHOD_TLS_SELF_SIGNED: text }).values.get('tls-self-signed') === true, on, `ECHOD_TLS_SELF_SIGNED=${text}`);
+      assert.equal(
+        parseCommandLine([], { ECHOD_TLS_SELF_SIGNED: text }).values.get('tls-self-signed') === true,
+        on,
+        `ECHOD_TLS_SELF_SIGNED=${text}`,
+      );
     }
     assert.match(refusal([], { ECHOD_ACCEPT_THEN_HANG: 'maybe' }), /^invalid ECHOD_ACCEPT_THEN_HANG: "maybe" \(expected true or false\)/);
     assert.match(refusal([], { ECHOD_TLS_SELF_SIGNED: 'maybe' }), /^invalid ECHOD_TLS_SELF_SIGNED: "maybe" \(expected true or false\)/);
@@ -57,12 +61,17 @@ describe('settings that do nothing are warned about; contradictions are refused'
   const warned = (argv: string[], env: Record<string, string> = {}): string[] => config(argv, env).warnings;
 
   it('--port with --listen', () => {
-    assert.deepEqual(warned(['--port', '9000', '--listen', 'tcp://127.0.0.1:0']), ['--port has no effect with --listen or socket activation (each listener names its own port)']);
+    assert.deepEqual(warned(['--port', '9000', '--listen', 'tcp://127.0.0.1:0']), [
+      '--port has no effect with --listen or socket activation (each listener names its own port)',
+    ]);
     assert.deepEqual(warned(['--port', '9000']), []);
   });
 
   it('TLS flags with no tls listener', () => {
-    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), ['--tls-min-version has no effect: there is no tls:// or https:// listener', '--tls-self-signed has no effect: there is no tls:// or https:// listener']);
+    assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), [
+      '--tls-min-version has no effect: there is no tls:// or https:// listener',
+      '--tls-self-signed has no effect: there is no tls:// or https:// listener',
+    ]);
   });
 
   it('https:// (and wss://) listeners take the TLS flags: no warning, and no start without a certificate', () => {
@@ -74,17 +83,47 @@ describe('settings that do nothing are warned about; contradictions are refused'
   });
 
   it('HTTP flags with no http or https listener; ECHOD_ variables set them, and errors name them', () => {
-    assert.deepEqual(warned(['--max-body-bytes', '1KiB', '--ws-deflate']), ['--max-body-bytes has no effect: there is no http:// or https:// listener', '--ws-deflate has no effect: there is no http:// or https:// listener']);
+    assert.deepEqual(warned(['--max-body-bytes', '1KiB', '--ws-deflate']), [
+      '--max-body-bytes has no effect: there is no http:// or https:// listener',
+      '--ws-deflate has no effect: there is no http:// or https:// listener',
+    ]);
     assert.deepEqual(warned(['--listen', 'ws://127.0.0.1:0', '--max-body-bytes', '1KiB']), []);
-    const fromEnv = config(['--listen', 'http://127.0.0.1:0'], { ECHOD_MAX_BODY_BYTES: '2KiB', ECHOD_HTTP_CONTROLS: 'off', ECHOD_HTTP_MAX_REQUESTS_PER_CONNECTION: '3', ECHOD_MAX_WS_MESSAGE_BYTES: '4096' });
-    assert.deepEqual([fromEnv.resolved.http.maxBodyBytes, fromEnv.resolved.http.controls, fromEnv.resolved.http.maxRequestsPerConnection, fromEnv.resolved.http.maxWsMessageBytes], [2048, false, 3, 4096]);
-    assert.match(refusal(['--listen', 'http://127.0.0.1:0', '--http-headers-timeout', '0']), /^invalid --http-headers-timeout: 0 \(expected an integer from 1/);
+    const fromEnv = config(['--listen', 'http://127.0.0.1:0'], {
+      ECHOD_MAX_BODY_BYTES: '2KiB',
+      ECHOD_HTTP_CONTROLS: 'off',
+      ECHOD_HTTP_MAX_REQUESTS_PER_CONNECTION: '3',
+      ECHOD_MAX_WS_MESSAGE_BYTES: '4096',
+    });
+    assert.deepEqual(
+      [
+        fromEnv.resolved.http.maxBodyBytes,
+        fromEnv.resolved.http.controls,
+        fromEnv.resolved.http.maxRequestsPerConnection,
+        fromEnv.resolved.http.maxWsMessageBytes,
+      ],
+      [2048, false, 3, 4096],
+    );
+    assert.match(
+      refusal(['--listen', 'http://127.0.0.1:0', '--http-headers-timeout', '0']),
+      /^invalid --http-headers-timeout: 0 \(expected an integer from 1/,
+    );
     assert.match(refusal(['--listen', 'http://127.0.0.1:0'], { ECHOD_HTTP2_MAX_STREAMS: '0' }), /^invalid ECHOD_HTTP2_MAX_STREAMS: 0/);
     assert.match(refusal(['--http-controls', 'maybe']), /^invalid --http-controls: "maybe" \(expected on, off\)/);
   });
 
   it('fault flags reach http listeners when the table gives them an HTTP meaning, the others tcp ones only, with a warning', () => {
-    const both = config(['--listen', 'tcp://127.0.0.1:0', '--listen', 'http://127.0.0.1:0', '--delay', '10ms', '--chunk', '100', '--refuse-rate', '0.5']);
+    const both = config([
+      '--listen',
+      'tcp://127.0.0.1:0',
+      '--listen',
+      'http://127.0.0.1:0',
+      '--delay',
+      '10ms',
+      '--chunk',
+      '100',
+      '--refuse-rate',
+      '0.5',
+    ]);
     const [tcp, http] = both.resolved.listeners;
     assert.deepEqual(tcp?.faults?.delayMs, [10, 10]);
     assert.equal(tcp?.faults?.chunkBytes, 100);
@@ -92,12 +131,17 @@ describe('settings that do nothing are warned about; contradictions are refused'
     assert.deepEqual(http?.faults?.delayMs, [10, 10]);
     assert.equal(http?.faults?.chunkBytes, undefined);
     assert.equal(http?.faults?.refuseRate, 0.5);
-    assert.deepEqual(both.warnings, ['--chunk has no effect on http:// and https:// listeners (they take --delay, --throttle, --close-after, --refuse-rate only)']);
+    assert.deepEqual(both.warnings, [
+      '--chunk has no effect on http:// and https:// listeners (they take --delay, --throttle, --close-after, --refuse-rate only)',
+    ]);
     assert.deepEqual(config(['--listen', 'http://127.0.0.1:0', '--refuse-rate', '0.5', '--delay', '5ms']).warnings, []);
   });
 
   it('--tls-cert with --tls-self-signed is refused', () => {
-    assert.match(refusal(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-cert', '/x', '--tls-key', '/y']), /^--tls-self-signed contradicts --tls-cert/);
+    assert.match(
+      refusal(['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-cert', '/x', '--tls-key', '/y']),
+      /^--tls-self-signed contradicts --tls-cert/,
+    );
   });
 
   it('--proxy-protocol with only tls listeners', () => {
@@ -107,18 +151,25 @@ describe('settings that do nothing are warned about; contradictions are refused'
   });
 
   it('?mode=line on udp', () => {
-    assert.deepEqual(warned(['--listen', 'udp://127.0.0.1:0?mode=line']), ['--listen udp://127.0.0.1:0?mode=line: ?mode has no effect on udp (every datagram is echoed whole)']);
+    assert.deepEqual(warned(['--listen', 'udp://127.0.0.1:0?mode=line']), [
+      '--listen udp://127.0.0.1:0?mode=line: ?mode has no effect on udp (every datagram is echoed whole)',
+    ]);
   });
 
   it('{env:NAME} in a template with NAME unset', () => {
-    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}']), ['--banner uses {env:POD_NAME}, but POD_NAME is not set: it expands to nothing']);
+    assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}']), [
+      '--banner uses {env:POD_NAME}, but POD_NAME is not set: it expands to nothing',
+    ]);
     assert.deepEqual(warned(['--banner', 'hi from {env:POD_NAME}'], { POD_NAME: 'echod-0' }), []);
   });
 });
 
 describe('the real binary', () => {
   it('logs the warnings at start-up, and ECHOD_ACCEPT_THEN_HANG=false serves', { timeout: 20_000 }, async () => {
-    const proc = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json'], { ECHOD_PORTT: '1', ECHOD_ACCEPT_THEN_HANG: 'false' });
+    const proc = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json'], {
+      ECHOD_PORTT: '1',
+      ECHOD_ACCEPT_THEN_HANG: 'false',
+    });
     try {
       await proc.line('listening');
       const warning = await proc.log((line) => line.level === LEVEL.warn, 'a warning');

@@ -38,16 +38,20 @@ describe('tcp faults (library)', () => {
   }
 
   describe('delay', () => {
-    it('delay 150ms: the echo comes back no sooner than 150 ms after the line was sent (and within a second more)', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const echo = await start({ delayMs: [150, 150] });
-      const client = await echo.connect();
-      for (const line of ['first\n', 'second line\n']) {
-        const sentAt = performance.now();
-        await client.write(line);
-        assert.equal(await client.readText(line), line);
-        assertBetween(performance.now() - sentAt, 150, 150 + LATE_MS, `echo of ${JSON.stringify(line)}`);
-      }
-    });
+    it(
+      'delay 150ms: the echo comes back no sooner than 150 ms after the line was sent (and within a second more)',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const echo = await start({ delayMs: [150, 150] });
+        const client = await echo.connect();
+        for (const line of ['first\n', 'second line\n']) {
+          const sentAt = performance.now();
+          await client.write(line);
+          assert.equal(await client.readText(line), line);
+          assertBetween(performance.now() - sentAt, 150, 150 + LATE_MS, `echo of ${JSON.stringify(line)}`);
+        }
+      },
+    );
 
     it('jitter 20ms..80ms: 50 lines sent one by one come back byte-exact and in order', { timeout: TEST_TIMEOUT_MS }, async () => {
       const echo = await start({ delayMs: [20, 80] });
@@ -91,20 +95,24 @@ describe('tcp faults (library)', () => {
   });
 
   describe('throttle', () => {
-    it('4KiB/s: an 8 KiB echo takes at least a second (one second of burst, then the rate) and is byte-exact', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const rate = 4096;
-      const size = 8192;
-      const echo = await start({ throttleBytesPerSecond: rate });
-      const client = await echo.connect();
-      const data = Buffer.alloc(size);
-      for (let i = 0; i < size - 1; i++) data[i] = 0x20 + (i % 90);
-      data[size - 1] = 0x0a;
-      const sentAt = performance.now();
-      await client.write(data);
-      assert.ok((await client.read(size, 8000)).equals(data));
-      const elapsed = performance.now() - sentAt;
-      assert.ok(elapsed >= ((size - rate) / rate) * 1000 - 5, `took ${elapsed.toFixed(0)} ms`);
-    });
+    it(
+      '4KiB/s: an 8 KiB echo takes at least a second (one second of burst, then the rate) and is byte-exact',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const rate = 4096;
+        const size = 8192;
+        const echo = await start({ throttleBytesPerSecond: rate });
+        const client = await echo.connect();
+        const data = Buffer.alloc(size);
+        for (let i = 0; i < size - 1; i++) data[i] = 0x20 + (i % 90);
+        data[size - 1] = 0x0a;
+        const sentAt = performance.now();
+        await client.write(data);
+        assert.ok((await client.read(size, 8000)).equals(data));
+        const elapsed = performance.now() - sentAt;
+        assert.ok(elapsed >= ((size - rate) / rate) * 1000 - 5, `took ${elapsed.toFixed(0)} ms`);
+      },
+    );
 
     it(
       '8KiB/s each way: a 24 KiB echo takes about 2 s, not the 5 s of both directions sharing one budget',
@@ -121,21 +129,30 @@ describe('tcp faults (library)', () => {
         const sentAt = performance.now();
         await client.write(data);
         assert.ok((await client.read(size, 8000)).equals(data));
-        assertBetween(performance.now() - sentAt, ((size - rate) / rate) * 1000, ((size - rate) / rate) * 1000 + 1500, 'the throttled 24 KiB echo');
+        assertBetween(
+          performance.now() - sentAt,
+          ((size - rate) / rate) * 1000,
+          ((size - rate) / rate) * 1000 + 1500,
+          'the throttled 24 KiB echo',
+        );
       },
     );
   });
 
   describe('close after', () => {
-    it("lines=2, closeHow 'fin': exactly two lines come back, then EOF; reason fault_close_after", { timeout: TEST_TIMEOUT_MS }, async () => {
-      const echo = await start({ closeAfter: { lines: 2 }, closeHow: 'fin' });
-      const client = await echo.connect();
-      await client.write('one\ntwo\nthree\n');
-      assert.equal((await client.readToEnd()).toString(), 'one\ntwo\n');
-      const [summary] = await echo.events.closed(1);
-      assert.equal(summary?.reason, 'fault_close_after');
-      assert.equal(echo.server.stats.connections.closed.fault_close_after, 1);
-    });
+    it(
+      "lines=2, closeHow 'fin': exactly two lines come back, then EOF; reason fault_close_after",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const echo = await start({ closeAfter: { lines: 2 }, closeHow: 'fin' });
+        const client = await echo.connect();
+        await client.write('one\ntwo\nthree\n');
+        assert.equal((await client.readToEnd()).toString(), 'one\ntwo\n');
+        const [summary] = await echo.events.closed(1);
+        assert.equal(summary?.reason, 'fault_close_after');
+        assert.equal(echo.server.stats.connections.closed.fault_close_after, 1);
+      },
+    );
 
     it('lines=2 counts across writes: one line, then two more, gives two lines and EOF', { timeout: TEST_TIMEOUT_MS }, async () => {
       const echo = await start({ closeAfter: { lines: 2 } });
@@ -169,56 +186,72 @@ describe('tcp faults (library)', () => {
       assert.equal(summary?.bytesSent, 10);
     });
 
-    it('ms=300: the connection echoes until, 300 ms after it opened, the server ends it with a FIN', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const echo = await start({ closeAfter: { ms: 300 } });
-      const connectAt = performance.now();
-      const client = await echo.connect();
-      await client.write('still open\n');
-      assert.equal(await client.readText('still open\n'), 'still open\n');
-      assert.equal((await client.readToEnd()).toString(), '');
-      assertBetween(performance.now() - connectAt, 300, 300 + LATE_MS, 'the close after 300 ms');
-      assert.equal(client.error, null, 'a graceful end');
-      const [summary] = await echo.events.closed(1);
-      assert.equal(summary?.reason, 'fault_close_after');
-    });
+    it(
+      'ms=300: the connection echoes until, 300 ms after it opened, the server ends it with a FIN',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const echo = await start({ closeAfter: { ms: 300 } });
+        const connectAt = performance.now();
+        const client = await echo.connect();
+        await client.write('still open\n');
+        assert.equal(await client.readText('still open\n'), 'still open\n');
+        assert.equal((await client.readToEnd()).toString(), '');
+        assertBetween(performance.now() - connectAt, 300, 300 + LATE_MS, 'the close after 300 ms');
+        assert.equal(client.error, null, 'a graceful end');
+        const [summary] = await echo.events.closed(1);
+        assert.equal(summary?.reason, 'fault_close_after');
+      },
+    );
 
-    it("closeHow 'rst': the client sees ECONNRESET (ms=300, after its echo was read, so no data races the reset)", { timeout: TEST_TIMEOUT_MS }, async () => {
-      // With lines=N the reset follows the last echo at once; libuv then reports the pair as EOF
-      // (POLLHUP after a partial read), so a time limit is what lets a Node client see the RST.
-      const echo = await start({ closeAfter: { ms: 300 }, closeHow: 'rst' });
-      const connectAt = performance.now();
-      const client = await echo.connect();
-      await client.write('hello\n');
-      assert.equal(await client.readText('hello\n'), 'hello\n');
-      await client.waitClosed();
-      assert.equal(client.error?.code, 'ECONNRESET');
-      assert.equal(client.ended, false, 'no FIN came first');
-      assertBetween(performance.now() - connectAt, 300, 300 + LATE_MS, 'the reset after 300 ms');
-      const [summary] = await echo.events.closed(1);
-      assert.equal(summary?.reason, 'fault_close_after');
-    });
+    it(
+      "closeHow 'rst': the client sees ECONNRESET (ms=300, after its echo was read, so no data races the reset)",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        // With lines=N the reset follows the last echo at once; libuv then reports the pair as EOF
+        // (POLLHUP after a partial read), so a time limit is what lets a Node client see the RST.
+        const echo = await start({ closeAfter: { ms: 300 }, closeHow: 'rst' });
+        const connectAt = performance.now();
+        const client = await echo.connect();
+        await client.write('hello\n');
+        assert.equal(await client.readText('hello\n'), 'hello\n');
+        await client.waitClosed();
+        assert.equal(client.error?.code, 'ECONNRESET');
+        assert.equal(client.ended, false, 'no FIN came first');
+        assertBetween(performance.now() - connectAt, 300, 300 + LATE_MS, 'the reset after 300 ms');
+        const [summary] = await echo.events.closed(1);
+        assert.equal(summary?.reason, 'fault_close_after');
+      },
+    );
 
-    it("lines=1, closeHow 'rst': at most the first line comes back, and the connection is reset, not half-closed", { timeout: TEST_TIMEOUT_MS }, async () => {
-      const echo = await start({ closeAfter: { lines: 1 }, closeHow: 'rst' });
-      // Half-open allowed: after a FIN this client could keep writing; after a reset it cannot.
-      const client = await echo.connect({ allowHalfOpen: true });
-      await client.write('one\ntwo\n');
-      // The reset follows the echo at once; a Node client may report the pair as EOF or as ECONNRESET.
-      const got = await client.readToEnd().then(
-        (data) => data.toString(),
-        () => '',
-      );
-      assert.ok('one\n'.startsWith(got), `got ${JSON.stringify(got)}`);
-      const written = await client.write('more\n').then(
-        () => client.write('more\n'),
-      ).then(
-        () => null,
-        (err: NodeJS.ErrnoException) => err.code ?? err.message,
-      );
-      assert.ok(written === 'ECONNRESET' || written === 'EPIPE' || written === 'ERR_STREAM_DESTROYED', `a write after the reset fails (${String(written)})`);
-      const [summary] = await echo.events.closed(1);
-      assert.equal(summary?.reason, 'fault_close_after');
-    });
+    it(
+      "lines=1, closeHow 'rst': at most the first line comes back, and the connection is reset, not half-closed",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const echo = await start({ closeAfter: { lines: 1 }, closeHow: 'rst' });
+        // Half-open allowed: after a FIN this client could keep writing; after a reset it cannot.
+        const client = await echo.connect({ allowHalfOpen: true });
+        await client.write('one\ntwo\n');
+        // The reset follows the echo at once; a Node client may report the pair as EOF or as ECONNRESET.
+        const got = await client.readToEnd().then(
+          (data) => data.toString(),
+          () => '',
+        );
+        assert.ok('one\n'.startsWith(got), `got ${JSON.stringify(got)}`);
+        const written = await client
+          .write('more\n')
+          .then(() => client.write('more\n'))
+          .then(
+            () => null,
+            (err: NodeJS.ErrnoException) => err.code ?? err.message,
+          );
+        assert.ok(
+          written === 'ECONNRESET' || written === 'EPIPE' || written === 'ERR_STREAM_DESTROYED',
+          `a write after the reset fails (${String(written)})`,
+        );
+        const [summary] = await echo.events.closed(1);
+        assert.equal(summary?.reason, 'fault_close_after');
+      },
+    );
   });
 
   it(
@@ -237,21 +270,25 @@ describe('tcp faults (library)', () => {
     },
   );
 
-  it('refuseRate 1: every connection is closed at once, unanswered, and counted as rejected fault_refused', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const started = await start({ refuseRate: 1 });
-    const clients = await Promise.all([started.client(), started.client(), started.client()]);
-    for (const client of clients) {
-      await client.write('hello?\n').catch(() => {});
-      await client.waitClosed();
-      assert.equal(client.pendingBytes, 0, 'nothing was echoed');
-    }
-    await started.events.until(() => started.events.rejects.length === 3, WAIT_MS, 'three rejects');
-    assert.deepEqual(started.events.rejects, ['fault_refused', 'fault_refused', 'fault_refused']);
-    const { connections } = started.server.stats;
-    assert.equal(connections.rejected.fault_refused, 3);
-    assert.equal(connections.total, 0, 'none was served');
-    assert.equal(connections.active, 0);
-  });
+  it(
+    'refuseRate 1: every connection is closed at once, unanswered, and counted as rejected fault_refused',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const started = await start({ refuseRate: 1 });
+      const clients = await Promise.all([started.client(), started.client(), started.client()]);
+      for (const client of clients) {
+        await client.write('hello?\n').catch(() => {});
+        await client.waitClosed();
+        assert.equal(client.pendingBytes, 0, 'nothing was echoed');
+      }
+      await started.events.until(() => started.events.rejects.length === 3, WAIT_MS, 'three rejects');
+      assert.deepEqual(started.events.rejects, ['fault_refused', 'fault_refused', 'fault_refused']);
+      const { connections } = started.server.stats;
+      assert.equal(connections.rejected.fault_refused, 3);
+      assert.equal(connections.total, 0, 'none was served');
+      assert.equal(connections.active, 0);
+    },
+  );
 
   it('a clean listener beside a faulty one on the same server stays byte-exact and open', { timeout: TEST_TIMEOUT_MS }, async () => {
     fixture = await Fixture.start({
@@ -267,7 +304,8 @@ describe('tcp faults (library)', () => {
     fixture.clients.push(faulty);
 
     // Every byte value but the newline, in lines of several sizes: none is cut, delayed or dropped.
-    const line = (size: number): Buffer => Buffer.from([...Array.from({ length: size }, (_, i) => ((i * 7 + 3) % 256 === 0x0a ? 0x0b : (i * 7 + 3) % 256)), 0x0a]);
+    const line = (size: number): Buffer =>
+      Buffer.from([...Array.from({ length: size }, (_, i) => ((i * 7 + 3) % 256 === 0x0a ? 0x0b : (i * 7 + 3) % 256)), 0x0a]);
     const lines = [1, 3, 1000, 70_000, 5].map(line);
     const [, faultyEcho] = await Promise.all([
       (async () => {
@@ -382,41 +420,45 @@ describe('faults from the echod command', () => {
     });
   }
 
-  it('a bad fault value exits 2 naming the flag: the binary, then each fault flag, env variable and URL key', { timeout: CLI_TIMEOUT_MS }, async () => {
-    const echod = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json', '--delay', 'fast']);
-    processes.push(echod);
-    assert.equal((await echod.exited(START_MS)).code, 2, echod.summary().join('\n'));
-    assert.match(echod.stderr, /invalid --delay: /);
+  it(
+    'a bad fault value exits 2 naming the flag: the binary, then each fault flag, env variable and URL key',
+    { timeout: CLI_TIMEOUT_MS },
+    async () => {
+      const echod = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json', '--delay', 'fast']);
+      processes.push(echod);
+      assert.equal((await echod.exited(START_MS)).code, 2, echod.summary().join('\n'));
+      assert.match(echod.stderr, /invalid --delay: /);
 
-    // The rest through main(): these are refused while parsing, before any logger or listener exists.
-    const cases: { argv: string[]; env?: Record<string, string>; names: string }[] = [
-      { argv: ['--throttle', '8KiB'], names: '--throttle' },
-      { argv: ['--chunk', '0'], names: '--chunk' },
-      { argv: ['--close-after', 'lines=0'], names: '--close-after' },
-      { argv: ['--close-after', 'ms=300'], names: '--close-after' },
-      { argv: ['--close-how', 'abort'], names: '--close-how' },
-      { argv: ['--refuse-rate', '2'], names: '--refuse-rate' },
-      { argv: ['--drop-rate=-0.5'], names: '--drop-rate' },
-      { argv: ['--duplicate-rate', 'often'], names: '--duplicate-rate' },
-      { argv: ['--reorder-window', '0'], names: '--reorder-window' },
-      { argv: [], env: { ECHOD_DELAY: 'soon' }, names: 'ECHOD_DELAY' },
-      { argv: ['--listen', `tcp://${HOST}:0?delay=x`], names: '--listen' },
-      { argv: ['--listen', `udp://${HOST}:0?reorder-window=none`], names: '--listen' },
-    ];
-    for (const { argv, env, names } of cases) {
-      let stderr = '';
-      let stdout = '';
-      const code = await main(['--host', HOST, '--port', '0', ...argv], {
-        env: env ?? {},
-        stdout: { write: (text: string) => (stdout += text) },
-        stderr: { write: (text: string) => (stderr += text) },
-        signals: new EventEmitter(),
-      });
-      assert.equal(code, 2, `${argv.join(' ')} ${JSON.stringify(env ?? {})}`);
-      assert.ok(stderr.startsWith(`echod: invalid ${names}: `), `names ${names}: ${stderr}`);
-      assert.equal(stdout, '');
-    }
-  });
+      // The rest through main(): these are refused while parsing, before any logger or listener exists.
+      const cases: { argv: string[]; env?: Record<string, string>; names: string }[] = [
+        { argv: ['--throttle', '8KiB'], names: '--throttle' },
+        { argv: ['--chunk', '0'], names: '--chunk' },
+        { argv: ['--close-after', 'lines=0'], names: '--close-after' },
+        { argv: ['--close-after', 'ms=300'], names: '--close-after' },
+        { argv: ['--close-how', 'abort'], names: '--close-how' },
+        { argv: ['--refuse-rate', '2'], names: '--refuse-rate' },
+        { argv: ['--drop-rate=-0.5'], names: '--drop-rate' },
+        { argv: ['--duplicate-rate', 'often'], names: '--duplicate-rate' },
+        { argv: ['--reorder-window', '0'], names: '--reorder-window' },
+        { argv: [], env: { ECHOD_DELAY: 'soon' }, names: 'ECHOD_DELAY' },
+        { argv: ['--listen', `tcp://${HOST}:0?delay=x`], names: '--listen' },
+        { argv: ['--listen', `udp://${HOST}:0?reorder-window=none`], names: '--listen' },
+      ];
+      for (const { argv, env, names } of cases) {
+        let stderr = '';
+        let stdout = '';
+        const code = await main(['--host', HOST, '--port', '0', ...argv], {
+          env: env ?? {},
+          stdout: { write: (text: string) => (stdout += text) },
+          stderr: { write: (text: string) => (stderr += text) },
+          signals: new EventEmitter(),
+        });
+        assert.equal(code, 2, `${argv.join(' ')} ${JSON.stringify(env ?? {})}`);
+        assert.ok(stderr.startsWith(`echod: invalid ${names}: `), `names ${names}: ${stderr}`);
+        assert.equal(stdout, '');
+      }
+    },
+  );
 
   it(
     '--delay 600h and --chunk 99999999999999999999 (parse, but out of range) exit 2 naming their flag',
@@ -447,7 +489,9 @@ describe('faults from the echod command', () => {
     async () => {
       const echod = new EchodProcess('node', ['--host', HOST, '--port', '0', '--log-format', 'json', '--close-after', 'time=600h']);
       processes.push(echod);
-      await echod.until(() => echod.exit !== null || echod.all('listening').length > 0, 'echod to exit or listen', START_MS).catch(() => {});
+      await echod
+        .until(() => echod.exit !== null || echod.all('listening').length > 0, 'echod to exit or listen', START_MS)
+        .catch(() => {});
       assert.equal(echod.exit?.code, 2, `exits 2: ${echod.summary().join('\n')}`);
       assert.match(echod.stderr, /invalid --close-after: /);
     },

@@ -80,7 +80,17 @@ const LINES = ['one\n', 'two\n', 'three\n'];
 const TLS_FAILURES = 2;
 const UDP_SENT = 4;
 const MAX_CONNECTIONS = 3;
-const CLOSE_REASONS = ['client_closed', 'reset', 'line_too_long', 'idle_timeout', 'write_stalled', 'shutdown', 'fault_close_after', 'error', 'worker_exit'];
+const CLOSE_REASONS = [
+  'client_closed',
+  'reset',
+  'line_too_long',
+  'idle_timeout',
+  'write_stalled',
+  'shutdown',
+  'fault_close_after',
+  'error',
+  'worker_exit',
+];
 
 type Answers = Record<string, PromSeries[]>;
 const one = (answers: Answers, refId: string): number => {
@@ -92,10 +102,15 @@ const byLabel = (answers: Answers, refId: string, label: string): Record<string,
   Object.fromEntries((answers[refId] ?? []).map((series) => [series.metric[label] as string, series.value]));
 const positive = (value: number, what: string): void => assert.ok(Number.isFinite(value) && value > 0, `${what} > 0, got ${value}`);
 const zero = (value: number, what: string): void => assert.equal(value, 0, what);
-const finite = (value: number, what: string): void => assert.ok(Number.isFinite(value) && value >= 0, `${what} is a finite value ≥ 0, got ${value}`);
+const finite = (value: number, what: string): void =>
+  assert.ok(Number.isFinite(value) && value >= 0, `${what} is a finite value ≥ 0, got ${value}`);
 
 const EXPECT: Readonly<Record<string, (answers: Answers) => void>> = {
-  'Targets down': (a) => assert.deepEqual(a.A?.map((s) => [s.metric.job, s.value]), [[JOB, 0]]),
+  'Targets down': (a) =>
+    assert.deepEqual(
+      a.A?.map((s) => [s.metric.job, s.value]),
+      [[JOB, 0]],
+    ),
   Ready: (a) => assert.equal(one(a, 'A'), 1),
   Version: (a) => {
     assert.equal(one(a, 'A'), 1);
@@ -195,7 +210,10 @@ describe('Grafana dashboard: the file', () => {
     assert.equal(dashboard.uid, 'echod');
     assert.ok(dashboard.schemaVersion >= 36, 'schemaVersion of Grafana 9/10');
     const variables = dashboard.templating.list;
-    assert.deepEqual(variables.map((v) => v.name), ['datasource', 'job', 'server_id']);
+    assert.deepEqual(
+      variables.map((v) => v.name),
+      ['datasource', 'job', 'server_id'],
+    );
     assert.deepEqual([variables[0]?.type, variables[0]?.query], ['datasource', 'prometheus']);
     const ids = dashboard.panels.map((panel) => panel.id);
     assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
@@ -212,7 +230,17 @@ describe('Grafana dashboard: the file', () => {
 
   it('has the rows issue 17 asks for', () => {
     const titles = rows.map((row) => row.title);
-    for (const title of ['Traffic', 'Connections vs limit', 'Close reasons', 'Refusals', 'TLS', 'UDP', 'Workers', 'Process resources', 'Logging']) {
+    for (const title of [
+      'Traffic',
+      'Connections vs limit',
+      'Close reasons',
+      'Refusals',
+      'TLS',
+      'UDP',
+      'Workers',
+      'Process resources',
+      'Logging',
+    ]) {
       assert.ok(titles.includes(title), `a row "${title}" (rows: ${titles.join(', ')})`);
     }
   });
@@ -229,7 +257,9 @@ describe('Grafana dashboard: the file', () => {
     assert.equal(generator.kind, 'Component');
     assert.deepEqual(generator.configMapGenerator[0]?.files, ['echod-dashboard.json']);
     assert.equal(generator.configMapGenerator[0]?.options.labels.grafana_dashboard, '1');
-    const component = parse(readFileSync(join(ROOT, 'deploy', 'kubernetes', 'components', 'grafana-dashboard', 'kustomization.yaml'), 'utf8')) as { kind: string; components: string[] };
+    const component = parse(
+      readFileSync(join(ROOT, 'deploy', 'kubernetes', 'components', 'grafana-dashboard', 'kustomization.yaml'), 'utf8'),
+    ) as { kind: string; components: string[] };
     assert.equal(component.kind, 'Component');
     assert.deepEqual(component.components, ['../../../grafana']);
   });
@@ -249,16 +279,38 @@ describe('Grafana dashboard: every query against a real Prometheus scraping a li
       const { echod, port, adminPort } = await startEchod(
         'node',
         [
-          '--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0`, '--listen', `udp://${HOST}:0`, '--tls-self-signed',
-          '--admin-port', '0', '--server-id', SERVER_ID, '--max-connections', String(MAX_CONNECTIONS), '--max-line-bytes', '64', '--udp-rate-per-source', '2',
+          '--listen',
+          `tcp://${HOST}:0`,
+          '--listen',
+          `tls://${HOST}:0`,
+          '--listen',
+          `udp://${HOST}:0`,
+          '--tls-self-signed',
+          '--admin-port',
+          '0',
+          '--server-id',
+          SERVER_ID,
+          '--max-connections',
+          String(MAX_CONNECTIONS),
+          '--max-line-bytes',
+          '64',
+          '--udp-rate-per-source',
+          '2',
         ],
         (started) => echods.push(started),
       );
       await echod.until(() => echod.all('listening').length === 3, 'three listening lines');
-      const listenerPort = (scheme: string): number => echod.all('listening').find((line) => String(line.listener).startsWith(scheme))?.port as number;
-      prometheus = await PrometheusServer.start({ jobs: [{ name: JOB, targets: [`${HOST}:${String(adminPort)}`] }] }, (p) => prometheuses.push(p));
+      const listenerPort = (scheme: string): number =>
+        echod.all('listening').find((line) => String(line.listener).startsWith(scheme))?.port as number;
+      prometheus = await PrometheusServer.start({ jobs: [{ name: JOB, targets: [`${HOST}:${String(adminPort)}`] }] }, (p) =>
+        prometheuses.push(p),
+      );
       const sel = `{job="${JOB}", server_id="${SERVER_ID}"}`;
-      await prometheus.untilQuery(`count_over_time(echod_ready${sel}[1m])`, (a) => (a[0]?.value ?? 0) >= 2, 'two scrapes before the traffic');
+      await prometheus.untilQuery(
+        `count_over_time(echod_ready${sel}[1m])`,
+        (a) => (a[0]?.value ?? 0) >= 2,
+        'two scrapes before the traffic',
+      );
 
       // Lines echoed, then a normal close.
       const lines = await Client.connect(port);
@@ -341,7 +393,11 @@ describe('Grafana dashboard: every query against a real Prometheus scraping a li
         }
         assert.ok(answer.length > 0, `${panel.title} ${target.refId}: ${expr} returns series`);
         for (const series of answer) {
-          for (const label of legendLabels(target)) assert.ok(series.metric[label] !== undefined, `${panel.title} ${target.refId}: every series has the legend's label ${label}: ${JSON.stringify(series.metric)}`);
+          for (const label of legendLabels(target))
+            assert.ok(
+              series.metric[label] !== undefined,
+              `${panel.title} ${target.refId}: every series has the legend's label ${label}: ${JSON.stringify(series.metric)}`,
+            );
           if (series.metric.server_id !== undefined) assert.equal(series.metric.server_id, SERVER_ID);
         }
         answers[target.refId] = answer;

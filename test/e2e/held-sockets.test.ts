@@ -36,7 +36,10 @@ describe('sockets not yet served (TLS handshake, PROXY header)', () => {
   });
 
   /** A server with the same listener on 127.0.0.1 and on ::1; resolves to the two ports. */
-  async function start(listener: Omit<ListenerOptions, 'host' | 'port'>, extra: EchoServerOptions): Promise<{ port: number; port6: number }> {
+  async function start(
+    listener: Omit<ListenerOptions, 'host' | 'port'>,
+    extra: EchoServerOptions,
+  ): Promise<{ port: number; port6: number }> {
     fixture = await Fixture.start({
       listeners: [
         { ...listener, host: HOST, port: 0 },
@@ -68,16 +71,23 @@ describe('sockets not yet served (TLS handshake, PROXY header)', () => {
   }
 
   describe('--max-connections-per-ip from accept', () => {
-    it(`tls: ${FLOOD} silent sockets from one address are held ${PER_IP} at most; another address is served`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { port6 } = await start({ protocol: 'tls' }, { tls: { selfSigned: true }, maxConnections: FLOOD, maxConnectionsPerIp: PER_IP });
-      const f = fixture as Fixture;
-      await flood(f);
-      await f.events.until(() => f.events.rejects.length >= FLOOD - PER_IP, WAIT_MS, `${FLOOD - PER_IP} refusals`);
-      assert.equal(f.server.stats.connections.rejected.max_connections_per_ip, FLOOD - PER_IP);
-      assert.equal(f.server.stats.connections.rejected.max_connections, 0);
-      await tlsEchoes(await tlsClient(port6, HOST6), 'a bystander\n');
-      assert.equal(f.server.stats.connections.rejected.max_connections, 0);
-    });
+    it(
+      `tls: ${FLOOD} silent sockets from one address are held ${PER_IP} at most; another address is served`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { port6 } = await start(
+          { protocol: 'tls' },
+          { tls: { selfSigned: true }, maxConnections: FLOOD, maxConnectionsPerIp: PER_IP },
+        );
+        const f = fixture as Fixture;
+        await flood(f);
+        await f.events.until(() => f.events.rejects.length >= FLOOD - PER_IP, WAIT_MS, `${FLOOD - PER_IP} refusals`);
+        assert.equal(f.server.stats.connections.rejected.max_connections_per_ip, FLOOD - PER_IP);
+        assert.equal(f.server.stats.connections.rejected.max_connections, 0);
+        await tlsEchoes(await tlsClient(port6, HOST6), 'a bystander\n');
+        assert.equal(f.server.stats.connections.rejected.max_connections, 0);
+      },
+    );
 
     it(`tcp ?proxy=optional: the same, while the sockets wait for a header`, { timeout: TEST_TIMEOUT_MS }, async () => {
       const { port6 } = await start(
@@ -153,7 +163,18 @@ describe('sockets not yet served (TLS handshake, PROXY header)', () => {
     describe(`the CLI under ${runtime}`, () => {
       /** echod with a tcp listener (the runtime's own transport), and tls on 127.0.0.1 and ::1. */
       async function startTls(flags: string[]): Promise<{ echod: EchodProcess; adminPort: number; tls: number; tls6: number }> {
-        const args = ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0`, '--listen', `tls://[${HOST6}]:0`, '--tls-self-signed', '--admin-port', '0', ...flags];
+        const args = [
+          '--listen',
+          `tcp://${HOST}:0`,
+          '--listen',
+          `tls://${HOST}:0`,
+          '--listen',
+          `tls://[${HOST6}]:0`,
+          '--tls-self-signed',
+          '--admin-port',
+          '0',
+          ...flags,
+        ];
         const { echod, adminPort } = await startEchod(runtime, args, (started) => echods.push(started));
         await echod.until(() => echod.all('listening').length === 3, 'three listening lines');
         const tlsLines = echod.all('listening').filter((line) => String(line.listener).startsWith('tls://'));
@@ -166,7 +187,11 @@ describe('sockets not yet served (TLS handshake, PROXY header)', () => {
         const silent: Client[] = [];
         try {
           for (let i = 0; i < FLOOD; i++) silent.push(await Client.connect(tls));
-          const stats = await untilStats(adminPort, (body) => (body.connections.rejected.max_connections_per_ip ?? 0) >= FLOOD - PER_IP, `${FLOOD - PER_IP} per-IP refusals`);
+          const stats = await untilStats(
+            adminPort,
+            (body) => (body.connections.rejected.max_connections_per_ip ?? 0) >= FLOOD - PER_IP,
+            `${FLOOD - PER_IP} per-IP refusals`,
+          );
           assert.equal(stats.connections.rejected.max_connections_per_ip, FLOOD - PER_IP);
           await tlsEchoes(await tlsClient(tls6, HOST6), 'a bystander\n');
           // FIN from the held ones frees their slots at once: 127.0.0.1 is served again.
@@ -194,4 +219,3 @@ describe('sockets not yet served (TLS handshake, PROXY header)', () => {
     });
   }
 });
-

@@ -53,7 +53,10 @@ describe('HTTP and WebSocket echo in headless Chromium', { skip: CHROMIUM_SKIP }
     const shown = JSON.parse(await page.evaluate<string>('document.body.innerText')) as EchoDocument;
     assert.equal(shown.method, 'GET');
     assert.equal(shown.path, '/');
-    assert.ok(shown.headers.some(([name, value]) => name.toLowerCase() === 'user-agent' && value.includes('HeadlessChrome')), JSON.stringify(shown.headers));
+    assert.ok(
+      shown.headers.some(([name, value]) => name.toLowerCase() === 'user-agent' && value.includes('HeadlessChrome')),
+      JSON.stringify(shown.headers),
+    );
     assert.equal(shown.server.id, 'browser-echo');
 
     const result = await page.evaluate<InPage>(IN_PAGE);

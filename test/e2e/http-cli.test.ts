@@ -26,10 +26,18 @@ describe('http listeners from the command line', () => {
   });
 
   it('echod --listen https://… --tls-self-signed answers curl -k --http2 with the JSON document', async () => {
-    const { port } = await startEchod('node', ['--listen', `https://${HOST}:0`, '--tls-self-signed', '--server-id', 'cli-h2'], (echod) => echods.push(echod));
+    const { port } = await startEchod('node', ['--listen', `https://${HOST}:0`, '--tls-self-signed', '--server-id', 'cli-h2'], (echod) =>
+      echods.push(echod),
+    );
     const { status, body } = await curl(['-k', '--http2', `https://${HOST}:${port}/hello?a=1`]);
     assert.equal(status, 200);
-    const document = JSON.parse(body) as { httpVersion: string; path: string; query: unknown; tls: { alpn: string }; server: { id: string } };
+    const document = JSON.parse(body) as {
+      httpVersion: string;
+      path: string;
+      query: unknown;
+      tls: { alpn: string };
+      server: { id: string };
+    };
     assert.equal(document.httpVersion, '2.0');
     assert.equal(document.path, '/hello');
     assert.deepEqual(document.query, { a: '1' });
@@ -38,7 +46,11 @@ describe('http listeners from the command line', () => {
   });
 
   it('--max-body-bytes 10 answers a longer body 413; --http-controls off ignores ?status=; --http-max-requests-per-connection closes', async () => {
-    const { echod, port } = await startEchod('node', ['--listen', `http://${HOST}:0`, '--max-body-bytes', '10', '--http-controls', 'off', '--http-max-requests-per-connection', '2'], (started) => echods.push(started));
+    const { echod, port } = await startEchod(
+      'node',
+      ['--listen', `http://${HOST}:0`, '--max-body-bytes', '10', '--http-controls', 'off', '--http-max-requests-per-connection', '2'],
+      (started) => echods.push(started),
+    );
     const url = `http://${HOST}:${port}/`;
     assert.equal((await curl(['-d', 'x'.repeat(11), url])).status, 413);
     assert.equal((await curl(['-d', 'x'.repeat(10), `${url}?format=raw`])).body, 'x'.repeat(10));

@@ -219,7 +219,13 @@ describe('listeners', () => {
 
     it('tls takes a PROXY protocol setting as tcp does (served in proxy-tls.test.ts)', { timeout: TEST_TIMEOUT_MS }, () => {
       for (const proxyProtocol of ['off', 'optional', 'required'] as const) {
-        const server = createEchoServer({ listeners: [{ protocol: 'tcp', host: HOST, port: 0 }, { protocol: 'tls', host: HOST, port: 0, proxyProtocol }], tls: { selfSigned: true } });
+        const server = createEchoServer({
+          listeners: [
+            { protocol: 'tcp', host: HOST, port: 0 },
+            { protocol: 'tls', host: HOST, port: 0, proxyProtocol },
+          ],
+          tls: { selfSigned: true },
+        });
         assert.deepEqual(
           server.options.listeners.map((listener) => [listener.protocol, listener.proxyProtocol]),
           [
@@ -228,7 +234,10 @@ describe('listeners', () => {
           ],
         );
       }
-      refused({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'always' as 'required' }], tls: { selfSigned: true } }, 'listeners[0].proxyProtocol');
+      refused(
+        { listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'always' as 'required' }], tls: { selfSigned: true } },
+        'listeners[0].proxyProtocol',
+      );
       // A tls listener needs certificates, with a PROXY protocol or without.
       refused({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol: 'required' }] }, 'tls');
     });
@@ -254,7 +263,12 @@ describe('listeners', () => {
       closers.push(() => new Promise((resolve) => taken.close(resolve)));
       const busyPort = (taken.address() as { port: number }).port;
       const path = join(dir, 'rollback.sock');
-      const server = createEchoServer({ listeners: [{ protocol: 'unix', path }, { protocol: 'tcp', host: HOST, port: busyPort }] });
+      const server = createEchoServer({
+        listeners: [
+          { protocol: 'unix', path },
+          { protocol: 'tcp', host: HOST, port: busyPort },
+        ],
+      });
       await assert.rejects(server.listen(), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
       assert.equal(server.state, 'closed');
       assert.equal(existsSync(path), false, 'the unix listener bound first was closed again');
@@ -264,7 +278,12 @@ describe('listeners', () => {
 
   describe('the connection summary names its listener', () => {
     it('by its bound address, so two listeners on port 0 can be told apart', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { server, events } = await start({ listeners: [{ protocol: 'tcp', host: HOST, port: 0, mode: 'line' }, { protocol: 'tcp', host: HOST, port: 0, mode: 'raw' }] });
+      const { server, events } = await start({
+        listeners: [
+          { protocol: 'tcp', host: HOST, port: 0, mode: 'line' },
+          { protocol: 'tcp', host: HOST, port: 0, mode: 'raw' },
+        ],
+      });
       const ports = server.addresses.map(portOf);
       for (const port of ports) {
         const client = track(await Client.connect(port));
@@ -280,10 +299,15 @@ describe('listeners', () => {
   describe('the CLI', () => {
     it('serves every --listen URL (tcp with ?mode=raw, udp, unix), each logged as listening', { timeout: CLI_TIMEOUT_MS }, async () => {
       const path = join(dir, 'cli.sock');
-      const { echod, port } = await startEchod('node', ['--listen', `tcp://${HOST}:0?mode=raw`, '--listen', `udp://${HOST}:0`, '--listen', `unix://${path}`], (started) => echods.push(started));
+      const { echod, port } = await startEchod(
+        'node',
+        ['--listen', `tcp://${HOST}:0?mode=raw`, '--listen', `udp://${HOST}:0`, '--listen', `unix://${path}`],
+        (started) => echods.push(started),
+      );
       await echod.until(() => echod.all('listening').length === 3, 'three listening lines');
       const listening = echod.all('listening');
-      const byListener = (prefix: string): (typeof listening)[number] | undefined => listening.find((line) => String(line.listener).startsWith(prefix));
+      const byListener = (prefix: string): (typeof listening)[number] | undefined =>
+        listening.find((line) => String(line.listener).startsWith(prefix));
       assert.equal(byListener('tcp://')?.port, port);
       assert.equal(byListener('tcp://')?.mode, 'raw');
       const udpPort = byListener('udp://')?.port;

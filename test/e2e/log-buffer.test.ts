@@ -40,7 +40,11 @@ describe('log buffer bound', { timeout: TEST_TIMEOUT_MS }, () => {
     // stdout reads again: later lines arrive, and the drops stop growing.
     echod.child.stdout.resume();
     await echoes(client, 'after\n');
-    await echod.log((entry) => entry.msg === 'message received' && entry.bytes === 6, 'the trace line of a message sent after stdout resumed', WAIT_MS * 2);
+    await echod.log(
+      (entry) => entry.msg === 'message received' && entry.bytes === 6,
+      'the trace line of a message sent after stdout resumed',
+      WAIT_MS * 2,
+    );
     assert.equal(await dropped(adminPort), count, 'no more drops once stdout reads');
     client.socket.destroy();
   });

@@ -159,9 +159,19 @@ describe('PROXY protocol on tls listeners', () => {
     fixture = undefined;
   });
 
-  async function start(proxyProtocol: ProxyProtocolMode, tls: TlsOptions = { cert: pki.server.cert, key: pki.server.key }, extra: EchoServerOptions = {}): Promise<Fixture> {
+  async function start(
+    proxyProtocol: ProxyProtocolMode,
+    tls: TlsOptions = { cert: pki.server.cert, key: pki.server.key },
+    extra: EchoServerOptions = {},
+  ): Promise<Fixture> {
     logger = new RecordingLogger();
-    fixture = await Fixture.start({ listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol }], tls, proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS, logger, ...extra });
+    fixture = await Fixture.start({
+      listeners: [{ protocol: 'tls', host: HOST, port: 0, proxyProtocol }],
+      tls,
+      proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS,
+      logger,
+      ...extra,
+    });
     return fixture;
   }
 
@@ -211,47 +221,55 @@ describe('PROXY protocol on tls listeners', () => {
   }
 
   describe('headers before the handshake', () => {
-    it('v1 TCP4: byte-exact echo over TLS; the client is the header\'s source, the balancer `via`, in the logs and /connections', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { server, events } = await start('required');
-      const { client, balancerPort } = await proxied(fixture?.port as number, v1('TCP4', '203.0.113.7', '198.51.100.1', 41_234, 443));
-      assert.equal(client.socket.authorized, true, client.socket.authorizationError?.message);
-      assert.equal(client.socket.getPeerCertificate().fingerprint256, fingerprint256(pki.server.cert));
-      const payload = Buffer.concat([randomBytes(300_000), Buffer.from('\n')]);
-      assert.ok((await echoOf(client, payload)).equals(payload), 'byte-exact echo over TLS after a PROXY header');
+    it(
+      "v1 TCP4: byte-exact echo over TLS; the client is the header's source, the balancer `via`, in the logs and /connections",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { server, events } = await start('required');
+        const { client, balancerPort } = await proxied(fixture?.port as number, v1('TCP4', '203.0.113.7', '198.51.100.1', 41_234, 443));
+        assert.equal(client.socket.authorized, true, client.socket.authorizationError?.message);
+        assert.equal(client.socket.getPeerCertificate().fingerprint256, fingerprint256(pki.server.cert));
+        const payload = Buffer.concat([randomBytes(300_000), Buffer.from('\n')]);
+        assert.ok((await echoOf(client, payload)).equals(payload), 'byte-exact echo over TLS after a PROXY header');
 
-      const [open] = server.connectionsSnapshot();
-      assert.deepEqual(open?.remote, { address: '203.0.113.7', port: 41_234 });
-      assert.deepEqual(open?.via, { address: HOST, port: balancerPort });
-      assert.deepEqual(open?.proxySource, { address: '203.0.113.7', port: 41_234 });
-      assert.equal(open?.tls?.servername, SERVER_NAME);
-      assert.match(open?.listener ?? '', /^tls:\/\/127\.0\.0\.1:/);
-      const opened = await logger.next('connection opened');
-      assert.equal(opened.fields.remote, '203.0.113.7');
-      assert.equal((opened.fields.proxy as { version: number }).version, 1);
+        const [open] = server.connectionsSnapshot();
+        assert.deepEqual(open?.remote, { address: '203.0.113.7', port: 41_234 });
+        assert.deepEqual(open?.via, { address: HOST, port: balancerPort });
+        assert.deepEqual(open?.proxySource, { address: '203.0.113.7', port: 41_234 });
+        assert.equal(open?.tls?.servername, SERVER_NAME);
+        assert.match(open?.listener ?? '', /^tls:\/\/127\.0\.0\.1:/);
+        const opened = await logger.next('connection opened');
+        assert.equal(opened.fields.remote, '203.0.113.7');
+        assert.equal((opened.fields.proxy as { version: number }).version, 1);
 
-      const version = client.socket.getProtocol();
-      const cipher = client.socket.getCipher().name;
-      client.end();
-      assert.equal((await client.readToEnd()).length, 0, 'the header is never echoed');
-      const [summary] = await events.closed(1);
-      assert.equal(summary?.remoteAddress, '203.0.113.7');
-      assert.equal(summary?.remotePort, 41_234);
-      assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
-      assert.equal(summary?.bytesReceived, payload.length, 'plaintext bytes, neither the header nor TLS records');
-      assert.equal(summary?.bytesSent, payload.length);
-      const line = await closeLineOf(41_234);
-      assert.equal(line.remote, '203.0.113.7');
-      assert.deepEqual(line.via, { address: HOST, port: balancerPort });
-      assert.equal(line.reason, 'client_closed');
-      const { handshakeMs, ...negotiated } = line.tls as { handshakeMs?: unknown };
-      assert.deepEqual(negotiated, { version, cipher, servername: SERVER_NAME, alpn: null, clientSubject: null, authorized: false });
-      assert.ok(typeof handshakeMs === 'number' && handshakeMs > 0, `the handshake's duration in ms (${String(handshakeMs)})`);
-      assert.deepEqual(events.rejects, []);
-    });
+        const version = client.socket.getProtocol();
+        const cipher = client.socket.getCipher().name;
+        client.end();
+        assert.equal((await client.readToEnd()).length, 0, 'the header is never echoed');
+        const [summary] = await events.closed(1);
+        assert.equal(summary?.remoteAddress, '203.0.113.7');
+        assert.equal(summary?.remotePort, 41_234);
+        assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
+        assert.equal(summary?.bytesReceived, payload.length, 'plaintext bytes, neither the header nor TLS records');
+        assert.equal(summary?.bytesSent, payload.length);
+        const line = await closeLineOf(41_234);
+        assert.equal(line.remote, '203.0.113.7');
+        assert.deepEqual(line.via, { address: HOST, port: balancerPort });
+        assert.equal(line.reason, 'client_closed');
+        const { handshakeMs, ...negotiated } = line.tls as { handshakeMs?: unknown };
+        assert.deepEqual(negotiated, { version, cipher, servername: SERVER_NAME, alpn: null, clientSubject: null, authorized: false });
+        assert.ok(typeof handshakeMs === 'number' && handshakeMs > 0, `the handshake's duration in ms (${String(handshakeMs)})`);
+        assert.deepEqual(events.rejects, []);
+      },
+    );
 
     it('v2 TCP6 with a TLV, a client offering ALPN, raw mode', { timeout: TEST_TIMEOUT_MS }, async () => {
       const { events } = await start('required', undefined, { mode: 'raw' });
-      const header = v2(0x21, FAMILY.TCP6, Buffer.concat([addresses('TCP6', '2001:db8::7', '2001:db8::1', 50_443, 443), authorityTlv('echo.example.com')]));
+      const header = v2(
+        0x21,
+        FAMILY.TCP6,
+        Buffer.concat([addresses('TCP6', '2001:db8::7', '2001:db8::1', 50_443, 443), authorityTlv('echo.example.com')]),
+      );
       const { client, balancerPort } = await proxied(fixture?.port as number, header, verifying({ ALPNProtocols: ['echo'] }));
       const everyByte = Buffer.from(Array.from({ length: 256 * 64 }, (_, i) => i % 256));
       assert.ok((await echoOf(client, everyByte)).equals(everyByte));
@@ -270,11 +288,26 @@ describe('PROXY protocol on tls listeners', () => {
     });
 
     const deliveries: [Delivery, string, Buffer, number][] = [
-      ['one-write', 'the header and the ClientHello in one write: the bytes read past the header reach the handshake', v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.10', '192.0.2.1', 1010, 443)), 1010],
+      [
+        'one-write',
+        'the header and the ClientHello in one write: the bytes read past the header reach the handshake',
+        v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.10', '192.0.2.1', 1010, 443)),
+        1010,
+      ],
       ['one-write', 'a v1 header and the ClientHello in one write', v1('TCP4', '192.0.2.11', '192.0.2.1', 1011, 443), 1011],
-      ['split-hello', 'the header with the first bytes of the ClientHello, the rest later', v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.12', '192.0.2.1', 1012, 443)), 1012],
+      [
+        'split-hello',
+        'the header with the first bytes of the ClientHello, the rest later',
+        v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.12', '192.0.2.1', 1012, 443)),
+        1012,
+      ],
       ['byte-by-byte', 'a v1 header sent byte by byte', v1('TCP4', '192.0.2.13', '192.0.2.1', 1013, 443), 1013],
-      ['byte-by-byte', 'a v2 header sent byte by byte', v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.14', '192.0.2.1', 1014, 443)), 1014],
+      [
+        'byte-by-byte',
+        'a v2 header sent byte by byte',
+        v2(0x21, FAMILY.TCP4, addresses('TCP4', '192.0.2.14', '192.0.2.1', 1014, 443)),
+        1014,
+      ],
     ];
     for (const [delivery, name, header, sourcePort] of deliveries) {
       it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -293,7 +326,7 @@ describe('PROXY protocol on tls listeners', () => {
       });
     }
 
-    it('a v2 LOCAL health check: served over TLS with the connection\'s own address', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("a v2 LOCAL health check: served over TLS with the connection's own address", { timeout: TEST_TIMEOUT_MS }, async () => {
       const { events } = await start('required');
       const { client, balancerPort } = await proxied(fixture?.port as number, v2(0x20, FAMILY.UNSPEC));
       assert.equal((await echoOf(client, 'health\n')).toString(), 'health\n');
@@ -327,24 +360,28 @@ describe('PROXY protocol on tls listeners', () => {
         ['203.0.113.50', 6000, balancerPort],
       ]);
       const line = await closeLineOf(plainPort);
-      assert.equal((line.tls as { servername: unknown }).servername, SERVER_NAME, 'the plain client\'s handshake is the usual one');
+      assert.equal((line.tls as { servername: unknown }).servername, SERVER_NAME, "the plain client's handshake is the usual one");
       assert.deepEqual(events.rejects, []);
     });
   });
 
   describe('refusals', () => {
-    it("'required': a TLS client without a header is closed (proxy_protocol_error), logged with its address", { timeout: TEST_TIMEOUT_MS }, async () => {
-      await start('required');
-      const direct = StreamClient.tlsAttempt(fixture?.port as number, verifying());
-      sockets.push(direct);
-      await within(once(direct.socket, 'connect'), WAIT_MS, 'the TCP connect');
-      const directPort = direct.socket.localPort as number;
-      const line = await assertRefused(direct, 'proxy_protocol_error');
-      assert.equal(direct.secure, false, 'no handshake without a header');
-      assert.equal(line.remote, HOST);
-      assert.equal(line.remotePort, directPort);
-      assert.match(String(line.detail), /no PROXY protocol header/);
-    });
+    it(
+      "'required': a TLS client without a header is closed (proxy_protocol_error), logged with its address",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        await start('required');
+        const direct = StreamClient.tlsAttempt(fixture?.port as number, verifying());
+        sockets.push(direct);
+        await within(once(direct.socket, 'connect'), WAIT_MS, 'the TCP connect');
+        const directPort = direct.socket.localPort as number;
+        const line = await assertRefused(direct, 'proxy_protocol_error');
+        assert.equal(direct.secure, false, 'no handshake without a header');
+        assert.equal(line.remote, HOST);
+        assert.equal(line.remotePort, directPort);
+        assert.match(String(line.detail), /no PROXY protocol header/);
+      },
+    );
 
     it('a malformed header is refused (proxy_protocol_error) before any handshake', { timeout: TEST_TIMEOUT_MS }, async () => {
       await start('required');
@@ -373,56 +410,79 @@ describe('PROXY protocol on tls listeners', () => {
       assert.match(String(line.fields.detail), /300/, 'the detail names the timeout');
     });
 
-    it('a good header followed by bytes that are not TLS: tls_error, naming the header\'s client', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { server } = await start('required');
-      const addresses: string[] = [];
-      server.on('reject', (_reason: RejectReason, address: string) => addresses.push(address));
-      const raw = await balancerSocket(fixture?.port as number);
-      sockets.push(raw);
-      await writeRaw(raw, Buffer.concat([v1('TCP4', '198.51.100.66', '198.51.100.1', 6666, 443), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]));
-      await within(once(raw, 'close'), WAIT_MS, 'echod to close the connection');
-      const { events } = fixture as Fixture;
-      await events.until(() => events.rejects.length === 1, WAIT_MS, 'the refusal');
-      assert.deepEqual(events.rejects, ['tls_error']);
-      assert.deepEqual(addresses, ['198.51.100.66']);
-      const line = await logger.next('connection rejected');
-      assert.equal(line.fields.remote, '198.51.100.66');
-      assert.equal(line.fields.remotePort, 6666);
-    });
+    it(
+      "a good header followed by bytes that are not TLS: tls_error, naming the header's client",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { server } = await start('required');
+        const addresses: string[] = [];
+        server.on('reject', (_reason: RejectReason, address: string) => addresses.push(address));
+        const raw = await balancerSocket(fixture?.port as number);
+        sockets.push(raw);
+        await writeRaw(
+          raw,
+          Buffer.concat([v1('TCP4', '198.51.100.66', '198.51.100.1', 6666, 443), Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]),
+        );
+        await within(once(raw, 'close'), WAIT_MS, 'echod to close the connection');
+        const { events } = fixture as Fixture;
+        await events.until(() => events.rejects.length === 1, WAIT_MS, 'the refusal');
+        assert.deepEqual(events.rejects, ['tls_error']);
+        assert.deepEqual(addresses, ['198.51.100.66']);
+        const line = await logger.next('connection rejected');
+        assert.equal(line.fields.remote, '198.51.100.66');
+        assert.equal(line.fields.remotePort, 6666);
+      },
+    );
   });
 
   describe('mTLS through the balancer', () => {
     const mtls = (): TlsOptions => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, clientAuth: 'require' });
 
-    it("clientAuth 'require': a client with a certificate from the CA is served; its subject and the header's source are logged", { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { events } = await start('required', mtls());
-      const { client } = await proxied(fixture?.port as number, v1('TCP4', '203.0.113.20', '203.0.113.1', 2020, 443), verifying({ cert: pki.client.cert, key: pki.client.key }));
-      assert.equal((await echoOf(client, 'mutual\n')).toString(), 'mutual\n');
-      client.end();
-      await client.readToEnd();
-      await events.closed(1);
-      const line = await closeLineOf(2020);
-      assert.equal(line.remote, '203.0.113.20');
-      const tls = line.tls as { clientSubject: unknown; authorized: unknown };
-      assert.equal(tls.clientSubject, `CN=${CLIENT_CN}`);
-      assert.equal(tls.authorized, true);
-      assert.deepEqual(events.rejects, []);
-    });
+    it(
+      "clientAuth 'require': a client with a certificate from the CA is served; its subject and the header's source are logged",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { events } = await start('required', mtls());
+        const { client } = await proxied(
+          fixture?.port as number,
+          v1('TCP4', '203.0.113.20', '203.0.113.1', 2020, 443),
+          verifying({ cert: pki.client.cert, key: pki.client.key }),
+        );
+        assert.equal((await echoOf(client, 'mutual\n')).toString(), 'mutual\n');
+        client.end();
+        await client.readToEnd();
+        await events.closed(1);
+        const line = await closeLineOf(2020);
+        assert.equal(line.remote, '203.0.113.20');
+        const tls = line.tls as { clientSubject: unknown; authorized: unknown };
+        assert.equal(tls.clientSubject, `CN=${CLIENT_CN}`);
+        assert.equal(tls.authorized, true);
+        assert.deepEqual(events.rejects, []);
+      },
+    );
 
-    it("clientAuth 'require': no certificate, or a foreign one, is refused (tls_error) naming the header's client", { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { server, events } = await start('required', mtls());
-      const addresses: string[] = [];
-      server.on('reject', (_reason: RejectReason, address: string) => addresses.push(address));
-      const anonymous = await proxiedAttempt(fixture?.port as number, v1('TCP4', '203.0.113.21', '203.0.113.1', 2021, 443));
-      await assertRefused(anonymous, 'tls_error');
-      const stranger = await proxiedAttempt(fixture?.port as number, v1('TCP4', '203.0.113.22', '203.0.113.1', 2022, 443), verifying({ cert: pki.strangerClient.cert, key: pki.strangerClient.key }));
-      await assertRefused(stranger, 'tls_error', 2);
-      assert.deepEqual(addresses, ['203.0.113.21', '203.0.113.22']);
-      const refusal = await logger.next('connection rejected');
-      assert.equal(refusal.fields.remote, '203.0.113.21');
-      assert.equal(refusal.fields.remotePort, 2021);
-      assert.equal(events.closes.length, 0);
-    });
+    it(
+      "clientAuth 'require': no certificate, or a foreign one, is refused (tls_error) naming the header's client",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { server, events } = await start('required', mtls());
+        const addresses: string[] = [];
+        server.on('reject', (_reason: RejectReason, address: string) => addresses.push(address));
+        const anonymous = await proxiedAttempt(fixture?.port as number, v1('TCP4', '203.0.113.21', '203.0.113.1', 2021, 443));
+        await assertRefused(anonymous, 'tls_error');
+        const stranger = await proxiedAttempt(
+          fixture?.port as number,
+          v1('TCP4', '203.0.113.22', '203.0.113.1', 2022, 443),
+          verifying({ cert: pki.strangerClient.cert, key: pki.strangerClient.key }),
+        );
+        await assertRefused(stranger, 'tls_error', 2);
+        assert.deepEqual(addresses, ['203.0.113.21', '203.0.113.22']);
+        const refusal = await logger.next('connection rejected');
+        assert.equal(refusal.fields.remote, '203.0.113.21');
+        assert.equal(refusal.fields.remotePort, 2021);
+        assert.equal(events.closes.length, 0);
+      },
+    );
   });
 
   describe('reloadTls()', () => {
@@ -439,7 +499,12 @@ describe('PROXY protocol on tls listeners', () => {
       assert.equal((await echoOf(old, 'before\n')).toString(), 'before\n');
 
       await server.reloadTls({ cert: second.cert, key: second.key });
-      const { client: fresh } = await proxied(port, v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.31', '203.0.113.1', 3031, 443)), verifying(), 'one-write');
+      const { client: fresh } = await proxied(
+        port,
+        v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.31', '203.0.113.1', 3031, 443)),
+        verifying(),
+        'one-write',
+      );
       assert.equal(fresh.socket.getPeerCertificate().fingerprint256, fingerprint256(second.cert));
       assert.equal((await echoOf(fresh, 'new certificate\n')).toString(), 'new certificate\n');
       assert.equal((await echoOf(old, 'after\n')).toString(), 'after\n', 'the reload dropped no connection');
@@ -503,57 +568,83 @@ describe('PROXY protocol on tls listeners', () => {
 
   describe('the CLI', () => {
     for (const runtime of RUNTIMES) {
-      it(`${runtime}: --listen "tls://…?proxy=required"; SIGHUP's certificate is the one the next proxied client gets`, { timeout: CLI_TIMEOUT_MS }, async () => {
-        const certFile = join(dir, `${runtime}.crt`);
-        const keyFile = join(dir, `${runtime}.key`);
-        writeFileSync(certFile, pki.server.cert);
-        writeFileSync(keyFile, pki.server.key);
-        const second = await makeServerCert(pki.ca, 'reloaded.localhost');
-        // A plain tcp listener first: its line is the one startEchod checks the runtime's transport on.
-        const { echod } = await startEchod(
-          runtime,
-          ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0?proxy=required`, '--tls-cert', certFile, '--tls-key', keyFile, '--proxy-protocol-timeout', '2s'],
-          (started) => echods.push(started),
-        );
-        await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
-        const tlsLine = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'));
-        assert.equal(tlsLine?.proxyProtocol, 'required');
-        const port = tlsLine?.port as number;
+      it(
+        `${runtime}: --listen "tls://…?proxy=required"; SIGHUP's certificate is the one the next proxied client gets`,
+        { timeout: CLI_TIMEOUT_MS },
+        async () => {
+          const certFile = join(dir, `${runtime}.crt`);
+          const keyFile = join(dir, `${runtime}.key`);
+          writeFileSync(certFile, pki.server.cert);
+          writeFileSync(keyFile, pki.server.key);
+          const second = await makeServerCert(pki.ca, 'reloaded.localhost');
+          // A plain tcp listener first: its line is the one startEchod checks the runtime's transport on.
+          const { echod } = await startEchod(
+            runtime,
+            [
+              '--listen',
+              `tcp://${HOST}:0`,
+              '--listen',
+              `tls://${HOST}:0?proxy=required`,
+              '--tls-cert',
+              certFile,
+              '--tls-key',
+              keyFile,
+              '--proxy-protocol-timeout',
+              '2s',
+            ],
+            (started) => echods.push(started),
+          );
+          await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
+          const tlsLine = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'));
+          assert.equal(tlsLine?.proxyProtocol, 'required');
+          const port = tlsLine?.port as number;
 
-        const { client: old, balancerPort } = await proxied(port, v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.90', '203.0.113.1', 9090, 443)), verifying(), 'one-write');
-        assert.equal(old.socket.getPeerCertificate().fingerprint256, fingerprint256(pki.server.cert));
-        assert.equal((await echoOf(old, 'first\n')).toString(), 'first\n');
+          const { client: old, balancerPort } = await proxied(
+            port,
+            v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.90', '203.0.113.1', 9090, 443)),
+            verifying(),
+            'one-write',
+          );
+          assert.equal(old.socket.getPeerCertificate().fingerprint256, fingerprint256(pki.server.cert));
+          assert.equal((await echoOf(old, 'first\n')).toString(), 'first\n');
 
-        writeFileSync(certFile, second.cert);
-        writeFileSync(keyFile, second.key);
-        echod.signal('SIGHUP');
-        await echod.line('tls certificates reloaded');
-        const { client: fresh } = await proxied(port, v1('TCP4', '203.0.113.91', '203.0.113.1', 9091, 443));
-        assert.equal(fresh.socket.getPeerCertificate().fingerprint256, fingerprint256(second.cert));
-        assert.equal((await echoOf(fresh, 'second\n')).toString(), 'second\n');
-        assert.equal((await echoOf(old, 'still here\n')).toString(), 'still here\n', 'SIGHUP dropped no connection');
+          writeFileSync(certFile, second.cert);
+          writeFileSync(keyFile, second.key);
+          echod.signal('SIGHUP');
+          await echod.line('tls certificates reloaded');
+          const { client: fresh } = await proxied(port, v1('TCP4', '203.0.113.91', '203.0.113.1', 9091, 443));
+          assert.equal(fresh.socket.getPeerCertificate().fingerprint256, fingerprint256(second.cert));
+          assert.equal((await echoOf(fresh, 'second\n')).toString(), 'second\n');
+          assert.equal((await echoOf(old, 'still here\n')).toString(), 'still here\n', 'SIGHUP dropped no connection');
 
-        const direct = StreamClient.tlsAttempt(port, verifying());
-        sockets.push(direct);
-        await direct.waitClosed();
-        assert.equal(direct.secure, false);
-        const refusal = await echod.log((line) => line.msg === 'connection rejected' && line.reason === 'proxy_protocol_error', 'the refusal of the client without a header');
-        assert.equal(refusal.remote, HOST);
+          const direct = StreamClient.tlsAttempt(port, verifying());
+          sockets.push(direct);
+          await direct.waitClosed();
+          assert.equal(direct.secure, false);
+          const refusal = await echod.log(
+            (line) => line.msg === 'connection rejected' && line.reason === 'proxy_protocol_error',
+            'the refusal of the client without a header',
+          );
+          assert.equal(refusal.remote, HOST);
 
-        const version = old.socket.getProtocol();
-        old.end();
-        await old.readToEnd();
-        const closed = await echod.log((line) => line.msg === 'connection closed' && line.remotePort === 9090, 'the close of the first proxied connection');
-        assert.equal(closed.remote, '203.0.113.90');
-        assert.deepEqual(closed.via, { address: HOST, port: balancerPort });
-        const tls = closed.tls as { servername: unknown; version: unknown };
-        assert.equal(tls.servername, SERVER_NAME);
-        assert.equal(tls.version, version);
+          const version = old.socket.getProtocol();
+          old.end();
+          await old.readToEnd();
+          const closed = await echod.log(
+            (line) => line.msg === 'connection closed' && line.remotePort === 9090,
+            'the close of the first proxied connection',
+          );
+          assert.equal(closed.remote, '203.0.113.90');
+          assert.deepEqual(closed.via, { address: HOST, port: balancerPort });
+          const tls = closed.tls as { servername: unknown; version: unknown };
+          assert.equal(tls.servername, SERVER_NAME);
+          assert.equal(tls.version, version);
 
-        fresh.end();
-        echod.signal('SIGTERM');
-        assert.deepEqual(await echod.exited(), { code: 0, signal: null });
-      });
+          fresh.end();
+          echod.signal('SIGTERM');
+          assert.deepEqual(await echod.exited(), { code: 0, signal: null });
+        },
+      );
     }
 
     it(
@@ -566,7 +657,16 @@ describe('PROXY protocol on tls listeners', () => {
         writeFileSync(certFile, pki.server.cert);
         writeFileSync(keyFile, pki.server.key);
         writeFileSync(caFile, pki.ca.cert);
-        const args = ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0?proxy=required`, '--tls-cert', certFile, '--tls-key', keyFile];
+        const args = [
+          '--listen',
+          `tcp://${HOST}:0`,
+          '--listen',
+          `tls://${HOST}:0?proxy=required`,
+          '--tls-cert',
+          certFile,
+          '--tls-key',
+          keyFile,
+        ];
         const { echod } = await startEchod('node', args, (started) => echods.push(started));
         await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
         const echodPort = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'))?.port as number;
@@ -591,7 +691,14 @@ describe('PROXY protocol on tls listeners', () => {
           (started) => processes.push(started.child),
         );
 
-        const { child: openssl, stdout } = await opensslEcho(balancerPort, caFile, 'through haproxy\n', (started) => processes.push(started), 'the echo through haproxy and openssl', () => `; haproxy: ${haproxy.output}`);
+        const { child: openssl, stdout } = await opensslEcho(
+          balancerPort,
+          caFile,
+          'through haproxy\n',
+          (started) => processes.push(started),
+          'the echo through haproxy and openssl',
+          () => `; haproxy: ${haproxy.output}`,
+        );
         assert.equal(stdout, 'through haproxy\n');
 
         const opened = await echod.line('connection opened');
@@ -604,7 +711,10 @@ describe('PROXY protocol on tls listeners', () => {
         assert.notEqual(via.port, opened.remotePort, 'openssl is the client, haproxy the balancer');
 
         openssl.kill('SIGTERM');
-        const closed = await echod.log((line) => line.msg === 'connection closed' && line.remotePort === opened.remotePort, 'the close of the connection');
+        const closed = await echod.log(
+          (line) => line.msg === 'connection closed' && line.remotePort === opened.remotePort,
+          'the close of the connection',
+        );
         assert.equal((closed.tls as { servername: unknown }).servername, SERVER_NAME);
         assert.deepEqual(closed.via, via);
       },

@@ -47,7 +47,12 @@ describe('PROXY protocol on stream listeners', () => {
 
   async function start(proxyProtocol: ProxyProtocolMode, extra: EchoServerOptions = {}): Promise<Fixture> {
     logger = new RecordingLogger();
-    fixture = await Fixture.start({ listeners: [{ protocol: 'tcp', host: HOST, port: 0, proxyProtocol }], proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS, logger, ...extra });
+    fixture = await Fixture.start({
+      listeners: [{ protocol: 'tcp', host: HOST, port: 0, proxyProtocol }],
+      proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS,
+      logger,
+      ...extra,
+    });
     return fixture;
   }
 
@@ -76,33 +81,37 @@ describe('PROXY protocol on stream listeners', () => {
   }
 
   describe('headers', () => {
-    it('v1 TCP4: the client is the header\'s source, the balancer is `via`, the data after the header is echoed', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { events } = await start('required');
-      const opened: [number, string, number][] = [];
-      fixture?.server.on('connection', (id, address, port) => opened.push([id, address, port]));
-      const balancer = await client();
-      const balancerPort = localPortOf(balancer);
-      await echoesAfter(balancer, v1('TCP4', '203.0.113.7', '198.51.100.1', 41_234, 7), 'hello through the balancer\n');
-      const [summary] = await events.closed(1);
-      assert.equal(summary?.remoteAddress, '203.0.113.7');
-      assert.equal(summary?.remotePort, 41_234);
-      assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
-      assert.equal(summary?.bytesSent, 'hello through the balancer\n'.length);
-      assert.equal(summary?.bytesReceived, 'hello through the balancer\n'.length, "the client's bytes: the header is not counted");
-      assert.deepEqual(opened, [[summary?.id, '203.0.113.7', 41_234]]);
+    it(
+      "v1 TCP4: the client is the header's source, the balancer is `via`, the data after the header is echoed",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { events } = await start('required');
+        const opened: [number, string, number][] = [];
+        fixture?.server.on('connection', (id, address, port) => opened.push([id, address, port]));
+        const balancer = await client();
+        const balancerPort = localPortOf(balancer);
+        await echoesAfter(balancer, v1('TCP4', '203.0.113.7', '198.51.100.1', 41_234, 7), 'hello through the balancer\n');
+        const [summary] = await events.closed(1);
+        assert.equal(summary?.remoteAddress, '203.0.113.7');
+        assert.equal(summary?.remotePort, 41_234);
+        assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
+        assert.equal(summary?.bytesSent, 'hello through the balancer\n'.length);
+        assert.equal(summary?.bytesReceived, 'hello through the balancer\n'.length, "the client's bytes: the header is not counted");
+        assert.deepEqual(opened, [[summary?.id, '203.0.113.7', 41_234]]);
 
-      const open = await logger.next('connection opened');
-      assert.equal(open.fields.remote, '203.0.113.7');
-      assert.equal(open.fields.remotePort, 41_234);
-      assert.deepEqual(open.fields.via, { address: HOST, port: balancerPort });
-      const proxy = open.fields.proxy as { version: number; destination: unknown };
-      assert.equal(proxy.version, 1);
-      assert.deepEqual(proxy.destination, { address: '198.51.100.1', port: 7 });
-      const close = await logger.next('connection closed');
-      assert.equal(close.fields.remote, '203.0.113.7');
-      assert.equal(close.fields.remotePort, 41_234);
-      assert.deepEqual(close.fields.via, { address: HOST, port: balancerPort });
-    });
+        const open = await logger.next('connection opened');
+        assert.equal(open.fields.remote, '203.0.113.7');
+        assert.equal(open.fields.remotePort, 41_234);
+        assert.deepEqual(open.fields.via, { address: HOST, port: balancerPort });
+        const proxy = open.fields.proxy as { version: number; destination: unknown };
+        assert.equal(proxy.version, 1);
+        assert.deepEqual(proxy.destination, { address: '198.51.100.1', port: 7 });
+        const close = await logger.next('connection closed');
+        assert.equal(close.fields.remote, '203.0.113.7');
+        assert.equal(close.fields.remotePort, 41_234);
+        assert.deepEqual(close.fields.via, { address: HOST, port: balancerPort });
+      },
+    );
 
     it('v1 TCP6', { timeout: TEST_TIMEOUT_MS }, async () => {
       const { events } = await start('required');
@@ -112,22 +121,30 @@ describe('PROXY protocol on stream listeners', () => {
       assert.equal(summary?.remotePort, 50_000);
     });
 
-    it('v2 TCP4 with a TLV: the client is the header\'s source, the data in the same packet is echoed', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { events } = await start('required');
-      const balancer = await client();
-      const balancerPort = localPortOf(balancer);
-      const header = v2(0x21, FAMILY.TCP4, Buffer.concat([addresses('TCP4', '192.0.2.44', '192.0.2.1', 61_000, 7), authorityTlv('echo.example.com')]));
-      await echoesAfter(balancer, header, 'binary header, text line\n');
-      const [summary] = await events.closed(1);
-      assert.equal(summary?.bytesReceived, 'binary header, text line\n'.length, "the client's bytes: the header is not counted");
-      assert.equal(summary?.remoteAddress, '192.0.2.44');
-      assert.equal(summary?.remotePort, 61_000);
-      assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
-      const open = await logger.next('connection opened');
-      const proxy = open.fields.proxy as { version: number; tlvs: { authority?: string } };
-      assert.equal(proxy.version, 2);
-      assert.equal(proxy.tlvs.authority, 'echo.example.com');
-    });
+    it(
+      "v2 TCP4 with a TLV: the client is the header's source, the data in the same packet is echoed",
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { events } = await start('required');
+        const balancer = await client();
+        const balancerPort = localPortOf(balancer);
+        const header = v2(
+          0x21,
+          FAMILY.TCP4,
+          Buffer.concat([addresses('TCP4', '192.0.2.44', '192.0.2.1', 61_000, 7), authorityTlv('echo.example.com')]),
+        );
+        await echoesAfter(balancer, header, 'binary header, text line\n');
+        const [summary] = await events.closed(1);
+        assert.equal(summary?.bytesReceived, 'binary header, text line\n'.length, "the client's bytes: the header is not counted");
+        assert.equal(summary?.remoteAddress, '192.0.2.44');
+        assert.equal(summary?.remotePort, 61_000);
+        assert.deepEqual(summary?.via, { address: HOST, port: balancerPort });
+        const open = await logger.next('connection opened');
+        const proxy = open.fields.proxy as { version: number; tlvs: { authority?: string } };
+        assert.equal(proxy.version, 2);
+        assert.equal(proxy.tlvs.authority, 'echo.example.com');
+      },
+    );
 
     it('v2 TCP6', { timeout: TEST_TIMEOUT_MS }, async () => {
       const { events } = await start('required');
@@ -171,35 +188,43 @@ describe('PROXY protocol on stream listeners', () => {
   });
 
   describe("'optional'", () => {
-    it('serves clients without a header, with a v1 or v2 header, and a v2 LOCAL health check, on one port', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const { events } = await start('optional');
-      const plain = await client();
-      const plainPort = localPortOf(plain);
-      await echoesAfter(plain, Buffer.alloc(0), 'no header at all\n');
-      const withV1 = await client();
-      const v1Port = localPortOf(withV1);
-      await echoesAfter(withV1, v1('TCP4', '203.0.113.50', '203.0.113.1', 6000, 7), 'v1\n');
-      const withV2 = await client();
-      const v2Port = localPortOf(withV2);
-      await echoesAfter(withV2, v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.51', '203.0.113.1', 6001, 7)), 'v2\n');
-      const health = await client();
-      const healthPort = localPortOf(health);
-      await echoesAfter(health, v2(0x20, FAMILY.UNSPEC), 'LOCAL\n');
-      const unknown = await client();
-      const unknownPort = localPortOf(unknown);
-      await echoesAfter(unknown, Buffer.from('PROXY UNKNOWN\r\n'), 'UNKNOWN\n');
+    it(
+      'serves clients without a header, with a v1 or v2 header, and a v2 LOCAL health check, on one port',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const { events } = await start('optional');
+        const plain = await client();
+        const plainPort = localPortOf(plain);
+        await echoesAfter(plain, Buffer.alloc(0), 'no header at all\n');
+        const withV1 = await client();
+        const v1Port = localPortOf(withV1);
+        await echoesAfter(withV1, v1('TCP4', '203.0.113.50', '203.0.113.1', 6000, 7), 'v1\n');
+        const withV2 = await client();
+        const v2Port = localPortOf(withV2);
+        await echoesAfter(withV2, v2(0x21, FAMILY.TCP4, addresses('TCP4', '203.0.113.51', '203.0.113.1', 6001, 7)), 'v2\n');
+        const health = await client();
+        const healthPort = localPortOf(health);
+        await echoesAfter(health, v2(0x20, FAMILY.UNSPEC), 'LOCAL\n');
+        const unknown = await client();
+        const unknownPort = localPortOf(unknown);
+        await echoesAfter(unknown, Buffer.from('PROXY UNKNOWN\r\n'), 'UNKNOWN\n');
 
-      const summaries = await events.closed(5);
-      const seen = (summary: (typeof summaries)[number]): [string, number, number | null] => [summary.remoteAddress, summary.remotePort, summary.via?.port ?? null];
-      assert.deepEqual(summaries.map(seen), [
-        [HOST, plainPort, null],
-        ['203.0.113.50', 6000, v1Port],
-        ['203.0.113.51', 6001, v2Port],
-        [HOST, healthPort, null], // LOCAL: the connection's own address stands
-        [HOST, unknownPort, null], // UNKNOWN: likewise
-      ]);
-      assert.deepEqual(events.rejects, []);
-    });
+        const summaries = await events.closed(5);
+        const seen = (summary: (typeof summaries)[number]): [string, number, number | null] => [
+          summary.remoteAddress,
+          summary.remotePort,
+          summary.via?.port ?? null,
+        ];
+        assert.deepEqual(summaries.map(seen), [
+          [HOST, plainPort, null],
+          ['203.0.113.50', 6000, v1Port],
+          ['203.0.113.51', 6001, v2Port],
+          [HOST, healthPort, null], // LOCAL: the connection's own address stands
+          [HOST, unknownPort, null], // UNKNOWN: likewise
+        ]);
+        assert.deepEqual(events.rejects, []);
+      },
+    );
 
     it('a client that sends nothing is closed after proxyProtocolTimeoutMs', { timeout: TEST_TIMEOUT_MS }, async () => {
       await start('optional');
@@ -224,7 +249,7 @@ describe('PROXY protocol on stream listeners', () => {
       assert.equal(line.remotePort, directPort);
     });
 
-    it('a v2 LOCAL health check is served with the connection\'s own address', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("a v2 LOCAL health check is served with the connection's own address", { timeout: TEST_TIMEOUT_MS }, async () => {
       const { events } = await start('required');
       await echoesAfter(await client(), v2(0x20, FAMILY.UNSPEC), 'health\n');
       const [summary] = await events.closed(1);
@@ -285,7 +310,7 @@ describe('PROXY protocol on stream listeners', () => {
   });
 
   describe('limits', () => {
-    it('maxConnectionsPerIp counts the address the header names, not the balancer\'s', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("maxConnectionsPerIp counts the address the header names, not the balancer's", { timeout: TEST_TIMEOUT_MS }, async () => {
       const { server, events } = await start('required', { maxConnectionsPerIp: 1 });
       const rejectedAddresses: string[] = [];
       server.on('reject', (_reason, address) => rejectedAddresses.push(address));
@@ -297,7 +322,9 @@ describe('PROXY protocol on stream listeners', () => {
       assert.equal(await bob.readText('bob\n'), 'bob\n', 'another client behind the same balancer is served');
 
       const aliceAgain = await client();
-      await aliceAgain.write(Buffer.concat([v1('TCP4', '198.51.100.1', '192.0.2.1', 1003, 7), Buffer.from('alice again\n')])).catch(() => {});
+      await aliceAgain
+        .write(Buffer.concat([v1('TCP4', '198.51.100.1', '192.0.2.1', 1003, 7), Buffer.from('alice again\n')]))
+        .catch(() => {});
       await aliceAgain.waitClosed();
       assert.equal(aliceAgain.pendingBytes, 0);
       await events.until(() => events.rejects.length === 1, WAIT_MS, 'the second connection from 198.51.100.1 to be refused');
@@ -319,10 +346,14 @@ describe('PROXY protocol on stream listeners', () => {
   });
 
   describe('other stream listeners and clients', () => {
-    it('a unix listener with proxy=required takes the client\'s address from the header', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("a unix listener with proxy=required takes the client's address from the header", { timeout: TEST_TIMEOUT_MS }, async () => {
       logger = new RecordingLogger();
       const path = join(dir, 'proxied.sock');
-      fixture = await Fixture.start({ listeners: [{ protocol: 'unix', path, proxyProtocol: 'required' }], proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS, logger });
+      fixture = await Fixture.start({
+        listeners: [{ protocol: 'unix', path, proxyProtocol: 'required' }],
+        proxyProtocolTimeoutMs: HEADER_TIMEOUT_MS,
+        logger,
+      });
       const { events } = fixture;
       const balancer = await StreamClient.unix(path);
       extraClients.push(balancer);
@@ -336,39 +367,47 @@ describe('PROXY protocol on stream listeners', () => {
       assert.match(summary?.listener ?? '', /^unix:\/\//);
     });
 
-    it('socat fed a v1 header line, then data: the data comes back, the header does not', { timeout: TEST_TIMEOUT_MS, skip: SOCAT ? false : 'socat is not installed' }, async () => {
-      const { port, events } = await start('required');
-      const socat = spawn('socat', ['-', `TCP:${HOST}:${port}`]);
-      let stdout = '';
-      let stderr = '';
-      const waiters = new Waiters();
-      socat.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString('latin1');
-        waiters.notify();
-      });
-      socat.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      let exitCode: number | null = null;
-      socat.on('close', (code) => {
-        exitCode = code;
-        waiters.notify();
-      });
-      try {
-        socat.stdin.end('PROXY TCP4 192.0.2.200 192.0.2.1 3333 7\r\nfrom socat\n');
-        await waiters.until(() => exitCode !== null, WAIT_MS, `socat to finish (stderr: ${stderr})`);
-      } finally {
-        if (socat.exitCode === null && socat.signalCode === null) socat.kill('SIGKILL');
-      }
-      assert.equal(exitCode, 0, stderr);
-      assert.equal(stdout, 'from socat\n');
-      const [summary] = await events.closed(1);
-      assert.equal(summary?.remoteAddress, '192.0.2.200');
-      assert.equal(summary?.remotePort, 3333);
-      assert.equal(summary?.reason, 'client_closed');
-    });
+    it(
+      'socat fed a v1 header line, then data: the data comes back, the header does not',
+      { timeout: TEST_TIMEOUT_MS, skip: SOCAT ? false : 'socat is not installed' },
+      async () => {
+        const { port, events } = await start('required');
+        const socat = spawn('socat', ['-', `TCP:${HOST}:${port}`]);
+        let stdout = '';
+        let stderr = '';
+        const waiters = new Waiters();
+        socat.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString('latin1');
+          waiters.notify();
+        });
+        socat.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        let exitCode: number | null = null;
+        socat.on('close', (code) => {
+          exitCode = code;
+          waiters.notify();
+        });
+        try {
+          socat.stdin.end('PROXY TCP4 192.0.2.200 192.0.2.1 3333 7\r\nfrom socat\n');
+          await waiters.until(() => exitCode !== null, WAIT_MS, `socat to finish (stderr: ${stderr})`);
+        } finally {
+          if (socat.exitCode === null && socat.signalCode === null) socat.kill('SIGKILL');
+        }
+        assert.equal(exitCode, 0, stderr);
+        assert.equal(stdout, 'from socat\n');
+        const [summary] = await events.closed(1);
+        assert.equal(summary?.remoteAddress, '192.0.2.200');
+        assert.equal(summary?.remotePort, 3333);
+        assert.equal(summary?.reason, 'client_closed');
+      },
+    );
   });
   describe('the CLI', () => {
     it('--proxy-protocol required applies to tcp:// listeners, not tls:// ones', { timeout: CLI_TIMEOUT_MS }, async () => {
-      const { echod, port } = await startEchod('node', ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0`, '--tls-self-signed', '--proxy-protocol', 'required'], (started) => echods.push(started));
+      const { echod, port } = await startEchod(
+        'node',
+        ['--listen', `tcp://${HOST}:0`, '--listen', `tls://${HOST}:0`, '--tls-self-signed', '--proxy-protocol', 'required'],
+        (started) => echods.push(started),
+      );
       await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
       const tlsLine = echod.all('listening').find((line) => String(line.listener).startsWith('tls://'));
       assert.equal(echod.all('listening').find((line) => line.port === port)?.proxyProtocol, 'required');
@@ -381,7 +420,10 @@ describe('PROXY protocol on stream listeners', () => {
       assert.equal(await balancer.readText('via the cli\n'), 'via the cli\n');
       balancer.end();
       await balancer.readToEnd();
-      const closed = await echod.log((line) => line.msg === 'connection closed' && line.remotePort === 7777, 'the close of the proxied connection');
+      const closed = await echod.log(
+        (line) => line.msg === 'connection closed' && line.remotePort === 7777,
+        'the close of the proxied connection',
+      );
       assert.equal(closed.remote, '198.51.100.77');
       assert.deepEqual(closed.via, { address: HOST, port: balancerPort });
 

@@ -33,11 +33,15 @@ describe('growingPercentFor', () => {
 
   it('always puts the limit at least HEADROOM_BYTES above the old generation when it acts', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: HEADROOM_BYTES - 1 }), fc.integer({ min: FAST_READ_BYTES_PER_S, max: 2 ** 40 }), (old, rate) => {
-        const percent = growingPercentFor(old, rate);
-        assert.ok(percent > 0);
-        assert.ok(Math.max(old, MiB) * (percent / 100) >= HEADROOM_BYTES);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: HEADROOM_BYTES - 1 }),
+        fc.integer({ min: FAST_READ_BYTES_PER_S, max: 2 ** 40 }),
+        (old, rate) => {
+          const percent = growingPercentFor(old, rate);
+          assert.ok(percent > 0);
+          assert.ok(Math.max(old, MiB) * (percent / 100) >= HEADROOM_BYTES);
+        },
+      ),
     );
   });
 

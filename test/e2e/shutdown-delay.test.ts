@@ -72,7 +72,11 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
     const drainWait = SHUTDOWN_DELAY_MS + WAIT_MS;
     // The unterminated tail is a fragment: at a close echod starts it is not echoed (README, Behaviour).
     const tail = 'unfinished tail';
-    assert.equal((await busy.readToEnd(drainWait)).toString(), inFlight.slice(0, -tail.length), 'every line in flight echoed before EOF, not the tail');
+    assert.equal(
+      (await busy.readToEnd(drainWait)).toString(),
+      inFlight.slice(0, -tail.length),
+      'every line in flight echoed before EOF, not the tail',
+    );
     assert.equal((await late.readToEnd(drainWait)).length, 0, 'the late client sees EOF');
 
     const exit = await echod.exited(drainWait);
@@ -97,48 +101,48 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
     );
   });
 
-  it(
-    'SIGTERM: a client whose echo is held back by backpressure still gets every byte the server had received',
-    {},
-    async () => {
-      const started = await startWithAdmin(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
-      echod = started.echod;
-      const { port, adminPort } = started;
-      const stats = async (): Promise<{ bytesReceived: number }> => JSON.parse((await request(adminPort, '/stats')).body) as { bytesReceived: number };
-      // Does not read: the server's echo backs up, it pauses reading, and lines pile up in flight.
-      const slow = await Client.connect(port, { read: false });
-      clients.push(slow);
-      const payload = Buffer.from(Array.from({ length: BACKPRESSURE_LINES }, (_, i) => `in flight ${i}\n`).join(''));
-      slow.socket.write(payload);
-      // No event says "the server has stopped reading": ask /stats until the count holds still.
-      let received = -1;
-      let steady = 0;
-      const deadline = Date.now() + WAIT_MS;
-      while (steady < STEADY_READS) {
-        assert.ok(Date.now() < deadline, 'the server stops reading from a client that does not read');
-        const now = (await stats()).bytesReceived;
-        steady = now === received ? steady + 1 : 0;
-        received = now;
-      }
-      assert.ok(received > 0 && received < payload.length, `blocked after ${received} of ${payload.length} bytes`);
+  it('SIGTERM: a client whose echo is held back by backpressure still gets every byte the server had received', {}, async () => {
+    const started = await startWithAdmin(['--shutdown-delay', `${SHUTDOWN_DELAY_MS / 1000}s`]);
+    echod = started.echod;
+    const { port, adminPort } = started;
+    const stats = async (): Promise<{ bytesReceived: number }> =>
+      JSON.parse((await request(adminPort, '/stats')).body) as { bytesReceived: number };
+    // Does not read: the server's echo backs up, it pauses reading, and lines pile up in flight.
+    const slow = await Client.connect(port, { read: false });
+    clients.push(slow);
+    const payload = Buffer.from(Array.from({ length: BACKPRESSURE_LINES }, (_, i) => `in flight ${i}\n`).join(''));
+    slow.socket.write(payload);
+    // No event says "the server has stopped reading": ask /stats until the count holds still.
+    let received = -1;
+    let steady = 0;
+    const deadline = Date.now() + WAIT_MS;
+    while (steady < STEADY_READS) {
+      assert.ok(Date.now() < deadline, 'the server stops reading from a client that does not read');
+      const now = (await stats()).bytesReceived;
+      steady = now === received ? steady + 1 : 0;
+      received = now;
+    }
+    assert.ok(received > 0 && received < payload.length, `blocked after ${received} of ${payload.length} bytes`);
 
-      echod.signal('SIGTERM');
-      await echod.line('shutting down');
-      // Start reading only once the drain has begun: before that, reading would let the server read on.
-      const deadline2 = Date.now() + SHUTDOWN_DELAY_MS + WAIT_MS;
-      while ((await request(adminPort, '/readyz')).body !== 'draining\n') {
-        assert.ok(Date.now() < deadline2, 'the drain to begin');
-      }
-      slow.startReading();
-      const echoed = await slow.readToEnd(WAIT_MS * 2);
-      assert.ok(echoed.equals(payload.subarray(0, echoed.length)), 'the echo is a prefix of what was sent, in order');
-      // Every complete line received; a line cut short by the backpressure is a fragment, not echoed (README, Behaviour).
-      const completeLines = payload.subarray(0, received).lastIndexOf(0x0a) + 1;
-      assert.ok(echoed.length >= completeLines, `echoed ${echoed.length} bytes; the server had received ${received} (${completeLines} in complete lines) when the drain began`);
-      assert.equal(echoed.at(-1), 0x0a, 'the echo ends with a complete line');
-      assert.deepEqual(await echod.exited(WAIT_MS), { code: 0, signal: null });
-    },
-  );
+    echod.signal('SIGTERM');
+    await echod.line('shutting down');
+    // Start reading only once the drain has begun: before that, reading would let the server read on.
+    const deadline2 = Date.now() + SHUTDOWN_DELAY_MS + WAIT_MS;
+    while ((await request(adminPort, '/readyz')).body !== 'draining\n') {
+      assert.ok(Date.now() < deadline2, 'the drain to begin');
+    }
+    slow.startReading();
+    const echoed = await slow.readToEnd(WAIT_MS * 2);
+    assert.ok(echoed.equals(payload.subarray(0, echoed.length)), 'the echo is a prefix of what was sent, in order');
+    // Every complete line received; a line cut short by the backpressure is a fragment, not echoed (README, Behaviour).
+    const completeLines = payload.subarray(0, received).lastIndexOf(0x0a) + 1;
+    assert.ok(
+      echoed.length >= completeLines,
+      `echoed ${echoed.length} bytes; the server had received ${received} (${completeLines} in complete lines) when the drain began`,
+    );
+    assert.equal(echoed.at(-1), 0x0a, 'the echo ends with a complete line');
+    assert.deepEqual(await echod.exited(WAIT_MS), { code: 0, signal: null });
+  });
 
   it('a second SIGTERM during the delay exits at once, not zero', async () => {
     const longDelayMs = 60_000;
@@ -152,6 +156,9 @@ describe('echod --shutdown-delay (the binary, end to end)', { timeout: TEST_TIME
     const exit = await echod.exited(WAIT_MS);
     assert.equal(exit.signal, null, 'exits by itself, not killed by the signal');
     assert.notEqual(exit.code, 0, 'an interrupted drain is not a clean exit');
-    assert.ok(echod.logs.some((line) => line.msg === 'second signal, exiting at once'), 'says why it exited early');
+    assert.ok(
+      echod.logs.some((line) => line.msg === 'second signal, exiting at once'),
+      'says why it exited early',
+    );
   });
 });

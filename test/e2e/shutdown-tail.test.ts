@@ -28,44 +28,60 @@ describe('the unterminated tail at a close echod starts', () => {
         const { connId } = await echod.openOf(client);
         await client.write(LINES + TAIL);
         assert.equal(await client.readText(LINES), LINES);
-        const read = (): number => echod.all('message received').filter((line) => line.connId === connId).reduce((sum, line) => sum + (line.bytes as number), 0);
+        const read = (): number =>
+          echod
+            .all('message received')
+            .filter((line) => line.connId === connId)
+            .reduce((sum, line) => sum + (line.bytes as number), 0);
         await echod.until(() => read() === LINES.length + TAIL.length, 'echod to read the tail');
         return client;
       }
 
-      it('SIGTERM: only the complete line comes back, then EOF; the close line says 7 tail bytes were dropped', { timeout: TEST_TIMEOUT_MS }, reporting(processes, async () => {
-        const { echod, port } = await start();
-        const client = await sentLineAndTail(echod, port);
-        echod.signal('SIGTERM');
-        assert.equal((await client.readToEnd()).toString(), '', 'nothing after the complete line: not the fragment');
-        const closed = await echod.closeOf(client);
-        assert.equal(closed.reason, 'shutdown');
-        assert.equal(closed.discardedTailBytes, TAIL.length);
-        assert.equal(closed.bytesIn, LINES.length + TAIL.length);
-        assert.equal(closed.bytesOut, LINES.length);
-        assert.deepEqual(await echod.exited(), { code: 0, signal: null });
-      }));
+      it(
+        'SIGTERM: only the complete line comes back, then EOF; the close line says 7 tail bytes were dropped',
+        { timeout: TEST_TIMEOUT_MS },
+        reporting(processes, async () => {
+          const { echod, port } = await start();
+          const client = await sentLineAndTail(echod, port);
+          echod.signal('SIGTERM');
+          assert.equal((await client.readToEnd()).toString(), '', 'nothing after the complete line: not the fragment');
+          const closed = await echod.closeOf(client);
+          assert.equal(closed.reason, 'shutdown');
+          assert.equal(closed.discardedTailBytes, TAIL.length);
+          assert.equal(closed.bytesIn, LINES.length + TAIL.length);
+          assert.equal(closed.bytesOut, LINES.length);
+          assert.deepEqual(await echod.exited(), { code: 0, signal: null });
+        }),
+      );
 
-      it('the idle timeout: the same, reason idle_timeout', { timeout: TEST_TIMEOUT_MS }, reporting(processes, async () => {
-        const { echod, port } = await start(['--idle-timeout', `${IDLE_MS}ms`]);
-        const client = await sentLineAndTail(echod, port);
-        assert.equal((await client.readToEnd()).toString(), '');
-        const closed = await echod.closeOf(client);
-        assert.equal(closed.reason, 'idle_timeout');
-        assert.equal(closed.discardedTailBytes, TAIL.length);
-        assert.equal(closed.bytesOut, LINES.length);
-      }));
+      it(
+        'the idle timeout: the same, reason idle_timeout',
+        { timeout: TEST_TIMEOUT_MS },
+        reporting(processes, async () => {
+          const { echod, port } = await start(['--idle-timeout', `${IDLE_MS}ms`]);
+          const client = await sentLineAndTail(echod, port);
+          assert.equal((await client.readToEnd()).toString(), '');
+          const closed = await echod.closeOf(client);
+          assert.equal(closed.reason, 'idle_timeout');
+          assert.equal(closed.discardedTailBytes, TAIL.length);
+          assert.equal(closed.bytesOut, LINES.length);
+        }),
+      );
 
-      it("the client's half-close completes the tail: it is echoed, nothing is dropped", { timeout: TEST_TIMEOUT_MS }, reporting(processes, async () => {
-        const { echod, port } = await start();
-        const client = await sentLineAndTail(echod, port);
-        client.end();
-        assert.equal((await client.readToEnd()).toString(), TAIL);
-        const closed = await echod.closeOf(client);
-        assert.equal(closed.reason, 'client_closed');
-        assert.equal(closed.discardedTailBytes, undefined, 'only a dropped tail is logged');
-        assert.equal(closed.bytesOut, LINES.length + TAIL.length);
-      }));
+      it(
+        "the client's half-close completes the tail: it is echoed, nothing is dropped",
+        { timeout: TEST_TIMEOUT_MS },
+        reporting(processes, async () => {
+          const { echod, port } = await start();
+          const client = await sentLineAndTail(echod, port);
+          client.end();
+          assert.equal((await client.readToEnd()).toString(), TAIL);
+          const closed = await echod.closeOf(client);
+          assert.equal(closed.reason, 'client_closed');
+          assert.equal(closed.discardedTailBytes, undefined, 'only a dropped tail is logged');
+          assert.equal(closed.bytesOut, LINES.length + TAIL.length);
+        }),
+      );
     });
   }
 });

@@ -51,26 +51,41 @@ describe('start-up failures', () => {
 
   /** One line, no stack frame. */
   function assertOneLine(stderr: string): void {
-    const lines = stderr.trimEnd().split('\n').filter((line) => !line.startsWith("Try 'echod --help'"));
+    const lines = stderr
+      .trimEnd()
+      .split('\n')
+      .filter((line) => !line.startsWith("Try 'echod --help'"));
     assert.equal(lines.length, 1, `one line on stderr: ${JSON.stringify(stderr)}`);
     assert.ok(!/\n\s+at /.test(stderr), 'no stack trace');
   }
 
   for (const runtime of RUNTIMES) {
     describe(runtime, () => {
-      it('a port in use: names the listener and says another process has it, exit 1, even with --log-level silent', { timeout: TEST_TIMEOUT_MS }, async () => {
-        const port = await holdPort();
-        const { code, stderr, proc } = await run(runtime, ['--host', HOST, '--port', String(port), '--log-level', 'silent']);
-        assert.equal(code, 1);
-        assert.equal(stderr.trim(), `echod: cannot listen on tcp://${HOST}:${port}: ${HOST}:${port} is in use by another process (stop it, or choose another port)`);
-        assertOneLine(stderr);
-        assert.deepEqual(proc.logs, [], 'silent means silent on stdout');
-      });
+      it(
+        'a port in use: names the listener and says another process has it, exit 1, even with --log-level silent',
+        { timeout: TEST_TIMEOUT_MS },
+        async () => {
+          const port = await holdPort();
+          const { code, stderr, proc } = await run(runtime, ['--host', HOST, '--port', String(port), '--log-level', 'silent']);
+          assert.equal(code, 1);
+          assert.equal(
+            stderr.trim(),
+            `echod: cannot listen on tcp://${HOST}:${port}: ${HOST}:${port} is in use by another process (stop it, or choose another port)`,
+          );
+          assertOneLine(stderr);
+          assert.deepEqual(proc.logs, [], 'silent means silent on stdout');
+        },
+      );
 
       it('an address not on this host: says so, exit 1', { timeout: TEST_TIMEOUT_MS }, async () => {
         const { code, stderr } = await run(runtime, ['--listen', `tcp://${FOREIGN_ADDRESS}:0`]);
         assert.equal(code, 1);
-        assert.match(stderr, new RegExp(`cannot listen on tcp://${FOREIGN_ADDRESS.replaceAll('.', '\\.')}:0: ${FOREIGN_ADDRESS.replaceAll('.', '\\.')} is not an address of this host`));
+        assert.match(
+          stderr,
+          new RegExp(
+            `cannot listen on tcp://${FOREIGN_ADDRESS.replaceAll('.', '\\.')}:0: ${FOREIGN_ADDRESS.replaceAll('.', '\\.')} is not an address of this host`,
+          ),
+        );
         assertOneLine(stderr);
       });
 
@@ -79,7 +94,12 @@ describe('start-up failures', () => {
         udps.push(udp);
         const { code, stderr } = await run(runtime, ['--listen', `tcp://${HOST}:0`, '--listen', `udp://${HOST}:${udp.port}`]);
         assert.equal(code, 1);
-        assert.match(stderr, new RegExp(`^echod: cannot listen on udp://127\\.0\\.0\\.1:${udp.port}: 127\\.0\\.0\\.1:${udp.port} is in use by another process`));
+        assert.match(
+          stderr,
+          new RegExp(
+            `^echod: cannot listen on udp://127\\.0\\.0\\.1:${udp.port}: 127\\.0\\.0\\.1:${udp.port} is in use by another process`,
+          ),
+        );
         assertOneLine(stderr);
       });
 
@@ -95,18 +115,26 @@ describe('start-up failures', () => {
         const port = await holdPort();
         const { code, stderr } = await run(runtime, ['--host', HOST, '--port', '0', '--admin-port', String(port), '--log-level', 'silent']);
         assert.equal(code, 1);
-        assert.ok(stderr.includes(`cannot listen on the admin endpoint (--admin-port ${port}, ${HOST}:${port}): ${HOST}:${port} is in use by another process`), stderr);
+        assert.ok(
+          stderr.includes(
+            `cannot listen on the admin endpoint (--admin-port ${port}, ${HOST}:${port}): ${HOST}:${port} is in use by another process`,
+          ),
+          stderr,
+        );
         assertOneLine(stderr);
       });
     });
   }
 
   describe('clashes seen before binding exit 2 and bind nothing', () => {
-    it('the admin port equal to a listener\'s', { timeout: TEST_TIMEOUT_MS }, async () => {
+    it("the admin port equal to a listener's", { timeout: TEST_TIMEOUT_MS }, async () => {
       const port = await holdPort(); // were anything bound, the message would be "in use" instead
       const { code, stderr, proc } = await run('node', ['--listen', `tcp://${HOST}:${port}`, '--admin-port', String(port)]);
       assert.equal(code, 2);
-      assert.ok(stderr.includes(`tcp://${HOST}:${port} and the admin endpoint (--admin-port ${port}, ${HOST}:${port}) both bind TCP port ${port}`), stderr);
+      assert.ok(
+        stderr.includes(`tcp://${HOST}:${port} and the admin endpoint (--admin-port ${port}, ${HOST}:${port}) both bind TCP port ${port}`),
+        stderr,
+      );
       assert.ok(!proc.logs.some((line) => line.msg === 'listening'));
     });
 
@@ -162,8 +190,16 @@ describe('start-up failures', () => {
 
   describe('no internal option name in a message', () => {
     for (const { name, args, says } of [
-      { name: 'a tls listener without certificates', args: ['--listen', 'tls://127.0.0.1:0'], says: '--tls-cert FILE and --tls-key FILE, or --tls-self-signed' },
-      { name: 'client auth without a CA', args: ['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-client-auth', 'require'], says: '--tls-client-auth require needs --tls-ca FILE' },
+      {
+        name: 'a tls listener without certificates',
+        args: ['--listen', 'tls://127.0.0.1:0'],
+        says: '--tls-cert FILE and --tls-key FILE, or --tls-self-signed',
+      },
+      {
+        name: 'client auth without a CA',
+        args: ['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-client-auth', 'require'],
+        says: '--tls-client-auth require needs --tls-ca FILE',
+      },
     ]) {
       it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
         const { code, stderr } = await run('node', args);

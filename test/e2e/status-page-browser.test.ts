@@ -25,7 +25,9 @@ const BROWSER_MS = 20_000;
 
 /** The text of every cell of `selector`'s body rows. */
 function rows(page: Page, selector: string): Promise<string[][]> {
-  return page.evaluate<string[][]>(`Array.from(document.querySelectorAll(${JSON.stringify(`${selector} tbody tr`)}), (tr) => Array.from(tr.children, (cell) => cell.textContent))`);
+  return page.evaluate<string[][]>(
+    `Array.from(document.querySelectorAll(${JSON.stringify(`${selector} tbody tr`)}), (tr) => Array.from(tr.children, (cell) => cell.textContent))`,
+  );
 }
 
 /**
@@ -61,7 +63,19 @@ describe('status page in headless Chromium', { skip: CHROMIUM_SKIP }, () => {
       try {
         const { echod, port, adminPort } = await startEchod(
           'node',
-          ['--admin-port', '0', '--listen', `tcp://${HOST}:0?proxy=optional`, '--listen', `tls://${HOST}:0`, '--tls-self-signed', '--shutdown-delay', '4s', '--drain-timeout', '4s'],
+          [
+            '--admin-port',
+            '0',
+            '--listen',
+            `tcp://${HOST}:0?proxy=optional`,
+            '--listen',
+            `tls://${HOST}:0`,
+            '--tls-self-signed',
+            '--shutdown-delay',
+            '4s',
+            '--drain-timeout',
+            '4s',
+          ],
           (started) => processes.push(started),
         );
         const tlsPort = echod.all('listening')[1]?.port as number;
@@ -93,7 +107,11 @@ describe('status page in headless Chromium', { skip: CHROMIUM_SKIP }, () => {
           void dialog.dismiss();
         });
         await page.goto(`http://${HOST}:${adminPort}/`);
-        await until(page, "document.querySelectorAll('#open tbody tr').length === 3 && document.querySelectorAll('#listeners tbody tr').length === 2", BROWSER_MS);
+        await until(
+          page,
+          "document.querySelectorAll('#open tbody tr').length === 3 && document.querySelectorAll('#listeners tbody tr').length === 2",
+          BROWSER_MS,
+        );
 
         // Identity, state, listeners.
         assert.equal(await page.textContent('#state'), 'listening · ready');
@@ -108,10 +126,17 @@ describe('status page in headless Chromium', { skip: CHROMIUM_SKIP }, () => {
 
         // The open connections: the PROXY source, and the hostile SNI shown as text, no element made of it.
         const open = await rows(page, '#open');
-        assert.ok(open.some((cells) => cells[2] === '203.0.113.7:4242'), `a row with the PROXY source: ${JSON.stringify(open)}`);
+        assert.ok(
+          open.some((cells) => cells[2] === '203.0.113.7:4242'),
+          `a row with the PROXY source: ${JSON.stringify(open)}`,
+        );
         const tlsRow = open.find((cells) => cells[4]?.includes('SNI'));
         assert.ok(tlsRow?.[4]?.includes(`SNI ${HOSTILE}`), `the SNI as text: ${JSON.stringify(tlsRow)}`);
-        assert.equal(await page.evaluate<number>("document.querySelectorAll('img').length"), 0, 'no <img> element was created from client text');
+        assert.equal(
+          await page.evaluate<number>("document.querySelectorAll('img').length"),
+          0,
+          'no <img> element was created from client text',
+        );
 
         // A close reason appears; the page keeps updating (uptime ticks, new samples arrive).
         assert.match((await page.textContent('#closed')) ?? '', /client_closed0/);

@@ -4,7 +4,18 @@
 // Through the library under Node, and through the binary under Node and Bun.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,26 +190,34 @@ describe('unix listener paths', () => {
         assert.equal(readFileSync(path, 'utf8'), 'precious data');
       });
 
-      it('a stale socket is replaced; on SIGTERM the file is removed only while it is still echod’s', { timeout: CLI_TIMEOUT_MS }, async () => {
-        const path = freshPath();
-        await staleSocketAt(path);
-        const { echod } = await startEchod(runtime, ['--listen', `tcp://${HOST}:0`, '--listen', `unix://${path}`], (started) => echods.push(started));
-        await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
-        await echoesAt(path, 'served\n');
-        echod.signal('SIGTERM');
-        assert.equal((await echod.exited()).code, 0);
-        assert.equal(existsSync(path), false, 'its own file is removed on exit');
+      it(
+        'a stale socket is replaced; on SIGTERM the file is removed only while it is still echod’s',
+        { timeout: CLI_TIMEOUT_MS },
+        async () => {
+          const path = freshPath();
+          await staleSocketAt(path);
+          const { echod } = await startEchod(runtime, ['--listen', `tcp://${HOST}:0`, '--listen', `unix://${path}`], (started) =>
+            echods.push(started),
+          );
+          await echod.until(() => echod.all('listening').length === 2, 'two listening lines');
+          await echoesAt(path, 'served\n');
+          echod.signal('SIGTERM');
+          assert.equal((await echod.exited()).code, 0);
+          assert.equal(existsSync(path), false, 'its own file is removed on exit');
 
-        const next = freshPath();
-        const second = await startEchod(runtime, ['--listen', `tcp://${HOST}:0`, '--listen', `unix://${next}`], (started) => echods.push(started));
-        await second.echod.until(() => second.echod.all('listening').length === 2, 'two listening lines');
-        unlinkSync(next);
-        await liveSocketAt(next);
-        second.echod.signal('SIGTERM');
-        assert.equal((await second.echod.exited()).code, 0);
-        assert.ok(existsSync(next), 'a socket that replaced echod’s is left');
-        await otherServes(next);
-      });
+          const next = freshPath();
+          const second = await startEchod(runtime, ['--listen', `tcp://${HOST}:0`, '--listen', `unix://${next}`], (started) =>
+            echods.push(started),
+          );
+          await second.echod.until(() => second.echod.all('listening').length === 2, 'two listening lines');
+          unlinkSync(next);
+          await liveSocketAt(next);
+          second.echod.signal('SIGTERM');
+          assert.equal((await second.echod.exited()).code, 0);
+          assert.ok(existsSync(next), 'a socket that replaced echod’s is left');
+          await otherServes(next);
+        },
+      );
     });
   }
 });

@@ -14,7 +14,11 @@ import { EXIT_USAGE } from '../../src/core/exit-codes.js';
 const RUN_MS = 10_000;
 
 function echod(args: readonly string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string } {
-  const run = spawnSync(process.execPath, [join(ROOT, 'bin/echod.js'), ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: RUN_MS });
+  const run = spawnSync(process.execPath, [join(ROOT, 'bin/echod.js'), ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: RUN_MS,
+  });
   return { status: run.status, stderr: run.stderr };
 }
 
@@ -27,7 +31,10 @@ describe('--workers with a unix:// listener', () => {
     const { status, stderr } = echod(['--workers', '2', '--listen', `unix://${path}`, '--listen', 'tcp://127.0.0.1:0']);
     assert.equal(status, EXIT_USAGE, stderr);
     const [line] = stderr.split('\n');
-    assert.equal(line, `echod: --workers 2 cannot serve unix://${path}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`);
+    assert.equal(
+      line,
+      `echod: --workers 2 cannot serve unix://${path}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`,
+    );
     assert.equal(existsSync(path), false);
   });
 

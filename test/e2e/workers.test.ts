@@ -77,7 +77,16 @@ function listeningSockets(port: number): number {
 
 describe('which Node binds with SO_REUSEPORT (listen reusePort: 22.12, 23.1 and later)', () => {
   it('by version and system', () => {
-    for (const [version, expected] of [['20.19.0', false], ['22.11.0', false], ['22.12.0', true], ['22.23.3', true], ['23.0.0', false], ['23.1.0', true], ['24.0.0', true], ['25.2.1', true]] as const) {
+    for (const [version, expected] of [
+      ['20.19.0', false],
+      ['22.11.0', false],
+      ['22.12.0', true],
+      ['22.23.3', true],
+      ['23.0.0', false],
+      ['23.1.0', true],
+      ['24.0.0', true],
+      ['25.2.1', true],
+    ] as const) {
       assert.equal(nodeListenReusePort(version, 'linux'), expected, version);
     }
     assert.equal(nodeListenReusePort('24.0.0', 'darwin'), false, 'not documented on macOS');
@@ -105,7 +114,12 @@ describe('echod --workers', () => {
    * `all workers listening` and every worker's own `listening` line.
    */
   async function startPool(runtime: Runtime, extra: readonly string[] = []): Promise<Pool> {
-    const { echod, port, adminPort } = await startEchod(runtime, ['--workers', String(WORKERS), '--admin-port', '0', ...extra], (started) => pools.push(started), POOL_START_MS);
+    const { echod, port, adminPort } = await startEchod(
+      runtime,
+      ['--workers', String(WORKERS), '--admin-port', '0', ...extra],
+      (started) => pools.push(started),
+      POOL_START_MS,
+    );
     assert.ok(adminPort !== undefined);
     const all = await echod.line('all workers listening', POOL_START_MS);
     assert.equal(all.pid, echod.pid, 'the primary says so');
@@ -130,7 +144,11 @@ describe('echod --workers', () => {
         assert.equal((await client.readToEnd()).length, 0, `client ${i}: EOF after its lines`);
       }),
     );
-    return { clients: connected, bytes: texts.reduce((sum, text) => sum + text.length, 0), lines: texts.reduce((sum, text) => sum + countLines(text), 0) };
+    return {
+      clients: connected,
+      bytes: texts.reduce((sum, text) => sum + text.length, 0),
+      lines: texts.reduce((sum, text) => sum + countLines(text), 0),
+    };
   }
 
   /** Waits until `count` connections have logged their close (so every counter is final). */
@@ -147,7 +165,12 @@ describe('echod --workers', () => {
    * At least `count` new connections, and more (up to SPREAD_MAX) until `spread(served)` holds:
    * round-robin spreads any `count` of them, SO_REUSEPORT's hash may need a few more.
    */
-  async function connectSpread(echod: EchodProcess, port: number, count: number, spread: (served: LogLine[]) => boolean): Promise<{ clients: Client[]; served: LogLine[] }> {
+  async function connectSpread(
+    echod: EchodProcess,
+    port: number,
+    count: number,
+    spread: (served: LogLine[]) => boolean,
+  ): Promise<{ clients: Client[]; served: LogLine[] }> {
     const connected = await Promise.all(Array.from({ length: count }, () => connect(port)));
     const served = await servedBy(echod, connected);
     while (!spread(served) && connected.length < SPREAD_MAX) {
@@ -155,246 +178,329 @@ describe('echod --workers', () => {
       connected.push(client);
       served.push(await echod.openOf(client));
     }
-    assert.ok(spread(served), `connections spread over the workers within ${SPREAD_MAX}: served by ${served.map((line) => String(line.worker)).join(', ')}`);
+    assert.ok(
+      spread(served),
+      `connections spread over the workers within ${SPREAD_MAX}: served by ${served.map((line) => String(line.worker)).join(', ')}`,
+    );
     return { clients: connected, served };
   }
 
   describe('under node', () => {
-    it('the primary logs `all workers listening`; with --port 0 every worker binds the same port', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, workers } = await startPool('node');
-      assert.deepEqual(
-        workers.map((line) => line.worker),
-        [0, 1],
-      );
-      for (const line of workers) {
-        assert.equal(line.port, port, `worker ${String(line.worker)} listens on the port the first worker named`);
-        assert.equal(line.transport, 'node');
-        assert.notEqual(line.pid, echod.pid, 'a worker is its own process');
-      }
-      assert.equal(new Set(workers.map((line) => line.pid)).size, WORKERS, 'one process per worker');
-      assert.ok(!echod.all('listening').some((line) => line.pid === echod.pid), 'the primary serves no echo port itself');
-      await echoes(await connect(port), 'served on the shared port\n');
-    }));
-
-    it(`each worker accepts on its own socket where the runtime offers it (${ACCEPT} here), else the primary relays`, { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port } = await startPool('node');
-      const all = echod.all('all workers listening')[0] as LogLine;
-      assert.equal(all.accept, ACCEPT, 'the primary logs which path the workers use');
-      // SO_REUSEPORT: one listening socket per worker; round-robin: the primary's alone.
-      assert.equal(listeningSockets(port), ACCEPT === 'reuseport' ? WORKERS : 1, `listening sockets on port ${port}`);
-      const { clients: spread } = await connectSpread(echod, port, WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
-      for (const [i, client] of spread.entries()) await echoes(client, `spread ${i}\n`);
-    }));
-
-    it(`${CLIENTS} connections all echo correctly, spread over the workers`, { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port } = await startPool('node');
-      const traffic = await exchange(port, CLIENTS);
-      const opened = await servedBy(echod, traffic.clients);
-      const perWorker = new Set(opened.map((line) => line.worker));
-      assert.equal(perWorker.size, WORKERS, `every worker served connections (served by ${[...perWorker].join(', ')})`);
-      await untilClosed(echod, CLIENTS);
-      for (const line of echod.all('connection closed')) assert.equal(line.reason, 'client_closed');
-    }));
-
-    it('/stats on the primary sums the workers: workers 2, connection and line totals equal the traffic', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, adminPort } = await startPool('node');
-      const traffic = await exchange(port, CLIENTS);
-      await untilClosed(echod, CLIENTS);
-      const opened = await servedBy(echod, traffic.clients);
-      assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
-
-      const body = await stats(adminPort);
-      assert.equal(body.workers, WORKERS);
-      assert.equal(body.state, 'listening');
-      assert.equal(body.ready, true);
-      assert.equal(body.connections.total, CLIENTS);
-      assert.equal(body.connections.active, 0);
-      assert.equal(body.connections.closed.client_closed, CLIENTS);
-      assert.equal(body.lines, traffic.lines);
-      assert.equal(body.bytesReceived, traffic.bytes);
-      assert.equal(body.bytesSent, traffic.bytes);
-    }));
-
-    it('/metrics on the primary: echod_lines_total summed over the workers, echod_build_info once', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, adminPort } = await startPool('node');
-      const traffic = await exchange(port, CLIENTS);
-      await untilClosed(echod, CLIENTS);
-      const opened = await servedBy(echod, traffic.clients);
-      assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
-
-      const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
-      assert.equal(metric(scrape, 'echod_lines_total'), traffic.lines);
-      assert.equal(metric(scrape, 'echod_connections_total'), CLIENTS);
-      assert.equal(metric(scrape, 'echod_bytes_received_total'), traffic.bytes);
-      const buildInfo = scrape.all('echod_build_info');
-      assert.equal(buildInfo.length, 1, `one echod_build_info series: ${JSON.stringify(buildInfo)}`);
-      assert.equal(buildInfo[0]?.value, 1);
-    }));
-
-    it('a worker that is killed is restarted: the primary logs it, a new worker listens, echo still works', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, adminPort, workers } = await startPool('node');
-      const victim = workers[0] as LogLine;
-      const victimPid = victim.pid;
-      process.kill(victimPid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
-
-      const died = await echod.line('worker died; restarting it');
-      assert.equal(died.level, LEVEL.error);
-      assert.equal(died.worker, victim.worker);
-      assert.equal(died.workerPid, victimPid, 'names the process that died');
-      assert.equal(died.pid, echod.pid, 'logged by the primary, under its own pid (one pid key per line)');
-      assert.equal(echod.all('worker died; restarting it').length, 1, 'one line per exit');
-      assert.equal(died.signal, 'SIGKILL');
-      const replacement = await echod.log(
-        (line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victimPid,
-        `a new worker ${String(victim.worker)} listening`,
-        POOL_START_MS,
-      );
-      assert.equal(replacement.port, port, 'the new worker binds the same port');
-      assert.ok(!alive(victimPid), 'the killed worker is gone');
-
-      // Among a few new connections (round-robin), or a few more (SO_REUSEPORT), the new worker serves some.
-      const after = await connectSpread(echod, port, 2 * WORKERS, (served) => served.some((line) => line.pid === replacement.pid));
-      for (const [i, client] of after.clients.entries()) await echoes(client, `after restart ${i}\n`);
-      assert.equal((await stats(adminPort)).workers, WORKERS, 'both workers answer /stats again');
-    }));
-
-    it('a worker killed with connections open: no counter goes backwards, its open connections close as worker_exit, /stats agrees with /metrics', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, adminPort, workers } = await startPool('node');
-      const traffic = await exchange(port, CLIENTS);
-      await untilClosed(echod, CLIENTS);
-      // Connections left open, each with a line echoed: some on every worker (round-robin at once, SO_REUSEPORT within a few more).
-      const victim = workers[0] as LogLine;
-      const onWorker = (served: LogLine[]): number => served.filter((line) => line.worker === victim.worker).length;
-      const { clients: held, served } = await connectSpread(echod, port, HELD, (lines) => onWorker(lines) > 0 && onWorker(lines) < lines.length);
-      const heldCount = held.length;
-      for (const [i, client] of held.entries()) await echoes(client, `held ${i}\n`);
-      const onVictim = served.filter((line) => line.worker === victim.worker).map((line) => line.remotePort);
-      const before = await untilStats(adminPort, (body) => body.connections.active === heldCount, `${heldCount} open connections`);
-      const scrapeBefore = parsePrometheus(await adminGet(adminPort, '/metrics'));
-
-      process.kill(victim.pid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
-      const died = await echod.line('worker died; restarting it');
-      assert.equal(died.workerPid, victim.pid);
-      assert.equal(died.openConnections, onVictim.length);
-      await echod.log((line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victim.pid, 'the new worker listening', POOL_START_MS);
-
-      const after = await untilStats(adminPort, (body) => body.workers === WORKERS, 'both workers to answer');
-      const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
-      const grew = (what: string, from: number, to: number): void => assert.ok(to >= from, `${what} went backwards: ${from} → ${to}`);
-      grew('/stats connections.total', before.connections.total, after.connections.total);
-      grew('/stats lines', before.lines, after.lines);
-      grew('/stats bytesReceived', before.bytesReceived, after.bytesReceived);
-      grew('echod_connections_total', metric(scrapeBefore, 'echod_connections_total'), metric(scrape, 'echod_connections_total'));
-      grew('echod_lines_total', metric(scrapeBefore, 'echod_lines_total'), metric(scrape, 'echod_lines_total'));
-      assert.equal(after.connections.total, CLIENTS + heldCount, 'every connection the dead worker served still counts');
-      assert.equal(after.lines, traffic.lines + heldCount);
-      assert.equal(after.connections.closed.worker_exit, onVictim.length);
-      assert.equal(after.connections.active, heldCount - onVictim.length);
-      assert.equal((after as StatsBody & { workerRestarts?: number }).workerRestarts, 1);
-
-      // /stats and /metrics say the same.
-      assert.equal(metric(scrape, 'echod_connections_total'), after.connections.total);
-      assert.equal(metric(scrape, 'echod_lines_total'), after.lines);
-      assert.equal(metric(scrape, 'echod_bytes_received_total'), after.bytesReceived);
-      assert.equal(metric(scrape, 'echod_connections_active'), after.connections.active);
-      assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'worker_exit' }), onVictim.length);
-      assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'client_closed' }), after.connections.closed.client_closed);
-      assert.equal(metric(scrape, 'echod_worker_restarts_total'), 1);
-
-      // Each connection the dead worker held is logged as closed, once, by the primary.
-      const exits = echod.all('connection closed').filter((line) => line.reason === 'worker_exit');
-      assert.deepEqual(exits.map((line) => line.remotePort).sort(), [...onVictim].sort());
-      for (const line of exits) assert.equal(line.pid, echod.pid);
-    }));
-
-    it(`connections that arrive while the workers start are all served: ${BURST} as the port opens, ${BURST_STARTS} starts`, { timeout: BURST_STARTS * TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const failures: string[] = [];
-      for (let start = 0; start < BURST_STARTS; start++) {
-        // A port of our choosing, so the burst can begin before echod says it listens.
-        const port = await freeTcpPort();
-        const echod = new EchodProcess('node', ['--host', HOST, '--port', String(port), '--log-format', 'json', '--workers', String(WORKERS)]);
-        pools.push(echod);
-        await Promise.all(
-          Array.from({ length: BURST }, async (_, i) => {
-            const client = await Client.connectWhenOpen(port, POOL_START_MS);
-            clients.push(client);
-            try {
-              await echoes(client, `start ${start} client ${i}\n`);
-            } catch (err) {
-              failures.push(`start ${start} client ${i}: ${(err as Error).message} (${client.error?.code ?? (client.ended ? 'EOF' : 'open')})`);
-            }
-          }),
+    it(
+      'the primary logs `all workers listening`; with --port 0 every worker binds the same port',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, workers } = await startPool('node');
+        assert.deepEqual(
+          workers.map((line) => line.worker),
+          [0, 1],
         );
-        await echod.until(() => echod.all('connection opened').length === BURST - failures.length || failures.length > 0, 'every connection logged');
-        assert.deepEqual(echod.all('connection rejected'), [], 'nothing refused');
-        for (const client of clients.splice(0)) client.destroy();
-        await echod.stop();
-      }
-      assert.deepEqual(failures, [], 'every connection the port accepted was served');
-    }));
+        for (const line of workers) {
+          assert.equal(line.port, port, `worker ${String(line.worker)} listens on the port the first worker named`);
+          assert.equal(line.transport, 'node');
+          assert.notEqual(line.pid, echod.pid, 'a worker is its own process');
+        }
+        assert.equal(new Set(workers.map((line) => line.pid)).size, WORKERS, 'one process per worker');
+        assert.ok(!echod.all('listening').some((line) => line.pid === echod.pid), 'the primary serves no echo port itself');
+        await echoes(await connect(port), 'served on the shared port\n');
+      }),
+    );
 
-    it('SIGTERM to the primary: every worker drains its lines in flight, every process exits, exit code 0', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      // debug: each chunk's `message received` line says when a worker has read it.
-      const { echod, port, workers } = await startPool('node', ['--log-level', 'debug']);
-      const { clients: inFlight } = await connectSpread(echod, port, 2 * WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
-      const sent = inFlight.map((_, i) => `${Array.from({ length: 50 }, (__, j) => `client ${i} line ${j}\n`).join('')}client ${i} unfinished`);
-      await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
-      const total = sent.reduce((sum, text) => sum + text.length, 0);
-      const received = (): number => echod.all('message received').reduce((sum, line) => sum + (line.bytes as number), 0);
-      await echod.until(() => received() === total, `the workers to receive all ${total} bytes`);
-      const opened = await servedBy(echod, inFlight);
-      assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'every worker has lines in flight');
+    it(
+      `each worker accepts on its own socket where the runtime offers it (${ACCEPT} here), else the primary relays`,
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port } = await startPool('node');
+        const all = echod.all('all workers listening')[0] as LogLine;
+        assert.equal(all.accept, ACCEPT, 'the primary logs which path the workers use');
+        // SO_REUSEPORT: one listening socket per worker; round-robin: the primary's alone.
+        assert.equal(listeningSockets(port), ACCEPT === 'reuseport' ? WORKERS : 1, `listening sockets on port ${port}`);
+        const { clients: spread } = await connectSpread(
+          echod,
+          port,
+          WORKERS,
+          (served) => new Set(served.map((line) => line.worker)).size === WORKERS,
+        );
+        for (const [i, client] of spread.entries()) await echoes(client, `spread ${i}\n`);
+      }),
+    );
 
-      echod.signal('SIGTERM');
-      const echoed = await Promise.all(inFlight.map((client) => client.readToEnd(WAIT_MS * 2)));
-      // The unterminated tails are fragments: at a close echod starts they are not echoed (README, Behaviour).
-      const lines = sent.map((text) => text.slice(0, text.lastIndexOf('\n') + 1));
-      echoed.forEach((back, i) => assert.equal(back.toString('latin1'), lines[i], `client ${i}: every complete line, then EOF`));
-      assert.deepEqual(await echod.exited(WAIT_MS * 2), { code: 0, signal: null });
+    it(
+      `${CLIENTS} connections all echo correctly, spread over the workers`,
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port } = await startPool('node');
+        const traffic = await exchange(port, CLIENTS);
+        const opened = await servedBy(echod, traffic.clients);
+        const perWorker = new Set(opened.map((line) => line.worker));
+        assert.equal(perWorker.size, WORKERS, `every worker served connections (served by ${[...perWorker].join(', ')})`);
+        await untilClosed(echod, CLIENTS);
+        for (const line of echod.all('connection closed')) assert.equal(line.reason, 'client_closed');
+      }),
+    );
 
-      for (const worker of workers) {
-        const closed = echod.logs.find((line) => line.msg === 'closed' && line.pid === worker.pid);
-        assert.ok(closed !== undefined, `worker ${String(worker.worker)} logged its drain totals`);
-        assert.ok(!alive(worker.pid), `worker ${String(worker.worker)} (pid ${worker.pid}) exited`);
-      }
-      const totals = echod.all('closed').reduce((sum, line) => sum + (line.bytesSent as number), 0);
-      assert.equal(
-        totals,
-        total - sent.reduce((sum, text, i) => sum + text.length - (lines[i] as string).length, 0),
-        'the workers together echoed every complete line',
-      );
-      assert.deepEqual(
-        echod.all('connection closed').map((line) => line.reason),
-        inFlight.map(() => 'shutdown'),
-      );
-    }));
+    it(
+      '/stats on the primary sums the workers: workers 2, connection and line totals equal the traffic',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, adminPort } = await startPool('node');
+        const traffic = await exchange(port, CLIENTS);
+        await untilClosed(echod, CLIENTS);
+        const opened = await servedBy(echod, traffic.clients);
+        assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
+
+        const body = await stats(adminPort);
+        assert.equal(body.workers, WORKERS);
+        assert.equal(body.state, 'listening');
+        assert.equal(body.ready, true);
+        assert.equal(body.connections.total, CLIENTS);
+        assert.equal(body.connections.active, 0);
+        assert.equal(body.connections.closed.client_closed, CLIENTS);
+        assert.equal(body.lines, traffic.lines);
+        assert.equal(body.bytesReceived, traffic.bytes);
+        assert.equal(body.bytesSent, traffic.bytes);
+      }),
+    );
+
+    it(
+      '/metrics on the primary: echod_lines_total summed over the workers, echod_build_info once',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, adminPort } = await startPool('node');
+        const traffic = await exchange(port, CLIENTS);
+        await untilClosed(echod, CLIENTS);
+        const opened = await servedBy(echod, traffic.clients);
+        assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
+
+        const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
+        assert.equal(metric(scrape, 'echod_lines_total'), traffic.lines);
+        assert.equal(metric(scrape, 'echod_connections_total'), CLIENTS);
+        assert.equal(metric(scrape, 'echod_bytes_received_total'), traffic.bytes);
+        const buildInfo = scrape.all('echod_build_info');
+        assert.equal(buildInfo.length, 1, `one echod_build_info series: ${JSON.stringify(buildInfo)}`);
+        assert.equal(buildInfo[0]?.value, 1);
+      }),
+    );
+
+    it(
+      'a worker that is killed is restarted: the primary logs it, a new worker listens, echo still works',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, adminPort, workers } = await startPool('node');
+        const victim = workers[0] as LogLine;
+        const victimPid = victim.pid;
+        process.kill(victimPid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
+
+        const died = await echod.line('worker died; restarting it');
+        assert.equal(died.level, LEVEL.error);
+        assert.equal(died.worker, victim.worker);
+        assert.equal(died.workerPid, victimPid, 'names the process that died');
+        assert.equal(died.pid, echod.pid, 'logged by the primary, under its own pid (one pid key per line)');
+        assert.equal(echod.all('worker died; restarting it').length, 1, 'one line per exit');
+        assert.equal(died.signal, 'SIGKILL');
+        const replacement = await echod.log(
+          (line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victimPid,
+          `a new worker ${String(victim.worker)} listening`,
+          POOL_START_MS,
+        );
+        assert.equal(replacement.port, port, 'the new worker binds the same port');
+        assert.ok(!alive(victimPid), 'the killed worker is gone');
+
+        // Among a few new connections (round-robin), or a few more (SO_REUSEPORT), the new worker serves some.
+        const after = await connectSpread(echod, port, 2 * WORKERS, (served) => served.some((line) => line.pid === replacement.pid));
+        for (const [i, client] of after.clients.entries()) await echoes(client, `after restart ${i}\n`);
+        assert.equal((await stats(adminPort)).workers, WORKERS, 'both workers answer /stats again');
+      }),
+    );
+
+    it(
+      'a worker killed with connections open: no counter goes backwards, its open connections close as worker_exit, /stats agrees with /metrics',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, adminPort, workers } = await startPool('node');
+        const traffic = await exchange(port, CLIENTS);
+        await untilClosed(echod, CLIENTS);
+        // Connections left open, each with a line echoed: some on every worker (round-robin at once, SO_REUSEPORT within a few more).
+        const victim = workers[0] as LogLine;
+        const onWorker = (served: LogLine[]): number => served.filter((line) => line.worker === victim.worker).length;
+        const { clients: held, served } = await connectSpread(
+          echod,
+          port,
+          HELD,
+          (lines) => onWorker(lines) > 0 && onWorker(lines) < lines.length,
+        );
+        const heldCount = held.length;
+        for (const [i, client] of held.entries()) await echoes(client, `held ${i}\n`);
+        const onVictim = served.filter((line) => line.worker === victim.worker).map((line) => line.remotePort);
+        const before = await untilStats(adminPort, (body) => body.connections.active === heldCount, `${heldCount} open connections`);
+        const scrapeBefore = parsePrometheus(await adminGet(adminPort, '/metrics'));
+
+        process.kill(victim.pid, 'SIGKILL'); // a worker of the pool this test spawned, by the PID it logged
+        const died = await echod.line('worker died; restarting it');
+        assert.equal(died.workerPid, victim.pid);
+        assert.equal(died.openConnections, onVictim.length);
+        await echod.log(
+          (line) => line.msg === 'listening' && line.worker === victim.worker && line.pid !== victim.pid,
+          'the new worker listening',
+          POOL_START_MS,
+        );
+
+        const after = await untilStats(adminPort, (body) => body.workers === WORKERS, 'both workers to answer');
+        const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
+        const grew = (what: string, from: number, to: number): void => assert.ok(to >= from, `${what} went backwards: ${from} → ${to}`);
+        grew('/stats connections.total', before.connections.total, after.connections.total);
+        grew('/stats lines', before.lines, after.lines);
+        grew('/stats bytesReceived', before.bytesReceived, after.bytesReceived);
+        grew('echod_connections_total', metric(scrapeBefore, 'echod_connections_total'), metric(scrape, 'echod_connections_total'));
+        grew('echod_lines_total', metric(scrapeBefore, 'echod_lines_total'), metric(scrape, 'echod_lines_total'));
+        assert.equal(after.connections.total, CLIENTS + heldCount, 'every connection the dead worker served still counts');
+        assert.equal(after.lines, traffic.lines + heldCount);
+        assert.equal(after.connections.closed.worker_exit, onVictim.length);
+        assert.equal(after.connections.active, heldCount - onVictim.length);
+        assert.equal((after as StatsBody & { workerRestarts?: number }).workerRestarts, 1);
+
+        // /stats and /metrics say the same.
+        assert.equal(metric(scrape, 'echod_connections_total'), after.connections.total);
+        assert.equal(metric(scrape, 'echod_lines_total'), after.lines);
+        assert.equal(metric(scrape, 'echod_bytes_received_total'), after.bytesReceived);
+        assert.equal(metric(scrape, 'echod_connections_active'), after.connections.active);
+        assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'worker_exit' }), onVictim.length);
+        assert.equal(metric(scrape, 'echod_connections_closed_total', { reason: 'client_closed' }), after.connections.closed.client_closed);
+        assert.equal(metric(scrape, 'echod_worker_restarts_total'), 1);
+
+        // Each connection the dead worker held is logged as closed, once, by the primary.
+        const exits = echod.all('connection closed').filter((line) => line.reason === 'worker_exit');
+        assert.deepEqual(exits.map((line) => line.remotePort).sort(), [...onVictim].sort());
+        for (const line of exits) assert.equal(line.pid, echod.pid);
+      }),
+    );
+
+    it(
+      `connections that arrive while the workers start are all served: ${BURST} as the port opens, ${BURST_STARTS} starts`,
+      { timeout: BURST_STARTS * TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const failures: string[] = [];
+        for (let start = 0; start < BURST_STARTS; start++) {
+          // A port of our choosing, so the burst can begin before echod says it listens.
+          const port = await freeTcpPort();
+          const echod = new EchodProcess('node', [
+            '--host',
+            HOST,
+            '--port',
+            String(port),
+            '--log-format',
+            'json',
+            '--workers',
+            String(WORKERS),
+          ]);
+          pools.push(echod);
+          await Promise.all(
+            Array.from({ length: BURST }, async (_, i) => {
+              const client = await Client.connectWhenOpen(port, POOL_START_MS);
+              clients.push(client);
+              try {
+                await echoes(client, `start ${start} client ${i}\n`);
+              } catch (err) {
+                failures.push(
+                  `start ${start} client ${i}: ${(err as Error).message} (${client.error?.code ?? (client.ended ? 'EOF' : 'open')})`,
+                );
+              }
+            }),
+          );
+          await echod.until(
+            () => echod.all('connection opened').length === BURST - failures.length || failures.length > 0,
+            'every connection logged',
+          );
+          assert.deepEqual(echod.all('connection rejected'), [], 'nothing refused');
+          for (const client of clients.splice(0)) client.destroy();
+          await echod.stop();
+        }
+        assert.deepEqual(failures, [], 'every connection the port accepted was served');
+      }),
+    );
+
+    it(
+      'SIGTERM to the primary: every worker drains its lines in flight, every process exits, exit code 0',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        // debug: each chunk's `message received` line says when a worker has read it.
+        const { echod, port, workers } = await startPool('node', ['--log-level', 'debug']);
+        const { clients: inFlight } = await connectSpread(
+          echod,
+          port,
+          2 * WORKERS,
+          (served) => new Set(served.map((line) => line.worker)).size === WORKERS,
+        );
+        const sent = inFlight.map(
+          (_, i) => `${Array.from({ length: 50 }, (__, j) => `client ${i} line ${j}\n`).join('')}client ${i} unfinished`,
+        );
+        await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
+        const total = sent.reduce((sum, text) => sum + text.length, 0);
+        const received = (): number => echod.all('message received').reduce((sum, line) => sum + (line.bytes as number), 0);
+        await echod.until(() => received() === total, `the workers to receive all ${total} bytes`);
+        const opened = await servedBy(echod, inFlight);
+        assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'every worker has lines in flight');
+
+        echod.signal('SIGTERM');
+        const echoed = await Promise.all(inFlight.map((client) => client.readToEnd(WAIT_MS * 2)));
+        // The unterminated tails are fragments: at a close echod starts they are not echoed (README, Behaviour).
+        const lines = sent.map((text) => text.slice(0, text.lastIndexOf('\n') + 1));
+        echoed.forEach((back, i) => assert.equal(back.toString('latin1'), lines[i], `client ${i}: every complete line, then EOF`));
+        assert.deepEqual(await echod.exited(WAIT_MS * 2), { code: 0, signal: null });
+
+        for (const worker of workers) {
+          const closed = echod.logs.find((line) => line.msg === 'closed' && line.pid === worker.pid);
+          assert.ok(closed !== undefined, `worker ${String(worker.worker)} logged its drain totals`);
+          assert.ok(!alive(worker.pid), `worker ${String(worker.worker)} (pid ${worker.pid}) exited`);
+        }
+        const totals = echod.all('closed').reduce((sum, line) => sum + (line.bytesSent as number), 0);
+        assert.equal(
+          totals,
+          total - sent.reduce((sum, text, i) => sum + text.length - (lines[i] as string).length, 0),
+          'the workers together echoed every complete line',
+        );
+        assert.deepEqual(
+          echod.all('connection closed').map((line) => line.reason),
+          inFlight.map(() => 'shutdown'),
+        );
+      }),
+    );
   });
 
   describe('under bun', () => {
-    it('smoke: --workers 2 listens on one port, echoes, and drains on SIGTERM', { timeout: TEST_TIMEOUT_MS }, reporting(pools, async () => {
-      const { echod, port, workers } = await startPool('bun', ['--log-level', 'debug']);
-      for (const line of workers) {
-        assert.equal(line.port, port);
-        assert.equal(line.transport, 'bun');
-      }
-      assert.equal(new Set(workers.map((line) => line.pid)).size, WORKERS, 'one process per worker');
-      const traffic = await exchange(port, 2 * WORKERS);
-      assert.equal(traffic.clients.length, 2 * WORKERS);
+    it(
+      'smoke: --workers 2 listens on one port, echoes, and drains on SIGTERM',
+      { timeout: TEST_TIMEOUT_MS },
+      reporting(pools, async () => {
+        const { echod, port, workers } = await startPool('bun', ['--log-level', 'debug']);
+        for (const line of workers) {
+          assert.equal(line.port, port);
+          assert.equal(line.transport, 'bun');
+        }
+        assert.equal(new Set(workers.map((line) => line.pid)).size, WORKERS, 'one process per worker');
+        const traffic = await exchange(port, 2 * WORKERS);
+        assert.equal(traffic.clients.length, 2 * WORKERS);
 
-      const { clients: inFlight } = await connectSpread(echod, port, 2 * WORKERS, (served) => new Set(served.map((line) => line.worker)).size === WORKERS);
-      const sent = inFlight.map((_, i) => `client ${i} first\nclient ${i} second\r\nclient ${i} unfinished`);
-      await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
-      const total = traffic.bytes + sent.reduce((sum, text) => sum + text.length, 0);
-      const received = (): number => echod.all('message received').reduce((sum, line) => sum + (line.bytes as number), 0);
-      await echod.until(() => received() === total, `the workers to receive all ${total} bytes`);
+        const { clients: inFlight } = await connectSpread(
+          echod,
+          port,
+          2 * WORKERS,
+          (served) => new Set(served.map((line) => line.worker)).size === WORKERS,
+        );
+        const sent = inFlight.map((_, i) => `client ${i} first\nclient ${i} second\r\nclient ${i} unfinished`);
+        await Promise.all(inFlight.map((client, i) => client.write(sent[i] as string)));
+        const total = traffic.bytes + sent.reduce((sum, text) => sum + text.length, 0);
+        const received = (): number => echod.all('message received').reduce((sum, line) => sum + (line.bytes as number), 0);
+        await echod.until(() => received() === total, `the workers to receive all ${total} bytes`);
 
-      echod.signal('SIGTERM');
-      const echoed = await Promise.all(inFlight.map((client) => client.readToEnd(WAIT_MS * 2)));
-      // The unterminated tails are fragments: at a close echod starts they are not echoed (README, Behaviour).
-      const lines = sent.map((text) => text.slice(0, text.lastIndexOf('\n') + 1));
-      echoed.forEach((back, i) => assert.equal(back.toString('latin1'), lines[i], `client ${i}: every complete line, then EOF`));
-      assert.deepEqual(await echod.exited(WAIT_MS * 2), { code: 0, signal: null });
-      for (const worker of workers) assert.ok(!alive(worker.pid), `worker ${String(worker.worker)} (pid ${worker.pid}) exited`);
-    }));
+        echod.signal('SIGTERM');
+        const echoed = await Promise.all(inFlight.map((client) => client.readToEnd(WAIT_MS * 2)));
+        // The unterminated tails are fragments: at a close echod starts they are not echoed (README, Behaviour).
+        const lines = sent.map((text) => text.slice(0, text.lastIndexOf('\n') + 1));
+        echoed.forEach((back, i) => assert.equal(back.toString('latin1'), lines[i], `client ${i}: every complete line, then EOF`));
+        assert.deepEqual(await echod.exited(WAIT_MS * 2), { code: 0, signal: null });
+        for (const worker of workers) assert.ok(!alive(worker.pid), `worker ${String(worker.worker)} (pid ${worker.pid}) exited`);
+      }),
+    );
   });
 });

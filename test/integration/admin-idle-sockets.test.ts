@@ -49,30 +49,40 @@ describe('admin endpoint: idle, slow and parked sockets', () => {
     return scrape.value('echod_admin_connections_closed_total', { reason });
   }
 
-  it('a socket that sends nothing, and one that sends its head a byte a second, are closed at the 5 s header timeout', { timeout: ADMIN_DEFAULTS.headersTimeoutMs + 4 * TIMER_SLACK_MS + WAIT_MS }, async () => {
-    fixture = await AdminFixture.start();
-    const start = performance.now();
-    const silent = await connect(fixture.adminPort);
-    const slow = await connect(fixture.adminPort);
-    // One byte a second: every byte is progress, none extends the deadline.
-    const trickle = (async () => {
-      for (const byte of HEAD) {
-        if (slow.closed || slow.ended) return;
-        slow.socket.write(byte);
-        await new Promise((resolve) => setTimeout(resolve, SLOW_BYTE_MS));
+  it(
+    'a socket that sends nothing, and one that sends its head a byte a second, are closed at the 5 s header timeout',
+    { timeout: ADMIN_DEFAULTS.headersTimeoutMs + 4 * TIMER_SLACK_MS + WAIT_MS },
+    async () => {
+      fixture = await AdminFixture.start();
+      const start = performance.now();
+      const silent = await connect(fixture.adminPort);
+      const slow = await connect(fixture.adminPort);
+      // One byte a second: every byte is progress, none extends the deadline.
+      const trickle = (async () => {
+        for (const byte of HEAD) {
+          if (slow.closed || slow.ended) return;
+          slow.socket.write(byte);
+          await new Promise((resolve) => setTimeout(resolve, SLOW_BYTE_MS));
+        }
+      })();
+      await silent.waitClosed(ADMIN_DEFAULTS.headersTimeoutMs + 2 * TIMER_SLACK_MS);
+      const silentMs = performance.now() - start;
+      const answer = (await slow.readToEnd(ADMIN_DEFAULTS.headersTimeoutMs + 2 * TIMER_SLACK_MS)).toString('latin1');
+      const slowMs = performance.now() - start;
+      await trickle;
+      for (const [who, ms] of [
+        ['silent', silentMs],
+        ['slow', slowMs],
+      ] as const) {
+        assert.ok(
+          ms >= ADMIN_DEFAULTS.headersTimeoutMs - 50 && ms <= ADMIN_DEFAULTS.headersTimeoutMs + TIMER_SLACK_MS,
+          `${who} socket closed after ${ms.toFixed(0)} ms (header timeout ${ADMIN_DEFAULTS.headersTimeoutMs} ms)`,
+        );
       }
-    })();
-    await silent.waitClosed(ADMIN_DEFAULTS.headersTimeoutMs + 2 * TIMER_SLACK_MS);
-    const silentMs = performance.now() - start;
-    const answer = (await slow.readToEnd(ADMIN_DEFAULTS.headersTimeoutMs + 2 * TIMER_SLACK_MS)).toString('latin1');
-    const slowMs = performance.now() - start;
-    await trickle;
-    for (const [who, ms] of [['silent', silentMs], ['slow', slowMs]] as const) {
-      assert.ok(ms >= ADMIN_DEFAULTS.headersTimeoutMs - 50 && ms <= ADMIN_DEFAULTS.headersTimeoutMs + TIMER_SLACK_MS, `${who} socket closed after ${ms.toFixed(0)} ms (header timeout ${ADMIN_DEFAULTS.headersTimeoutMs} ms)`);
-    }
-    assert.match(answer, /^HTTP\/1\.1 408 /, 'the slow head is told why');
-    assert.equal(await closedTotal('headers_timeout'), 2);
-  });
+      assert.match(answer, /^HTTP\/1\.1 408 /, 'the slow head is told why');
+      assert.equal(await closedTotal('headers_timeout'), 2);
+    },
+  );
 
   it('a keep-alive connection idle past keepAliveTimeoutMs is closed', { timeout: WAIT_MS * 2 }, async () => {
     const keepAliveTimeoutMs = 300;
@@ -88,23 +98,27 @@ describe('admin endpoint: idle, slow and parked sockets', () => {
     assert.equal(await closedTotal('keep_alive_timeout'), 1);
   });
 
-  it('with the cap (64) held by idle sockets, /healthz and /readyz are answered within 1 s: the longest-waiting idle one is evicted', { timeout: WAIT_MS * 3 }, async () => {
-    fixture = await AdminFixture.start();
-    const parked: Client[] = [];
-    for (let i = 0; i < ADMIN_DEFAULTS.maxConnections; i++) parked.push(await connect(fixture.adminPort));
-    for (let round = 0; round < 3; round++) {
-      for (const path of ['/healthz', '/readyz']) {
-        const { status, ms } = await timed(path);
-        assert.equal(status, 200, path);
-        assert.ok(ms < PROBE_MS, `${path} answered in ${ms.toFixed(0)} ms`);
+  it(
+    'with the cap (64) held by idle sockets, /healthz and /readyz are answered within 1 s: the longest-waiting idle one is evicted',
+    { timeout: WAIT_MS * 3 },
+    async () => {
+      fixture = await AdminFixture.start();
+      const parked: Client[] = [];
+      for (let i = 0; i < ADMIN_DEFAULTS.maxConnections; i++) parked.push(await connect(fixture.adminPort));
+      for (let round = 0; round < 3; round++) {
+        for (const path of ['/healthz', '/readyz']) {
+          const { status, ms } = await timed(path);
+          assert.equal(status, 200, path);
+          assert.ok(ms < PROBE_MS, `${path} answered in ${ms.toFixed(0)} ms`);
+        }
       }
-    }
-    // The oldest parked socket went first; a probe's own connection (Connection: close) frees its slot.
-    await (parked[0] as Client).waitClosed();
-    assert.equal((parked[ADMIN_DEFAULTS.maxConnections - 1] as Client).closed, false, 'the newest parked socket is still open');
-    assert.ok((await closedTotal('evicted')) >= 1);
-    assert.equal((await closedTotal('refused')), 0);
-  });
+      // The oldest parked socket went first; a probe's own connection (Connection: close) frees its slot.
+      await (parked[0] as Client).waitClosed();
+      assert.equal((parked[ADMIN_DEFAULTS.maxConnections - 1] as Client).closed, false, 'the newest parked socket is still open');
+      assert.ok((await closedTotal('evicted')) >= 1);
+      assert.equal(await closedTotal('refused'), 0);
+    },
+  );
 
   it('a head larger than maxHeaderBytes is answered 431 and closed', { timeout: WAIT_MS * 2 }, async () => {
     fixture = await AdminFixture.start();
@@ -127,8 +141,16 @@ describe('admin endpoint: idle, slow and parked sockets', () => {
   it('a bad bound is an InvalidOptionError naming it', () => {
     const echo = createEchoServer({ port: 0 });
     const registry = createMetrics(echo, { processMetrics: false });
-    for (const [option, value] of [['maxConnections', 0], ['headersTimeoutMs', -1], ['maxHeaderBytes', 10], ['keepAliveTimeoutMs', 1.5]] as const) {
-      assert.throws(() => new AdminServer({ echo, registry, logger: silentLogger, [option]: value }), (err: unknown) => err instanceof InvalidOptionError && err.code === 'ERR_ECHOD_INVALID_OPTION' && err.option === option);
+    for (const [option, value] of [
+      ['maxConnections', 0],
+      ['headersTimeoutMs', -1],
+      ['maxHeaderBytes', 10],
+      ['keepAliveTimeoutMs', 1.5],
+    ] as const) {
+      assert.throws(
+        () => new AdminServer({ echo, registry, logger: silentLogger, [option]: value }),
+        (err: unknown) => err instanceof InvalidOptionError && err.code === 'ERR_ECHOD_INVALID_OPTION' && err.option === option,
+      );
     }
   });
 });

@@ -16,7 +16,12 @@ const REQUEST_TIMEOUT_MS = 1000;
 
 /** A source whose connections() counts its calls: each call is one response being built. */
 function countingSource(): AdminSource & { calls: number } {
-  const entry = (id: number): object => ({ id, listener: 'tcp://127.0.0.1:7', remote: { address: '192.0.2.1', port: 40000 + id }, note: 'x'.repeat(120) });
+  const entry = (id: number): object => ({
+    id,
+    listener: 'tcp://127.0.0.1:7',
+    remote: { address: '192.0.2.1', port: 40000 + id },
+    note: 'x'.repeat(120),
+  });
   const all = Array.from({ length: FAKE_CONNECTIONS }, (_, id) => entry(id));
   const source = {
     calls: 0,
@@ -49,32 +54,48 @@ describe('admin endpoint: pipelining', () => {
     return (await admin.listen()).port;
   }
 
-  it(`${PIPELINED} pipelined GET /connections never read: the server stops reading, builds few answers, and closes the client at requestTimeoutMs`, { timeout: WAIT_MS * 3 }, async () => {
-    const source = countingSource();
-    const port = await start(source);
-    const client = await Client.connect(port, { read: false });
-    clients.push(client);
-    // Not awaited: a server that stops reading may leave part of this in our send buffer.
-    client.socket.write('GET /connections HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(PIPELINED));
-    // The client reads nothing, so it cannot see the close: the server's log line says it.
-    const closed = await logger.next('admin connection closed', (fields) => fields.reason === 'request_timeout', REQUEST_TIMEOUT_MS + WAIT_MS);
-    assert.equal(closed.fields.remote, `127.0.0.1:${client.socket.localPort}`);
-    assert.ok(source.calls < PIPELINED / 4, `${source.calls} of ${PIPELINED} answers built before the server stopped (the kernel's buffers hold the rest)`);
-    // And the endpoint still serves everyone else.
-    const probe = await Client.connect(port);
-    clients.push(probe);
-    await probe.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
-    assert.match((await probe.readToEnd()).toString('latin1'), /^HTTP\/1\.1 200 /);
-  });
+  it(
+    `${PIPELINED} pipelined GET /connections never read: the server stops reading, builds few answers, and closes the client at requestTimeoutMs`,
+    { timeout: WAIT_MS * 3 },
+    async () => {
+      const source = countingSource();
+      const port = await start(source);
+      const client = await Client.connect(port, { read: false });
+      clients.push(client);
+      // Not awaited: a server that stops reading may leave part of this in our send buffer.
+      client.socket.write('GET /connections HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(PIPELINED));
+      // The client reads nothing, so it cannot see the close: the server's log line says it.
+      const closed = await logger.next(
+        'admin connection closed',
+        (fields) => fields.reason === 'request_timeout',
+        REQUEST_TIMEOUT_MS + WAIT_MS,
+      );
+      assert.equal(closed.fields.remote, `127.0.0.1:${client.socket.localPort}`);
+      assert.ok(
+        source.calls < PIPELINED / 4,
+        `${source.calls} of ${PIPELINED} answers built before the server stopped (the kernel's buffers hold the rest)`,
+      );
+      // And the endpoint still serves everyone else.
+      const probe = await Client.connect(port);
+      clients.push(probe);
+      await probe.write('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+      assert.match((await probe.readToEnd()).toString('latin1'), /^HTTP\/1\.1 200 /);
+    },
+  );
 
   it('pipelined requests are answered in order, each once', { timeout: WAIT_MS * 2 }, async () => {
     const port = await start(countingSource());
     const client = await Client.connect(port);
     clients.push(client);
     const paths = Array.from({ length: 60 }, (_, i) => ['/healthz', '/readyz', '/nope'][i % 3] as string);
-    await client.write(paths.map((path, i) => `GET ${path} HTTP/1.1\r\nHost: a${i === paths.length - 1 ? '\r\nConnection: close' : ''}\r\n\r\n`).join(''));
+    await client.write(
+      paths.map((path, i) => `GET ${path} HTTP/1.1\r\nHost: a${i === paths.length - 1 ? '\r\nConnection: close' : ''}\r\n\r\n`).join(''),
+    );
     const answers = (await within(client.readToEnd(), WAIT_MS, 'every answer')).toString('latin1');
     const statuses = [...answers.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
-    assert.deepEqual(statuses, paths.map((path) => (path === '/nope' ? 404 : 200)));
+    assert.deepEqual(
+      statuses,
+      paths.map((path) => (path === '/nope' ? 404 : 200)),
+    );
   });
 });

@@ -122,9 +122,26 @@ describe('admin endpoint', { timeout: TEST_TIMEOUT_MS }, () => {
       peak: 1,
       limit: DEFAULTS.maxConnections,
       total: 2,
-      closed: { client_closed: 1, reset: 0, line_too_long: 0, idle_timeout: 0, write_stalled: 0, shutdown: 0, fault_close_after: 0, error: 0, worker_exit: 0 },
+      closed: {
+        client_closed: 1,
+        reset: 0,
+        line_too_long: 0,
+        idle_timeout: 0,
+        write_stalled: 0,
+        shutdown: 0,
+        fault_close_after: 0,
+        error: 0,
+        worker_exit: 0,
+      },
       forced: 0,
-      rejected: { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0, not_listening: 0 },
+      rejected: {
+        max_connections: 0,
+        max_connections_per_ip: 0,
+        proxy_protocol_error: 0,
+        tls_error: 0,
+        fault_refused: 0,
+        not_listening: 0,
+      },
     });
     assert.equal(stats.bytesReceived, bytes);
     assert.equal(stats.bytesSent, bytes);
@@ -212,25 +229,21 @@ describe('admin endpoint', { timeout: TEST_TIMEOUT_MS }, () => {
     }
   });
 
-  it(
-    'close() while listen() is still binding leaves nothing listening',
-    {},
-    async () => {
-      const echo = createEchoServer({ host: HOST, port: 0 });
-      const admin = new AdminServer({ echo, registry: createMetrics(echo, { processMetrics: false }), logger: silentLogger });
-      try {
-        const listening = admin.listen();
-        await within(admin.close(), WAIT_MS, 'admin.close()');
-        const [listened] = await Promise.allSettled([listening]);
-        if (listened.status === 'fulfilled') {
-          await assert.rejects(request(listened.value.port, '/healthz'), { code: 'ECONNREFUSED' }, 'nothing listens after close()');
-        }
-      } finally {
-        // With the bug, close() has already returned and cannot stop the listener: stop it here.
-        const http: unknown = Reflect.get(admin, 'http');
-        const inner: unknown = typeof http === 'object' && http !== null ? Reflect.get(http, 'server') : null;
-        if (inner instanceof NetServer && inner.listening) inner.close();
+  it('close() while listen() is still binding leaves nothing listening', {}, async () => {
+    const echo = createEchoServer({ host: HOST, port: 0 });
+    const admin = new AdminServer({ echo, registry: createMetrics(echo, { processMetrics: false }), logger: silentLogger });
+    try {
+      const listening = admin.listen();
+      await within(admin.close(), WAIT_MS, 'admin.close()');
+      const [listened] = await Promise.allSettled([listening]);
+      if (listened.status === 'fulfilled') {
+        await assert.rejects(request(listened.value.port, '/healthz'), { code: 'ECONNREFUSED' }, 'nothing listens after close()');
       }
-    },
-  );
+    } finally {
+      // With the bug, close() has already returned and cannot stop the listener: stop it here.
+      const http: unknown = Reflect.get(admin, 'http');
+      const inner: unknown = typeof http === 'object' && http !== null ? Reflect.get(http, 'server') : null;
+      if (inner instanceof NetServer && inner.listening) inner.close();
+    }
+  });
 });

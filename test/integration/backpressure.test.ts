@@ -34,27 +34,34 @@ describe('backpressure', () => {
   const payload = numberedLines(PAYLOAD_BYTES);
 
   for (const mode of ['line', 'raw'] as const) {
-    it(`${mode} mode: a client that does not read holds the server to a bounded read, then gets every byte`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      // No write-stall timeout: this test is about holding, not about giving up.
-      fixture = await Fixture.start({ mode, writeStallTimeoutMs: 0 });
-      const { server, events } = fixture;
-      const client = await fixture.connect({ read: false });
-      client.socket.write(payload);
+    it(
+      `${mode} mode: a client that does not read holds the server to a bounded read, then gets every byte`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        // No write-stall timeout: this test is about holding, not about giving up.
+        fixture = await Fixture.start({ mode, writeStallTimeoutMs: 0 });
+        const { server, events } = fixture;
+        const client = await fixture.connect({ read: false });
+        client.socket.write(payload);
 
-      const readWhileBlocked = await untilServerStopsReading(server, WAIT_MS);
-      assert.ok(readWhileBlocked < MAX_READ_WHILE_BLOCKED, `the server read ${(readWhileBlocked / MiB).toFixed(1)} MiB from a client that reads nothing`);
-      assert.ok(client.socket.writableLength > 0, 'the backpressure reached the client: it still holds unsent bytes');
-      assert.equal(events.closes.length, 0);
+        const readWhileBlocked = await untilServerStopsReading(server, WAIT_MS);
+        assert.ok(
+          readWhileBlocked < MAX_READ_WHILE_BLOCKED,
+          `the server read ${(readWhileBlocked / MiB).toFixed(1)} MiB from a client that reads nothing`,
+        );
+        assert.ok(client.socket.writableLength > 0, 'the backpressure reached the client: it still holds unsent bytes');
+        assert.equal(events.closes.length, 0);
 
-      client.startReading();
-      const echoed = await client.read(PAYLOAD_BYTES, WAIT_MS);
-      assert.ok(echoed.equals(payload), 'the echo differs from what was sent');
-      client.end();
-      assert.equal((await client.readToEnd()).length, 0);
-      const [summary] = await events.closed(1);
-      assert.equal(summary?.reason, 'client_closed');
-      assert.equal(summary?.bytesReceived, PAYLOAD_BYTES);
-      assert.equal(summary?.bytesSent, PAYLOAD_BYTES);
-    });
+        client.startReading();
+        const echoed = await client.read(PAYLOAD_BYTES, WAIT_MS);
+        assert.ok(echoed.equals(payload), 'the echo differs from what was sent');
+        client.end();
+        assert.equal((await client.readToEnd()).length, 0);
+        const [summary] = await events.closed(1);
+        assert.equal(summary?.reason, 'client_closed');
+        assert.equal(summary?.bytesReceived, PAYLOAD_BYTES);
+        assert.equal(summary?.bytesSent, PAYLOAD_BYTES);
+      },
+    );
   }
 });

@@ -65,23 +65,34 @@ describe('echod bench output', () => {
     for (const line of rows) assert.match(line, / -$/);
   });
 
-  it('--interval-format json: one JSON line a second, adding up to the run; the --json summary last', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const port = await start();
-    const captured = captureIo();
-    assert.equal(await benchMain([`127.0.0.1:${port}`, '-t', '2200ms', '-w', '0', '-c', '2', '--interval-format', 'json', '--json'], captured.io), 0);
-    const lines = captured.stdout().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    const summary = lines.pop() as unknown as BenchResult;
-    assert.ok(lines.length >= 3, `two whole seconds and what was left: ${lines.length}`);
-    let msgs = 0;
-    for (const row of lines) {
-      assert.equal(row.type, 'interval');
-      assert.equal(row.phase, 'measure');
-      assert.ok(typeof row.endS === 'number' && typeof row.startS === 'number' && row.endS > row.startS);
-      msgs += row.msgs as number;
-    }
-    assert.equal(msgs, summary.msgs, 'the intervals add up to the messages measured');
-    assert.equal(captured.stderr().includes('echod bench 127.0.0.1'), false, 'the header is not printed with --json');
-  });
+  it(
+    '--interval-format json: one JSON line a second, adding up to the run; the --json summary last',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const port = await start();
+      const captured = captureIo();
+      assert.equal(
+        await benchMain([`127.0.0.1:${port}`, '-t', '2200ms', '-w', '0', '-c', '2', '--interval-format', 'json', '--json'], captured.io),
+        0,
+      );
+      const lines = captured
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const summary = lines.pop() as unknown as BenchResult;
+      assert.ok(lines.length >= 3, `two whole seconds and what was left: ${lines.length}`);
+      let msgs = 0;
+      for (const row of lines) {
+        assert.equal(row.type, 'interval');
+        assert.equal(row.phase, 'measure');
+        assert.ok(typeof row.endS === 'number' && typeof row.startS === 'number' && row.endS > row.startS);
+        msgs += row.msgs as number;
+      }
+      assert.equal(msgs, summary.msgs, 'the intervals add up to the messages measured');
+      assert.equal(captured.stderr().includes('echod bench 127.0.0.1'), false, 'the header is not printed with --json');
+    },
+  );
 
   it('--interval-format csv: a header row, then rows that parse and add up; the rest on stderr', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
@@ -105,24 +116,42 @@ describe('echod bench output', () => {
     assert.equal(msgs, Number((measured[1] ?? '').replaceAll(',', '')));
   });
 
-  it('--connect-rate 200/s --round-trips 3: about 200 connections a second, each 3 echoes, then closed', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const port = await start();
-    const captured = captureIo();
-    const code = await benchMain([`127.0.0.1:${port}`, '--connect-rate', '200/s', '--round-trips', '3', '-t', '1', '-w', '0', '-c', '20', '--json'], captured.io);
-    assert.equal(code, 0, captured.stdout());
-    const result = JSON.parse(captured.stdout()) as BenchResult;
-    assert.equal(result.connectRate, 200);
-    assert.equal(result.roundTrips, 3);
-    assert.ok(result.connects >= 150 && result.connects <= 205, `about 200 in 1 s: ${result.connects}`);
-    assert.ok(result.msgs >= result.connects * 3 && result.msgs <= (result.connects + 20) * 3, `3 echoes per connection: ${result.msgs} for ${result.connects}`);
-    const stats = server?.stats;
-    assert.ok(stats !== undefined);
-    // The server saw each connection (and the probe that checked the target first); all closed.
-    assert.ok(stats.connections.total >= result.connects + 1 && stats.connections.total <= result.connects + 1 + 20, `server: ${stats.connections.total}, bench: ${result.connects}`);
-  });
+  it(
+    '--connect-rate 200/s --round-trips 3: about 200 connections a second, each 3 echoes, then closed',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const port = await start();
+      const captured = captureIo();
+      const code = await benchMain(
+        [`127.0.0.1:${port}`, '--connect-rate', '200/s', '--round-trips', '3', '-t', '1', '-w', '0', '-c', '20', '--json'],
+        captured.io,
+      );
+      assert.equal(code, 0, captured.stdout());
+      const result = JSON.parse(captured.stdout()) as BenchResult;
+      assert.equal(result.connectRate, 200);
+      assert.equal(result.roundTrips, 3);
+      assert.ok(result.connects >= 150 && result.connects <= 205, `about 200 in 1 s: ${result.connects}`);
+      assert.ok(
+        result.msgs >= result.connects * 3 && result.msgs <= (result.connects + 20) * 3,
+        `3 echoes per connection: ${result.msgs} for ${result.connects}`,
+      );
+      const stats = server?.stats;
+      assert.ok(stats !== undefined);
+      // The server saw each connection (and the probe that checked the target first); all closed.
+      assert.ok(
+        stats.connections.total >= result.connects + 1 && stats.connections.total <= result.connects + 1 + 20,
+        `server: ${stats.connections.total}, bench: ${result.connects}`,
+      );
+    },
+  );
 
   it('--connect-rate is refused where it cannot apply', async () => {
-    for (const args of [['--connect-rate', '10', '--rate', '10'], ['--connect-rate', '10', '--udp'], ['--round-trips', '3'], ['--connect-rate', '10', '--digest', 'crc32c']]) {
+    for (const args of [
+      ['--connect-rate', '10', '--rate', '10'],
+      ['--connect-rate', '10', '--udp'],
+      ['--round-trips', '3'],
+      ['--connect-rate', '10', '--digest', 'crc32c'],
+    ]) {
       const captured = captureIo();
       assert.equal(await benchMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod bench: .*(--connect-rate|--round-trips).*\nTry 'echod bench --help'/);

@@ -15,7 +15,8 @@ import { captureIo, runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 
-const bench = (args: readonly string[]): Promise<{ code: number; result: BenchResult; stderr: string }> => runJson<BenchResult>(benchMain, args);
+const bench = (args: readonly string[]): Promise<{ code: number; result: BenchResult; stderr: string }> =>
+  runJson<BenchResult>(benchMain, args);
 
 /** The figures of a clean run agree with each other. */
 function assertConsistent(result: BenchResult): void {
@@ -30,7 +31,10 @@ function assertConsistent(result: BenchResult): void {
   assert.ok(Math.abs(result.msgsPerSec - result.msgs / result.elapsedS) <= 1 + result.msgsPerSec * 0.01);
   assert.ok(Math.abs(result.mbPerSec - (result.msgsPerSec * result.size) / 1e6) < 0.01 + result.mbPerSec * 0.01);
   const lat = result.latencyUs;
-  assert.ok(lat.min <= lat.p50 && lat.p50 <= lat.p90 && lat.p90 <= lat.p99 && lat.p99 <= lat.p999 && lat.p999 <= lat.max, JSON.stringify(lat));
+  assert.ok(
+    lat.min <= lat.p50 && lat.p50 <= lat.p90 && lat.p90 <= lat.p99 && lat.p99 <= lat.p999 && lat.p999 <= lat.max,
+    JSON.stringify(lat),
+  );
   assert.ok(lat.max > 0);
 }
 
@@ -163,7 +167,21 @@ describe('echod bench against faulty servers', () => {
   it('a server that stops answering: a --count run ends (stalled) with timeouts, exit 1', { timeout: TEST_TIMEOUT_MS }, async () => {
     server = await startFaultyServer({ kind: 'no-reassembly' });
     // Messages split across reads are lost for good: the connection hangs, then times out.
-    const { code, result } = await bench([`127.0.0.1:${server.port}`, '-n', '1000000', '-w', '0', '-c', '1', '-d', '64', '-s', '5000', '--timeout', '300ms']);
+    const { code, result } = await bench([
+      `127.0.0.1:${server.port}`,
+      '-n',
+      '1000000',
+      '-w',
+      '0',
+      '-c',
+      '1',
+      '-d',
+      '64',
+      '-s',
+      '5000',
+      '--timeout',
+      '300ms',
+    ]);
     assert.equal(code, 1);
     assert.ok(result.errors.timeout >= 1 || result.errors.mismatch >= 1, JSON.stringify(result.errors));
   });
@@ -208,7 +226,18 @@ describe('echod bench over UDP and TLS', () => {
 
     it('with the CA: every echoed byte checked; without: exit 1 naming the certificate problem', { timeout: TEST_TIMEOUT_MS }, async () => {
       server = await startTlsEchoServer();
-      const trusted = await bench([`localhost:${server.port}`, '--tls', '--tls-ca', join(dir, 'ca.pem'), '-n', '2000', '-c', '2', '-w', '0']);
+      const trusted = await bench([
+        `localhost:${server.port}`,
+        '--tls',
+        '--tls-ca',
+        join(dir, 'ca.pem'),
+        '-n',
+        '2000',
+        '-c',
+        '2',
+        '-w',
+        '0',
+      ]);
       assert.equal(trusted.code, 0);
       assertConsistent(trusted.result);
       assert.equal(trusted.result.transport, 'tls');
@@ -230,7 +259,17 @@ describe('echod bench command line', () => {
   });
 
   it('bad values exit 2 before any load, naming the flag', async () => {
-    for (const args of [['--size', '0'], ['--connections', '0'], ['--rate', 'fast'], ['--duration', '0'], ['--udp', '--size', '8'], ['--threads', '3', '-c', '2'], ['-c', '100000', '-d', '1000', '-s', '1MiB'], ['x', 'y'], ['--tls-ca', '/nonexistent']]) {
+    for (const args of [
+      ['--size', '0'],
+      ['--connections', '0'],
+      ['--rate', 'fast'],
+      ['--duration', '0'],
+      ['--udp', '--size', '8'],
+      ['--threads', '3', '-c', '2'],
+      ['-c', '100000', '-d', '1000', '-s', '1MiB'],
+      ['x', 'y'],
+      ['--tls-ca', '/nonexistent'],
+    ]) {
       const captured = captureIo();
       assert.equal(await benchMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod bench: .*\nTry 'echod bench --help'/);

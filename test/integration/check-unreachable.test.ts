@@ -37,10 +37,18 @@ describe('echod check against an unreachable target', () => {
     const captured = captureIo();
     const code = await checkMain([`127.0.0.1:${port}`], captured.io);
     assert.equal(code, 1);
-    const rows = captured.stdout().split('\n').filter((line) => /^ {2}(PASS|FAIL|NOTE) /.test(line));
+    const rows = captured
+      .stdout()
+      .split('\n')
+      .filter((line) => /^ {2}(PASS|FAIL|NOTE) /.test(line));
     assert.equal(rows.length, 1, 'only the first case ran');
     assert.match(rows[0] ?? '', /FAIL {2}single-line/);
-    assert.match(captured.stderr(), new RegExp(`^echod check: cannot reach 127\\.0\\.0\\.1:${port} over TCP: connection refused \\(ECONNREFUSED\\): nothing listens on that port; the other 9 cases were not run\\n$`));
+    assert.match(
+      captured.stderr(),
+      new RegExp(
+        `^echod check: cannot reach 127\\.0\\.0\\.1:${port} over TCP: connection refused \\(ECONNREFUSED\\): nothing listens on that port; the other 9 cases were not run\\n$`,
+      ),
+    );
     assert.match(captured.stdout(), /0 passed, 1 failed, 9 not run: FAIL/);
   });
 
@@ -79,7 +87,10 @@ describe('echod check wording', () => {
   it('an unknown --cases name: a sentence naming it and listing the cases', async () => {
     const captured = captureIo();
     assert.equal(await checkMain(['--cases', 'nope'], captured.io), 2);
-    assert.match(captured.stderr(), /^echod check: invalid --cases: "nope" \(there is no case named nope; the cases are: single-line, many-lines, .*, idle\)\n/);
+    assert.match(
+      captured.stderr(),
+      /^echod check: invalid --cases: "nope" \(there is no case named nope; the cases are: single-line, many-lines, .*, idle\)\n/,
+    );
     const two = captureIo();
     assert.equal(await checkMain(['--cases', 'nope,idle,bogus'], two.io), 2);
     assert.match(two.stderr(), /there are no cases named nope, bogus; the cases are: /);
@@ -94,6 +105,9 @@ describe('echod check wording', () => {
     udp = await startUdpEchoServer({ kind: 'truncate-above', bytes: 1000 });
     const datagram = captureIo();
     assert.equal(await checkMain([`127.0.0.1:${udp.port}`, '--udp', '--cases', 'datagram-8192', '--json'], datagram.io), 0);
-    assert.match((JSON.parse(datagram.stdout()) as CheckResult).cases[0]?.reason ?? '', /an 8,192-byte datagram came back cut to 1,000 bytes/);
+    assert.match(
+      (JSON.parse(datagram.stdout()) as CheckResult).cases[0]?.reason ?? '',
+      /an 8,192-byte datagram came back cut to 1,000 bytes/,
+    );
   });
 });

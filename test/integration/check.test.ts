@@ -8,14 +8,23 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../../src/server/server.js';
 import { CHECK_FLAGS, checkHelp, checkMain, type CheckResult } from '../../src/tools/check.js';
-import { type DatagramFault, type Fault, startFaultyServer, startTlsEchoServer, startUdpEchoServer, TEST_TLS_CERT, type TestServer } from '../../testkit/faulty-servers.js';
+import {
+  type DatagramFault,
+  type Fault,
+  startFaultyServer,
+  startTlsEchoServer,
+  startUdpEchoServer,
+  TEST_TLS_CERT,
+  type TestServer,
+} from '../../testkit/faulty-servers.js';
 import { captureIo, runJson } from '../../testkit/tool-io.js';
 
 const TEST_TIMEOUT_MS = 30_000;
 /** Short waits keep the suite quick; the servers here answer in microseconds. */
 const FAST = ['--idle', '300ms', '--timeout', '2s'];
 
-const check = (args: readonly string[]): Promise<{ code: number; result: CheckResult; stderr: string }> => runJson<CheckResult>(checkMain, args);
+const check = (args: readonly string[]): Promise<{ code: number; result: CheckResult; stderr: string }> =>
+  runJson<CheckResult>(checkMain, args);
 
 function statusOf(result: CheckResult, name: string): string {
   const found = result.cases.find((c) => c.name === name);
@@ -35,7 +44,18 @@ describe('echod check against echod', () => {
     assert.equal(result.failed, 0);
     assert.deepEqual(
       result.cases.map((c) => c.name),
-      ['single-line', 'many-lines', 'split-writes', 'binary', 'max-line', 'half-close', 'half-close-tail', 'concurrent', 'slow-reader', 'idle'],
+      [
+        'single-line',
+        'many-lines',
+        'split-writes',
+        'binary',
+        'max-line',
+        'half-close',
+        'half-close-tail',
+        'concurrent',
+        'slow-reader',
+        'idle',
+      ],
     );
     assert.deepEqual(
       result.cases.filter((c) => c.status === 'note').map((c) => c.name),
@@ -80,17 +100,39 @@ describe('echod check against echod', () => {
 
 /** Each fault, the case it must make FAIL, and what the reason must say. */
 const FAULTS: { fault: Fault; mode?: 'raw'; failing: string; reason: RegExp; extra?: string[] }[] = [
-  { fault: { kind: 'drop-byte-at', offset: 5 }, failing: 'single-line', reason: /byte 5 differs \(line 1, column 6\): expected " ", got "f"/ },
+  {
+    fault: { kind: 'drop-byte-at', offset: 5 },
+    failing: 'single-line',
+    reason: /byte 5 differs \(line 1, column 6\): expected " ", got "f"/,
+  },
   { fault: { kind: 'reorder-lines' }, failing: 'many-lines', reason: /byte 0 differs \(line 1, column 1\)|line 1/ },
   { fault: { kind: 'no-reassembly' }, failing: 'split-writes', reason: /byte 0 differs \(line 1, column 1\): expected "t", got "\\n"/ },
   { fault: { kind: 'drop-byte-value', value: 0x00 }, failing: 'binary', reason: /differs \(line 4, column 1\): expected "\\0"/ },
-  { fault: { kind: 'truncate-at-half-close' }, failing: 'half-close', reason: /lines sent before the half-close were lost: got 0 of [\d,]+ bytes, then the connection was reset|then the server closed/ },
+  {
+    fault: { kind: 'truncate-at-half-close' },
+    failing: 'half-close',
+    reason: /lines sent before the half-close were lost: got 0 of [\d,]+ bytes, then the connection was reset|then the server closed/,
+  },
   { fault: { kind: 'max-connections', max: 50 }, failing: 'concurrent', reason: /with 48 connections open, connection (49|50|51|52)/ },
-  { fault: { kind: 'drop-when-backlogged', bytes: 64 * 1024 }, failing: 'slow-reader', reason: /reading slowly: got [\d,]+ of 8,388,608 bytes|reading slowly: byte [\d,]+ differs/ },
-  { fault: { kind: 'close-after', ms: 400 }, failing: 'idle', reason: /after 0\.\d+ s idle, the server closed the connection/, extra: ['--idle', '2s', '--timeout', '2s'] },
+  {
+    fault: { kind: 'drop-when-backlogged', bytes: 64 * 1024 },
+    failing: 'slow-reader',
+    reason: /reading slowly: got [\d,]+ of 8,388,608 bytes|reading slowly: byte [\d,]+ differs/,
+  },
+  {
+    fault: { kind: 'close-after', ms: 400 },
+    failing: 'idle',
+    reason: /after 0\.\d+ s idle, the server closed the connection/,
+    extra: ['--idle', '2s', '--timeout', '2s'],
+  },
   { fault: { kind: 'none' }, mode: 'raw', failing: 'no-newline', reason: /got 0 of 25 bytes, then nothing more within 2 s/ },
   { fault: { kind: 'no-reassembly' }, mode: 'raw', failing: 'half-close-tail', reason: /tail was not echoed|got 0 of/ },
-  { fault: { kind: 'line-limit', bytes: 1024 }, mode: 'raw', failing: 'max-line', reason: /got 0 of 65,536 bytes, then the server closed the connection/ },
+  {
+    fault: { kind: 'line-limit', bytes: 1024 },
+    mode: 'raw',
+    failing: 'max-line',
+    reason: /got 0 of 65,536 bytes, then the server closed the connection/,
+  },
 ];
 
 describe('echod check against faulty servers', () => {
@@ -98,19 +140,39 @@ describe('echod check against faulty servers', () => {
   afterEach(() => server?.close());
 
   for (const { fault, mode, failing, reason, extra } of FAULTS) {
-    it(`${fault.kind}${mode !== undefined ? ` (--mode ${mode})` : ''}: ${failing} FAILs with the reason`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      server = await startFaultyServer(fault);
-      const { code, result } = await check([`127.0.0.1:${server.port}`, '--cases', failing, ...(mode !== undefined ? ['--mode', mode] : []), ...(extra ?? FAST)]);
-      assert.equal(code, 1);
-      const found = result.cases[0];
-      assert.equal(found?.status, 'fail');
-      assert.match(found.reason, reason);
-    });
+    it(
+      `${fault.kind}${mode !== undefined ? ` (--mode ${mode})` : ''}: ${failing} FAILs with the reason`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        server = await startFaultyServer(fault);
+        const { code, result } = await check([
+          `127.0.0.1:${server.port}`,
+          '--cases',
+          failing,
+          ...(mode !== undefined ? ['--mode', mode] : []),
+          ...(extra ?? FAST),
+        ]);
+        assert.equal(code, 1);
+        const found = result.cases[0];
+        assert.equal(found?.status, 'fail');
+        assert.match(found.reason, reason);
+      },
+    );
   }
 
   it('every required case is shown able to fail', () => {
     const shown = new Set(FAULTS.map((f) => f.failing));
-    for (const name of ['single-line', 'many-lines', 'split-writes', 'binary', 'half-close', 'concurrent', 'slow-reader', 'idle', 'no-newline']) {
+    for (const name of [
+      'single-line',
+      'many-lines',
+      'split-writes',
+      'binary',
+      'half-close',
+      'concurrent',
+      'slow-reader',
+      'idle',
+      'no-newline',
+    ]) {
       assert.ok(shown.has(name), `a fault makes ${name} fail`);
     }
   });
@@ -162,7 +224,16 @@ describe('echod check over UDP and TLS', () => {
     assert.equal(code, 0, JSON.stringify(result.cases.filter((c) => c.status === 'fail')));
     assert.deepEqual(
       result.cases.map((c) => c.name),
-      ['datagram-1', 'datagram-64', 'datagram-512', 'datagram-1472', 'datagram-binary', 'datagram-burst', 'datagram-8192', 'datagram-65507'],
+      [
+        'datagram-1',
+        'datagram-64',
+        'datagram-512',
+        'datagram-1472',
+        'datagram-binary',
+        'datagram-burst',
+        'datagram-8192',
+        'datagram-65507',
+      ],
     );
   });
 
@@ -225,7 +296,15 @@ describe('echod check command line', () => {
   });
 
   it('bad flags exit 2 with a message naming the flag', async () => {
-    for (const args of [['--cases', 'nope'], ['--idle', 'soon'], ['--tls-insecure'], ['--tls', '--udp'], ['a:b:c:d'], ['--max-size', '1'], ['--bogus']]) {
+    for (const args of [
+      ['--cases', 'nope'],
+      ['--idle', 'soon'],
+      ['--tls-insecure'],
+      ['--tls', '--udp'],
+      ['a:b:c:d'],
+      ['--max-size', '1'],
+      ['--bogus'],
+    ]) {
       const captured = captureIo();
       assert.equal(await checkMain(args, captured.io), 2, args.join(' '));
       assert.match(captured.stderr(), /^echod check: .*\nTry 'echod check --help'/);

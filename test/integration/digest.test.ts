@@ -57,22 +57,26 @@ describe('crc32c', () => {
 });
 
 describe('StreamDigest', () => {
-  it('property: crc32c and sha256 over chunks equal one-shot digests (sha256 as node:crypto makes it)', { timeout: TEST_TIMEOUT_MS }, () => {
-    fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 8 }), (chunks) => {
-        const whole = Buffer.concat(chunks);
-        const crc = new StreamDigest('crc32c');
-        const sha = new StreamDigest('sha256');
-        for (const chunk of chunks) {
-          crc.update(chunk);
-          sha.update(chunk);
-        }
-        assert.equal(crc.hex(), crc32cReference(whole).toString(16).padStart(8, '0'));
-        assert.equal(sha.hex(), createHash('sha256').update(whole).digest('hex'));
-      }),
-      { numRuns: 300 },
-    );
-  });
+  it(
+    'property: crc32c and sha256 over chunks equal one-shot digests (sha256 as node:crypto makes it)',
+    { timeout: TEST_TIMEOUT_MS },
+    () => {
+      fc.assert(
+        fc.property(fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 8 }), (chunks) => {
+          const whole = Buffer.concat(chunks);
+          const crc = new StreamDigest('crc32c');
+          const sha = new StreamDigest('sha256');
+          for (const chunk of chunks) {
+            crc.update(chunk);
+            sha.update(chunk);
+          }
+          assert.equal(crc.hex(), crc32cReference(whole).toString(16).padStart(8, '0'));
+          assert.equal(sha.hex(), createHash('sha256').update(whole).digest('hex'));
+        }),
+        { numRuns: 300 },
+      );
+    },
+  );
 
   it('reports 8 hex digits or 64, names its algorithm, and reading it mid-stream does not end it', { timeout: TEST_TIMEOUT_MS }, () => {
     const crc = new StreamDigest('crc32c');
@@ -117,31 +121,52 @@ describe('digests through the server', () => {
     return { sent: Buffer.concat(pieces), received: await client.readToEnd() };
   }
 
-  const cases: { name: string; options: EchoServerOptions; algorithm: 'crc32c' | 'sha256'; banner?: (id: number) => string; prefix?: string }[] = [
+  const cases: {
+    name: string;
+    options: EchoServerOptions;
+    algorithm: 'crc32c' | 'sha256';
+    banner?: (id: number) => string;
+    prefix?: string;
+  }[] = [
     { name: 'crc32c', options: { digest: 'crc32c' }, algorithm: 'crc32c' },
     { name: 'sha256', options: { digest: 'sha256' }, algorithm: 'sha256' },
-    { name: 'crc32c with a banner', options: { digest: 'crc32c', banner: 'hello {conn_id}' }, algorithm: 'crc32c', banner: (id) => `hello ${id}\n` },
-    { name: 'sha256 with a banner and a prefix', options: { digest: 'sha256', banner: 'hi\\n', prefix: '[{conn_id}] ' }, algorithm: 'sha256', banner: () => 'hi\n', prefix: '[{conn_id}] ' },
+    {
+      name: 'crc32c with a banner',
+      options: { digest: 'crc32c', banner: 'hello {conn_id}' },
+      algorithm: 'crc32c',
+      banner: (id) => `hello ${id}\n`,
+    },
+    {
+      name: 'sha256 with a banner and a prefix',
+      options: { digest: 'sha256', banner: 'hi\\n', prefix: '[{conn_id}] ' },
+      algorithm: 'sha256',
+      banner: () => 'hi\n',
+      prefix: '[{conn_id}] ',
+    },
   ];
 
   for (const { name, options, algorithm, banner, prefix } of cases) {
-    it(`${name}: the close summary's digests equal the client's own over what it sent and what it received`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      fixture = await Fixture.start(options);
-      const client = await fixture.connect();
-      const id = fixture.events.opened[0] as number;
-      const { sent, received } = await exchange(client);
+    it(
+      `${name}: the close summary's digests equal the client's own over what it sent and what it received`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        fixture = await Fixture.start(options);
+        const client = await fixture.connect();
+        const id = fixture.events.opened[0] as number;
+        const { sent, received } = await exchange(client);
 
-      // What came back is what the server should have sent: banner, then (prefixed) echo.
-      const prefixText = prefix?.replace('{conn_id}', String(id)) ?? '';
-      const echoed = prefixText === '' ? sent : prefixEveryLine(sent, Buffer.from(prefixText));
-      assert.ok(received.equals(Buffer.concat([Buffer.from(banner?.(id) ?? ''), echoed])), 'the client received the banner and the echo');
+        // What came back is what the server should have sent: banner, then (prefixed) echo.
+        const prefixText = prefix?.replace('{conn_id}', String(id)) ?? '';
+        const echoed = prefixText === '' ? sent : prefixEveryLine(sent, Buffer.from(prefixText));
+        assert.ok(received.equals(Buffer.concat([Buffer.from(banner?.(id) ?? ''), echoed])), 'the client received the banner and the echo');
 
-      const [summary] = await fixture.events.closed(1);
-      assert.ok(summary !== undefined);
-      assert.equal(summary.bytesReceived, sent.length);
-      assert.equal(summary.bytesSent, received.length);
-      assert.deepEqual(summary.digest, { algorithm, received: digestHex(algorithm, sent), sent: digestHex(algorithm, received) });
-    });
+        const [summary] = await fixture.events.closed(1);
+        assert.ok(summary !== undefined);
+        assert.equal(summary.bytesReceived, sent.length);
+        assert.equal(summary.bytesSent, received.length);
+        assert.deepEqual(summary.digest, { algorithm, received: digestHex(algorithm, sent), sent: digestHex(algorithm, received) });
+      },
+    );
   }
 
   it('the digest is in the `connection closed` log line; without --digest there is none', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -36,7 +36,14 @@ function serverWithHandle(handle: unknown): Server {
 }
 
 const noop = (): void => {};
-const options = (logger: RecordingLogger) => ({ listener: 'tcp://fake:1', pauseOnCreate: false, noDelay: true, onSocket: noop, onBytes: noop, logger });
+const options = (logger: RecordingLogger) => ({
+  listener: 'tcp://fake:1',
+  pauseOnCreate: false,
+  noDelay: true,
+  onSocket: noop,
+  onBytes: noop,
+  logger,
+});
 
 describe('direct reads: the node:net shape they rely on', () => {
   const dir = mkdtempSync(join(tmpdir(), 'echod-shape-'));
@@ -62,7 +69,10 @@ describe('direct reads: the node:net shape they rely on', () => {
     ['no listening handle', null],
     ['no onconnection', { ...streamMethods }],
     ['an onconnection of another arity', { ...streamMethods, onconnection: function onconnection(_err: number): void {} }],
-    ['an onconnection that is not node:net\'s', { ...streamMethods, onconnection: function someoneElses(_err: number, _handle?: object): void {} }],
+    [
+      "an onconnection that is not node:net's",
+      { ...streamMethods, onconnection: function someoneElses(_err: number, _handle?: object): void {} },
+    ],
     ['a stream handle without useUserBuffer', { onconnection: accept, readStart: noop, readStop: noop }],
   ];
   for (const [name, handle] of shapes) {
@@ -76,7 +86,11 @@ describe('direct reads: the node:net shape they rely on', () => {
       assert.equal(warnings[0]?.level, 'warn');
       assert.equal(typeof warnings[0]?.fields.differs, 'string');
       if (handle !== null && typeof handle === 'object' && 'onconnection' in handle) {
-        assert.equal(handle.onconnection, (server as Server & { _handle: { onconnection: unknown } })._handle.onconnection, 'node:net is left as it was');
+        assert.equal(
+          handle.onconnection,
+          (server as Server & { _handle: { onconnection: unknown } })._handle.onconnection,
+          'node:net is left as it was',
+        );
       }
     });
   }

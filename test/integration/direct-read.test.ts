@@ -27,33 +27,37 @@ describe('direct reads through one shared buffer', () => {
   afterEach(() => fixture?.cleanup());
 
   for (const mode of ['line', 'raw'] as const) {
-    it(`${mode} mode: echo waiting on a blocked client survives other clients' reads, byte for byte`, { timeout: TEST_TIMEOUT_MS }, async () => {
-      fixture = await Fixture.start({ mode, writeStallTimeoutMs: 0 });
-      const { server } = fixture;
-      // The blocked client: the kernel stops taking its echo, so the server holds writes
-      // that have not gone out (and stops reading it).
-      const blocked = await fixture.connect({ read: false });
-      const blockedPayload = taggedLines('a', 16 * MiB);
-      blocked.socket.write(blockedPayload);
-      await untilServerStopsReading(server, WAIT_MS);
+    it(
+      `${mode} mode: echo waiting on a blocked client survives other clients' reads, byte for byte`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        fixture = await Fixture.start({ mode, writeStallTimeoutMs: 0 });
+        const { server } = fixture;
+        // The blocked client: the kernel stops taking its echo, so the server holds writes
+        // that have not gone out (and stops reading it).
+        const blocked = await fixture.connect({ read: false });
+        const blockedPayload = taggedLines('a', 16 * MiB);
+        blocked.socket.write(blockedPayload);
+        await untilServerStopsReading(server, WAIT_MS);
 
-      // Meanwhile others send different bytes, read into the same buffer many times over.
-      const others = await Promise.all([fixture.connect(), fixture.connect(), fixture.connect()]);
-      const otherPayloads = ['b', 'c', 'd'].map((tag) => taggedLines(tag, 4 * MiB));
-      await Promise.all(
-        others.map(async (client, i) => {
-          const payload = otherPayloads[i] as Buffer;
-          client.socket.write(payload);
-          const echoed = await client.read(payload.length, WAIT_MS);
-          assert.ok(echoed.equals(payload), `client ${i}'s echo differs from what it sent`);
-        }),
-      );
+        // Meanwhile others send different bytes, read into the same buffer many times over.
+        const others = await Promise.all([fixture.connect(), fixture.connect(), fixture.connect()]);
+        const otherPayloads = ['b', 'c', 'd'].map((tag) => taggedLines(tag, 4 * MiB));
+        await Promise.all(
+          others.map(async (client, i) => {
+            const payload = otherPayloads[i] as Buffer;
+            client.socket.write(payload);
+            const echoed = await client.read(payload.length, WAIT_MS);
+            assert.ok(echoed.equals(payload), `client ${i}'s echo differs from what it sent`);
+          }),
+        );
 
-      blocked.startReading();
-      const echoed = await blocked.read(blockedPayload.length, WAIT_MS);
-      const firstDifference = echoed.findIndex((byte, at) => byte !== blockedPayload[at]);
-      assert.equal(firstDifference, -1, `the blocked client's echo differs at byte ${firstDifference}`);
-    });
+        blocked.startReading();
+        const echoed = await blocked.read(blockedPayload.length, WAIT_MS);
+        const firstDifference = echoed.findIndex((byte, at) => byte !== blockedPayload[at]);
+        assert.equal(firstDifference, -1, `the blocked client's echo differs at byte ${firstDifference}`);
+      },
+    );
   }
 
   it('after our FIN, input is discarded up to its budget and then no longer read', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -45,7 +45,10 @@ class RawClient {
       const head = text.indexOf('\r\n\r\n');
       const length = /^content-length: (\d+)\r$/im.exec(text);
       if (head >= 0 && length !== null && text.length >= head + 4 + Number(length[1])) return text.slice(0, head + 4 + Number(length[1]));
-      await Promise.race([new Promise<void>((resolve) => (this.waiting = resolve)), this.closed.then(() => assert.fail(`closed before the response to ${path}: ${text}`))]);
+      await Promise.race([
+        new Promise<void>((resolve) => (this.waiting = resolve)),
+        this.closed.then(() => assert.fail(`closed before the response to ${path}: ${text}`)),
+      ]);
     }
   }
 }
@@ -104,7 +107,11 @@ describe('http connection limits', { timeout: 20_000 }, () => {
   });
 
   it('https: a connection refused at accept is counted once, as max_connections (not also tls_error)', async () => {
-    const { server, port } = await started({ listeners: [{ protocol: 'https', host: HOST, port: 0 }], tls: { selfSigned: true }, maxConnections: 1 });
+    const { server, port } = await started({
+      listeners: [{ protocol: 'https', host: HOST, port: 0 }],
+      tls: { selfSigned: true },
+      maxConnections: 1,
+    });
     const rejected: string[] = [];
     server.on('reject', (reason) => rejected.push(reason));
     const first = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
@@ -122,7 +129,10 @@ describe('http connection limits', { timeout: 20_000 }, () => {
   });
 
   it('answers the last of --http-max-requests-per-connection with Connection: close, then closes', async () => {
-    const { server, port } = await started({ listeners: [{ protocol: 'http', host: HOST, port: 0 }], http: { maxRequestsPerConnection: 2 } });
+    const { server, port } = await started({
+      listeners: [{ protocol: 'http', host: HOST, port: 0 }],
+      http: { maxRequestsPerConnection: 2 },
+    });
     const refusals: string[] = [];
     server.http.on('refusal', (reason) => refusals.push(reason));
     const client = new RawClient(port);
@@ -137,7 +147,11 @@ describe('http connection limits', { timeout: 20_000 }, () => {
   });
 
   it('HTTP/2: GOAWAY after --http-max-requests-per-connection streams', async () => {
-    const { server, port } = await started({ listeners: [{ protocol: 'https', host: HOST, port: 0 }], tls: { selfSigned: true }, http: { maxRequestsPerConnection: 2 } });
+    const { server, port } = await started({
+      listeners: [{ protocol: 'https', host: HOST, port: 0 }],
+      tls: { selfSigned: true },
+      http: { maxRequestsPerConnection: 2 },
+    });
     const session = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
     const goaway = once(session, 'goaway');
@@ -151,7 +165,11 @@ describe('http connection limits', { timeout: 20_000 }, () => {
   });
 
   it('HTTP/2: announces --http2-max-streams in SETTINGS, and the client is held to it', async () => {
-    const { server, port } = await started({ listeners: [{ protocol: 'https', host: HOST, port: 0 }], tls: { selfSigned: true }, http: { maxConcurrentStreams: 2 } });
+    const { server, port } = await started({
+      listeners: [{ protocol: 'https', host: HOST, port: 0 }],
+      tls: { selfSigned: true },
+      http: { maxConcurrentStreams: 2 },
+    });
     const session = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
     const [settings] = (await once(session, 'remoteSettings')) as [{ maxConcurrentStreams?: number }];
@@ -176,7 +194,11 @@ describe('http connection limits', { timeout: 20_000 }, () => {
     const goaway = once(session, 'goaway');
     const inFlight = h2get(session, '/?delay=400');
     // The request is at the server (its connection counted a request) before the drain begins.
-    await poll(() => server.connectionsSnapshot().some((connection) => (connection.http?.requests ?? 0) > 0), 5000, 'the request at the server');
+    await poll(
+      () => server.connectionsSnapshot().some((connection) => (connection.http?.requests ?? 0) > 0),
+      5000,
+      'the request at the server',
+    );
     const closed = server.close();
     const [code] = (await goaway) as [number];
     assert.equal(code, constants.NGHTTP2_NO_ERROR);
@@ -189,7 +211,13 @@ describe('http connection limits', { timeout: 20_000 }, () => {
 
 describe('/connections shows http connections', () => {
   it('HTTP/1.1, HTTP/2 and WebSocket, with their request and message counts', async () => {
-    const { server, port } = await started({ listeners: [{ protocol: 'http', host: HOST, port: 0 }, { protocol: 'https', host: HOST, port: 0 }], tls: { selfSigned: true } });
+    const { server, port } = await started({
+      listeners: [
+        { protocol: 'http', host: HOST, port: 0 },
+        { protocol: 'https', host: HOST, port: 0 },
+      ],
+      tls: { selfSigned: true },
+    });
     const httpsPort = (server.addresses[1] as { port: number }).port;
     const h1 = new RawClient(port);
     await h1.get('/');

@@ -33,15 +33,32 @@ const CASES: [string, Partial<RequestFacts>][] = [
   ['a query with repeats, escapes and an empty value', { url: '/p%20q?a=1&a=2&b=%22x%22&c=&d=%E2%9C%93' }],
   ['a trailing ? and an absolute-form target', { url: 'http://proxy.example:81/abs?' }],
   ['headers needing escapes, repeats kept', { rawHeaders: ['X-Q', 'say "hi"\\', 'x-q', 'two', 'X-Ctl', '\u0001\u007f', 'X-Ü', 'ünï'] }],
-  ['a lone surrogate and non-ASCII text in the method, path and headers', { method: 'GÉT', url: '/ü\ud800?q=\udfff', rawHeaders: ['X-S', 'a\ud800b', 'X-Ok', 'ÿ plain'] }],
+  [
+    'a lone surrogate and non-ASCII text in the method, path and headers',
+    { method: 'GÉT', url: '/ü\ud800?q=\udfff', rawHeaders: ['X-S', 'a\ud800b', 'X-Ok', 'ÿ plain'] },
+  ],
   ['a UTF-8 body', { method: 'POST', body: Buffer.from('héllo\n"world"\t✓') }],
   ['a binary body', { method: 'PUT', body: Buffer.from([0xff, 0x00, 0xc3, 0x28]) }],
   ['HTTP/2 pseudo-headers', { httpVersion: '2.0', rawHeaders: [':method', 'GET', ':path', '/', ':authority', 'x'] }],
   [
     'PROXY and TLS details',
     {
-      proxy: { version: 2, command: 'PROXY', transport: 'TCP6', source: { address: '2001:db8::1', port: 1 }, destination: { address: '2001:db8::2', port: 443 }, tlvs: { authority: 'a', uniqueId: 'hex:00ff', ssl: { client: 1, verify: 0, version: 'TLSv1.3' } }, via: { address: '127.0.0.1', port: 5 } },
-      tls: { version: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', sni: null, alpn: 'h2', clientCert: { subject: 'CN=a', issuer: 'CN=ca', fingerprint256: 'AA:BB', authorized: true } },
+      proxy: {
+        version: 2,
+        command: 'PROXY',
+        transport: 'TCP6',
+        source: { address: '2001:db8::1', port: 1 },
+        destination: { address: '2001:db8::2', port: 443 },
+        tlvs: { authority: 'a', uniqueId: 'hex:00ff', ssl: { client: 1, verify: 0, version: 'TLSv1.3' } },
+        via: { address: '127.0.0.1', port: 5 },
+      },
+      tls: {
+        version: 'TLSv1.3',
+        cipher: 'TLS_AES_128_GCM_SHA256',
+        sni: null,
+        alpn: 'h2',
+        clientCert: { subject: 'CN=a', issuer: 'CN=ca', fingerprint256: 'AA:BB', authorized: true },
+      },
     },
   ],
   ['a Date as receivedAt', { receivedAt: new Date(Date.UTC(2020, 0, 1)) }],
@@ -59,13 +76,17 @@ describe('the echo document as sent', () => {
 
   it('the time is that of each request, also for two within one millisecond and the next', () => {
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
-    for (const ms of [at, at, at + 1, at]) assert.match(echoDocumentJson({ ...BASE, receivedAt: ms }), new RegExp(`"receivedAt":"${new Date(ms).toISOString()}"`));
+    for (const ms of [at, at, at + 1, at])
+      assert.match(echoDocumentJson({ ...BASE, receivedAt: ms }), new RegExp(`"receivedAt":"${new Date(ms).toISOString()}"`));
   });
 });
 
 describe('a slow body on an http listener', () => {
-  it('is answered 408 by node:http\'s request timeout and counted as request_timeout', { timeout: 15_000 }, async (t) => {
-    const server = createEchoServer({ listeners: [{ protocol: 'http', host: HOST, port: 0 }], http: { headersTimeoutMs: 200, requestTimeoutMs: 400 } });
+  it("is answered 408 by node:http's request timeout and counted as request_timeout", { timeout: 15_000 }, async (t) => {
+    const server = createEchoServer({
+      listeners: [{ protocol: 'http', host: HOST, port: 0 }],
+      http: { headersTimeoutMs: 200, requestTimeoutMs: 400 },
+    });
     const refusals: string[] = [];
     server.http.on('refusal', (reason) => refusals.push(reason));
     await server.listen();

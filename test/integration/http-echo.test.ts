@@ -31,7 +31,15 @@ describe('http echo', () => {
   after(() => server.close());
 
   it('answers a JSON document of the request over HTTP/1.1 (curl)', async () => {
-    const { status, headers, body } = await curl(['-H', 'X-Dup: 1', '-H', 'x-dup: 2', '--data-binary', 'héllo', `${http}/some/path?a=1&a=2&b=x`]);
+    const { status, headers, body } = await curl([
+      '-H',
+      'X-Dup: 1',
+      '-H',
+      'x-dup: 2',
+      '--data-binary',
+      'héllo',
+      `${http}/some/path?a=1&a=2&b=x`,
+    ]);
     assert.equal(status, 200);
     assert.match(headers, /^x-echod-server: echo-test-1\r$/im);
     const doc = JSON.parse(body) as EchoDocument;
@@ -39,7 +47,13 @@ describe('http echo', () => {
     assert.equal(doc.path, '/some/path');
     assert.deepEqual(doc.query, { a: ['1', '2'], b: 'x' });
     assert.equal(doc.httpVersion, '1.1');
-    assert.deepEqual(doc.headers.filter(([name]) => name.toLowerCase() === 'x-dup'), [['X-Dup', '1'], ['x-dup', '2']]);
+    assert.deepEqual(
+      doc.headers.filter(([name]) => name.toLowerCase() === 'x-dup'),
+      [
+        ['X-Dup', '1'],
+        ['x-dup', '2'],
+      ],
+    );
     assert.deepEqual(doc.body, { size: Buffer.byteLength('héllo'), encoding: 'utf8', data: 'héllo' });
     assert.equal(doc.client.address, HOST);
     assert.equal(doc.server.id, 'echo-test-1');
@@ -51,8 +65,14 @@ describe('http echo', () => {
 
   it('shows keep-alive reuse: requests 1 and 2 on one connection', async () => {
     const { body } = await curl([`${http}/a`, '--next', `${http}/b`]);
-    const docs = body.trim().split('\n').map((line) => JSON.parse(line) as EchoDocument);
-    assert.deepEqual(docs.map((doc) => doc.connection.request), [1, 2]);
+    const docs = body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as EchoDocument);
+    assert.deepEqual(
+      docs.map((doc) => doc.connection.request),
+      [1, 2],
+    );
     assert.equal(docs[0]?.connection.id, docs[1]?.connection.id);
   });
 
@@ -67,7 +87,10 @@ describe('http echo', () => {
     const res = await fetch(`${http}/echo`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/x-test' } });
     assert.equal(res.headers.get('content-type'), 'application/x-test');
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), bytes);
-    const chunked = await curl(['-H', 'Transfer-Encoding: chunked', '-H', 'Expect: 100-continue', '--data-binary', '@-', `${http}/x?format=raw`], Buffer.from('chunked body\n'));
+    const chunked = await curl(
+      ['-H', 'Transfer-Encoding: chunked', '-H', 'Expect: 100-continue', '--data-binary', '@-', `${http}/x?format=raw`],
+      Buffer.from('chunked body\n'),
+    );
     assert.match(chunked.headers, /^HTTP\/1.1 100 Continue/m);
     assert.equal(chunked.status, 200);
     assert.equal(chunked.body, 'chunked body\n');
@@ -83,11 +106,19 @@ describe('http echo', () => {
     assert.ok((doc.tls?.cipher ?? '') !== '');
     assert.equal(doc.tls?.clientCert, null);
     assert.equal(doc.body.data, 'h2');
-    const h1 = JSON.parse((await curl(['-k', '--http1.1', `${https}/`, '--next', '-k', '--http1.1', `${https}/`])).body.split('\n')[1] ?? '') as EchoDocument;
+    const h1 = JSON.parse(
+      (await curl(['-k', '--http1.1', `${https}/`, '--next', '-k', '--http1.1', `${https}/`])).body.split('\n')[1] ?? '',
+    ) as EchoDocument;
     assert.equal(h1.tls?.alpn, 'http/1.1');
     assert.equal(h1.connection.request, 2);
-    const two = (await curl(['-k', '--http2', `${https}/1`, '--next', '-k', '--http2', `${https}/2`])).body.trim().split('\n').map((line) => JSON.parse(line) as EchoDocument);
-    assert.deepEqual(two.map((doc) => doc.connection.request), [1, 2]);
+    const two = (await curl(['-k', '--http2', `${https}/1`, '--next', '-k', '--http2', `${https}/2`])).body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as EchoDocument);
+    assert.deepEqual(
+      two.map((doc) => doc.connection.request),
+      [1, 2],
+    );
   });
 
   it('honours the controls: status, headers, bytes, delay, close', async () => {
@@ -129,7 +160,7 @@ describe('http echo with controls off', () => {
       const base = `http://${HOST}:${server.address?.port}`;
       const res = await fetch(`${base}/?status=500&delay=99s&bytes=5`, { headers: { 'x-echo-status': '404' } });
       assert.equal(res.status, 200);
-      assert.deepEqual((await res.json() as EchoDocument).query, { status: '500', delay: '99s', bytes: '5' });
+      assert.deepEqual(((await res.json()) as EchoDocument).query, { status: '500', delay: '99s', bytes: '5' });
       const raw = await fetch(`${base}/echo`, { method: 'POST', body: 'as is' });
       assert.equal(await raw.text(), 'as is');
     } finally {

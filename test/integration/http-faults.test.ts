@@ -24,7 +24,10 @@ const reasons: string[] = [];
 
 async function serve(faults: FaultOptions, protocol: 'http' | 'https' = 'http'): Promise<number> {
   reasons.length = 0;
-  server = createEchoServer({ listeners: [{ protocol, host: HOST, port: 0, faults }], ...(protocol === 'https' ? { tls: { selfSigned: true } } : {}) });
+  server = createEchoServer({
+    listeners: [{ protocol, host: HOST, port: 0, faults }],
+    ...(protocol === 'https' ? { tls: { selfSigned: true } } : {}),
+  });
   server.on('connectionClose', (summary: { reason: string }) => reasons.push(summary.reason));
   await server.listen();
   return server.address?.port ?? 0;

@@ -56,7 +56,10 @@ describe('http limits', () => {
     const announced = await fetch(`http://${HOST}:${port}/`, { method: 'POST', body: 'x'.repeat(2000) });
     assert.equal(announced.status, 413);
     const chunk = 'x'.repeat(600);
-    const chunked = await exchange(port, `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`);
+    const chunked = await exchange(
+      port,
+      `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n${chunk}\r\n258\r\n${chunk}\r\n0\r\n\r\n`,
+    );
     assert.match(chunked, /^HTTP\/1.1 413 /);
     assert.match(chunked, /connection: close/i);
     assert.deepEqual(refusals, ['body_too_large', 'body_too_large']);

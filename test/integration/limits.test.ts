@@ -49,26 +49,30 @@ describe('limits', () => {
   });
 
   describe('maxConnectionsPerIp', () => {
-    it('refuses a third connection from one address with its own reason, and frees slots on close', { timeout: TEST_TIMEOUT_MS }, async () => {
-      fixture = await Fixture.start({ maxConnections: 100, maxConnectionsPerIp: 2 });
-      const { server, events } = fixture;
-      const first = await fixture.connect();
-      await fixture.connect();
-      const extra = await fixture.client();
-      await events.until(() => events.rejects.length === 1, 2000, 'the third connection to be rejected');
-      assert.deepEqual(events.rejects, ['max_connections_per_ip']);
-      await extra.waitClosed();
-      assert.equal(server.stats.connections.rejected.max_connections_per_ip, 1);
-      assert.equal(server.stats.connections.rejected.max_connections, 0);
-      await echoes(first, 'still served\n');
+    it(
+      'refuses a third connection from one address with its own reason, and frees slots on close',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        fixture = await Fixture.start({ maxConnections: 100, maxConnectionsPerIp: 2 });
+        const { server, events } = fixture;
+        const first = await fixture.connect();
+        await fixture.connect();
+        const extra = await fixture.client();
+        await events.until(() => events.rejects.length === 1, 2000, 'the third connection to be rejected');
+        assert.deepEqual(events.rejects, ['max_connections_per_ip']);
+        await extra.waitClosed();
+        assert.equal(server.stats.connections.rejected.max_connections_per_ip, 1);
+        assert.equal(server.stats.connections.rejected.max_connections, 0);
+        await echoes(first, 'still served\n');
 
-      first.end();
-      await first.readToEnd();
-      await events.closed(1);
-      const next = await fixture.connect();
-      await echoes(next, 'a freed slot\n');
-      assert.equal(events.rejects.length, 1);
-    });
+        first.end();
+        await first.readToEnd();
+        await events.closed(1);
+        const next = await fixture.connect();
+        await echoes(next, 'a freed slot\n');
+        assert.equal(events.rejects.length, 1);
+      },
+    );
   });
 
   describe('idleTimeoutMs', () => {
@@ -84,15 +88,19 @@ describe('limits', () => {
       assert.equal(fixture.server.stats.connections.closed.idle_timeout, 1);
     });
 
-    it('an idle connection’s complete lines are echoed, its unterminated line is not (a fragment), then it is closed', { timeout: TEST_TIMEOUT_MS }, async () => {
-      fixture = await Fixture.start({ idleTimeoutMs: 200 });
-      const client = await fixture.connect();
-      await client.write('a line\nhalf a line');
-      assert.equal((await client.readToEnd(2000)).toString(), 'a line\n');
-      const [summary] = await fixture.events.closed(1);
-      assert.equal(summary?.reason, 'idle_timeout');
-      assert.equal(summary?.discardedTailBytes, 'half a line'.length);
-    });
+    it(
+      'an idle connection’s complete lines are echoed, its unterminated line is not (a fragment), then it is closed',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        fixture = await Fixture.start({ idleTimeoutMs: 200 });
+        const client = await fixture.connect();
+        await client.write('a line\nhalf a line');
+        assert.equal((await client.readToEnd(2000)).toString(), 'a line\n');
+        const [summary] = await fixture.events.closed(1);
+        assert.equal(summary?.reason, 'idle_timeout');
+        assert.equal(summary?.discardedTailBytes, 'half a line'.length);
+      },
+    );
 
     it('traffic keeps a connection open past the idle timeout', { timeout: TEST_TIMEOUT_MS }, async () => {
       const idleTimeoutMs = 300;

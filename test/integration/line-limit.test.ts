@@ -24,16 +24,20 @@ describe('line limit', () => {
     assert.equal(fixture.server.stats.connections.closed.line_too_long, 1);
   });
 
-  it('a line of exactly maxLineBytes, newline included, is echoed and the connection stays open', { timeout: TEST_TIMEOUT_MS }, async () => {
-    fixture = await Fixture.start({ maxLineBytes: MAX_LINE_BYTES });
-    const client = await fixture.connect();
-    const longest = `${'a'.repeat(MAX_LINE_BYTES - 1)}\n`;
-    await client.write(longest);
-    assert.equal(await client.readText(longest), longest);
-    await client.write('next\n');
-    assert.equal(await client.readText('next\n'), 'next\n');
-    assert.equal(fixture.events.closes.length, 0);
-  });
+  it(
+    'a line of exactly maxLineBytes, newline included, is echoed and the connection stays open',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      fixture = await Fixture.start({ maxLineBytes: MAX_LINE_BYTES });
+      const client = await fixture.connect();
+      const longest = `${'a'.repeat(MAX_LINE_BYTES - 1)}\n`;
+      await client.write(longest);
+      assert.equal(await client.readText(longest), longest);
+      await client.write('next\n');
+      assert.equal(await client.readText('next\n'), 'next\n');
+      assert.equal(fixture.events.closes.length, 0);
+    },
+  );
 
   it('one byte more, arriving in pieces, is too long', { timeout: TEST_TIMEOUT_MS }, async () => {
     fixture = await Fixture.start({ maxLineBytes: MAX_LINE_BYTES });

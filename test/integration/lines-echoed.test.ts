@@ -20,7 +20,10 @@ describe('lines: complete lines echoed back', () => {
   });
 
   async function start(faults: FaultOptions, logger = new RecordingLogger()): Promise<AdminFixture> {
-    fixture = await AdminFixture.start({ logger, listeners: [{ protocol: 'tcp', host: HOST, port: 0, faults }] }, { processMetrics: false });
+    fixture = await AdminFixture.start(
+      { logger, listeners: [{ protocol: 'tcp', host: HOST, port: 0, faults }] },
+      { processMetrics: false },
+    );
     return fixture;
   }
 

@@ -41,7 +41,10 @@ const SERIES_TYPES: Readonly<Record<string, string>> = {
 describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
   let fixture: AdminFixture | undefined;
   /** `labels` and the fixture's listener: the connection, byte and line series are per listener. */
-  const at = (labels: Record<string, string> = {}): Record<string, string> => ({ ...labels, listener: `tcp://${HOST}:${(fixture as AdminFixture).echo.port}` });
+  const at = (labels: Record<string, string> = {}): Record<string, string> => ({
+    ...labels,
+    listener: `tcp://${HOST}:${(fixture as AdminFixture).echo.port}`,
+  });
   afterEach(async () => {
     await fixture?.cleanup();
     fixture = undefined;
@@ -180,9 +183,17 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
   it('every reason is exported at 0 before anything happens', async () => {
     fixture = await AdminFixture.start();
     const scrape = parsePrometheus((await fixture.get('/metrics')).body);
-    for (const reason of CLOSE_REASONS) assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), 0, `closed, reason ${reason}`);
-    for (const reason of REJECT_REASONS) assert.equal(scrape.value('echod_connections_rejected_total', { reason }), 0, `rejected, reason ${reason}`);
-    for (const name of ['echod_connections_total', 'echod_connections_active', 'echod_bytes_received_total', 'echod_bytes_sent_total', 'echod_lines_total']) {
+    for (const reason of CLOSE_REASONS)
+      assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), 0, `closed, reason ${reason}`);
+    for (const reason of REJECT_REASONS)
+      assert.equal(scrape.value('echod_connections_rejected_total', { reason }), 0, `rejected, reason ${reason}`);
+    for (const name of [
+      'echod_connections_total',
+      'echod_connections_active',
+      'echod_bytes_received_total',
+      'echod_bytes_sent_total',
+      'echod_lines_total',
+    ]) {
       assert.equal(scrape.value(name, at()), 0, name);
     }
     assert.equal(scrape.value('echod_connection_duration_seconds_count'), 0);

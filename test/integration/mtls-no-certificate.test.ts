@@ -22,11 +22,20 @@ describe('mTLS refusals say why', () => {
     fixture = undefined;
   });
 
-  const verifying = (options: ConnectionOptions = {}): ConnectionOptions => ({ ca: pki.ca.cert, servername: SERVER_NAME, rejectUnauthorized: true, ...options });
+  const verifying = (options: ConnectionOptions = {}): ConnectionOptions => ({
+    ca: pki.ca.cert,
+    servername: SERVER_NAME,
+    rejectUnauthorized: true,
+    ...options,
+  });
 
   async function refusalOf(options: ConnectionOptions): Promise<Record<string, unknown>> {
     const logger = new RecordingLogger();
-    fixture = await Fixture.start({ listeners: [{ protocol: 'tls', host: HOST, port: 0 }], tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, clientAuth: 'require' }, logger });
+    fixture = await Fixture.start({
+      listeners: [{ protocol: 'tls', host: HOST, port: 0 }],
+      tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, clientAuth: 'require' },
+      logger,
+    });
     const client = StreamClient.tlsAttempt(fixture.port, verifying(options));
     clients.push(client);
     await client.write('let me in\n').catch(() => {});

@@ -99,13 +99,26 @@ describe('options', () => {
     const { logger, listeners, tls, http, ...rest } = resolveOptions();
     assert.deepEqual(rest, { ...DEFAULTS, serverId: hostname() }, 'serverId defaults to the host name, read when resolving');
     assert.deepEqual(http, HTTP_DEFAULTS);
-    assert.deepEqual(listeners, [{ protocol: 'tcp', host: DEFAULTS.host, port: DEFAULTS.port, path: '', mode: DEFAULTS.mode, proxyProtocol: 'off', fd: null, faults: null }]);
+    assert.deepEqual(listeners, [
+      {
+        protocol: 'tcp',
+        host: DEFAULTS.host,
+        port: DEFAULTS.port,
+        path: '',
+        mode: DEFAULTS.mode,
+        proxyProtocol: 'off',
+        fd: null,
+        faults: null,
+      },
+    ]);
     assert.equal(tls, null);
     assert.equal(logger.isLevelEnabled('info'), false, 'the library logs nothing unless given a logger');
   });
 
   it('undefined means "the default", and the boundary values are accepted', () => {
-    const resolved = resolveOptions(untyped({ port: undefined, maxLineBytes: 1, maxConnections: 0, idleTimeoutMs: 2 ** 31 - 1, backlog: 65_535 }));
+    const resolved = resolveOptions(
+      untyped({ port: undefined, maxLineBytes: 1, maxConnections: 0, idleTimeoutMs: 2 ** 31 - 1, backlog: 65_535 }),
+    );
     assert.equal(resolved.port, DEFAULTS.port);
     assert.equal(resolved.maxLineBytes, 1);
     assert.equal(resolved.maxConnections, 0);

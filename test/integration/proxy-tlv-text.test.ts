@@ -33,7 +33,11 @@ describe('PROXY v2 text TLVs in the connection log line', () => {
 
   it('printable: the unique id, authority and VPC endpoint id as the balancer sent them', { timeout: TEST_TIMEOUT_MS }, async () => {
     const tlvs = await openLine(
-      Buffer.concat([tlv(0x05, Buffer.from(UNIQUE_ID)), tlv(0x02, Buffer.from('echo.example.com')), tlv(0xea, Buffer.concat([Buffer.from([0x01]), Buffer.from(VPCE)]))]),
+      Buffer.concat([
+        tlv(0x05, Buffer.from(UNIQUE_ID)),
+        tlv(0x02, Buffer.from('echo.example.com')),
+        tlv(0xea, Buffer.concat([Buffer.from([0x01]), Buffer.from(VPCE)])),
+      ]),
     );
     assert.equal(tlvs.uniqueId, UNIQUE_ID);
     assert.equal(tlvs.authority, 'echo.example.com');

@@ -33,33 +33,39 @@ describe('shutdown', () => {
   let fixture: Fixture | undefined;
   afterEach(() => fixture?.cleanup());
 
-  it('echoes every complete line each client sent, not its unterminated tail, then every client sees EOF', { timeout: TEST_TIMEOUT_MS }, async () => {
-    fixture = await Fixture.start();
-    const { server, events } = fixture;
-    const first = await fixture.connect();
-    const second = await fixture.connect();
-    const firstSent = 'one\ntwo\npartial';
-    const secondSent = 'b-line\nb-tail';
-    await first.write(firstSent);
-    await second.write(secondSent);
-    // close() echoes what the server has read; make sure that is everything.
-    await poll(() => server.stats.bytesReceived === firstSent.length + secondSent.length, 2000, 'the server to read both clients');
+  it(
+    'echoes every complete line each client sent, not its unterminated tail, then every client sees EOF',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      fixture = await Fixture.start();
+      const { server, events } = fixture;
+      const first = await fixture.connect();
+      const second = await fixture.connect();
+      const firstSent = 'one\ntwo\npartial';
+      const secondSent = 'b-line\nb-tail';
+      await first.write(firstSent);
+      await second.write(secondSent);
+      // close() echoes what the server has read; make sure that is everything.
+      await poll(() => server.stats.bytesReceived === firstSent.length + secondSent.length, 2000, 'the server to read both clients');
 
-    await within(server.close(), WAIT_MS, 'server.close()');
-    assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
-    assert.equal((await second.readToEnd()).toString(), 'b-line\n');
-    const summaries = await events.closed(2);
-    assert.deepEqual(
-      summaries.map(({ reason, forced, discardedTailBytes }) => ({ reason, forced, discardedTailBytes })).sort((a, b) => a.discardedTailBytes - b.discardedTailBytes),
-      [
-        { reason: 'shutdown', forced: false, discardedTailBytes: 'b-tail'.length },
-        { reason: 'shutdown', forced: false, discardedTailBytes: 'partial'.length },
-      ],
-    );
-    assert.equal(server.stats.connections.active, 0);
-    assert.equal(server.state, 'closed');
-    assert.equal(await connectError(fixture.port), 'ECONNREFUSED', 'nothing listens after close()');
-  });
+      await within(server.close(), WAIT_MS, 'server.close()');
+      assert.equal((await first.readToEnd()).toString(), 'one\ntwo\n');
+      assert.equal((await second.readToEnd()).toString(), 'b-line\n');
+      const summaries = await events.closed(2);
+      assert.deepEqual(
+        summaries
+          .map(({ reason, forced, discardedTailBytes }) => ({ reason, forced, discardedTailBytes }))
+          .sort((a, b) => a.discardedTailBytes - b.discardedTailBytes),
+        [
+          { reason: 'shutdown', forced: false, discardedTailBytes: 'b-tail'.length },
+          { reason: 'shutdown', forced: false, discardedTailBytes: 'partial'.length },
+        ],
+      );
+      assert.equal(server.stats.connections.active, 0);
+      assert.equal(server.state, 'closed');
+      assert.equal(await connectError(fixture.port), 'ECONNREFUSED', 'nothing listens after close()');
+    },
+  );
 
   it('the state goes listening → stopping → draining → closed, and readiness turns off first', { timeout: TEST_TIMEOUT_MS }, async () => {
     const server = createEchoServer({ host: HOST, port: 0 });
@@ -153,49 +159,48 @@ describe('shutdown', () => {
     assert.equal((await late.readToEnd()).length, 0);
     assert.equal((await early.readToEnd()).length, 0);
     const summaries = await events.closed(2);
-    assert.deepEqual(summaries.map((summary) => summary.reason), ['shutdown', 'shutdown']);
+    assert.deepEqual(
+      summaries.map((summary) => summary.reason),
+      ['shutdown', 'shutdown'],
+    );
     assert.equal(server.stats.connections.total, 2);
   });
 
-  it(
-    'close() during listen() leaves nothing listening',
-    { timeout: TEST_TIMEOUT_MS },
-    async () => {
-      // In a child process: if the listener leaks, it must not keep this test process alive.
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../testkit/listen-close-race.ts', import.meta.url))], {
+  it('close() during listen() leaves nothing listening', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // In a child process: if the listener leaks, it must not keep this test process alive.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../../testkit/listen-close-race.ts', import.meta.url))],
+      {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
         stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      try {
-        const [code] = (await within(once(child, 'exit'), WAIT_MS, 'the race script')) as [number | null];
-        assert.equal(code, 0);
-      } finally {
-        child.kill('SIGKILL');
-      }
-      const outcome = JSON.parse(out) as RaceOutcome;
-      assert.equal(outcome.finalState, 'closed', `states: ${outcome.states.join(' → ')}`);
-      assert.equal(outcome.states.at(-1), 'closed', `states: ${outcome.states.join(' → ')}`);
-      assert.equal(outcome.connectable, false, 'a client could connect after close() resolved');
-    },
-  );
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      const [code] = (await within(once(child, 'exit'), WAIT_MS, 'the race script')) as [number | null];
+      assert.equal(code, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const outcome = JSON.parse(out) as RaceOutcome;
+    assert.equal(outcome.finalState, 'closed', `states: ${outcome.states.join(' → ')}`);
+    assert.equal(outcome.states.at(-1), 'closed', `states: ${outcome.states.join(' → ')}`);
+    assert.equal(outcome.connectable, false, 'a client could connect after close() resolved');
+  });
 
-  it(
-    'close() after a failed listen() stays closed',
-    { timeout: TEST_TIMEOUT_MS },
-    async () => {
-      const holder = await Fixture.start();
-      const server: EchoServer = createEchoServer({ host: HOST, port: holder.port });
-      const events = new ServerEvents(server);
-      try {
-        await assert.rejects(server.listen(), { code: 'EADDRINUSE' });
-        assert.equal(server.state, 'closed');
-        await within(server.close(), WAIT_MS, 'server.close()');
-        assert.deepEqual(events.states, ['closed']);
-      } finally {
-        await holder.cleanup();
-      }
-    },
-  );
+  it('close() after a failed listen() stays closed', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const holder = await Fixture.start();
+    const server: EchoServer = createEchoServer({ host: HOST, port: holder.port });
+    const events = new ServerEvents(server);
+    try {
+      await assert.rejects(server.listen(), { code: 'EADDRINUSE' });
+      assert.equal(server.state, 'closed');
+      await within(server.close(), WAIT_MS, 'server.close()');
+      assert.deepEqual(events.states, ['closed']);
+    } finally {
+      await holder.cleanup();
+    }
+  });
 });

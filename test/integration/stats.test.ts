@@ -59,7 +59,14 @@ describe('stats', () => {
     assert.equal(stats.connections.forced, 0);
     const expectedClosed = Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, reason === 'client_closed' ? 2 : 0]));
     assert.deepEqual(stats.connections.closed, expectedClosed);
-    assert.deepEqual(stats.connections.rejected, { max_connections: 0, max_connections_per_ip: 0, proxy_protocol_error: 0, tls_error: 0, fault_refused: 0, not_listening: 0 });
+    assert.deepEqual(stats.connections.rejected, {
+      max_connections: 0,
+      max_connections_per_ip: 0,
+      proxy_protocol_error: 0,
+      tls_error: 0,
+      fault_refused: 0,
+      not_listening: 0,
+    });
   });
 
   it('include the open connections’ traffic as it happens', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -101,7 +108,10 @@ describe('stats', () => {
     assert.equal(closed.client_closed, 1);
     assert.equal(closed.line_too_long, 1);
     assert.equal(closed.reset, 1);
-    assert.equal(Object.values(closed).reduce((sum, count) => sum + count, 0), 3);
+    assert.equal(
+      Object.values(closed).reduce((sum, count) => sum + count, 0),
+      3,
+    );
   });
 
   it('a connection summary matches what the server counted', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -113,7 +123,12 @@ describe('stats', () => {
     await client.readToEnd();
     const [summary] = await fixture.events.closed(1);
     assert.deepEqual(
-      { bytesReceived: summary?.bytesReceived, bytesSent: summary?.bytesSent, lines: summary?.lines, remoteAddress: summary?.remoteAddress },
+      {
+        bytesReceived: summary?.bytesReceived,
+        bytesSent: summary?.bytesSent,
+        lines: summary?.lines,
+        remoteAddress: summary?.remoteAddress,
+      },
       { bytesReceived: 13, bytesSent: 13, lines: 2, remoteAddress: HOST },
     );
     assert.equal(summary?.remotePort, localPort);

@@ -19,13 +19,42 @@ function stats(overrides: Partial<ServerStats> = {}): ServerStats {
     shutdown: null,
     ready: true,
     startedAt: '2026-01-01T00:00:00.000Z',
-    connections: { active: 3, peak: 7, limit: 100, total: 12, closed: { ...zeroCounts(CLOSE_REASONS), client_closed: 9 }, forced: 0, rejected: { ...zeroCounts(REJECT_REASONS), tls_error: 2 } },
+    connections: {
+      active: 3,
+      peak: 7,
+      limit: 100,
+      total: 12,
+      closed: { ...zeroCounts(CLOSE_REASONS), client_closed: 9 },
+      forced: 0,
+      rejected: { ...zeroCounts(REJECT_REASONS), tls_error: 2 },
+    },
     bytesReceived: 500,
     bytesSent: 400,
     lines: 20,
     internalErrors: 0,
-    listeners: [{ url: 'tcp://127.0.0.1:7', protocol: 'tcp', mode: 'line', proxyProtocol: 'optional', tls: null, active: 3, total: 12, bytesReceived: 100, bytesSent: 100, lines: 20, udp: null }],
-    udp: { received: 1, echoed: 1, bytesReceived: 4, bytesSent: 4, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
+    listeners: [
+      {
+        url: 'tcp://127.0.0.1:7',
+        protocol: 'tcp',
+        mode: 'line',
+        proxyProtocol: 'optional',
+        tls: null,
+        active: 3,
+        total: 12,
+        bytesReceived: 100,
+        bytesSent: 100,
+        lines: 20,
+        udp: null,
+      },
+    ],
+    udp: {
+      received: 1,
+      echoed: 1,
+      bytesReceived: 4,
+      bytesSent: 4,
+      dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 },
+      duplicated: 0,
+    },
     ...overrides,
   };
 }
@@ -35,7 +64,17 @@ const START = Date.parse('2026-01-01T00:00:00.000Z');
 describe('buildStatus', () => {
   it('carries identity, uptime, counts, listeners and TLS handshake failures', () => {
     const status = buildStatus({ stats: stats(), about: ABOUT, workers: null, history: EMPTY_HISTORY, now: START + 90_500 });
-    assert.deepEqual(status.server, { id: 'edge-1', version: '9.9.9', runtime: 'node v20.0.0', pid: 42, startedAt: '2026-01-01T00:00:00.000Z', uptimeSeconds: 90, state: 'listening', ready: true, shutdown: null });
+    assert.deepEqual(status.server, {
+      id: 'edge-1',
+      version: '9.9.9',
+      runtime: 'node v20.0.0',
+      pid: 42,
+      startedAt: '2026-01-01T00:00:00.000Z',
+      uptimeSeconds: 90,
+      state: 'listening',
+      ready: true,
+      shutdown: null,
+    });
     assert.deepEqual(status.connections, { active: 3, peak: 7, limit: 100, total: 12, forced: 0 });
     assert.equal(status.tlsHandshakeFailures, 2);
     assert.equal(status.closed.client_closed, 9);
@@ -47,11 +86,37 @@ describe('buildStatus', () => {
 
   it('counts down to the listeners closing while stopping, then to the forced close while draining', () => {
     const now = START + 10_000;
-    const stopping = buildStatus({ stats: stats({ state: 'stopping', ready: false, shutdown: { acceptingUntil: new Date(now + 4200).toISOString(), forcedAt: null } }), about: ABOUT, workers: null, history: EMPTY_HISTORY, now });
+    const stopping = buildStatus({
+      stats: stats({ state: 'stopping', ready: false, shutdown: { acceptingUntil: new Date(now + 4200).toISOString(), forcedAt: null } }),
+      about: ABOUT,
+      workers: null,
+      history: EMPTY_HISTORY,
+      now,
+    });
     assert.deepEqual(stopping.server.shutdown, { next: 'stop_accepting', at: new Date(now + 4200).toISOString(), secondsLeft: 5 });
-    const draining = buildStatus({ stats: stats({ state: 'draining', ready: false, shutdown: { acceptingUntil: new Date(now).toISOString(), forcedAt: new Date(now + 30_000).toISOString() } }), about: ABOUT, workers: null, history: EMPTY_HISTORY, now });
+    const draining = buildStatus({
+      stats: stats({
+        state: 'draining',
+        ready: false,
+        shutdown: { acceptingUntil: new Date(now).toISOString(), forcedAt: new Date(now + 30_000).toISOString() },
+      }),
+      about: ABOUT,
+      workers: null,
+      history: EMPTY_HISTORY,
+      now,
+    });
     assert.deepEqual(draining.server.shutdown, { next: 'force_close', at: new Date(now + 30_000).toISOString(), secondsLeft: 30 });
-    const late = buildStatus({ stats: stats({ state: 'draining', ready: false, shutdown: { acceptingUntil: new Date(now).toISOString(), forcedAt: new Date(now - 1).toISOString() } }), about: ABOUT, workers: null, history: EMPTY_HISTORY, now });
+    const late = buildStatus({
+      stats: stats({
+        state: 'draining',
+        ready: false,
+        shutdown: { acceptingUntil: new Date(now).toISOString(), forcedAt: new Date(now - 1).toISOString() },
+      }),
+      about: ABOUT,
+      workers: null,
+      history: EMPTY_HISTORY,
+      now,
+    });
     assert.equal(late.server.shutdown?.secondsLeft, 0);
   });
 
@@ -81,7 +146,11 @@ describe('StatusFeed', () => {
 
   it('serves sorted pages of the open connections, capped, from one snapshot per tick', async () => {
     let snapshots = 0;
-    const rows = Array.from({ length: 250 }, (_, i) => ({ id: i + 1, remote: { address: '127.0.0.1', port: 40_000 + ((i * 7) % 250) }, bytesIn: (i * 37) % 101 }));
+    const rows = Array.from({ length: 250 }, (_, i) => ({
+      id: i + 1,
+      remote: { address: '127.0.0.1', port: 40_000 + ((i * 7) % 250) },
+      bytesIn: (i * 37) % 101,
+    }));
     const source = {
       stats: () => Promise.resolve(stats()),
       connections: () => {
@@ -90,13 +159,22 @@ describe('StatusFeed', () => {
       },
     };
     const feed = new StatusFeed(source, ABOUT);
-    const page = JSON.parse(await feed.connections({ sort: 'bytesIn', descending: true, offset: 0, limit: 10_000 })) as { total: number; limit: number; connections: { id: number; bytesIn: number }[] };
+    const page = JSON.parse(await feed.connections({ sort: 'bytesIn', descending: true, offset: 0, limit: 10_000 })) as {
+      total: number;
+      limit: number;
+      connections: { id: number; bytesIn: number }[];
+    };
     assert.equal(page.total, 250);
     assert.equal(page.limit, STATUS_MAX_PAGE_SIZE);
     assert.equal(page.connections.length, STATUS_MAX_PAGE_SIZE);
     const values = page.connections.map((row) => row.bytesIn);
-    assert.deepEqual(values, [...values].sort((a, b) => b - a));
-    const last = JSON.parse(await feed.connections({ sort: 'remote', descending: false, offset: 240, limit: 50 })) as { connections: unknown[] };
+    assert.deepEqual(
+      values,
+      [...values].sort((a, b) => b - a),
+    );
+    const last = JSON.parse(await feed.connections({ sort: 'remote', descending: false, offset: 240, limit: 50 })) as {
+      connections: unknown[];
+    };
     assert.equal(last.connections.length, 10);
     assert.equal(snapshots, 1, 'both pages from one snapshot');
   });
@@ -107,7 +185,16 @@ describe('status routes on the admin port', () => {
     const fixture = await AdminFixture.start();
     t.after(() => fixture.cleanup());
     const port = fixture.adminAddress.port;
-    for (const path of ['/', '/status', '/status/app.js', '/status/app.css', '/status/uplot.min.js', '/status/uplot.min.css', '/api/status', '/api/connections']) {
+    for (const path of [
+      '/',
+      '/status',
+      '/status/app.js',
+      '/status/app.css',
+      '/status/uplot.min.js',
+      '/status/uplot.min.css',
+      '/api/status',
+      '/api/connections',
+    ]) {
       const response = await request(port, path);
       assert.equal(response.status, 200, `${path}: ${response.body}`);
       assert.equal(response.headers['content-security-policy'], STATUS_CSP, path);
@@ -115,7 +202,11 @@ describe('status routes on the admin port', () => {
     }
     const page = await request(port, '/');
     assert.match(String(page.headers['content-type']), /^text\/html/);
-    assert.doesNotMatch(page.body, /<script>|<style>|\bstyle=|\bon[a-z]+=|https?:\/\//, 'no inline script or style, nothing from elsewhere');
+    assert.doesNotMatch(
+      page.body,
+      /<script>|<style>|\bstyle=|\bon[a-z]+=|https?:\/\//,
+      'no inline script or style, nothing from elsewhere',
+    );
     const head = await request(port, '/status', { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');

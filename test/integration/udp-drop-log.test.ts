@@ -23,7 +23,11 @@ describe('udp drop log lines', () => {
     server = client = undefined;
   });
 
-  async function flood(options: EchoServerOptions, dropped: (server: EchoServer) => number, expected: number): Promise<{ logger: RecordingLogger; port: number }> {
+  async function flood(
+    options: EchoServerOptions,
+    dropped: (server: EchoServer) => number,
+    expected: number,
+  ): Promise<{ logger: RecordingLogger; port: number }> {
     const logger = new RecordingLogger();
     server = createEchoServer({ ...options, logger });
     await server.listen();
@@ -41,7 +45,11 @@ describe('udp drop log lines', () => {
   }
 
   it('fault_drop: one line for the first drop, then one summary with the count', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { logger, port } = await flood({ listeners: [{ protocol: 'udp', host: HOST, port: 0, faults: { dropRate: 1 } }] }, (s) => s.stats.udp.dropped.fault_drop, DATAGRAMS);
+    const { logger, port } = await flood(
+      { listeners: [{ protocol: 'udp', host: HOST, port: 0, faults: { dropRate: 1 } }] },
+      (s) => s.stats.udp.dropped.fault_drop,
+      DATAGRAMS,
+    );
     const [first, ...rest] = dropLines(logger);
     assert.ok(first !== undefined, 'the first drop is logged at once');
     assert.equal(rest.length, 0, 'no line per datagram');
@@ -59,7 +67,11 @@ describe('udp drop log lines', () => {
 
   it('rate_limited: the same, and counted apart from the answered ones', { timeout: TEST_TIMEOUT_MS }, async () => {
     const RATE = 1;
-    const { logger } = await flood({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }], udpRatePerSource: RATE }, (s) => s.stats.udp.dropped.rate_limited, DATAGRAMS - RATE);
+    const { logger } = await flood(
+      { listeners: [{ protocol: 'udp', host: HOST, port: 0 }], udpRatePerSource: RATE },
+      (s) => s.stats.udp.dropped.rate_limited,
+      DATAGRAMS - RATE,
+    );
     const [first, ...rest] = dropLines(logger);
     assert.equal(first?.fields.reason, 'rate_limited');
     assert.equal(rest.length, 0, 'no line per datagram');
@@ -68,7 +80,11 @@ describe('udp drop log lines', () => {
   });
 
   it('what is still counted at close is logged then', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { logger } = await flood({ listeners: [{ protocol: 'udp', host: HOST, port: 0, faults: { dropRate: 1 } }] }, (s) => s.stats.udp.dropped.fault_drop, DATAGRAMS);
+    const { logger } = await flood(
+      { listeners: [{ protocol: 'udp', host: HOST, port: 0, faults: { dropRate: 1 } }] },
+      (s) => s.stats.udp.dropped.fault_drop,
+      DATAGRAMS,
+    );
     await within((server as EchoServer).close(), WAIT_MS, 'server.close()');
     const lines = dropLines(logger);
     assert.equal(lines.length, 2);

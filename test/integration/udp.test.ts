@@ -43,45 +43,49 @@ describe('udp listeners', () => {
     return marker.length;
   }
 
-  it('datagrams of 1, 512, 1400 and 60,000 bytes are each answered once, identical, to the sender', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const { server, port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }] });
-    const alice = await client();
-    const bob = await client();
-    const sizes = [1, 512, 1400, 60_000];
-    const sent = sizes.map((size) => randomBytes(size));
-    for (const payload of sent) await alice.send(payload, port, HOST);
-    const bobs = Buffer.from('bob only');
-    await bob.send(bobs, port, HOST);
+  it(
+    'datagrams of 1, 512, 1400 and 60,000 bytes are each answered once, identical, to the sender',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const { server, port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }] });
+      const alice = await client();
+      const bob = await client();
+      const sizes = [1, 512, 1400, 60_000];
+      const sent = sizes.map((size) => randomBytes(size));
+      for (const payload of sent) await alice.send(payload, port, HOST);
+      const bobs = Buffer.from('bob only');
+      await bob.send(bobs, port, HOST);
 
-    const replies = await alice.replies(sent.length);
-    assert.deepEqual(
-      replies.map((reply) => reply.data.length),
-      sizes,
-    );
-    replies.forEach((reply, index) => {
-      assert.ok(reply.data.equals(sent[index] as Buffer), `datagram ${index} came back identical`);
-      assert.equal(reply.address, HOST);
-      assert.equal(reply.port, port, 'answered from the port it was sent to');
-    });
-    const markerBytes = (await roundTrip(alice, port)) + (await roundTrip(bob, port));
-    assert.equal(alice.received.length, sent.length + 1, 'each datagram answered once, nothing else');
-    assert.deepEqual(
-      bob.received.map((reply) => reply.data.toString()).slice(0, 1),
-      ['bob only'],
-      "each sender gets only its own answers",
-    );
-    assert.equal(bob.received.length, 2);
+      const replies = await alice.replies(sent.length);
+      assert.deepEqual(
+        replies.map((reply) => reply.data.length),
+        sizes,
+      );
+      replies.forEach((reply, index) => {
+        assert.ok(reply.data.equals(sent[index] as Buffer), `datagram ${index} came back identical`);
+        assert.equal(reply.address, HOST);
+        assert.equal(reply.port, port, 'answered from the port it was sent to');
+      });
+      const markerBytes = (await roundTrip(alice, port)) + (await roundTrip(bob, port));
+      assert.equal(alice.received.length, sent.length + 1, 'each datagram answered once, nothing else');
+      assert.deepEqual(
+        bob.received.map((reply) => reply.data.toString()).slice(0, 1),
+        ['bob only'],
+        'each sender gets only its own answers',
+      );
+      assert.equal(bob.received.length, 2);
 
-    const total = sizes.reduce((sum, size) => sum + size, 0) + bobs.length + markerBytes;
-    const { udp, connections } = server.stats;
-    assert.equal(udp.received, 7, '4 + 1 datagrams and 2 markers');
-    assert.equal(udp.echoed, 7);
-    assert.equal(udp.bytesReceived, total);
-    assert.equal(udp.bytesSent, total);
-    assert.equal(udp.dropped.rate_limited, 0);
-    assert.equal(udp.dropped.reflection_port, 0);
-    assert.equal(connections.total, 0, 'datagrams are not connections');
-  });
+      const total = sizes.reduce((sum, size) => sum + size, 0) + bobs.length + markerBytes;
+      const { udp, connections } = server.stats;
+      assert.equal(udp.received, 7, '4 + 1 datagrams and 2 markers');
+      assert.equal(udp.echoed, 7);
+      assert.equal(udp.bytesReceived, total);
+      assert.equal(udp.bytesSent, total);
+      assert.equal(udp.dropped.rate_limited, 0);
+      assert.equal(udp.dropped.reflection_port, 0);
+      assert.equal(connections.total, 0, 'datagrams are not connections');
+    },
+  );
 
   it('an empty datagram is answered with an empty one', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }] });
@@ -135,36 +139,47 @@ describe('udp listeners', () => {
     assert.match(alice.received[RATE]?.data.toString() ?? '', /^probe \d+$/);
   });
 
-  it('duplicate-rate 1 with udpRatePerSource 5: 5 datagrams a second in all, copies included, none larger than its request', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const RATE = 5;
-    const BURST = 20;
-    const { server, port } = await start({ listeners: [parseListenUrl(`udp://${HOST}:0?duplicate-rate=1`)], udpRatePerSource: RATE });
-    const alice = await client();
-    // One synchronous burst, read in one pass: it all falls in one window (see the test above).
-    const sends: Promise<void>[] = [];
-    for (let i = 0; i < BURST; i++) sends.push(alice.send(Buffer.from(`alice ${i}`), port, HOST));
-    await Promise.all(sends);
-    await poll(() => server.stats.udp.received === BURST, WAIT_MS, 'the server to read the whole burst');
-    const { dropped, duplicated } = structuredClone(server.stats.udp);
-    assert.equal(dropped.rate_limited, BURST - 3, 'the datagrams not answered at all');
-    assert.equal(duplicated, 2);
-    // A probe answered in a later window comes after every answer to the burst (one socket pair keeps order on loopback).
-    let probes = 0;
-    const prober = setInterval(() => {
-      alice.send(Buffer.from(`probe ${probes++}`), port, HOST).catch(() => {});
-    }, PROBE_EVERY_MS);
-    try {
-      await alice.until(() => alice.received.some((reply) => reply.data.toString().startsWith('probe')), WINDOW_MS * 3, 'an answer in a later window');
-    } finally {
-      clearInterval(prober);
-    }
-    const burstReplies = alice.received.slice(0, alice.received.findIndex((reply) => reply.data.toString().startsWith('probe')));
-    assert.deepEqual(
-      burstReplies.map((reply) => reply.data.toString()),
-      ['alice 0', 'alice 0', 'alice 1', 'alice 1', 'alice 2'],
-      'the budget counts every datagram sent: the third copy is not sent; each reply is its request, no larger',
-    );
-  });
+  it(
+    'duplicate-rate 1 with udpRatePerSource 5: 5 datagrams a second in all, copies included, none larger than its request',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const RATE = 5;
+      const BURST = 20;
+      const { server, port } = await start({ listeners: [parseListenUrl(`udp://${HOST}:0?duplicate-rate=1`)], udpRatePerSource: RATE });
+      const alice = await client();
+      // One synchronous burst, read in one pass: it all falls in one window (see the test above).
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < BURST; i++) sends.push(alice.send(Buffer.from(`alice ${i}`), port, HOST));
+      await Promise.all(sends);
+      await poll(() => server.stats.udp.received === BURST, WAIT_MS, 'the server to read the whole burst');
+      const { dropped, duplicated } = structuredClone(server.stats.udp);
+      assert.equal(dropped.rate_limited, BURST - 3, 'the datagrams not answered at all');
+      assert.equal(duplicated, 2);
+      // A probe answered in a later window comes after every answer to the burst (one socket pair keeps order on loopback).
+      let probes = 0;
+      const prober = setInterval(() => {
+        alice.send(Buffer.from(`probe ${probes++}`), port, HOST).catch(() => {});
+      }, PROBE_EVERY_MS);
+      try {
+        await alice.until(
+          () => alice.received.some((reply) => reply.data.toString().startsWith('probe')),
+          WINDOW_MS * 3,
+          'an answer in a later window',
+        );
+      } finally {
+        clearInterval(prober);
+      }
+      const burstReplies = alice.received.slice(
+        0,
+        alice.received.findIndex((reply) => reply.data.toString().startsWith('probe')),
+      );
+      assert.deepEqual(
+        burstReplies.map((reply) => reply.data.toString()),
+        ['alice 0', 'alice 0', 'alice 1', 'alice 1', 'alice 2'],
+        'the budget counts every datagram sent: the third copy is not sent; each reply is its request, no larger',
+      );
+    },
+  );
 
   it('udpRatePerSource 0: no limit', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { server, port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }], udpRatePerSource: 0 });
@@ -176,31 +191,35 @@ describe('udp listeners', () => {
     assert.equal(server.stats.udp.dropped.rate_limited, 0);
   });
 
-  it('a datagram from the port of an echo-like service (7, 13, 17, 19, 37) is dropped, never answered', { timeout: TEST_TIMEOUT_MS }, async (t: TestContext) => {
-    const { server, port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }] });
-    const reflectors: UdpClient[] = [];
-    for (const reflectorPort of REFLECTOR_PORTS) {
-      try {
-        reflectors.push(await client(HOST, reflectorPort));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EACCES' || code === 'EPERM') {
-          t.skip(`binding port ${reflectorPort} needs root (${code})`);
-          return;
+  it(
+    'a datagram from the port of an echo-like service (7, 13, 17, 19, 37) is dropped, never answered',
+    { timeout: TEST_TIMEOUT_MS },
+    async (t: TestContext) => {
+      const { server, port } = await start({ listeners: [{ protocol: 'udp', host: HOST, port: 0 }] });
+      const reflectors: UdpClient[] = [];
+      for (const reflectorPort of REFLECTOR_PORTS) {
+        try {
+          reflectors.push(await client(HOST, reflectorPort));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM') {
+            t.skip(`binding port ${reflectorPort} needs root (${code})`);
+            return;
+          }
+          throw err;
         }
-        throw err;
       }
-    }
-    for (const reflector of reflectors) await reflector.send(Buffer.from('bounce me'), port, HOST);
-    await poll(() => server.stats.udp.received === REFLECTOR_PORTS.length, WAIT_MS, 'the server to read them');
-    // An ordinary client is answered after them: had they been answered, those answers went first.
-    const alice = await client();
-    await roundTrip(alice, port);
-    for (const reflector of reflectors) assert.deepEqual(reflector.received, [], `port ${reflector.port} got no answer`);
-    const { udp } = server.stats;
-    assert.equal(udp.dropped.reflection_port, REFLECTOR_PORTS.length);
-    assert.equal(udp.echoed, 1, 'only the ordinary client was answered');
-  });
+      for (const reflector of reflectors) await reflector.send(Buffer.from('bounce me'), port, HOST);
+      await poll(() => server.stats.udp.received === REFLECTOR_PORTS.length, WAIT_MS, 'the server to read them');
+      // An ordinary client is answered after them: had they been answered, those answers went first.
+      const alice = await client();
+      await roundTrip(alice, port);
+      for (const reflector of reflectors) assert.deepEqual(reflector.received, [], `port ${reflector.port} got no answer`);
+      const { udp } = server.stats;
+      assert.equal(udp.dropped.reflection_port, REFLECTOR_PORTS.length);
+      assert.equal(udp.echoed, 1, 'only the ordinary client was answered');
+    },
+  );
 
   it('IPv6: udp://[::1]:0 answers an IPv6 client', { timeout: TEST_TIMEOUT_MS }, async () => {
     const { server, port } = await start({ listeners: [parseListenUrl('udp://[::1]:0')] });

@@ -11,7 +11,7 @@ const B = '198.51.100.2';
 const C = '203.0.113.3';
 
 function held(result: Slot | string): Slot {
-  assert.ok(result instanceof Slot, `held, not refused (${typeof result === "string" ? result : "a slot"})`);
+  assert.ok(result instanceof Slot, `held, not refused (${typeof result === 'string' ? result : 'a slot'})`);
   return result;
 }
 
@@ -192,7 +192,8 @@ describe('AdmissionControl', () => {
         assert.equal(control.open, open.length);
         if (limits.maxConnections > 0) assert.ok(control.held + control.open <= limits.maxConnections);
         for (const each of [A, B, C]) {
-          const expected = limits.maxConnectionsPerIp === 0 ? 0 : live.filter((s) => s.address === each).length + open.filter((a) => a === each).length;
+          const expected =
+            limits.maxConnectionsPerIp === 0 ? 0 : live.filter((s) => s.address === each).length + open.filter((a) => a === each).length;
           assert.equal(control.countOf(each), expected, `count of ${each} at step ${step}`);
           if (limits.maxConnectionsPerIp > 0) assert.ok(expected <= limits.maxConnectionsPerIp);
         }

@@ -27,14 +27,21 @@ describe('bindError', () => {
     const unix: BindTarget = { label: 'unix:///run/echod/echod.sock', kind: 'stream', path: '/run/echod/echod.sock' };
     const err = bindError(errno('EEXIST', { syscall: 'listen', address: '/run/echod/echod.sock' }), [tcp, unix]);
     assert.equal(err.code, 'ERR_ECHOD_BIND');
-    assert.equal(err.message, 'cannot listen on unix:///run/echod/echod.sock: /run/echod/echod.sock exists and is not a socket; echod leaves it untouched (remove it, or choose another path)');
+    assert.equal(
+      err.message,
+      'cannot listen on unix:///run/echod/echod.sock: /run/echod/echod.sock exists and is not a socket; echod leaves it untouched (remove it, or choose another path)',
+    );
   });
 
   it('Bun\'s shape (message "Failed to listen at …", code, address, port) maps the same', () => {
-    const err = bindError(Object.assign(new Error('Failed to listen at 127.0.0.1'), { code: 'EADDRNOTAVAIL', syscall: 'listen', address: '10.9.9.9', port: 7 }), [
-      { label: 'tcp://10.9.9.9:7', kind: 'stream', host: '10.9.9.9', port: 7 },
-    ]);
-    assert.equal(err.message, 'cannot listen on tcp://10.9.9.9:7: 10.9.9.9 is not an address of this host (use one of its addresses, or 0.0.0.0 / :: for all of them)');
+    const err = bindError(
+      Object.assign(new Error('Failed to listen at 127.0.0.1'), { code: 'EADDRNOTAVAIL', syscall: 'listen', address: '10.9.9.9', port: 7 }),
+      [{ label: 'tcp://10.9.9.9:7', kind: 'stream', host: '10.9.9.9', port: 7 }],
+    );
+    assert.equal(
+      err.message,
+      'cannot listen on tcp://10.9.9.9:7: 10.9.9.9 is not an address of this host (use one of its addresses, or 0.0.0.0 / :: for all of them)',
+    );
   });
 });
 
@@ -45,7 +52,14 @@ describe('bindConflict', () => {
     assert.equal(bindConflict([tcp, udp]), null);
     const zero = (label: string): BindTarget => ({ label, kind: 'stream', host: '127.0.0.1', port: 0 });
     assert.equal(bindConflict([zero('a'), zero('b')]), null);
-    assert.equal(bindConflict([{ ...tcp, host: '127.0.0.1' }, { ...tcp, label: 'other', host: '::1' }]), null, 'different families, no wildcard');
+    assert.equal(
+      bindConflict([
+        { ...tcp, host: '127.0.0.1' },
+        { ...tcp, label: 'other', host: '::1' },
+      ]),
+      null,
+      'different families, no wildcard',
+    );
   });
 });
 
@@ -55,7 +69,10 @@ describe('bindError on an inherited socket (systemd socket activation)', () => {
 
   it('EINVAL (not a listening stream socket) names the fd the error carries and what to change, as a configuration error', () => {
     // fd 40: not open here, so not found a datagram socket: the message names both causes.
-    const err = bindError(errno('EINVAL', { syscall: 'listen', address: null, fd: 40 }), [fd3, { ...fd4, label: 'fd 40 from systemd', fd: 40 }]);
+    const err = bindError(errno('EINVAL', { syscall: 'listen', address: null, fd: 40 }), [
+      fd3,
+      { ...fd4, label: 'fd 40 from systemd', fd: 40 },
+    ]);
     assert.equal(err.target, 'fd 40 from systemd');
     assert.equal(
       err.message,

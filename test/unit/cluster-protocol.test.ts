@@ -29,13 +29,28 @@ function stats(active: number, total: number): ServerStats {
     shutdown: null,
     ready: true,
     startedAt: null,
-    connections: { active, peak: active, limit: 0, total, closed: { ...zeroCounts(CLOSE_REASONS), client_closed: total - active }, forced: 0, rejected: zeroCounts(REJECT_REASONS) },
+    connections: {
+      active,
+      peak: active,
+      limit: 0,
+      total,
+      closed: { ...zeroCounts(CLOSE_REASONS), client_closed: total - active },
+      forced: 0,
+      rejected: zeroCounts(REJECT_REASONS),
+    },
     bytesReceived: 10,
     bytesSent: 10,
     lines: 3,
     internalErrors: 0,
     listeners: [listener(TCP, 2 / 3), listener(UNIX, 1 / 3)],
-    udp: { received: 0, echoed: 0, bytesReceived: 0, bytesSent: 0, dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 }, duplicated: 0 },
+    udp: {
+      received: 0,
+      echoed: 0,
+      bytesReceived: 0,
+      bytesSent: 0,
+      dropped: { rate_limited: 0, reflection_port: 0, fault_drop: 0 },
+      duplicated: 0,
+    },
   };
 }
 
@@ -47,7 +62,10 @@ const metrics = (open: number, lines: number): MetricsJson =>
       help: '',
       type: 'gauge',
       aggregator: 'sum',
-      values: [TCP, UNIX].map((listener, i) => ({ value: i === 0 ? open - Math.round(open / 3) : Math.round(open / 3), labels: { server_id: 's', listener } })),
+      values: [TCP, UNIX].map((listener, i) => ({
+        value: i === 0 ? open - Math.round(open / 3) : Math.round(open / 3),
+        labels: { server_id: 's', listener },
+      })),
     },
     {
       name: 'echod_lines_total',
@@ -61,7 +79,12 @@ const metrics = (open: number, lines: number): MetricsJson =>
       help: '',
       type: 'counter',
       aggregator: 'sum',
-      values: [TCP, UNIX].flatMap((listener) => CLOSE_REASONS.map((reason) => ({ value: reason === 'client_closed' && listener === TCP ? 1 : 0, labels: { server_id: 's', reason, listener } }))),
+      values: [TCP, UNIX].flatMap((listener) =>
+        CLOSE_REASONS.map((reason) => ({
+          value: reason === 'client_closed' && listener === TCP ? 1 : 0,
+          labels: { server_id: 's', reason, listener },
+        })),
+      ),
     },
   ] as unknown as MetricsJson;
 
@@ -69,7 +92,9 @@ const metrics = (open: number, lines: number): MetricsJson =>
 const valueOf = (all: MetricsJson, name: string, reason?: string, listener?: string): number | undefined => {
   const values = all
     .find((metric) => metric.name === name)
-    ?.values.filter((value) => (reason === undefined || value.labels.reason === reason) && (listener === undefined || value.labels.listener === listener));
+    ?.values.filter(
+      (value) => (reason === undefined || value.labels.reason === reason) && (listener === undefined || value.labels.listener === listener),
+    );
   return values === undefined || values.length === 0 ? undefined : values.reduce((sum, value) => sum + value.value, 0);
 };
 
@@ -91,12 +116,16 @@ describe('retire: a dead worker in the sums', () => {
     assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit'), 2);
   });
 
-  it('each listener\'s worker_exit gets the connections open on that listener, not the total', () => {
+  it("each listener's worker_exit gets the connections open on that listener, not the total", () => {
     const three: WorkerReport = { stats: stats(3, 6), metrics: metrics(3, 3), opened: [], closed: [] };
     const { metrics: retired } = retire(three);
     assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit', TCP), 2);
     assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit', UNIX), 1);
-    assert.equal(valueOf(retired, 'echod_connections_closed_total', 'worker_exit'), 3, 'summed without listener: the worker\'s open connections');
+    assert.equal(
+      valueOf(retired, 'echod_connections_closed_total', 'worker_exit'),
+      3,
+      "summed without listener: the worker's open connections",
+    );
   });
 
   it('foldMetrics sums series by name and labels', () => {
@@ -106,7 +135,7 @@ describe('retire: a dead worker in the sums', () => {
     assert.equal(valueOf(folded, 'echod_connections_closed_total', 'client_closed'), 2);
   });
 
-  it('foldMetrics keeps the listener label: each listener\'s series sums apart', () => {
+  it("foldMetrics keeps the listener label: each listener's series sums apart", () => {
     const folded = foldMetrics(retire(report).metrics, retire(report).metrics);
     assert.equal(valueOf(folded, 'echod_lines_total', undefined, TCP), 6);
     assert.equal(valueOf(folded, 'echod_lines_total', undefined, UNIX), 0);

@@ -22,7 +22,18 @@ import { expandTemplate, type TemplateValues, unescapeTemplate, unknownPlacehold
 const TEST_TIMEOUT_MS = 10_000;
 const FAULT_CODE = 'ERR_ECHOD_FAULT_OPTION';
 /** Every fault key, as flags and URL queries spell them. */
-const FAULT_KEYS = ['delay', 'throttle', 'chunk', 'close-after', 'close-how', 'accept-then-hang', 'refuse-rate', 'drop-rate', 'duplicate-rate', 'reorder-window'] as const;
+const FAULT_KEYS = [
+  'delay',
+  'throttle',
+  'chunk',
+  'close-after',
+  'close-how',
+  'accept-then-hang',
+  'refuse-rate',
+  'drop-rate',
+  'duplicate-rate',
+  'reorder-window',
+] as const;
 
 /** Asserts `run` throws a FaultOptionError (checked by class and by its stable code). */
 function throwsFault(run: () => unknown, what: string): void {
@@ -59,7 +70,22 @@ describe('fault option parsers', () => {
     assert.deepEqual(parseCloseAfter('bytes=1MiB'), { bytes: 1_048_576 });
     assert.deepEqual(parseCloseAfter('time=30s'), { ms: 30_000 });
     assert.deepEqual(parseCloseAfter('time=300ms'), { ms: 300 });
-    for (const bad of ['', 'lines=0', 'lines=01', 'lines=1.5', 'lines=-1', 'bytes=0', 'bytes=lots', 'time=0', 'time=30', 'ms=300', 'lines', 'lines=', 'seconds=3', 'lines=2,bytes=3']) {
+    for (const bad of [
+      '',
+      'lines=0',
+      'lines=01',
+      'lines=1.5',
+      'lines=-1',
+      'bytes=0',
+      'bytes=lots',
+      'time=0',
+      'time=30',
+      'ms=300',
+      'lines',
+      'lines=',
+      'seconds=3',
+      'lines=2,bytes=3',
+    ]) {
       throwsFault(() => parseCloseAfter(bad), `close-after ${JSON.stringify(bad)}`);
     }
   });
@@ -71,7 +97,11 @@ describe('fault option parsers', () => {
     for (const bad of ['', ' ', '1.01', '-0.1', '2', 'half', 'NaN', 'Infinity', '50%']) {
       throwsFault(() => parseRate('drop-rate', bad), `drop-rate ${JSON.stringify(bad)}`);
     }
-    assert.throws(() => parseRate('drop-rate', '7'), (err: unknown) => err instanceof FaultOptionError && err.message.includes('drop-rate'), 'the message names the option');
+    assert.throws(
+      () => parseRate('drop-rate', '7'),
+      (err: unknown) => err instanceof FaultOptionError && err.message.includes('drop-rate'),
+      'the message names the option',
+    );
   });
 
   it('parsePositiveInteger: a whole number from 1, no leading zero, no fraction, no sign', { timeout: TEST_TIMEOUT_MS }, () => {
@@ -118,12 +148,25 @@ describe('fault option parsers', () => {
   });
 
   it('listen URLs carry faults in their query; a bad fault value is a ListenUrlError naming the URL', { timeout: TEST_TIMEOUT_MS }, () => {
-    assert.deepEqual(parseListenUrl('tcp://127.0.0.1:0?delay=20ms..80ms&chunk=1&close-after=lines=3&close-how=rst&refuse-rate=0.5&accept-then-hang=true&throttle=8KiB/s'), {
-      protocol: 'tcp',
-      host: '127.0.0.1',
-      port: 0,
-      faults: { delayMs: [20, 80], chunkBytes: 1, closeAfter: { lines: 3 }, closeHow: 'rst', refuseRate: 0.5, acceptThenHang: true, throttleBytesPerSecond: 8192 },
-    });
+    assert.deepEqual(
+      parseListenUrl(
+        'tcp://127.0.0.1:0?delay=20ms..80ms&chunk=1&close-after=lines=3&close-how=rst&refuse-rate=0.5&accept-then-hang=true&throttle=8KiB/s',
+      ),
+      {
+        protocol: 'tcp',
+        host: '127.0.0.1',
+        port: 0,
+        faults: {
+          delayMs: [20, 80],
+          chunkBytes: 1,
+          closeAfter: { lines: 3 },
+          closeHow: 'rst',
+          refuseRate: 0.5,
+          acceptThenHang: true,
+          throttleBytesPerSecond: 8192,
+        },
+      },
+    );
     assert.deepEqual(parseListenUrl('udp://:7000?drop-rate=0.1&duplicate-rate=0.2&reorder-window=4'), {
       protocol: 'udp',
       port: 7000,
@@ -141,7 +184,39 @@ describe('fault option parsers', () => {
 
   describe('properties', () => {
     // Pieces that real mistakes are made of, so that generated strings are often nearly valid.
-    const piece = fc.constantFrom('0', '1', '5', '9', '00', '20', '80', '.', '..', 'ms', 's', 'm', 'h', 'KiB', 'MB', 'b', '/s', '/', 'lines=', 'bytes=', 'time=', '=', '-', '+', 'e', ' ', 'x', 'NaN', 'Infinity', '\n', '\u00e9');
+    const piece = fc.constantFrom(
+      '0',
+      '1',
+      '5',
+      '9',
+      '00',
+      '20',
+      '80',
+      '.',
+      '..',
+      'ms',
+      's',
+      'm',
+      'h',
+      'KiB',
+      'MB',
+      'b',
+      '/s',
+      '/',
+      'lines=',
+      'bytes=',
+      'time=',
+      '=',
+      '-',
+      '+',
+      'e',
+      ' ',
+      'x',
+      'NaN',
+      'Infinity',
+      '\n',
+      '\u00e9',
+    );
     const text = fc.oneof(
       fc.array(piece, { maxLength: 8 }).map((parts) => parts.join('')),
       fc.string({ maxLength: 24 }),
@@ -165,7 +240,10 @@ describe('fault option parsers', () => {
           const delay = attempt(() => parseDelay(input));
           if (delay !== undefined) {
             const [min, max] = delay;
-            assert.ok(Number.isSafeInteger(min) && Number.isSafeInteger(max) && min >= 0 && min <= max, `delay ${JSON.stringify(input)} → ${JSON.stringify(delay)}`);
+            assert.ok(
+              Number.isSafeInteger(min) && Number.isSafeInteger(max) && min >= 0 && min <= max,
+              `delay ${JSON.stringify(input)} → ${JSON.stringify(delay)}`,
+            );
           }
           const rate = attempt(() => parseThrottle(input));
           if (rate !== undefined) assert.ok(Number.isSafeInteger(rate) && rate >= 1, `throttle ${JSON.stringify(input)} → ${rate}`);
@@ -173,7 +251,10 @@ describe('fault option parsers', () => {
           if (after !== undefined) {
             const values = Object.values(after);
             assert.equal(values.length, 1);
-            assert.ok(Number.isSafeInteger(values[0]) && (values[0] as number) >= 1, `close-after ${JSON.stringify(input)} → ${JSON.stringify(after)}`);
+            assert.ok(
+              Number.isSafeInteger(values[0]) && (values[0] as number) >= 1,
+              `close-after ${JSON.stringify(input)} → ${JSON.stringify(after)}`,
+            );
           }
           const share = attempt(() => parseRate('drop-rate', input));
           if (share !== undefined) assert.ok(share >= 0 && share <= 1, `rate ${JSON.stringify(input)} → ${share}`);
@@ -219,16 +300,29 @@ describe('banner and prefix templates', () => {
   };
 
   it('unknownPlaceholders lists the names echod does not know, and env without a variable name', { timeout: TEST_TIMEOUT_MS }, () => {
-    assert.deepEqual(unknownPlaceholders('{hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:POD_NAME}'), []);
+    assert.deepEqual(
+      unknownPlaceholders('{hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:POD_NAME}'),
+      [],
+    );
     assert.deepEqual(unknownPlaceholders('no placeholders at all, {} { } {1}'), []);
     assert.deepEqual(unknownPlaceholders('{hostnme} ok {pid} {env} {pid:x} {nope}'), ['{hostnme}', '{env}', '{pid:x}', '{nope}']);
   });
 
-  it('unknownPlaceholders refuses near misses in other cases and spellings instead of sending them as text', { timeout: TEST_TIMEOUT_MS }, () => {
-    assert.deepEqual(unknownPlaceholders('{HOSTNAME} {Pid} {server-id} {conn_id} {env:my-var} {env:}'), ['{HOSTNAME}', '{Pid}', '{server-id}', '{env:my-var}', '{env:}']);
-    // Braces that cannot be placeholders stay text: JSON, numbers, empty and spaced braces.
-    assert.deepEqual(unknownPlaceholders('{"id":1} {1} {} { pid } {-x}'), []);
-  });
+  it(
+    'unknownPlaceholders refuses near misses in other cases and spellings instead of sending them as text',
+    { timeout: TEST_TIMEOUT_MS },
+    () => {
+      assert.deepEqual(unknownPlaceholders('{HOSTNAME} {Pid} {server-id} {conn_id} {env:my-var} {env:}'), [
+        '{HOSTNAME}',
+        '{Pid}',
+        '{server-id}',
+        '{env:my-var}',
+        '{env:}',
+      ]);
+      // Braces that cannot be placeholders stay text: JSON, numbers, empty and spaced braces.
+      assert.deepEqual(unknownPlaceholders('{"id":1} {1} {} { pid } {-x}'), []);
+    },
+  );
 
   it('expandTemplate fills every placeholder; an unset variable is empty; other text is untouched', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(
@@ -258,12 +352,17 @@ describe('prefixLines', () => {
     assert.equal(prefixLines(Buffer.from('one\ntail'), prefix).toString(), '> one\n> tail');
     assert.equal(prefixLines(Buffer.from('raw chunk without newline'), prefix).toString(), '> raw chunk without newline');
     assert.equal(prefixLines(Buffer.alloc(0), prefix).length, 0, 'nothing in, nothing out');
-    assert.equal(prefixLines(Buffer.from('a\r\nb\0\n'), Buffer.from('\n')).toString('latin1'), '\na\r\n\nb\0\n', 'any bytes, in the lines and in the prefix');
+    assert.equal(
+      prefixLines(Buffer.from('a\r\nb\0\n'), Buffer.from('\n')).toString('latin1'),
+      '\na\r\n\nb\0\n',
+      'any bytes, in the lines and in the prefix',
+    );
   });
 
   it('property: taking the prefix off every line gives back exactly the input', { timeout: TEST_TIMEOUT_MS }, () => {
     // Newlines are common in both, so lines, empty lines and tails all occur; the prefix may hold a newline itself.
-    const bytes = (max: number): fc.Arbitrary<Buffer> => fc.array(fc.oneof(fc.constant(0x0a), fc.integer({ min: 0, max: 255 })), { maxLength: max }).map((array) => Buffer.from(array));
+    const bytes = (max: number): fc.Arbitrary<Buffer> =>
+      fc.array(fc.oneof(fc.constant(0x0a), fc.integer({ min: 0, max: 255 })), { maxLength: max }).map((array) => Buffer.from(array));
     fc.assert(
       fc.property(bytes(200), bytes(8), (input, pre) => {
         const out = prefixLines(input, pre);

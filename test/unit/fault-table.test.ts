@@ -91,7 +91,10 @@ describe('the fault table', () => {
   });
 
   it('http and https listeners take exactly the faults the table applies to http, by URL and through the library', () => {
-    assert.ok(FAULTS.some((fault) => fault.appliesTo.includes('http')), 'at least one fault acts on http listeners');
+    assert.ok(
+      FAULTS.some((fault) => fault.appliesTo.includes('http')),
+      'at least one fault acts on http listeners',
+    );
     for (const fault of FAULTS) {
       const { text } = sample(fault.name);
       const url = `http://127.0.0.1:0?${fault.name}=${encodeURIComponent(text)}`;
@@ -101,19 +104,35 @@ describe('the fault table', () => {
         assert.doesNotThrow(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }), fault.name);
       } else {
         assert.throws(() => parseListenUrl(url), ListenUrlError, `?${fault.name}= refused on http://`);
-        assert.throws(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }), InvalidOptionError, fault.name);
+        assert.throws(
+          () => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults }] }),
+          InvalidOptionError,
+          fault.name,
+        );
       }
     }
   });
 
   it('a value the table gives no HTTP meaning is refused on http listeners, by URL and through the library, and warned about from the CLI', () => {
-    assert.throws(() => parseListenUrl('http://127.0.0.1:0?close-after=lines=3'), (err: unknown) => err instanceof ListenUrlError && /lines=N has no meaning on http/.test(err.message));
+    assert.throws(
+      () => parseListenUrl('http://127.0.0.1:0?close-after=lines=3'),
+      (err: unknown) => err instanceof ListenUrlError && /lines=N has no meaning on http/.test(err.message),
+    );
     assert.deepEqual(parseListenUrl('tcp://127.0.0.1:0?close-after=lines=3').faults, { closeAfter: { lines: 3 } });
-    assert.throws(() => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults: { closeAfter: { lines: 3 } } }] }), InvalidOptionError);
-    const { resolved, warnings } = resolveCliConfig(parseCommandLine(['--listen', 'http://127.0.0.1:0', '--listen', 'tcp://127.0.0.1:0', '--close-after', 'lines=3'], {}), {});
+    assert.throws(
+      () => resolveOptions({ listeners: [{ protocol: 'http', host: '127.0.0.1', port: 0, faults: { closeAfter: { lines: 3 } } }] }),
+      InvalidOptionError,
+    );
+    const { resolved, warnings } = resolveCliConfig(
+      parseCommandLine(['--listen', 'http://127.0.0.1:0', '--listen', 'tcp://127.0.0.1:0', '--close-after', 'lines=3'], {}),
+      {},
+    );
     assert.equal(resolved.listeners[0]?.faults, null, 'the http listener does not take it');
     assert.deepEqual(resolved.listeners[1]?.faults, { closeAfter: { lines: 3 } }, 'the tcp one does');
-    assert.ok(warnings.some((warning) => warning.startsWith('--close-after has no effect on http:// and https:// listeners')), warnings.join('\n'));
+    assert.ok(
+      warnings.some((warning) => warning.startsWith('--close-after has no effect on http:// and https:// listeners')),
+      warnings.join('\n'),
+    );
   });
 
   it('every fault with a refusable value is checked when given through the library, naming the option', () => {
@@ -135,15 +154,27 @@ describe('the fault table', () => {
       const value = fault.arg === '' ? [`--${fault.name}`] : [`--${fault.name}`, text];
       const onTcp = resolveCliConfig(parseCommandLine(['--listen', 'tcp://127.0.0.1:0', ...value], {}), {}).warnings;
       const onUdp = resolveCliConfig(parseCommandLine(['--listen', 'udp://127.0.0.1:0', ...value], {}), {}).warnings;
-      assert.equal(onTcp.some((warning) => warning.startsWith(`--${fault.name} has no effect`)), !fault.appliesTo.includes('stream'), `--${fault.name} with a tcp listener`);
-      assert.equal(onUdp.some((warning) => warning.startsWith(`--${fault.name} has no effect`)), !fault.appliesTo.includes('udp'), `--${fault.name} with a udp listener`);
+      assert.equal(
+        onTcp.some((warning) => warning.startsWith(`--${fault.name} has no effect`)),
+        !fault.appliesTo.includes('stream'),
+        `--${fault.name} with a tcp listener`,
+      );
+      assert.equal(
+        onUdp.some((warning) => warning.startsWith(`--${fault.name} has no effect`)),
+        !fault.appliesTo.includes('udp'),
+        `--${fault.name} with a udp listener`,
+      );
     }
   });
 
   it('a URL naming a fault its listener kind does not act on is warned about', () => {
     const warned = (url: string): string[] => resolveCliConfig(parseCommandLine(['--listen', url], {}), {}).warnings;
-    assert.deepEqual(warned('tcp://127.0.0.1:0?drop-rate=0.5'), ['--listen tcp://127.0.0.1:0?drop-rate=0.5: udp faults have no effect on tcp://127.0.0.1:0']);
-    assert.deepEqual(warned('udp://127.0.0.1:0?delay=5ms'), ['--listen udp://127.0.0.1:0?delay=5ms: stream faults have no effect on udp://127.0.0.1:0']);
+    assert.deepEqual(warned('tcp://127.0.0.1:0?drop-rate=0.5'), [
+      '--listen tcp://127.0.0.1:0?drop-rate=0.5: udp faults have no effect on tcp://127.0.0.1:0',
+    ]);
+    assert.deepEqual(warned('udp://127.0.0.1:0?delay=5ms'), [
+      '--listen udp://127.0.0.1:0?delay=5ms: stream faults have no effect on udp://127.0.0.1:0',
+    ]);
     assert.deepEqual(warned('udp://127.0.0.1:0?drop-rate=0.5'), []);
   });
 });

@@ -31,7 +31,25 @@ describe('the flag table', () => {
   it('every http bound and control has its flag, and each reaches the library option', () => {
     const covered = new Set(HTTP_FLAGS.map((flag) => (flag.option as string).slice('http.'.length)));
     assert.deepEqual([...covered].sort(), Object.keys(HTTP_DEFAULTS).sort());
-    const { resolved } = resolveCliConfig(parseCommandLine(['--listen', 'http://127.0.0.1:0', '--max-body-bytes', '1KiB', '--http-controls', 'off', '--http-headers-timeout', '2s', '--ws-deflate', '--http2-max-streams', '7'], {}), {});
+    const { resolved } = resolveCliConfig(
+      parseCommandLine(
+        [
+          '--listen',
+          'http://127.0.0.1:0',
+          '--max-body-bytes',
+          '1KiB',
+          '--http-controls',
+          'off',
+          '--http-headers-timeout',
+          '2s',
+          '--ws-deflate',
+          '--http2-max-streams',
+          '7',
+        ],
+        {},
+      ),
+      {},
+    );
     assert.equal(resolved.http.maxBodyBytes, 1024);
     assert.equal(resolved.http.controls, false);
     assert.equal(resolved.http.headersTimeoutMs, 2000);
@@ -43,9 +61,15 @@ describe('the flag table', () => {
     const tlsFlags = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true);
     assert.ok(tlsFlags.length > 0);
     for (const flag of tlsFlags) {
-      const argv = flag.kind === 'boolean' ? [`--${flag.name}`] : [`--${flag.name}`, typeof flag.kind === 'object' ? (flag.kind.oneOf[0] as string) : '/nonexistent'];
+      const argv =
+        flag.kind === 'boolean'
+          ? [`--${flag.name}`]
+          : [`--${flag.name}`, typeof flag.kind === 'object' ? (flag.kind.oneOf[0] as string) : '/nonexistent'];
       const { warnings } = resolveCliConfig(parseCommandLine(argv, {}), {});
-      assert.ok(warnings.includes(`--${flag.name} has no effect: there is no tls:// or https:// listener`), `--${flag.name}: ${warnings.join('; ')}`);
+      assert.ok(
+        warnings.includes(`--${flag.name} has no effect: there is no tls:// or https:// listener`),
+        `--${flag.name}: ${warnings.join('; ')}`,
+      );
     }
   });
 });

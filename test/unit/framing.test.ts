@@ -99,7 +99,12 @@ describe('LineFramer', () => {
 
   describe('line limit (maxLineBytes counts the newline)', () => {
     it('accepts a line of exactly maxLineBytes', () => {
-      assert.deepEqual(run([Buffer.from('abcd\n')], 5), { echoed: Buffer.from('abcd\n'), lines: 1, overflowed: false, tail: Buffer.alloc(0) });
+      assert.deepEqual(run([Buffer.from('abcd\n')], 5), {
+        echoed: Buffer.from('abcd\n'),
+        lines: 1,
+        overflowed: false,
+        tail: Buffer.alloc(0),
+      });
     });
 
     it('refuses a line one byte longer, after echoing the lines before it', () => {

@@ -7,7 +7,13 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { main } from '../../src/cli/main.js';
-import { formatListener, type ListenerOptions, type ListenerProtocol, ListenUrlError, parseListenUrl } from '../../src/config/listen-url.js';
+import {
+  formatListener,
+  type ListenerOptions,
+  type ListenerProtocol,
+  ListenUrlError,
+  parseListenUrl,
+} from '../../src/config/listen-url.js';
 
 const TEST_TIMEOUT_MS = 10_000;
 const PROPERTY_TIMEOUT_MS = 30_000;
@@ -52,7 +58,10 @@ describe('parseListenUrl', () => {
       ['tcp://:00080', { protocol: 'tcp', port: 80 }],
       ['  tcp://:7000\n', { protocol: 'tcp', port: 7000 }],
       ['unix:///tmp/echo%20d.sock', { protocol: 'unix', path: '/tmp/echo d.sock' }],
-      ['unix:///run/echod.sock?mode=raw&proxy=required', { protocol: 'unix', path: '/run/echod.sock', mode: 'raw', proxyProtocol: 'required' }],
+      [
+        'unix:///run/echod.sock?mode=raw&proxy=required',
+        { protocol: 'unix', path: '/run/echod.sock', mode: 'raw', proxyProtocol: 'required' },
+      ],
     ];
     for (const [text, expected] of cases) {
       it(JSON.stringify(text), { timeout: TEST_TIMEOUT_MS }, () => {
@@ -143,8 +152,38 @@ describe('parseListenUrl', () => {
     it('never throws anything but ListenUrlError', { timeout: PROPERTY_TIMEOUT_MS }, () => {
       // Text built from the URL's own pieces finds the parser's corners faster than random text.
       // '%' is left out: a malformed escape is the known bug above.
-      const piece = fc.constantFrom('tcp://', 'tls://', 'udp://', 'unix://', '/', ':', '[', ']', '::', '1', '65535', '65536', '127.0.0.1', 'localhost', '?', '&', '=', 'mode', 'raw', 'line', 'proxy', 'optional', 'required', 'off', ' ', '\n');
-      const text = fc.oneof(fc.array(piece, { maxLength: 12 }).map((parts) => parts.join('')), fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('%')));
+      const piece = fc.constantFrom(
+        'tcp://',
+        'tls://',
+        'udp://',
+        'unix://',
+        '/',
+        ':',
+        '[',
+        ']',
+        '::',
+        '1',
+        '65535',
+        '65536',
+        '127.0.0.1',
+        'localhost',
+        '?',
+        '&',
+        '=',
+        'mode',
+        'raw',
+        'line',
+        'proxy',
+        'optional',
+        'required',
+        'off',
+        ' ',
+        '\n',
+      );
+      const text = fc.oneof(
+        fc.array(piece, { maxLength: 12 }).map((parts) => parts.join('')),
+        fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('%')),
+      );
       fc.assert(
         fc.property(text, (input) => {
           try {
@@ -193,14 +232,20 @@ describe('parseListenUrl', () => {
         proxy: fc.option(fc.constantFrom<'off' | 'optional' | 'required'>('off', 'optional', 'required'), { nil: undefined }),
       });
       fc.assert(
-        fc.property(fc.constantFrom<'tcp' | 'tls'>('tcp', 'tls'), fc.oneof(fc.ipV4(), fc.ipV6()), fc.integer({ min: 0, max: 65_535 }), query, (protocol, host, port, { mode, proxy }) => {
-          const params = [mode !== undefined ? `mode=${mode}` : '', proxy !== undefined ? `proxy=${proxy}` : ''].filter((p) => p !== '');
-          const url = `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}${params.length > 0 ? `?${params.join('&')}` : ''}`;
-          const expected: ListenerOptions = { protocol, host, port };
-          if (mode !== undefined) expected.mode = mode;
-          if (proxy !== undefined) expected.proxyProtocol = proxy;
-          assert.deepEqual(parseListenUrl(url), expected, url);
-        }),
+        fc.property(
+          fc.constantFrom<'tcp' | 'tls'>('tcp', 'tls'),
+          fc.oneof(fc.ipV4(), fc.ipV6()),
+          fc.integer({ min: 0, max: 65_535 }),
+          query,
+          (protocol, host, port, { mode, proxy }) => {
+            const params = [mode !== undefined ? `mode=${mode}` : '', proxy !== undefined ? `proxy=${proxy}` : ''].filter((p) => p !== '');
+            const url = `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}${params.length > 0 ? `?${params.join('&')}` : ''}`;
+            const expected: ListenerOptions = { protocol, host, port };
+            if (mode !== undefined) expected.mode = mode;
+            if (proxy !== undefined) expected.proxyProtocol = proxy;
+            assert.deepEqual(parseListenUrl(url), expected, url);
+          },
+        ),
         { numRuns: 2000 },
       );
     });

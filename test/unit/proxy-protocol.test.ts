@@ -192,7 +192,11 @@ describe('PROXY protocol v2', () => {
 
 describe('TLV values shown as text when printable, hex otherwise', () => {
   const cases: [string, Buffer, string][] = [
-    ['a haproxy unique id', Buffer.from('7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E'), '7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E'],
+    [
+      'a haproxy unique id',
+      Buffer.from('7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E'),
+      '7F000001:C2A4_0A0B0C0D:1F90_67A1B2C3_0001:3F2E',
+    ],
     ['UTF-8 text', Buffer.from('caf\u00e9.example'), 'caf\u00e9.example'],
     ['empty', Buffer.alloc(0), ''],
     ['markup is text like any other', Buffer.from('<img src=x onerror=alert(1)>'), '<img src=x onerror=alert(1)>'],
@@ -255,7 +259,11 @@ describe('detection and splitting', () => {
   it('property: corrupting any byte of a valid header gives absent, invalid or a header — never a throw', () => {
     const valid = [
       Buffer.from('PROXY TCP6 2001:db8::1 ::1 1 65535\r\n'),
-      v2({ familyProtocol: 0x11, addresses: inet4('10.0.0.1', '10.0.0.2', 1, 2), tlvs: tlv(0x20, Buffer.concat([Buffer.alloc(5), tlv(0x21, Buffer.from('TLSv1.2'))])) }),
+      v2({
+        familyProtocol: 0x11,
+        addresses: inet4('10.0.0.1', '10.0.0.2', 1, 2),
+        tlvs: tlv(0x20, Buffer.concat([Buffer.alloc(5), tlv(0x21, Buffer.from('TLSv1.2'))])),
+      }),
     ];
     fc.assert(
       fc.property(fc.constantFrom(...valid), fc.nat(), fc.integer({ min: 0, max: 255 }), (whole, at, byte) => {

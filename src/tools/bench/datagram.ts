@@ -80,19 +80,31 @@ export class DatagramConnection implements Connection {
     if (this.digests !== null) this.digests.received.update(msg, 0, msg.length);
     const seq = readSeq(msg, 0, SEQ_DIGITS);
     if (seq < 0) {
-      engine.error('mismatch', this.id, `UDP socket ${this.id}: ${bytesLong(msg.length)} datagram without a sequence number: "${escapeBytes(msg.subarray(0, 32))}"`);
+      engine.error(
+        'mismatch',
+        this.id,
+        `UDP socket ${this.id}: ${bytesLong(msg.length)} datagram without a sequence number: "${escapeBytes(msg.subarray(0, 32))}"`,
+      );
       return;
     }
     const slot = seq % this.depth;
     if (this.slotSeq[slot] !== seq) {
-      engine.error('unexpected', this.id, `UDP socket ${this.id}: datagram ${seq} is not outstanding (a duplicate, or late after being counted lost)`, { seq });
+      engine.error(
+        'unexpected',
+        this.id,
+        `UDP socket ${this.id}: datagram ${seq} is not outstanding (a duplicate, or late after being counted lost)`,
+        { seq },
+      );
       return;
     }
     const start = slot * this.size;
     const expected = this.ring.subarray(start, start + this.size);
     if (msg.length !== this.size || !msg.equals(expected)) {
       const { kind, difference: diff } = datagramMismatch(expected, msg);
-      engine.error(kind, this.id, `UDP socket ${this.id}, datagram ${seq}: ${diff?.summary ?? 'bytes differ'}`, { seq, ...(diff !== null ? { difference: diff } : {}) });
+      engine.error(kind, this.id, `UDP socket ${this.id}, datagram ${seq}: ${diff?.summary ?? 'bytes differ'}`, {
+        seq,
+        ...(diff !== null ? { difference: diff } : {}),
+      });
     } else {
       engine.completed(now, this.sentAt[slot] as number);
     }
@@ -167,4 +179,3 @@ export class DatagramConnection implements Connection {
     done();
   }
 }
-

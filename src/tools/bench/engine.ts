@@ -64,7 +64,6 @@ export interface EngineReport {
   digests?: { connection: number; sent: string; received: string }[];
 }
 
-
 /** Errors described in full per run; the rest are only counted. */
 const MAX_SAMPLES = 8;
 /** TCP reads: one buffer for all of an engine's connections. */
@@ -302,7 +301,11 @@ export class Engine implements EngineHandle {
       connects: this.connects,
     };
     if (this.spec.digest !== 'none') {
-      report.digests = this.connections.map((connection) => ({ connection: connection.id, sent: connection.digests?.sent.hex() ?? '', received: connection.digests?.received.hex() ?? '' }));
+      report.digests = this.connections.map((connection) => ({
+        connection: connection.id,
+        sent: connection.digests?.sent.hex() ?? '',
+        received: connection.digests?.received.hex() ?? '',
+      }));
     }
     let closing = this.connections.length;
     const done = (): void => {

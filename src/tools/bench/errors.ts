@@ -41,7 +41,6 @@ export interface ErrorSample {
   difference?: Difference;
 }
 
-
 /** The initial connections could not all be made: the run does not start. */
 export class ConnectError extends Error {
   readonly code = 'ERR_ECHOD_BENCH_CONNECT';

@@ -13,12 +13,24 @@ const SIGNIFICANT_DIGITS = 3;
 
 /** An interval's histogram: 32-bit counts are plenty for a second. */
 function intervalHistogram(): Histogram {
-  return build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, autoResize: false });
+  return build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_LATENCY_US,
+    numberOfSignificantValueDigits: SIGNIFICANT_DIGITS,
+    autoResize: false,
+  });
 }
 
 /** A run's total: 64-bit counts, since one bucket of a long run can pass 2^31. */
 export function totalHistogram(): Histogram {
-  return build({ bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, autoResize: false });
+  return build({
+    bitBucketSize: 64,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_LATENCY_US,
+    numberOfSignificantValueDigits: SIGNIFICANT_DIGITS,
+    autoResize: false,
+  });
 }
 
 /** Latencies below this many µs (65 ms) are counted in a plain array first (see {@link LatencyRecorder}). */
@@ -88,7 +100,17 @@ export function summarize(histogram: Histogram): LatencySummary {
   // A percentile is the top of its bucket, which can lie above the largest value recorded.
   const max = histogram.maxValue;
   const at = (percentile: number): number => Math.min(histogram.getValueAtPercentile(percentile), max);
-  return { count: histogram.totalCount, min: histogram.minNonZeroValue, mean: Math.round(histogram.mean), p50: at(50), p75: at(75), p90: at(90), p99: at(99), p999: at(99.9), max };
+  return {
+    count: histogram.totalCount,
+    min: histogram.minNonZeroValue,
+    mean: Math.round(histogram.mean),
+    p50: at(50),
+    p75: at(75),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
+    max,
+  };
 }
 
 /**

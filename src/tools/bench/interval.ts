@@ -25,7 +25,21 @@ export interface IntervalRow {
   open: number;
 }
 
-const CSV_COLUMNS = ['start_s', 'end_s', 'phase', 'msgs', 'msgs_per_s', 'mb_per_s', 'p50_us', 'p90_us', 'p99_us', 'max_us', 'connects', 'errors', 'open'] as const;
+const CSV_COLUMNS = [
+  'start_s',
+  'end_s',
+  'phase',
+  'msgs',
+  'msgs_per_s',
+  'mb_per_s',
+  'p50_us',
+  'p90_us',
+  'p99_us',
+  'max_us',
+  'connects',
+  'errors',
+  'open',
+] as const;
 
 export const CSV_HEADER = CSV_COLUMNS.join(',');
 
@@ -43,5 +57,19 @@ export function jsonRow(row: IntervalRow): string {
 export function csvRow(row: IntervalRow): string {
   const lat = row.latencyUs;
   const cell = (value: number | undefined): string => (value === undefined ? '' : String(value));
-  return [row.startS, row.endS, row.phase, row.msgs, row.msgsPerSec, row.mbPerSec, cell(lat?.p50), cell(lat?.p90), cell(lat?.p99), cell(lat?.max), row.connects, row.errors, row.open].join(',');
+  return [
+    row.startS,
+    row.endS,
+    row.phase,
+    row.msgs,
+    row.msgsPerSec,
+    row.mbPerSec,
+    cell(lat?.p50),
+    cell(lat?.p90),
+    cell(lat?.p99),
+    cell(lat?.max),
+    row.connects,
+    row.errors,
+    row.open,
+  ].join(',');
 }

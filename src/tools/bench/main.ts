@@ -68,7 +68,13 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   process.on('SIGINT', onInterrupt);
   try {
     if (options.web !== null) {
-      const result = await webBench(options, options.web, io, () => interrupted, (stop) => (stopWeb = stop));
+      const result = await webBench(
+        options,
+        options.web,
+        io,
+        () => interrupted,
+        (stop) => (stopWeb = stop),
+      );
       io.stdout.write(options.json ? `${JSON.stringify(result)}\n` : `${webSummary(result)}\n`);
       if (interrupted && result.msgs === 0) return EXIT_INTERRUPTED;
       return result.ok ? EXIT_OK : EXIT_FAILURE;
@@ -145,7 +151,8 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
 
 function interruptedBeforeStart(io: ToolIo, options: BenchOptions): number {
   const message = 'interrupted before the run started: nothing was measured';
-  if (options.json) io.stdout.write(`${JSON.stringify({ ok: false, target: formatTarget(options.target), interrupted: true, error: message })}\n`);
+  if (options.json)
+    io.stdout.write(`${JSON.stringify({ ok: false, target: formatTarget(options.target), interrupted: true, error: message })}\n`);
   else io.stderr.write(`echod bench: ${message}\n`);
   return EXIT_INTERRUPTED;
 }

@@ -37,34 +37,121 @@ const MAX_RING_BYTES = 1024 ** 3;
 const MAX_DATAGRAM = 65_507;
 
 export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
-  { name: 'connections', short: 'c', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections (UDP: sockets) kept busy at once', shown: String(DEFAULTS.connections) },
-  { name: 'depth', short: 'd', kind: { integer: { min: 1, max: MAX_DEPTH } }, arg: 'N', description: 'messages in flight per connection; above 1 the messages are pipelined', shown: String(DEFAULTS.depth) },
-  { name: 'size', short: 's', kind: 'size', arg: 'SIZE', description: 'bytes per message, its newline included', shown: String(DEFAULTS.size) },
-  { name: 'duration', short: 't', kind: 'seconds', arg: 'DURATION', description: 'how long to measure, after the warm-up', shown: '5s; none with --count' },
-  { name: 'count', short: 'n', kind: { integer: { min: 1, max: Number.MAX_SAFE_INTEGER } }, arg: 'N', description: 'measure exactly N messages, then stop (with --duration: whichever comes first)' },
-  { name: 'warmup', short: 'w', kind: 'seconds', arg: 'DURATION', description: 'load this long first without measuring (JIT, caches, TCP windows); 0 for none', shown: '1s' },
-  { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: printable lines, newline-terminated; raw: messages of every byte value, no framing (RFC 862 servers)', shown: 'line' },
-  { name: 'rate', short: 'r', kind: 'rate', arg: 'N/s', description: "open loop: N messages per second in all, on a fixed schedule; latency counts from each message's intended send time (coordinated omission corrected, like wrk2); --depth caps what is in flight per connection" },
+  {
+    name: 'connections',
+    short: 'c',
+    kind: { integer: { min: 1, max: MAX_CONNECTIONS } },
+    arg: 'N',
+    description: 'connections (UDP: sockets) kept busy at once',
+    shown: String(DEFAULTS.connections),
+  },
+  {
+    name: 'depth',
+    short: 'd',
+    kind: { integer: { min: 1, max: MAX_DEPTH } },
+    arg: 'N',
+    description: 'messages in flight per connection; above 1 the messages are pipelined',
+    shown: String(DEFAULTS.depth),
+  },
+  {
+    name: 'size',
+    short: 's',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'bytes per message, its newline included',
+    shown: String(DEFAULTS.size),
+  },
+  {
+    name: 'duration',
+    short: 't',
+    kind: 'seconds',
+    arg: 'DURATION',
+    description: 'how long to measure, after the warm-up',
+    shown: '5s; none with --count',
+  },
+  {
+    name: 'count',
+    short: 'n',
+    kind: { integer: { min: 1, max: Number.MAX_SAFE_INTEGER } },
+    arg: 'N',
+    description: 'measure exactly N messages, then stop (with --duration: whichever comes first)',
+  },
+  {
+    name: 'warmup',
+    short: 'w',
+    kind: 'seconds',
+    arg: 'DURATION',
+    description: 'load this long first without measuring (JIT, caches, TCP windows); 0 for none',
+    shown: '1s',
+  },
+  {
+    name: 'mode',
+    kind: { oneOf: ['line', 'raw'] },
+    arg: 'MODE',
+    description: 'line: printable lines, newline-terminated; raw: messages of every byte value, no framing (RFC 862 servers)',
+    shown: 'line',
+  },
+  {
+    name: 'rate',
+    short: 'r',
+    kind: 'rate',
+    arg: 'N/s',
+    description:
+      "open loop: N messages per second in all, on a fixed schedule; latency counts from each message's intended send time (coordinated omission corrected, like wrk2); --depth caps what is in flight per connection",
+  },
   {
     name: 'connect-rate',
     kind: 'rate',
     arg: 'N/s',
-    description: 'connection-rate mode (like tcpkali --connect-rate): open N new connections per second, each does --round-trips echoes and closes; --connections caps how many are open at once; TCP and TLS only',
+    description:
+      'connection-rate mode (like tcpkali --connect-rate): open N new connections per second, each does --round-trips echoes and closes; --connections caps how many are open at once; TCP and TLS only',
   },
-  { name: 'round-trips', kind: { integer: { min: 1, max: MAX_ROUND_TRIPS } }, arg: 'K', description: 'with --connect-rate: echoes each new connection completes before it closes', shown: String(DEFAULTS.roundTrips) },
-  { name: 'threads', kind: { integer: { min: 1, max: MAX_THREADS } }, arg: 'N', description: 'worker threads sharing the connections, so the client is not the bottleneck; 1 runs in the main thread', shown: String(DEFAULTS.threads) },
-  { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost', shown: '5s' },
+  {
+    name: 'round-trips',
+    kind: { integer: { min: 1, max: MAX_ROUND_TRIPS } },
+    arg: 'K',
+    description: 'with --connect-rate: echoes each new connection completes before it closes',
+    shown: String(DEFAULTS.roundTrips),
+  },
+  {
+    name: 'threads',
+    kind: { integer: { min: 1, max: MAX_THREADS } },
+    arg: 'N',
+    description: 'worker threads sharing the connections, so the client is not the bottleneck; 1 runs in the main thread',
+    shown: String(DEFAULTS.threads),
+  },
+  {
+    name: 'timeout',
+    kind: 'seconds',
+    arg: 'DURATION',
+    description:
+      'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost',
+    shown: '5s',
+  },
   ...TRANSPORT_FLAGS,
   { name: 'json', kind: 'boolean', arg: '', description: 'print the summary as one JSON object (no table, no live line)' },
   {
     name: 'interval-format',
     kind: { oneOf: INTERVAL_FORMATS },
     arg: 'FORMAT',
-    description: 'print one line per second: text, json (JSON lines) or csv (a header row, then one row a second); with json or csv, stdout carries only those lines (and the --json summary, with json) and the rest goes to stderr',
+    description:
+      'print one line per second: text, json (JSON lines) or csv (a header row, then one row a second); with json or csv, stdout carries only those lines (and the --json summary, with json) and the rest goes to stderr',
     shown: 'a live line on a terminal, else none',
   },
-  { name: 'digest', kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] }, arg: 'KIND', description: "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)", shown: 'none' },
-  { name: 'histogram', kind: 'string', arg: 'FILE', description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format' },
+  {
+    name: 'digest',
+    kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] },
+    arg: 'KIND',
+    description:
+      "crc32c or sha256: print each connection's digest of the bytes sent and received, to compare with echod --digest (costs client CPU)",
+    shown: 'none',
+  },
+  {
+    name: 'histogram',
+    kind: 'string',
+    arg: 'FILE',
+    description: 'write the latency histograms (µs), one per second of the measured window, to FILE in HdrHistogram log format',
+  },
 ];
 
 export function benchHelp(): string {
@@ -142,7 +229,8 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
   if (web !== null) {
     const other = NOT_FOR_WEB.find((name) => values.has(name));
     if (other !== undefined) throw new UsageError(`--${other} does not apply to a ${web.scheme}:// target`);
-    if ((web.scheme === 'http' || web.scheme === 'https') && (get<number>('depth') ?? 1) > 1) throw new UsageError('--depth above 1 needs a ws:// or wss:// target: an HTTP/1.1 connection carries one request at a time here');
+    if ((web.scheme === 'http' || web.scheme === 'https') && (get<number>('depth') ?? 1) > 1)
+      throw new UsageError('--depth above 1 needs a ws:// or wss:// target: an HTTP/1.1 connection carries one request at a time here');
   }
   const mode = get<PayloadMode>('mode') ?? 'line';
   const connections = get<number>('connections') ?? DEFAULTS.connections;
@@ -153,10 +241,16 @@ export function resolveBenchOptions(values: ReadonlyMap<string, ToolValue>, posi
   const threads = get<number>('threads') ?? DEFAULTS.threads;
   const timeoutMs = get<number>('timeout') ?? DEFAULTS.timeoutMs;
   const min = minimumSize(transport.kind, mode);
-  if (size < min) throw new UsageError(`invalid --size: ${size} (expected at least ${min}${transport.kind === 'udp' ? ' with --udp: datagrams are matched by their 12-digit sequence number' : ''})`);
-  if (transport.kind === 'udp' && size > MAX_DATAGRAM) throw new UsageError(`invalid --size: ${size} (a UDP datagram holds at most ${MAX_DATAGRAM} bytes)`);
+  if (size < min)
+    throw new UsageError(
+      `invalid --size: ${size} (expected at least ${min}${transport.kind === 'udp' ? ' with --udp: datagrams are matched by their 12-digit sequence number' : ''})`,
+    );
+  if (transport.kind === 'udp' && size > MAX_DATAGRAM)
+    throw new UsageError(`invalid --size: ${size} (a UDP datagram holds at most ${MAX_DATAGRAM} bytes)`);
   if (connections * depth * size > MAX_RING_BYTES) {
-    throw new UsageError(`--connections × --depth × --size is ${formatBytes(connections * depth * size)} of messages in flight; at most ${formatBytes(MAX_RING_BYTES)}`);
+    throw new UsageError(
+      `--connections × --depth × --size is ${formatBytes(connections * depth * size)} of messages in flight; at most ${formatBytes(MAX_RING_BYTES)}`,
+    );
   }
   if (duration === 0) throw new UsageError('invalid --duration: 0 (expected a duration above 0)');
   if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');

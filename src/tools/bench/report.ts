@@ -157,7 +157,10 @@ export function describeLoad(options: BenchOptions): string {
 }
 
 export function header(options: BenchOptions): string {
-  const what = options.count !== null ? `${count(options.count)} messages${options.durationMs !== null ? ` or ${options.durationMs / 1000} s` : ''}` : `${(options.durationMs ?? 0) / 1000} s`;
+  const what =
+    options.count !== null
+      ? `${count(options.count)} messages${options.durationMs !== null ? ` or ${options.durationMs / 1000} s` : ''}`
+      : `${(options.durationMs ?? 0) / 1000} s`;
   const warmup = options.warmupMs > 0 ? `${options.warmupMs / 1000} s warm-up, then ` : '';
   return `echod bench ${formatTarget(options.target)}: ${describeLoad(options)}\n  ${warmup}measuring ${what}`;
 }
@@ -175,7 +178,10 @@ const LATENCY_ROWS: readonly [string, keyof LatencySummary][] = [
 /** The latency distribution; "-" for every row when nothing was measured (no latency is not 0 µs). */
 export function latencyTable(lat: LatencySummary): string[] {
   const rows = LATENCY_ROWS.map(([label, key]) => `  ${label.padStart(11)} ${(lat.count > 0 ? micros(lat[key]) : '-').padStart(8)}`);
-  return [`  latency     distribution over ${count(lat.count)} message${lat.count === 1 ? '' : 's'}, from send to the last byte of the echo`, ...rows];
+  return [
+    `  latency     distribution over ${count(lat.count)} message${lat.count === 1 ? '' : 's'}, from send to the last byte of the echo`,
+    ...rows,
+  ];
 }
 
 /** The human summary: a short table, the errors by kind with the first few described, a verdict. */
@@ -192,7 +198,9 @@ export function summary(result: BenchResult): string {
     '',
   ];
   if (result.connectRate !== null) {
-    lines.push(`  connections ${count(result.connects)} opened, echoed ${count(result.roundTrips ?? 0)} message${result.roundTrips === 1 ? '' : 's'} each and closed: ${count(result.connectsPerSec)}/s (asked ${count(result.connectRate)}/s)`);
+    lines.push(
+      `  connections ${count(result.connects)} opened, echoed ${count(result.roundTrips ?? 0)} message${result.roundTrips === 1 ? '' : 's'} each and closed: ${count(result.connectsPerSec)}/s (asked ${count(result.connectRate)}/s)`,
+    );
   }
   if (result.loop === 'open' && result.maxSendLagMs !== null) {
     lines.push(`  schedule    latency counted from intended send times; the client ran up to ${result.maxSendLagMs} ms behind schedule`);
@@ -213,13 +221,19 @@ export function summary(result: BenchResult): string {
     }
   }
   if (result.digests !== undefined && result.digestAlgorithm !== undefined) {
-    lines.push(`  ${result.digestAlgorithm.padEnd(11)} per connection, sent / received (the server's close lines have them crossed: its received is our sent):`);
-    for (const digest of result.digests) lines.push(`    conn ${String(digest.connection).padStart(5)}  ${digest.sent} / ${digest.received}`);
+    lines.push(
+      `  ${result.digestAlgorithm.padEnd(11)} per connection, sent / received (the server's close lines have them crossed: its received is our sent):`,
+    );
+    for (const digest of result.digests)
+      lines.push(`    conn ${String(digest.connection).padStart(5)}  ${digest.sent} / ${digest.received}`);
   }
   if (result.errors.lost > 0) {
-    lines.push('    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)');
+    lines.push(
+      '    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)',
+    );
   }
-  if (result.errorSamples.length > PRINTED_SAMPLES) lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
+  if (result.errorSamples.length > PRINTED_SAMPLES)
+    lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
   if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);
   let verdict: string;
   if (result.ok) verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${count(result.errors.lost)} datagrams lost)` : ''}`;

@@ -8,7 +8,16 @@ import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests } from '../digest.js';
 import { escapeBytes } from '../../core/escape.js';
 import { tlsConnectOptions } from '../target.js';
-import { CLOSE_GRACE_MS, type Connection, DONE, type EngineHandle, IDLE, MEASURE, RECONNECT_FIRST_MS, RECONNECT_MAX_MS } from './connection.js';
+import {
+  CLOSE_GRACE_MS,
+  type Connection,
+  DONE,
+  type EngineHandle,
+  IDLE,
+  MEASURE,
+  RECONNECT_FIRST_MS,
+  RECONNECT_MAX_MS,
+} from './connection.js';
 import { classify, describeError } from './errors.js';
 import { advanceSeq, newRing, seqWidth } from './payload.js';
 import { streamMismatch } from './verify.js';
@@ -156,7 +165,12 @@ export class StreamConnection implements Connection {
     while (off < n) {
       const outstanding = this.sentSeq - this.recvSeq;
       if (outstanding === 0) {
-        engine.error('extra', this.id, `connection ${this.id}: ${n - off} byte(s) arrived that were never sent: "${escapeBytes(buf.subarray(off, Math.min(n, off + 32)))}"`, { seq: this.recvSeq });
+        engine.error(
+          'extra',
+          this.id,
+          `connection ${this.id}: ${n - off} byte(s) arrived that were never sent: "${escapeBytes(buf.subarray(off, Math.min(n, off + 32)))}"`,
+          { seq: this.recvSeq },
+        );
         this.restart();
         return;
       }
@@ -250,7 +264,10 @@ export class StreamConnection implements Connection {
 
   private mismatch(buf: Buffer, off: number, take: number, slot: number): void {
     const { seq, difference } = streamMismatch(this.ring, this.size, slot, this.rpos, this.recvSeq, buf, off, take);
-    this.engine.error('mismatch', this.id, `connection ${this.id}, message ${seq}: ${difference?.summary ?? 'bytes differ'}`, { seq, ...(difference !== null ? { difference } : {}) });
+    this.engine.error('mismatch', this.id, `connection ${this.id}, message ${seq}: ${difference?.summary ?? 'bytes differ'}`, {
+      seq,
+      ...(difference !== null ? { difference } : {}),
+    });
     this.restart();
   }
 
@@ -266,8 +283,14 @@ export class StreamConnection implements Connection {
     }
     if (this.sentSeq !== this.recvSeq && now - this.waitingSince > timeoutMs) {
       // Raw messages hold newlines anywhere: a line server keeps the bytes after the last one.
-      const hint = this.engine.spec.mode === 'raw' ? ' (--mode raw needs a raw echo; a line echo holds back bytes after the last newline)' : '';
-      this.engine.error('timeout', this.id, `connection ${this.id}: no echo for ${timeoutMs} ms with ${this.sentSeq - this.recvSeq} message(s) outstanding${hint}`, { seq: this.recvSeq });
+      const hint =
+        this.engine.spec.mode === 'raw' ? ' (--mode raw needs a raw echo; a line echo holds back bytes after the last newline)' : '';
+      this.engine.error(
+        'timeout',
+        this.id,
+        `connection ${this.id}: no echo for ${timeoutMs} ms with ${this.sentSeq - this.recvSeq} message(s) outstanding${hint}`,
+        { seq: this.recvSeq },
+      );
       this.restart();
     }
   }
@@ -337,4 +360,3 @@ export class StreamConnection implements Connection {
     socket.end();
   }
 }
-

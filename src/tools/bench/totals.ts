@@ -33,7 +33,10 @@ export class Totals {
 
   constructor(options: BenchOptions) {
     this.options = options;
-    this.log = new HistogramLog(Date.now(), [`echod bench ${formatTarget(options.target)}: ${describeLoad(options)}`, 'values in microseconds (Interval_Max in milliseconds)']);
+    this.log = new HistogramLog(Date.now(), [
+      `echod bench ${formatTarget(options.target)}: ${describeLoad(options)}`,
+      'values in microseconds (Interval_Max in milliseconds)',
+    ]);
   }
 
   /** One interval of engine `engine`; `ticked`: asked for by the ticker (else handed in at a phase change). */

@@ -21,7 +21,16 @@ export interface Mismatch {
  * into message `recvSeq`: finds the message holding the first bad byte, and compares as much
  * of it as the chunk has.
  */
-export function streamMismatch(ring: Buffer, size: number, slot: number, rpos: number, recvSeq: number, buf: Buffer, off: number, take: number): Mismatch {
+export function streamMismatch(
+  ring: Buffer,
+  size: number,
+  slot: number,
+  rpos: number,
+  recvSeq: number,
+  buf: Buffer,
+  off: number,
+  take: number,
+): Mismatch {
   let i = 0;
   const ringPos = slot * size + rpos;
   while (i < take && buf[off + i] === ring[ringPos + i]) i++;

@@ -52,7 +52,14 @@ class Run {
 
   error(kind: ErrorKind, connection: number, message: string, seq?: number, diff?: ErrorSample['difference']): void {
     this.errors[kind]++;
-    if (this.samples.length < KEPT_SAMPLES) this.samples.push({ kind, connection, message, ...(seq !== undefined ? { seq } : {}), ...(diff !== undefined ? { difference: diff } : {}) });
+    if (this.samples.length < KEPT_SAMPLES)
+      this.samples.push({
+        kind,
+        connection,
+        message,
+        ...(seq !== undefined ? { seq } : {}),
+        ...(diff !== undefined ? { difference: diff } : {}),
+      });
   }
 
   /** One exchange done and verified, `startedNs` its send time. */
@@ -116,10 +123,11 @@ async function wsLoop(run: Run, target: WebTarget, connection: number, sockets: 
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
     clearTimeout(timer);
-    if (inFlight.length > 0) timer = setTimeout(() => {
-      run.error('timeout', connection, `no echo within ${timeoutMs} ms`, inFlight[0]?.seq);
-      ws.terminate();
-    }, timeoutMs);
+    if (inFlight.length > 0)
+      timer = setTimeout(() => {
+        run.error('timeout', connection, `no echo within ${timeoutMs} ms`, inFlight[0]?.seq);
+        ws.terminate();
+      }, timeoutMs);
   };
   const send = (): void => {
     const body = payload(connection, seq, size);
@@ -156,17 +164,30 @@ async function wsLoop(run: Run, target: WebTarget, connection: number, sockets: 
   });
 }
 
-export async function webBench(options: BenchOptions, target: WebTarget, io: ToolIo, interrupted: () => boolean, onStop: (stop: () => void) => void): Promise<WebBenchResult> {
+export async function webBench(
+  options: BenchOptions,
+  target: WebTarget,
+  io: ToolIo,
+  interrupted: () => boolean,
+  onStop: (stop: () => void) => void,
+): Promise<WebBenchResult> {
   const run = new Run(options);
   const http = target.scheme === 'http' || target.scheme === 'https';
   const out = options.json ? null : io.stdout;
-  const what = options.count !== null ? `${count(options.count)} ${http ? 'requests' : 'messages'}` : `${(options.durationMs ?? 0) / 1000} s`;
+  const what =
+    options.count !== null ? `${count(options.count)} ${http ? 'requests' : 'messages'}` : `${(options.durationMs ?? 0) / 1000} s`;
   out?.write(
     `echod bench ${formatWebTarget(target)}: ${webTransportName(target)}, ${options.connections} connection${options.connections === 1 ? '' : 's'}${http ? '' : ` × ${options.depth} in flight`}, ${count(options.size)} B ${http ? 'bodies (POST ?format=raw)' : 'binary messages'}\n  ${options.warmupMs > 0 ? `${options.warmupMs / 1000} s warm-up, then ` : ''}measuring ${what}\n`,
   );
   let durationTimer: NodeJS.Timeout | undefined;
   const total = totalHistogram();
-  const log = options.histogramFile === null ? null : new HistogramLog(Date.now(), [`echod bench ${formatWebTarget(target)}: ${options.connections} connections, ${options.size} B`, 'values in microseconds (Interval_Max in milliseconds)']);
+  const log =
+    options.histogramFile === null
+      ? null
+      : new HistogramLog(Date.now(), [
+          `echod bench ${formatWebTarget(target)}: ${options.connections} connections, ${options.size} B`,
+          'values in microseconds (Interval_Max in milliseconds)',
+        ]);
   let intervalStart = 0;
   /** The interval since the last one, into the total and the log. */
   const roll = (): void => {
@@ -254,13 +275,27 @@ export function webSummary(result: WebBenchResult): string {
     `  ${perSecond.padStart(11)} ${'MB/s'.padStart(8)}`,
     `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)}`,
     '',
-    ...latencyTable(result.latencyUs).map((line, index) => (index === 0 ? line.replace(/message(s?), from send to the last byte of the echo/, `${result.unit === 'requests' ? 'request$1, from the request sent to its whole response' : 'message$1, from send to the whole echo'}`) : line)),
+    ...latencyTable(result.latencyUs).map((line, index) =>
+      index === 0
+        ? line.replace(
+            /message(s?), from send to the last byte of the echo/,
+            `${result.unit === 'requests' ? 'request$1, from the request sent to its whole response' : 'message$1, from send to the whole echo'}`,
+          )
+        : line,
+    ),
     '',
   ];
   const kinds = ERROR_KINDS.filter((kind) => result.errors[kind] > 0);
-  lines.push(kinds.length === 0 ? '  errors      none' : `  errors      ${kinds.map((kind) => `${kind} ${count(result.errors[kind])}`).join(', ')}`);
-  for (const sample of result.errorSamples.slice(0, kinds.length === 0 ? 0 : PRINTED_SAMPLES)) lines.push(`    ${sample.kind.padEnd(11)} ${sample.message}`);
-  const verdict = result.ok ? 'OK: every echoed byte matched' : result.failures > 0 ? `FAIL: ${count(result.failures)} error(s)` : `FAIL: no ${result.unit === 'requests' ? 'request' : 'message'} was echoed`;
+  lines.push(
+    kinds.length === 0 ? '  errors      none' : `  errors      ${kinds.map((kind) => `${kind} ${count(result.errors[kind])}`).join(', ')}`,
+  );
+  for (const sample of result.errorSamples.slice(0, kinds.length === 0 ? 0 : PRINTED_SAMPLES))
+    lines.push(`    ${sample.kind.padEnd(11)} ${sample.message}`);
+  const verdict = result.ok
+    ? 'OK: every echoed byte matched'
+    : result.failures > 0
+      ? `FAIL: ${count(result.failures)} error(s)`
+      : `FAIL: no ${result.unit === 'requests' ? 'request' : 'message'} was echoed`;
   lines.push(`  verdict     ${verdict}`);
   return lines.join('\n');
 }

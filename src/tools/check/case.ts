@@ -72,7 +72,11 @@ const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 export const pass = (reason: string): Outcome => ({ status: 'pass', reason });
 /** The target could not be reached: a FAIL that also stops the run. */
 export const unreachable = (reason: string, why: string): Outcome => ({ status: 'fail', reason, unreachable: why });
-export const fail = (reason: string, diff?: Difference | null): Outcome => ({ status: 'fail', reason, ...(diff != null ? { difference: diff } : {}) });
+export const fail = (reason: string, diff?: Difference | null): Outcome => ({
+  status: 'fail',
+  reason,
+  ...(diff != null ? { difference: diff } : {}),
+});
 export const note = (reason: string): Outcome => ({ status: 'note', reason: `observed: ${reason}` });
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -18,7 +18,14 @@ export const CASES: readonly CheckCase[] = [...STREAM_CASES, ...DATAGRAM_CASES, 
 
 /** The cases that apply to a transport and mode. */
 export function applicableCases(transport: TransportSpec['kind'] | WebScheme, mode: CheckMode): CheckCase[] {
-  const kind = transport === 'udp' ? 'datagram' : transport === 'http' || transport === 'https' ? 'http' : transport === 'ws' || transport === 'wss' ? 'websocket' : 'stream';
+  const kind =
+    transport === 'udp'
+      ? 'datagram'
+      : transport === 'http' || transport === 'https'
+        ? 'http'
+        : transport === 'ws' || transport === 'wss'
+          ? 'websocket'
+          : 'stream';
   return CASES.filter((c) => c.transport === kind && (c.mode === undefined || c.mode === mode));
 }
 

@@ -155,7 +155,12 @@ export class StreamClient {
   }
 
   /** Connects (and, over TLS, completes the handshake). Resolves to the client, or to a string saying why not. */
-  static connect(target: Target, transport: TransportSpec, timeoutMs: number, options: StreamConnectOptions = {}): Promise<StreamClient | ConnectFailure> {
+  static connect(
+    target: Target,
+    transport: TransportSpec,
+    timeoutMs: number,
+    options: StreamConnectOptions = {},
+  ): Promise<StreamClient | ConnectFailure> {
     const { read = true, digest = null } = options;
     return new Promise((resolve) => {
       // Half-open allowed: after the server's FIN this side closes only when the case says so.
@@ -174,14 +179,18 @@ export class StreamClient {
       }, timeoutMs);
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
-        resolve({ reason: `cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`, unreachable: unreachableReason(err) });
+        resolve({
+          reason: `cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`,
+          unreachable: unreachableReason(err),
+        });
       };
       socket.once('error', fail);
       socket.once(transport.kind === 'tls' ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', fail);
         socket.setNoDelay(true);
-        if (socket.localAddress !== undefined && socket.localPort !== undefined) client.local = { address: socket.localAddress, port: socket.localPort };
+        if (socket.localAddress !== undefined && socket.localPort !== undefined)
+          client.local = { address: socket.localAddress, port: socket.localPort };
         if (read) client.startReading();
         resolve(client);
       });
@@ -281,7 +290,8 @@ export class StreamClient {
       if (performance.now() - lastProgress > stallMs) break;
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
-    const outcome: WaitOutcome = this.buffered >= n ? 'ok' : this.error !== null || this.closed || this.ended ? this.stopReason() : 'timeout';
+    const outcome: WaitOutcome =
+      this.buffered >= n ? 'ok' : this.error !== null || this.closed || this.ended ? this.stopReason() : 'timeout';
     return this.take(Math.min(n, this.buffered), outcome);
   }
 

@@ -3,7 +3,19 @@
  * intact; a burst all comes back (in any order); big datagrams are the server's buffer policy.
  */
 import { bytesLong, count, difference } from '../format.js';
-import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, unreachable } from './case.js';
+import {
+  type CheckCase,
+  type CheckSettings,
+  CaseStop,
+  fail,
+  filler,
+  note,
+  type Outcome,
+  pass,
+  required,
+  seconds,
+  unreachable,
+} from './case.js';
 import { type ClientSet, DatagramClient, unreachableReason } from './client.js';
 
 const UDP_BURST = 100;
@@ -30,7 +42,10 @@ async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, pa
   const size = count(payload.length);
   if (client.error !== null) {
     const reason = `UDP error ${client.error.code ?? client.error.message}${client.error.code === 'ECONNREFUSED' ? ' (port unreachable: nothing listens there)' : ''}`;
-    const why = client.error.code === 'ECONNREFUSED' ? 'ICMP port unreachable (ECONNREFUSED): nothing listens on that UDP port' : unreachableReason(client.error);
+    const why =
+      client.error.code === 'ECONNREFUSED'
+        ? 'ICMP port unreachable (ECONNREFUSED): nothing listens on that UDP port'
+        : unreachableReason(client.error);
     return why !== null ? unreachable(reason, why) : fail(reason);
   }
   if (!answered) {
@@ -40,9 +55,16 @@ async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, pa
   const echoed = client.datagrams[0] as Buffer;
   const diff = difference(payload, echoed);
   const retried = attempts > 1 ? ' (on the second attempt)' : '';
-  if (diff === null) return policy ? note(`${bytesLong(payload.length)} datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
-  if (policy && echoed.length < payload.length && diff.offset === echoed.length) return note(`${bytesLong(payload.length)} datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
-  return fail(echoed.length !== payload.length ? `${bytesLong(payload.length)} datagram came back as ${count(echoed.length)} bytes: ${diff.summary}` : diff.summary, diff);
+  if (diff === null)
+    return policy ? note(`${bytesLong(payload.length)} datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
+  if (policy && echoed.length < payload.length && diff.offset === echoed.length)
+    return note(`${bytesLong(payload.length)} datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
+  return fail(
+    echoed.length !== payload.length
+      ? `${bytesLong(payload.length)} datagram came back as ${count(echoed.length)} bytes: ${diff.summary}`
+      : diff.summary,
+    diff,
+  );
 }
 
 function datagramPayload(size: number, binaryBytes: boolean): Buffer {
@@ -54,15 +76,13 @@ function datagramPayload(size: number, binaryBytes: boolean): Buffer {
 
 /** The datagram cases, in the order they run. */
 export const DATAGRAM_CASES: readonly CheckCase[] = [
-  ...DATAGRAM_SIZES.map(
-    (size): CheckCase => ({
-      name: `datagram-${size}`,
-      title: `a datagram of ${count(size)} byte${size === 1 ? '' : 's'} comes back as one datagram, intact`,
-      transport: 'datagram',
-      policy: required,
-      run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), false),
-    }),
-  ),
+  ...DATAGRAM_SIZES.map((size): CheckCase => ({
+    name: `datagram-${size}`,
+    title: `a datagram of ${count(size)} byte${size === 1 ? '' : 's'} comes back as one datagram, intact`,
+    transport: 'datagram',
+    policy: required,
+    run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), false),
+  })),
   {
     name: 'datagram-binary',
     title: 'a datagram of every byte value comes back unchanged',
@@ -98,18 +118,17 @@ export const DATAGRAM_CASES: readonly CheckCase[] = [
         last = index;
       }
       const first = strangers[0];
-      if (first !== undefined) return fail(`${strangers.length} datagram(s) came back that were not sent as such`, difference(sent[0] as Buffer, first));
+      if (first !== undefined)
+        return fail(`${strangers.length} datagram(s) came back that were not sent as such`, difference(sent[0] as Buffer, first));
       if (missing > 0) return fail(`${missing} of ${UDP_BURST} datagrams never came back within ${seconds(settings.timeoutMs)}`);
       return pass(`all ${UDP_BURST} came back${reordered > 0 ? `, ${reordered} out of order (allowed for UDP)` : ', in order'}`);
     },
   },
-  ...BIG_DATAGRAM_SIZES.map(
-    (size): CheckCase => ({
-      name: `datagram-${size}`,
-      title: `a datagram of ${count(size)} bytes`,
-      transport: 'datagram',
-      policy: () => true,
-      run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), true),
-    }),
-  ),
+  ...BIG_DATAGRAM_SIZES.map((size): CheckCase => ({
+    name: `datagram-${size}`,
+    title: `a datagram of ${count(size)} bytes`,
+    transport: 'datagram',
+    policy: () => true,
+    run: (settings, clients) => datagramRoundTrip(settings, clients, datagramPayload(size, false), true),
+  })),
 ];

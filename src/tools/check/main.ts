@@ -82,10 +82,14 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     web: options.web,
   };
   const transportShown = options.web !== null ? webTransportName(options.web) : transportName(options.transport);
-  const cases = applicableCases(options.web?.scheme ?? options.transport.kind, options.mode).filter((c) => options.cases === null || options.cases.includes(c.name));
+  const cases = applicableCases(options.web?.scheme ?? options.transport.kind, options.mode).filter(
+    (c) => options.cases === null || options.cases.includes(c.name),
+  );
   if (!options.json) {
     const what = options.web !== null ? transportShown : `${transportShown}, ${options.mode} mode`;
-    io.stdout.write(`echod check ${shownTarget(options)}: ${what}, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`);
+    io.stdout.write(
+      `echod check ${shownTarget(options)}: ${what}, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`,
+    );
     if (options.digest !== null) io.stdout.write(`${digestLegend(options.digest)}\n`);
     io.stdout.write('\n');
   }

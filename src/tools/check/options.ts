@@ -23,18 +23,50 @@ const MAX_CONNECTIONS = 10_000;
 const MAX_MAX_SIZE = 256 * 1024 * 1024;
 
 export const CHECK_FLAGS: readonly ToolFlagSpec[] = [
-  { name: 'mode', kind: { oneOf: ['line', 'raw'] }, arg: 'MODE', description: 'line: a line echo (the tail at half-close and the longest line are policy, observed); raw: an RFC 862 byte echo (both are required, and bytes without a newline must come back)', shown: 'line' },
-  { name: 'max-size', kind: 'size', arg: 'SIZE', description: 'length of the long line of the max-line case, its newline included', shown: formatBytes(DEFAULTS.maxSize) },
+  {
+    name: 'mode',
+    kind: { oneOf: ['line', 'raw'] },
+    arg: 'MODE',
+    description:
+      'line: a line echo (the tail at half-close and the longest line are policy, observed); raw: an RFC 862 byte echo (both are required, and bytes without a newline must come back)',
+    shown: 'line',
+  },
+  {
+    name: 'max-size',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'length of the long line of the max-line case, its newline included',
+    shown: formatBytes(DEFAULTS.maxSize),
+  },
   { name: 'idle', kind: 'seconds', arg: 'DURATION', description: 'how long the idle case leaves its connection silent', shown: '2s' },
-  { name: 'timeout', kind: 'seconds', arg: 'DURATION', description: 'how long any one wait of a case lasts before the case fails', shown: '5s' },
-  { name: 'connections', kind: { integer: { min: 1, max: MAX_CONNECTIONS } }, arg: 'N', description: 'connections the concurrent case holds open at once (opened a few at a time, then all sending together)', shown: String(DEFAULTS.connections) },
-  { name: 'slow-size', kind: 'size', arg: 'SIZE', description: 'bytes the slow-reader case sends (more than the socket buffers hold)', shown: formatBytes(DEFAULTS.slowBytes) },
+  {
+    name: 'timeout',
+    kind: 'seconds',
+    arg: 'DURATION',
+    description: 'how long any one wait of a case lasts before the case fails',
+    shown: '5s',
+  },
+  {
+    name: 'connections',
+    kind: { integer: { min: 1, max: MAX_CONNECTIONS } },
+    arg: 'N',
+    description: 'connections the concurrent case holds open at once (opened a few at a time, then all sending together)',
+    shown: String(DEFAULTS.connections),
+  },
+  {
+    name: 'slow-size',
+    kind: 'size',
+    arg: 'SIZE',
+    description: 'bytes the slow-reader case sends (more than the socket buffers hold)',
+    shown: formatBytes(DEFAULTS.slowBytes),
+  },
   { name: 'cases', kind: 'string', arg: 'LIST', description: 'run only these cases (comma-separated names; see below)' },
   {
     name: 'digest',
     kind: { oneOf: ['none', ...DIGEST_ALGORITHMS] },
     arg: 'KIND',
-    description: "crc32c or sha256: print each connection's client port, bytes and digest of what it sent and received, to compare with echod --digest's close lines (its received is check's sent); TCP and TLS only",
+    description:
+      "crc32c or sha256: print each connection's client port, bytes and digest of what it sent and received, to compare with echod --digest's close lines (its received is check's sent); TCP and TLS only",
     shown: 'none',
   },
   ...TRANSPORT_FLAGS,
@@ -54,7 +86,7 @@ export function checkHelp(): string {
     '       echod check [flags] http://HOST:PORT/PATH   (also https://, ws://, wss://: an HTTP or WebSocket echo)',
     '',
     'Runs each case on fresh connections and prints PASS or FAIL with the reason and, for bytes that',
-    'differ, the offset and both versions escaped. Cases marked [observed] depend on the server\'s',
+    "differ, the offset and both versions escaped. Cases marked [observed] depend on the server's",
     'policy: they print NOTE with what the server did, and fail only if bytes come back corrupted.',
     'Exit codes: 0 every required case passed, 1 a case failed, 2 bad command line.',
     '',
@@ -66,7 +98,7 @@ export function checkHelp(): string {
     ...describe('stream'),
     'Cases with --udp:',
     ...describe('datagram'),
-    'Cases on an http:// or https:// target (echod\'s JSON document and ?format=raw echo):',
+    "Cases on an http:// or https:// target (echod's JSON document and ?format=raw echo):",
     ...describe('http'),
     'Cases on a ws:// or wss:// target:',
     ...describe('websocket'),
@@ -78,7 +110,7 @@ export function checkHelp(): string {
     '  echod check --mode raw 127.0.0.1:7',
     '  echod check --tls --tls-ca ca.pem echo.example.net:443',
     '  echod check --udp 127.0.0.1:9000',
-    '  echod check http://127.0.0.1:8081/          echod\'s HTTP echo (https:// with --tls-insecure for a self-signed one)',
+    "  echod check http://127.0.0.1:8081/          echod's HTTP echo (https:// with --tls-insecure for a self-signed one)",
     '  echod check ws://127.0.0.1:8081/',
     '  echod check --cases half-close,idle --idle 30 --json',
     '  echod check --digest crc32c 127.0.0.1:9000     (through a proxy: compare with echod --digest crc32c)',
@@ -99,26 +131,35 @@ export function resolveCheckOptions(values: ReadonlyMap<string, ToolValue>, posi
   const transport: TransportSpec = web === null ? transportFromFlags(values) : { kind: 'tcp' };
   const mode = get<CheckMode>('mode') ?? 'line';
   const maxSize = get<number>('max-size') ?? DEFAULTS.maxSize;
-  if (maxSize < 2 || maxSize > MAX_MAX_SIZE) throw new UsageError(`invalid --max-size: ${maxSize} (expected 2 bytes to ${formatBytes(MAX_MAX_SIZE)})`);
+  if (maxSize < 2 || maxSize > MAX_MAX_SIZE)
+    throw new UsageError(`invalid --max-size: ${maxSize} (expected 2 bytes to ${formatBytes(MAX_MAX_SIZE)})`);
   const slowBytes = get<number>('slow-size') ?? DEFAULTS.slowBytes;
-  if (slowBytes < 1024 || slowBytes > MAX_MAX_SIZE) throw new UsageError(`invalid --slow-size: ${slowBytes} (expected 1KiB to ${formatBytes(MAX_MAX_SIZE)})`);
+  if (slowBytes < 1024 || slowBytes > MAX_MAX_SIZE)
+    throw new UsageError(`invalid --slow-size: ${slowBytes} (expected 1KiB to ${formatBytes(MAX_MAX_SIZE)})`);
   const digestFlag = get<string>('digest') ?? 'none';
   const digest = digestFlag === 'none' ? null : (digestFlag as DigestAlgorithm);
   // echod digests connections; its UDP echo keeps no per-datagram digest to compare with.
-  if (digest !== null && web !== null) throw new UsageError(`--digest applies to TCP and TLS connections, not to a ${web.scheme}:// target`);
+  if (digest !== null && web !== null)
+    throw new UsageError(`--digest applies to TCP and TLS connections, not to a ${web.scheme}:// target`);
   if (digest !== null && transport.kind === 'udp') throw new UsageError('--digest applies to TCP and TLS connections, not to --udp');
   const timeoutMs = get<number>('timeout') ?? DEFAULTS.timeoutMs;
   if (timeoutMs === 0) throw new UsageError('invalid --timeout: 0 (expected a duration above 0)');
   let cases: string[] | null = null;
   const list = get<string>('cases');
   if (list !== undefined) {
-    cases = list.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    cases = list
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '');
     const known = applicableCases(web?.scheme ?? transport.kind, mode).map((c) => c.name);
     const unknown = cases.filter((name) => !known.includes(name));
-    if (cases.length === 0) throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (name at least one of the cases: ${known.join(', ')})`);
+    if (cases.length === 0)
+      throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (name at least one of the cases: ${known.join(', ')})`);
     if (unknown.length > 0) {
       const what = unknown.length === 1 ? `there is no case named ${unknown[0]}` : `there are no cases named ${unknown.join(', ')}`;
-      throw new UsageError(`invalid --cases: ${JSON.stringify(list)} (${what}; the cases${transport.kind === 'udp' ? ' with --udp' : ''}${mode === 'raw' ? ' in raw mode' : ''} are: ${known.join(', ')})`);
+      throw new UsageError(
+        `invalid --cases: ${JSON.stringify(list)} (${what}; the cases${transport.kind === 'udp' ? ' with --udp' : ''}${mode === 'raw' ? ' in raw mode' : ''} are: ${known.join(', ')})`,
+      );
     }
   }
   return {

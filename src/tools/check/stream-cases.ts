@@ -4,7 +4,21 @@
  * case, policy or not.
  */
 import { bytesLong, count, difference } from '../format.js';
-import { type CheckCase, type CheckSettings, CaseStop, fail, filler, note, type Outcome, pass, required, seconds, sleep, SLOW_PAUSE_MS, unreachable } from './case.js';
+import {
+  type CheckCase,
+  type CheckSettings,
+  CaseStop,
+  fail,
+  filler,
+  note,
+  type Outcome,
+  pass,
+  required,
+  seconds,
+  sleep,
+  SLOW_PAUSE_MS,
+  unreachable,
+} from './case.js';
 import { type ClientSet, type Received, StreamClient } from './client.js';
 
 /** How long to listen for bytes beyond the expected ones (a duplicated echo, say). */
@@ -22,7 +36,8 @@ const HALF_CLOSE_LINES = 200;
 
 async function connect(settings: CheckSettings, clients: ClientSet, read = true): Promise<StreamClient> {
   const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { read, digest: settings.digest });
-  if (!(client instanceof StreamClient)) throw new CaseStop(client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason));
+  if (!(client instanceof StreamClient))
+    throw new CaseStop(client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason));
   return clients.add(client);
 }
 
@@ -47,7 +62,10 @@ function judge(expected: Uint8Array, received: Received, timeoutMs: number): Out
   const diff = difference(expected, received.bytes);
   if (diff === null) return null;
   if (diff.offset === received.bytes.length && received.bytes.length < expected.length) {
-    return fail(`got ${count(received.bytes.length)} of ${count(expected.length)} bytes, then ${ending(received, timeoutMs)} (line ${count(diff.line)} was the first incomplete)`, diff);
+    return fail(
+      `got ${count(received.bytes.length)} of ${count(expected.length)} bytes, then ${ending(received, timeoutMs)} (line ${count(diff.line)} was the first incomplete)`,
+      diff,
+    );
   }
   return fail(diff.summary, diff);
 }
@@ -90,7 +108,10 @@ const manyLines: CheckCase = {
     const client = await connect(settings, clients);
     const text = Array.from({ length: MANY_LINES }, (_, i) => `line ${i + 1} of ${MANY_LINES} ${filler(i % 53, i)}\n`).join('');
     const payload = Buffer.from(text);
-    return (await exchange(client, payload, settings.timeoutMs)) ?? pass(`${count(MANY_LINES)} lines (${count(payload.length)} bytes) back in order`);
+    return (
+      (await exchange(client, payload, settings.timeoutMs)) ??
+      pass(`${count(MANY_LINES)} lines (${count(payload.length)} bytes) back in order`)
+    );
   },
 };
 
@@ -165,18 +186,26 @@ const halfClose: CheckCase = {
   policy: required,
   async run(settings, clients) {
     const client = await connect(settings, clients);
-    const payload = Buffer.from(Array.from({ length: HALF_CLOSE_LINES }, (_, i) => `half-close line ${i + 1} of ${HALF_CLOSE_LINES} ${filler(i % 41, i)}\n`).join(''));
+    const payload = Buffer.from(
+      Array.from({ length: HALF_CLOSE_LINES }, (_, i) => `half-close line ${i + 1} of ${HALF_CLOSE_LINES} ${filler(i % 41, i)}\n`).join(''),
+    );
     void client.write(payload);
     client.end();
     const received = await client.readToEnd(settings.timeoutMs);
     const diff = difference(payload, received.bytes);
     if (diff === null) {
       if (received.outcome === 'eof') return pass(`all ${HALF_CLOSE_LINES} lines came back, then the server closed its side`);
-      if (received.outcome === 'reset') return pass(`all ${HALF_CLOSE_LINES} lines came back, then the server reset the connection (rather than closing it)`);
-      return fail(`all ${HALF_CLOSE_LINES} lines came back, but the server did not close its side within ${seconds(settings.timeoutMs)} of the client's FIN`);
+      if (received.outcome === 'reset')
+        return pass(`all ${HALF_CLOSE_LINES} lines came back, then the server reset the connection (rather than closing it)`);
+      return fail(
+        `all ${HALF_CLOSE_LINES} lines came back, but the server did not close its side within ${seconds(settings.timeoutMs)} of the client's FIN`,
+      );
     }
     if (diff.offset === received.bytes.length && received.bytes.length < payload.length) {
-      return fail(`lines sent before the half-close were lost: got ${count(received.bytes.length)} of ${count(payload.length)} bytes, then ${ending(received, settings.timeoutMs)}`, diff);
+      return fail(
+        `lines sent before the half-close were lost: got ${count(received.bytes.length)} of ${count(payload.length)} bytes, then ${ending(received, settings.timeoutMs)}`,
+        diff,
+      );
     }
     return fail(diff.summary, diff);
   },
@@ -226,7 +255,8 @@ const concurrent: CheckCase = {
       const outcomes = await Promise.all(
         wave.map(async (i): Promise<Outcome | null> => {
           const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { digest: settings.digest });
-          if (!(client instanceof StreamClient)) return client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason);
+          if (!(client instanceof StreamClient))
+            return client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason);
           open[i] = clients.add(client);
           return exchange(client, line(i, 1), settings.timeoutMs, false);
         }),
@@ -236,15 +266,23 @@ const concurrent: CheckCase = {
         const outcome = outcomes[bad] as Outcome;
         // Refused before any connection was open: the target is not there, not at a limit.
         if (first === 0 && outcome.unreachable !== undefined) return outcome;
-        return fail(`with ${count(first)} connections open, connection ${count((wave[bad] as number) + 1)}: ${outcome.reason}`, outcome.difference);
+        return fail(
+          `with ${count(first)} connections open, connection ${count((wave[bad] as number) + 1)}: ${outcome.reason}`,
+          outcome.difference,
+        );
       }
     }
     // All n open: every one sends at the same moment, and must get exactly its own lines.
-    const results = await Promise.all(open.map((client, i) => exchange(client, Buffer.concat([line(i, 2), line(i, 3)]), settings.timeoutMs)));
+    const results = await Promise.all(
+      open.map((client, i) => exchange(client, Buffer.concat([line(i, 2), line(i, 3)]), settings.timeoutMs)),
+    );
     const failures = results.map((outcome, i) => ({ outcome, i })).filter((r): r is { outcome: Outcome; i: number } => r.outcome !== null);
     if (failures.length === 0) return pass(`${count(n)} connections open at once, all sending together, each got its own lines back`);
     const first = failures[0] as { outcome: Outcome; i: number };
-    return fail(`${count(failures.length)} of ${count(n)} connections failed; the first, connection ${first.i + 1}: ${first.outcome.reason}`, first.outcome.difference);
+    return fail(
+      `${count(failures.length)} of ${count(n)} connections failed; the first, connection ${first.i + 1}: ${first.outcome.reason}`,
+      first.outcome.difference,
+    );
   },
 };
 
@@ -270,7 +308,9 @@ const slowReader: CheckCase = {
     const received = await client.readSlowly(payload.length, SLOW_CHUNK_BYTES, SLOW_EVERY_MS, settings.timeoutMs);
     const bad = judge(payload, received, settings.timeoutMs);
     if (bad !== null) return { ...bad, reason: `reading slowly: ${bad.reason}` };
-    return pass(`${count(payload.length)} bytes, all back to a client that read nothing for ${seconds(SLOW_PAUSE_MS)} and then ${count(SLOW_CHUNK_BYTES)} bytes every ${SLOW_EVERY_MS} ms`);
+    return pass(
+      `${count(payload.length)} bytes, all back to a client that read nothing for ${seconds(SLOW_PAUSE_MS)} and then ${count(SLOW_CHUNK_BYTES)} bytes every ${SLOW_EVERY_MS} ms`,
+    );
   },
 };
 
@@ -307,4 +347,16 @@ const noNewline: CheckCase = {
   },
 };
 /** The stream cases, in the order they run. */
-export const STREAM_CASES: readonly CheckCase[] = [singleLine, manyLines, splitWrites, binary, maxLine, halfClose, halfCloseTail, concurrent, slowReader, idle, noNewline];
+export const STREAM_CASES: readonly CheckCase[] = [
+  singleLine,
+  manyLines,
+  splitWrites,
+  binary,
+  maxLine,
+  halfClose,
+  halfCloseTail,
+  concurrent,
+  slowReader,
+  idle,
+  noNewline,
+];

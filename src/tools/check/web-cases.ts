@@ -34,7 +34,11 @@ function pathWith(target: WebTarget, query: string): string {
 }
 
 /** Runs `fn` with a keep-alive agent; a connection that cannot be made stops the run (unreachable). */
-async function withAgent(settings: CheckSettings, sockets: number, fn: (agent: WebAgent, target: WebTarget) => Promise<Outcome>): Promise<Outcome> {
+async function withAgent(
+  settings: CheckSettings,
+  sockets: number,
+  fn: (agent: WebAgent, target: WebTarget) => Promise<Outcome>,
+): Promise<Outcome> {
   const target = webOf(settings);
   const agent = webAgent(target, sockets);
   try {
@@ -83,16 +87,25 @@ const httpJson: CheckCase = {
       const marker = `check-${process.pid}-${Date.now()}`;
       const path = pathWith(target, 'a=1&a=2&b=x');
       const body = Buffer.from(UTF8_TEXT);
-      const doc = parseDocument(await webRequest(target, agent, 'POST', path, body, settings.timeoutMs, { 'x-echod-check': marker, 'content-type': 'text/plain; charset=utf-8' }));
+      const doc = parseDocument(
+        await webRequest(target, agent, 'POST', path, body, settings.timeoutMs, {
+          'x-echod-check': marker,
+          'content-type': 'text/plain; charset=utf-8',
+        }),
+      );
       if (typeof doc === 'string') return fail(doc);
       const wrong: string[] = [];
       if (doc.method !== 'POST') wrong.push(`method ${JSON.stringify(doc.method)}`);
       if (doc.path !== path.slice(0, path.indexOf('?'))) wrong.push(`path ${JSON.stringify(doc.path)}`);
       if (JSON.stringify(doc.query?.a) !== '["1","2"]' || doc.query?.b !== 'x') wrong.push(`query ${JSON.stringify(doc.query)}`);
       const headers = Array.isArray(doc.headers) ? (doc.headers as unknown[]) : [];
-      if (!headers.some((pair) => Array.isArray(pair) && String(pair[0]).toLowerCase() === 'x-echod-check' && pair[1] === marker)) wrong.push('the x-echod-check header is missing');
-      if (doc.body?.encoding !== 'utf8' || doc.body.data !== UTF8_TEXT || doc.body.size !== body.length) wrong.push(`body ${JSON.stringify(doc.body)}`);
-      return wrong.length === 0 ? pass(`${count(body.length)}-byte body, method, path, repeated query and header all as sent`) : fail(`the document differs from the request: ${wrong.join('; ')}`);
+      if (!headers.some((pair) => Array.isArray(pair) && String(pair[0]).toLowerCase() === 'x-echod-check' && pair[1] === marker))
+        wrong.push('the x-echod-check header is missing');
+      if (doc.body?.encoding !== 'utf8' || doc.body.data !== UTF8_TEXT || doc.body.size !== body.length)
+        wrong.push(`body ${JSON.stringify(doc.body)}`);
+      return wrong.length === 0
+        ? pass(`${count(body.length)}-byte body, method, path, repeated query and header all as sent`)
+        : fail(`the document differs from the request: ${wrong.join('; ')}`);
     }),
 };
 
@@ -111,10 +124,13 @@ const httpKeepAlive: CheckCase = {
         seen.push({ id: doc.connection?.id, request: doc.connection?.request, port: response.localPort });
       }
       const [first] = seen;
-      if (seen.some((s) => s.port !== first?.port)) return fail(`the client could not keep its connection: local ports ${seen.map((s) => s.port).join(', ')}`);
-      if (seen.some((s) => s.id !== first?.id)) return fail(`one connection, but the server numbered it ${seen.map((s) => String(s.id)).join(', ')}`);
+      if (seen.some((s) => s.port !== first?.port))
+        return fail(`the client could not keep its connection: local ports ${seen.map((s) => s.port).join(', ')}`);
+      if (seen.some((s) => s.id !== first?.id))
+        return fail(`one connection, but the server numbered it ${seen.map((s) => String(s.id)).join(', ')}`);
       const numbers = seen.map((s) => s.request);
-      if (numbers.some((n, i) => n !== i + 1)) return fail(`request numbers on the connection: ${numbers.map(String).join(', ')} (expected 1, 2, 3)`);
+      if (numbers.some((n, i) => n !== i + 1))
+        return fail(`request numbers on the connection: ${numbers.map(String).join(', ')} (expected 1, 2, 3)`);
       return pass(`connection ${String(first?.id)}: requests ${numbers.join(', ')}`);
     }),
 };
@@ -129,18 +145,23 @@ function rawCase(name: string, title: string, payload: (settings: CheckSettings)
       withAgent(settings, 1, async (agent, target) => {
         const body = payload(settings);
         const type = 'application/x-echod-check';
-        const response = await webRequest(target, agent, 'POST', pathWith(target, 'format=raw'), body, settings.timeoutMs, { 'content-type': type });
+        const response = await webRequest(target, agent, 'POST', pathWith(target, 'format=raw'), body, settings.timeoutMs, {
+          'content-type': type,
+        });
         if (response.status !== 200) return fail(`answered ${response.status}`);
         const diff = difference(body, response.body);
         if (diff !== null) return fail(`the raw echo differs: ${diff.summary}`, diff);
-        if (response.headers['content-type'] !== type) return fail(`the body came back exact, with content-type ${JSON.stringify(response.headers['content-type'])} instead of ${type}`);
+        if (response.headers['content-type'] !== type)
+          return fail(`the body came back exact, with content-type ${JSON.stringify(response.headers['content-type'])} instead of ${type}`);
         return pass(`${count(body.length)} bytes came back byte-exact, content type kept`);
       }),
   };
 }
 
 const httpRaw = rawCase('http-raw', '?format=raw: every byte value comes back exactly, with its content type', () => allBytes(4));
-const httpRawLarge = rawCase('http-raw-large', '?format=raw: a body of --max-size bytes comes back exactly', (settings) => allBytes(Math.ceil(settings.maxSize / 256)).subarray(0, settings.maxSize));
+const httpRawLarge = rawCase('http-raw-large', '?format=raw: a body of --max-size bytes comes back exactly', (settings) =>
+  allBytes(Math.ceil(settings.maxSize / 256)).subarray(0, settings.maxSize),
+);
 
 /** Runs `fn` on an open WebSocket, closed afterwards; a connection that cannot be made stops the run. */
 async function withSocket(settings: CheckSettings, fn: (ws: WebSocket) => Promise<Outcome>): Promise<Outcome> {
@@ -172,15 +193,27 @@ function wsEcho(name: string, title: string, message: (settings: CheckSettings) 
         const got = await nextMessage(ws, settings.timeoutMs);
         const diff = difference(sent.data, got.data);
         if (diff !== null) return fail(`the echo differs: ${diff.summary}`, diff);
-        if (got.binary !== sent.binary) return fail(`the ${sent.binary ? 'binary' : 'text'} message came back as ${got.binary ? 'binary' : 'text'}`);
-        return pass(`a ${count(sent.data.length)}-byte ${sent.binary ? 'binary' : 'text'} message came back exact, as ${sent.binary ? 'binary' : 'text'}`);
+        if (got.binary !== sent.binary)
+          return fail(`the ${sent.binary ? 'binary' : 'text'} message came back as ${got.binary ? 'binary' : 'text'}`);
+        return pass(
+          `a ${count(sent.data.length)}-byte ${sent.binary ? 'binary' : 'text'} message came back exact, as ${sent.binary ? 'binary' : 'text'}`,
+        );
       }),
   };
 }
 
-const wsText = wsEcho('ws-text', 'a text message (UTF-8) comes back as text, exact', () => ({ data: Buffer.from(UTF8_TEXT), binary: false }));
-const wsBinary = wsEcho('ws-binary', 'a binary message of every byte value comes back as binary, exact', () => ({ data: allBytes(4), binary: true }));
-const wsLarge = wsEcho('ws-large', 'a binary message of --max-size bytes comes back exact', (settings) => ({ data: allBytes(Math.ceil(settings.maxSize / 256)).subarray(0, settings.maxSize), binary: true }));
+const wsText = wsEcho('ws-text', 'a text message (UTF-8) comes back as text, exact', () => ({
+  data: Buffer.from(UTF8_TEXT),
+  binary: false,
+}));
+const wsBinary = wsEcho('ws-binary', 'a binary message of every byte value comes back as binary, exact', () => ({
+  data: allBytes(4),
+  binary: true,
+}));
+const wsLarge = wsEcho('ws-large', 'a binary message of --max-size bytes comes back exact', (settings) => ({
+  data: allBytes(Math.ceil(settings.maxSize / 256)).subarray(0, settings.maxSize),
+  binary: true,
+}));
 
 const wsMany: CheckCase = {
   name: 'ws-many',
@@ -191,7 +224,10 @@ const wsMany: CheckCase = {
     withSocket(settings, async (ws) => {
       const got: { data: Buffer; binary: boolean }[] = [];
       const all = new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${got.length} of ${WS_MANY} messages came back within ${settings.timeoutMs} ms`)), settings.timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`${got.length} of ${WS_MANY} messages came back within ${settings.timeoutMs} ms`)),
+          settings.timeoutMs,
+        );
         ws.on('message', (data: Buffer, binary: boolean) => {
           got.push({ data, binary });
           if (got.length === WS_MANY) {
