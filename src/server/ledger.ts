@@ -129,14 +129,7 @@ export class Ledger {
     this.total++;
     this.peak = Math.max(this.peak, this.connections.size);
     this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
-    // Built field by field, not with spreads of optional parts: this runs for every connection.
-    const line: Record<string, unknown> = {
-      connId: connection.id,
-      remote: connection.remoteAddress,
-      remotePort: connection.remotePort,
-      listener: connection.listener,
-    };
-    if (connection.via !== null) line.via = connection.via;
+    const line = logIdentity(connection);
     if (connection.proxy !== null) line.proxy = connection.proxy;
     this.options.logger.info(line, 'connection opened');
   }
@@ -174,13 +167,7 @@ export class Ledger {
     this.closedByReason[reason]++;
     if (summary.forced) this.forced++;
     const level = reason === 'error' ? 'warn' : 'info';
-    const line: Record<string, unknown> = {
-      connId: summary.id,
-      remote: summary.remoteAddress,
-      remotePort: summary.remotePort,
-      listener: summary.listener,
-    };
-    if (summary.via !== null) line.via = summary.via;
+    const line = logIdentity(connection);
     if (connection.tls !== null) line.tls = connection.tls;
     if (summary.digest !== null) line.digest = summary.digest;
     line.reason = reason;
@@ -345,4 +332,19 @@ function addTraffic(
     traffic.bytesSent += from.bytesSent;
     traffic.lines += from.lines;
   }
+}
+
+/**
+ * The fields that name a connection in its open and close lines, in that order. Built field by
+ * field, not with spreads of optional parts: this runs twice for every connection.
+ */
+function logIdentity(connection: Connection): Record<string, unknown> {
+  const line: Record<string, unknown> = {
+    connId: connection.id,
+    remote: connection.remoteAddress,
+    remotePort: connection.remotePort,
+    listener: connection.listener,
+  };
+  if (connection.via !== null) line.via = connection.via;
+  return line;
 }
