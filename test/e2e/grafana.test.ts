@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { CLOSE_REASONS } from '../../src/core/stats.js';
 import { Client, HOST } from '../../testkit/clients.js';
 import { type EchodProcess, startEchod } from '../../testkit/echod-process.js';
 import { NO_PROMETHEUS, type PromSeries, PrometheusServer } from '../../testkit/prometheus.js';
@@ -80,17 +81,6 @@ const LINES = ['one\n', 'two\n', 'three\n'];
 const TLS_FAILURES = 2;
 const UDP_SENT = 4;
 const MAX_CONNECTIONS = 3;
-const CLOSE_REASONS = [
-  'client_closed',
-  'reset',
-  'line_too_long',
-  'idle_timeout',
-  'write_stalled',
-  'shutdown',
-  'fault_close_after',
-  'error',
-  'worker_exit',
-];
 
 type Answers = Record<string, PromSeries[]>;
 const one = (answers: Answers, refId: string): number => {
