@@ -28,10 +28,18 @@ const SWEEPS_PER_TIMEOUT = 10;
  * 24 days of uptime; later they are only boxed, never wrong).
  */
 const EPOCH_MS = Date.now();
+/** Above this `| 0` would wrap: the time is returned as the plain (boxed, exact) number. */
+const INT32_MAX = 2 ** 31 - 1;
 
-/** Milliseconds since `EPOCH_MS`, exact: for start times and durations. */
+/**
+ * Milliseconds since `EPOCH_MS`, exact: for start times and durations. The difference of two
+ * Date.now() values is a double to V8 even when whole, and a field that once held a double
+ * keeps every value in a 16-byte box (two per held connection on Node); `| 0` makes it the
+ * small integer it is.
+ */
 export function clockMs(): number {
-  return Date.now() - EPOCH_MS;
+  const ms = Date.now() - EPOCH_MS;
+  return ms <= INT32_MAX ? ms | 0 : ms;
 }
 
 /** A clock (`clockMs()` units) the byte path reads without a system call; the sweeper moves it forward. */
