@@ -73,9 +73,8 @@ export class AdmissionControl {
 
   /** A socket was accepted: claims its slot under its own address, or says why not (nothing is counted then). */
   hold(address: string): Slot | AdmissionRejection {
-    const { maxConnections, maxConnectionsPerIp } = this.limits;
-    if (maxConnections > 0 && this.heldCount + this.openCount >= maxConnections) return 'max_connections';
-    if (this.atAddressLimit(address, maxConnectionsPerIp)) return 'max_connections_per_ip';
+    const full = this.noRoomFor(address);
+    if (full !== null) return full;
     this.heldCount++;
     this.add(address, 1);
     return new Slot(address);
@@ -106,7 +105,7 @@ export class AdmissionControl {
   admit(slot: Slot, address: string, refuseRate = 0): AdmissionRejection | null {
     const refused = this.identify(slot, address);
     if (refused !== null) return refused;
-    if (refuseRate > 0 && this.random() < refuseRate) {
+    if (this.faultRefuses(refuseRate)) {
       this.release(slot);
       return 'fault_refused';
     }
@@ -116,10 +115,18 @@ export class AdmissionControl {
     return null;
   }
 
-  /** `hold` and `admit` at once: a socket that can be served as soon as it is accepted. */
+  /**
+   * `hold` and `admit` at once: a socket that can be served as soon as it is accepted. The same
+   * checks in the same order, without the slot object the two steps pass between them (this is
+   * every plain tcp and unix accept).
+   */
   admitNow(address: string, refuseRate = 0): AdmissionRejection | null {
-    const slot = this.hold(address);
-    return typeof slot === 'string' ? slot : this.admit(slot, address, refuseRate);
+    const full = this.noRoomFor(address);
+    if (full !== null) return full;
+    if (this.faultRefuses(refuseRate)) return 'fault_refused';
+    this.openCount++;
+    this.add(address, 1);
+    return null;
   }
 
   /** A held socket closed or was refused before it was admitted: its slot is free. Harmless to repeat, or after admission. */
@@ -135,6 +142,19 @@ export class AdmissionControl {
     if (this.openCount === 0) return;
     this.openCount--;
     this.add(address, -1);
+  }
+
+  /** Why one more socket at `address` may not take a slot now, or null: there is room. */
+  private noRoomFor(address: string): AdmissionRejection | null {
+    const { maxConnections, maxConnectionsPerIp } = this.limits;
+    if (maxConnections > 0 && this.heldCount + this.openCount >= maxConnections) return 'max_connections';
+    if (this.atAddressLimit(address, maxConnectionsPerIp)) return 'max_connections_per_ip';
+    return null;
+  }
+
+  /** The refuse-rate fault's dice (`refuseRate` in [0, 1]). */
+  private faultRefuses(refuseRate: number): boolean {
+    return refuseRate > 0 && this.random() < refuseRate;
   }
 
   private atAddressLimit(address: string, limit: number): boolean {
