@@ -6,7 +6,7 @@
  * unwritten rest (at most one chunk's echo, since reading pauses until it is gone) and writes it
  * from the `drain` handler, and it sends FIN only once that rest is out.
  */
-import { Connection } from '../connection/connection.js';
+import { Connection, ConnectionFlag } from '../connection/connection.js';
 import type { Acceptor, Admission, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { bindSocketFile, removeSocketFile } from './socket-file.js';
 
@@ -59,21 +59,36 @@ export function bunRuntime(): BunRuntime | undefined {
   return (globalThis as { Bun?: BunRuntime }).Bun;
 }
 
+/** BunConnection's own `flags` bits. */
+const Flag = {
+  /** FIN is owed once `unsent` is out. */
+  finishing: ConnectionFlag.transport,
+  /** The socket is torn down (its close report may still be on its way). */
+  destroyed: ConnectionFlag.transport << 1,
+  /** The client's FIN has come: nothing more will be read. */
+  peerEnded: ConnectionFlag.transport << 2,
+} as const;
+
 export class BunConnection extends Connection {
   private readonly socket: BunSocket;
   private received = 0;
   private sent = 0;
   /** Echo the kernel has not taken yet (a copy), written on drain; null when all is out. */
   private unsent: Buffer | null = null;
-  /** FIN is owed once `unsent` is out. */
-  private finishing = false;
-  private destroyed = false;
-  /** The client's FIN has come: nothing more will be read. */
-  peerEnded = false;
 
   constructor(admission: Admission, socket: BunSocket, peer: Peer) {
     super(admission, peer);
     this.socket = socket;
+  }
+
+  /** The client's FIN has come: nothing more will be read. */
+  get peerEnded(): boolean {
+    return (this.flags & Flag.peerEnded) !== 0;
+  }
+
+  set peerEnded(ended: boolean) {
+    if (ended) this.flags |= Flag.peerEnded;
+    else this.flags &= ~Flag.peerEnded;
   }
 
   get bytesReceived(): number {
@@ -106,7 +121,7 @@ export class BunConnection extends Connection {
     if (unsent === null) return;
     this.unsent = null;
     if (!this.write(unsent)) return;
-    if (this.finishing) {
+    if ((this.flags & Flag.finishing) !== 0) {
       this.sendFin();
       return;
     }
@@ -114,7 +129,7 @@ export class BunConnection extends Connection {
   }
 
   markDestroyed(): void {
-    this.destroyed = true;
+    this.flags |= Flag.destroyed;
   }
 
   protected write(data: Buffer): boolean {
@@ -143,7 +158,7 @@ export class BunConnection extends Connection {
     // Keep reading (and discarding) so the peer's FIN is seen; FIN goes once all echo is out.
     this.socket.resume();
     if (this.unsent === null) this.sendFin();
-    else this.finishing = true;
+    else this.flags |= Flag.finishing;
   }
 
   /**
@@ -153,7 +168,7 @@ export class BunConnection extends Connection {
    * and end() closes at once (one system call less per connection than shutdown and a later close).
    */
   private sendFin(): void {
-    if (this.peerEnded) this.socket.end();
+    if ((this.flags & Flag.peerEnded) !== 0) this.socket.end();
     else this.socket.shutdown();
   }
 
@@ -166,12 +181,12 @@ export class BunConnection extends Connection {
   }
 
   protected destroyTransport(): void {
-    this.destroyed = true;
+    this.flags |= Flag.destroyed;
     this.socket.terminate();
   }
 
   protected get transportDestroyed(): boolean {
-    return this.destroyed;
+    return (this.flags & Flag.destroyed) !== 0;
   }
 }
 

@@ -32,12 +32,34 @@ type AcceptCallback = (status: number, clientHandle?: object) => void;
 /** node:net's listening handle (a TCP or Pipe wrap, or cluster's round-robin stand-in). */
 type AcceptHandle = Record<string, unknown> & { onconnection: AcceptCallback };
 
-/** On a socket built by `acceptDirect`: its bytes go to the listener's `onBytes`, never to 'data' events. */
-const kDirect = Symbol('echod.direct');
+/**
+ * The sockets `acceptDirect` builds: their bytes go to the listener's `onBytes`, never to 'data'
+ * events. A class of their own rather than a mark on each socket (a property per socket).
+ */
+class DirectSocket extends Socket {}
 
 /** True for a socket whose bytes `acceptDirect` delivers. */
 export function isDirect(socket: Socket): boolean {
-  return (socket as Socket & { [kDirect]?: true })[kDirect] === true;
+  return socket instanceof DirectSocket;
+}
+
+/** The client's address and port, as node:net's `remoteAddress` and `remotePort` give them. */
+export interface SocketPeer {
+  address: string;
+  port: number;
+}
+
+type PeerNameHandle = { getpeername?: (out: { address?: string; port?: number }) => number };
+
+/**
+ * Asks the accepted handle for its peer, as node:net's `remoteAddress` getter does, without
+ * node:net keeping the answer on the socket (`_peername`: an object per held connection that
+ * nothing reads again). Unix sockets have no peer address: '' and 0.
+ */
+function peerOf(handle: PeerNameHandle): SocketPeer {
+  const out: { address?: string; port?: number } = {};
+  if (typeof handle.getpeername === 'function') handle.getpeername(out);
+  return { address: out.address ?? '', port: out.port ?? 0 };
 }
 
 /**
@@ -83,8 +105,8 @@ export interface DirectReadOptions {
   /** Sockets start paused (`--accept-then-hang`): node:net's `pauseOnConnect`. */
   pauseOnCreate: boolean;
   noDelay: boolean;
-  /** Each accepted socket, built: its first listener is the caller's. */
-  onSocket: (socket: Socket) => void;
+  /** Each accepted socket, built, and its peer: its first listener is the caller's. */
+  onSocket: (socket: Socket, peer: SocketPeer) => void;
   /** A direct socket's bytes, copied out of the shared buffer (the caller owns the chunk). */
   onBytes: (socket: Socket, chunk: Buffer) => void;
   logger: Logger;
@@ -131,10 +153,9 @@ export function acceptDirect(server: Server, options: DirectReadOptions): boolea
     }
     // `handle` and `pauseOnCreate` are what node:net's own accept passes (absent from the typings).
     const socketOptions = { handle: clientHandle, allowHalfOpen: true, pauseOnCreate, readable: true, writable: true, onread };
-    const socket = new Socket(socketOptions);
-    (socket as Socket & { [kDirect]?: true })[kDirect] = true;
+    const socket = new DirectSocket(socketOptions);
     if (noDelay) socket.setNoDelay(true);
-    onSocket(socket);
+    onSocket(socket, peerOf(clientHandle));
   };
   return true;
 }

@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { type Socket, createServer } from 'node:net';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import type { TlsInfo } from '../connection/connection.js';
+import { ConnectionFlag, type TlsInfo } from '../connection/connection.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
@@ -48,10 +48,10 @@ type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-export class NodeConnection extends SocketConnection {
-  /** Our side has ended (`finish()`): what is read from now on is discarded, see `receive()`. */
-  discarding = false;
+/** NodeConnection's own `flags` bit: our side has ended (`finish()`). */
+const DISCARDING = ConnectionFlag.transport;
 
+export class NodeConnection extends SocketConnection {
   constructor(admission: Admission, socket: Socket, peer: Peer) {
     super(admission, socket, peer);
     (socket as ConnectionSocket)[kConnection] = this;
@@ -60,6 +60,11 @@ export class NodeConnection extends SocketConnection {
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
+  }
+
+  /** Our side has ended (`finish()`): what is read from now on is discarded, see `receive()`. */
+  get discarding(): boolean {
+    return (this.flags & DISCARDING) !== 0;
   }
 
   protected write(data: Buffer): boolean {
@@ -78,7 +83,7 @@ export class NodeConnection extends SocketConnection {
     const socket = this.socket;
     // Keep reading (and discarding) so the peer's FIN is seen and the kernel never has
     // unread data to answer with a reset that could cost the peer its last echoes.
-    this.discarding = true;
+    this.flags |= DISCARDING;
     socket.end();
     socket.resume();
   }
@@ -366,10 +371,11 @@ export async function listenNode(
   const handshaker = tlsServer;
   const next =
     handshaker === null ? serveAfterHeader(acceptor, spec) : handshakeNext((socket) => handshaker.emit('connection', socket), handshaking);
-  const onConnection = (socket: Socket): void => {
+  // `peer`: what the direct accept path read off the handle already (see node-direct-read.ts).
+  const onConnection = (socket: Socket, peer?: Peer): void => {
     socket.on('error', onSocketError);
     // Served at once, or held from this moment (header, handshake): limits apply from accept.
-    if (!proxied && tlsServer === null) serve(socket, socketPeer(socket), acceptor, spec);
+    if (!proxied && tlsServer === null) serve(socket, peer ?? socketPeer(socket), acceptor, spec);
     else if (!holdSocket(socket, acceptor)) return;
     else if (proxied) readProxyHeader(socket, acceptor, spec, next);
     else next(socket, socketPeer(socket));
