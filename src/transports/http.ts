@@ -1,17 +1,28 @@
 /**
- * http:// (node:http, HTTP/1.1) and https:// (node:http2's secure server with allowHTTP1:
- * HTTP/2 or HTTP/1.1 by ALPN) echo listeners, with WebSocket upgrades on both.
+ * http:// and https:// echo listeners, with WebSocket upgrades on both:
+ *
+ * - http:// — HTTP/1.1 (node:http), and HTTP/2 with prior knowledge (h2c, node:http2's plain
+ *   server) for a client that opens with the HTTP/2 connection preface, on the same port.
+ * - https:// — node:http2's secure server with allowHTTP1: HTTP/2 or HTTP/1.1 by ALPN.
+ * - Either on a TCP port, an inherited fd, or a unix socket (http+unix://, https+unix://).
  *
  * Every accepted socket goes through the server's admission like a tcp or tls one (https:
  * held from accept, admitted after its handshake), becomes an HttpConnection the server books,
- * and is drained by it. One request handler serves both HTTP versions (node's compatibility
- * API): it reads the body within its bounds, parses the controls (src/http/controls.ts) and
- * answers the JSON document (src/http/document.ts), the raw body, or N bytes.
+ * and is drained by it. One request handler serves every HTTP version (node's compatibility
+ * API, http-exchange.ts).
  */
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { constants as h2, createSecureServer, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
+import {
+  constants as h2,
+  createSecureServer,
+  createServer as createH2cServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { HttpTlsInfo } from '../http/document.js';
@@ -28,6 +39,7 @@ import {
   takeHeld,
   TLS_HANDSHAKE_TIMEOUT_MS,
 } from './node.js';
+import { bindSocketFile, removeSocketFile, type SocketFile } from './socket-file.js';
 import { createWebSocketEcho } from './websocket.js';
 
 export type { HttpListenContext } from './http-exchange.js';
@@ -36,16 +48,39 @@ export type { HttpListenContext } from './http-exchange.js';
 const GOAWAY_GRACE_MS = 50;
 /** The slowloris sweep of node:http checks this often at most (and 4 times per headers timeout). */
 const MAX_CHECK_INTERVAL_MS = 1000;
+/**
+ * Node's http servers are node:net servers: they listen themselves, their 'connection' is taken
+ * over, and node:http's slowloris sweep (headers and request timeouts) starts with their listen.
+ * Bun's node:http and node:http2 listen natively and never hand their sockets out; there a
+ * node:net server listens and gives each socket to the http server as if it had accepted it.
+ */
+const HTTP_SERVERS_LISTEN = process.versions.bun === undefined;
 
 export type HttpListener = Listener & { setSecureContext?(options: SecureContextOptions): void };
+
+type AnyHttpServer = HttpServer | Http2Server | Http2SecureServer;
 
 export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Promise<HttpListener> {
   const { listener } = spec;
   // os.hostname() is a system call: asked once per listener, not once per request.
   const context: ListenerContext = { ...given, hostname: hostname(), faults: listener.faults };
   const { http } = context;
+  const h2Settings = {
+    // Pseudo-headers (:method, :path, :scheme, :authority) count as pairs here.
+    maxHeaderListPairs: http.maxHeaders + 4,
+    settings: { maxConcurrentStreams: http.maxConcurrentStreams, maxHeaderListSize: http.maxHeaderBytes },
+  };
+  const onSession = (session: ServerHttp2Session): void => {
+    session.on('error', ignoreError); // the socket's own listener records it; the session just ends
+    const connection = httpConnectionOf(session.socket);
+    if (connection === undefined) return;
+    connection.session = session;
+    boundResets(session, connection, context);
+    if (connection.draining) session.close();
+  };
+  const responseHeaders = (): string => `${http.serverHeader}: ${context.serverId}\r\n`;
   let server: HttpServer | Http2SecureServer;
-  let handshaking = new Set<Socket>();
+  let h2c: Http2Server | null = null;
   if (listener.protocol === 'https') {
     if (context.tls === null) throw new Error('https listener without TLS settings');
     const secure = createSecureServer({
@@ -54,22 +89,12 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
       rejectUnauthorized: context.tls.rejectUnauthorized,
       allowHTTP1: true,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
-      // Pseudo-headers (:method, :path, :scheme, :authority) count as pairs here.
-      maxHeaderListPairs: http.maxHeaders + 4,
-      settings: { maxConcurrentStreams: http.maxConcurrentStreams, maxHeaderListSize: http.maxHeaderBytes },
+      ...h2Settings,
     });
     // node:http's connection handler reads these off the server for the HTTP/1.1 fallback.
     Object.assign(secure, { maxHeaderSize: http.maxHeaderBytes, maxHeadersCount: http.maxHeaders + 1 });
-    handshaking = acceptHeldSockets(secure, spec, context);
-    secure.on('session', (session: ServerHttp2Session) => {
-      session.on('error', () => {}); // the socket's own listener records it; the session just ends
-      const connection = httpConnectionOf(session.socket);
-      if (connection === undefined) return;
-      connection.session = session;
-      boundResets(session, connection, context);
-      if (connection.draining) session.close();
-    });
-    secure.on('sessionError', () => {});
+    secure.on('session', onSession);
+    secure.on('sessionError', ignoreError);
     server = secure;
   } else {
     const plain = createHttpServer({
@@ -82,22 +107,71 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
       noDelay: spec.noDelay,
     });
     plain.maxHeadersCount = http.maxHeaders + 1;
-    if (listener.proxyProtocol !== 'off') handshaking = acceptHeldSockets(plain, spec, context);
-    else {
-      // No header to read: admitted at accept (node's own handler, registered first, has the socket already).
-      plain.on('connection', (socket: Socket) => {
-        const peer = peerOf(socket);
-        const admitted = context.acceptor.admit(peer, listener);
-        if (admitted === null) {
-          socket.destroy();
+    server = plain;
+    // Never listens: it is given the sockets that open with the HTTP/2 preface.
+    h2c = createH2cServer(h2Settings);
+    serveExchanges(h2c, context);
+    h2c.on('session', onSession);
+    h2c.on('sessionError', ignoreError);
+  }
+  serveExchanges(server, context);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context, responseHeaders()));
+  const ws = createWebSocketEcho(http, context.monitor, context.logger, responseHeaders);
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => ws.upgrade(req, socket, head));
+
+  const { accepting, take } = acceptorFor(server, spec);
+  const handshaking =
+    h2c === null
+      ? acceptTls(server as Http2SecureServer, accepting, take, spec, context)
+      : acceptPlain(accepting, take, h2c, spec, context);
+
+  const listen = async (options: { fd: number } | { path: string } | { host: string; port: number }): Promise<void> => {
+    accepting.listen({ ...options, backlog: spec.backlog });
+    await Promise.race([once(accepting, 'listening'), once(accepting, 'error').then(([err]) => Promise.reject(err as Error))]);
+  };
+  let socketFile: SocketFile | null = null;
+  if (listener.fd !== null)
+    await listen({ fd: listener.fd }).catch((err: unknown) => Promise.reject(Object.assign(err as Error, { fd: listener.fd })));
+  else if (listener.path !== '') {
+    // The one socket-file rule (socket-file.ts): stale removed, live or not a socket refused, ours alone removed on stop.
+    socketFile = await bindSocketFile(
+      listener.path,
+      (name) => listen({ path: name }),
+      () => new Promise<void>((resolve) => accepting.close(() => resolve())),
+    );
+  } else await listen({ host: listener.host, port: listener.port });
+  const bound = accepting;
+  const file = socketFile;
+  return {
+    config: listener,
+    address() {
+      if (file !== null) return { path: file.path }; // bound at a private name, see socket-file.ts
+      const address = bound.address();
+      return typeof address === 'object' && address !== null
+        ? { address: address.address, family: address.family, port: address.port }
+        : { path: address ?? '' };
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        if (!bound.listening) {
+          resolve();
           return;
         }
-        context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
+        bound.close(() => resolve());
+        if (file !== null) removeSocketFile(file);
+        // Otherwise the close would wait for each one's handshake timeout.
+        abandonHandshakes(handshaking);
       });
-    }
-    server = plain;
-  }
-  const responseHeaders = (): string => `${http.serverHeader}: ${context.serverId}\r\n`;
+    },
+    ...(listener.protocol === 'https'
+      ? { setSecureContext: (options: SecureContextOptions) => (server as Http2SecureServer).setSecureContext(options) }
+      : {}),
+  };
+}
+
+/** The request handlers every http server of a listener shares (HTTP/1.1, h2c, https). */
+function serveExchanges(server: AnyHttpServer, context: ListenerContext): void {
+  const { http } = context;
   server.on('request', (req: Request, res: Response) => onRequest(req, res, context));
   server.on('checkContinue', (req: Request, res: Response) => {
     // A body announced too large is refused before the client sends it.
@@ -107,97 +181,232 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
       onRequest(req, res, context);
     }
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context, responseHeaders()));
-  const ws = createWebSocketEcho(http, context.monitor, context.logger, responseHeaders);
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => ws.upgrade(req, socket, head));
-
-  server.listen({ host: listener.host, port: listener.port, backlog: spec.backlog });
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
-  const bound = server;
-  return {
-    config: listener,
-    address() {
-      const address = bound.address();
-      return typeof address === 'object' && address !== null
-        ? { address: address.address, family: address.family, port: address.port }
-        : { path: String(address) };
-    },
-    stop() {
-      return new Promise<void>((resolve) => {
-        if (!bound.listening) {
-          resolve();
-          return;
-        }
-        bound.close(() => resolve());
-        // Otherwise the close would wait for each one's handshake timeout.
-        abandonHandshakes(handshaking);
-      });
-    },
-    ...(listener.protocol === 'https'
-      ? { setSecureContext: (options: SecureContextOptions) => (bound as Http2SecureServer).setSecureContext(options) }
-      : {}),
-  };
 }
 
 /**
- * The node:http or node:http2 server's own accept ('connection') is replaced by the tcp and tls
- * listeners' (transports/node.ts): the socket holds a slot from accept, its PROXY header is read
- * in clear text if the listener takes one (before the TLS handshake on https), and admission
- * re-checks the per-IP limit with the header's address. Then node's own connection handler
- * takes the socket (HTTP/1.1 parser, or TLS handshake then HTTP/2 or HTTP/1.1), given the bytes
- * read past the header first. Returns the sockets in their TLS handshake (https).
+ * Who accepts the listener's sockets (`accepting`, whose 'connection' is ours alone) and how a
+ * socket is then given to the http server (`take`): see HTTP_SERVERS_LISTEN.
  */
-function acceptHeldSockets(server: HttpServer | Http2SecureServer, spec: ListenSpec, context: HttpListenContext): Set<Socket> {
+function acceptorFor(server: AnyHttpServer, spec: ListenSpec): { accepting: NetServer; take: (socket: Socket) => void } {
+  if (!HTTP_SERVERS_LISTEN) {
+    const accepting = createNetServer({ allowHalfOpen: spec.listener.protocol === 'http', noDelay: spec.noDelay });
+    return { accepting, take: (socket) => server.emit('connection', socket) };
+  }
+  const [nodeAccept] = server.listeners('connection') as ((this: AnyHttpServer, socket: Socket) => void)[];
+  if (nodeAccept === undefined)
+    throw new Error(`${spec.listener.protocol} listener: this runtime's server has no connection handler to take over`);
+  server.removeAllListeners('connection');
+  return { accepting: server, take: (socket) => nodeAccept.call(server, socket) };
+}
+
+/**
+ * https: the socket holds a slot from accept (transports/node.ts, as on tls listeners), its
+ * PROXY header is read in clear text if the listener takes one, then the TLS handshake; it is
+ * admitted (the per-IP limit re-checked with the header's address) once the handshake is done,
+ * and node:http2 serves it (HTTP/2 or HTTP/1.1 by ALPN). Returns the sockets in their handshake.
+ */
+function acceptTls(
+  server: Http2SecureServer,
+  accepting: NetServer,
+  take: (socket: Socket) => void,
+  spec: ListenSpec,
+  context: HttpListenContext,
+): Set<Socket> {
   const { acceptor } = context;
   const listener = spec.listener;
-  const [nodeAccept] = server.listeners('connection') as ((this: typeof server, socket: Socket) => void)[];
-  if (nodeAccept === undefined)
-    throw new Error(`${listener.protocol} listener: this runtime's server has no connection handler to take over`);
-  server.removeAllListeners('connection');
   const handshaking = new Set<Socket>();
-  let next: AfterHeader;
-  if (listener.protocol === 'https') {
-    next = handshakeNext((socket) => nodeAccept.call(server, socket), handshaking);
-    // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
-    // the connection must exist by then for the session to be found and kept on it (GOAWAY).
-    server.prependListener('secureConnection', (socket: TLSSocket) => {
-      const held = endHandshake(socket);
-      const peer = held?.peer ?? peerOf(socket);
-      const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
-      if (admitted === null) {
-        socket.destroy();
-        return;
-      }
-      socket.setNoDelay(spec.noDelay);
-      acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
-    });
-    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      const held = endHandshake(socket);
-      if (held !== undefined) acceptor.release(held.hold);
-      // Refused at accept (counted then) never gets here; closed by a stopping listener is no refusal.
-      if (held?.abandoned !== true) acceptor.refuse('tls_error', held?.peer ?? peerOf(socket), err.message);
+  const next = handshakeNext(take, handshaking);
+  // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
+  // the connection must exist by then for the session to be found and kept on it (GOAWAY).
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const held = endHandshake(socket);
+    const peer = held?.peer ?? peerOf(socket);
+    const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
+    if (admitted === null) {
       socket.destroy();
-    });
-  } else {
-    next = (socket, peer) => {
-      const held = takeHeld(socket);
-      const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
-      if (admitted === null) {
-        socket.destroy();
-        return;
-      }
-      context.acceptor.register(new HttpConnection(admitted, socket, peer, null));
-      nodeAccept.call(server, socket);
-      // Paused after its PROXY header, with the bytes read past it put back: node:http's parser
-      // takes those first (it reads the socket's later bytes itself), once the socket flows.
-      socket.resume();
-    };
-  }
-  server.on('connection', (socket: Socket) => {
+      return;
+    }
+    socket.setNoDelay(spec.noDelay);
+    acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
+  });
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    const held = endHandshake(socket);
+    if (held !== undefined) acceptor.release(held.hold);
+    // Refused at accept (counted then) never gets here; closed by a stopping listener is no refusal.
+    if (held?.abandoned !== true) acceptor.refuse('tls_error', held?.peer ?? peerOf(socket), err.message);
+    socket.destroy();
+  });
+  accepting.on('connection', (socket: Socket) => {
     socket.on('error', ignoreError); // until its connection (or node's handler) has one of its own
     acceptHeld(socket, acceptor, spec, next);
   });
   return handshaking;
+}
+
+/**
+ * http: the socket is admitted at accept, or after its PROXY header (held meanwhile, as on tcp
+ * listeners); then its first bytes say which server takes it: the HTTP/2 preface → the h2c
+ * server, anything else → node:http. The bytes read are put back for the one that takes it.
+ * Returns the (always empty) set of sockets in a TLS handshake.
+ */
+function acceptPlain(
+  accepting: NetServer,
+  take: (socket: Socket) => void,
+  h2c: Http2Server,
+  spec: ListenSpec,
+  context: ListenerContext,
+): Set<Socket> {
+  const { acceptor } = context;
+  const listener = spec.listener;
+  const route: PrefaceRoute = {
+    timeoutMs: context.http.headersTimeoutMs,
+    http1: (socket) => handOver(socket, take),
+    h2: (socket) => {
+      // HTTP/2 has no half-close: the client's FIN ends the connection (node:http's sockets are half-open).
+      socket.allowHalfOpen = false;
+      handOver(socket, (given) => h2c.emit('connection', given));
+    },
+    // As node:http answers a request head that does not come in time (one refusal, one place).
+    timedOut: (socket) =>
+      onClientError(
+        Object.assign(new Error('no request within the headers timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }),
+        socket,
+        context,
+        `${context.http.serverHeader}: ${context.serverId}\r\n`,
+      ),
+  };
+  if (listener.proxyProtocol === 'off') {
+    // No header to read: admitted at accept.
+    accepting.on('connection', (socket: Socket) => {
+      socket.on('error', ignoreError); // until its connection has one of its own
+      const peer = peerOf(socket);
+      const admitted = acceptor.admit(peer, listener);
+      if (admitted === null) {
+        socket.destroy();
+        return;
+      }
+      acceptor.register(new HttpConnection(admitted, socket, peer, null));
+      sniffPreface(socket, route);
+    });
+    return new Set();
+  }
+  const next: AfterHeader = (socket, peer) => {
+    const held = takeHeld(socket);
+    const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
+    if (admitted === null) {
+      socket.destroy();
+      return;
+    }
+    acceptor.register(new HttpConnection(admitted, socket, peer, null));
+    // Paused after its PROXY header, with the bytes read past it put back: the sniff reads those first.
+    sniffPreface(socket, route);
+  };
+  accepting.on('connection', (socket: Socket) => {
+    socket.on('error', ignoreError); // until its connection has one of its own
+    acceptHeld(socket, acceptor, spec, next);
+  });
+  return new Set();
+}
+
+/**
+ * Gives a paused socket, its first bytes put back, to `take` (node:http, node:http2). One that
+ * reads through 'data' events (node:http; Bun's servers) gets them once the socket flows; Node's
+ * HTTP/2 session reads the socket's handle itself and takes the buffered bytes first on its own,
+ * so that socket is left paused (flowing, the bytes would go to no listener).
+ */
+function handOver(socket: Socket, take: (socket: Socket) => void): void {
+  take(socket);
+  if (socket.listenerCount('data') > 0) socket.resume();
+}
+
+/** The HTTP/2 connection preface (RFC 9113 §3.4): a client with prior knowledge of h2c opens with it. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const PREFACE_FIRST_BYTE = 0x50; // 'P'
+
+/** What a socket's first bytes say: HTTP/2 (the whole preface), HTTP/1.1 (a byte that differs), or not yet. */
+export function prefaceVerdict(received: Buffer): 'h2' | 'http1' | 'incomplete' {
+  // The common case decided by one byte: a method other than PRI.
+  if (received.length > 0 && received[0] !== PREFACE_FIRST_BYTE) return 'http1';
+  const length = Math.min(received.length, H2_PREFACE.length);
+  if (H2_PREFACE.compare(received, 0, length, 0, length) !== 0) return 'http1';
+  return length === H2_PREFACE.length ? 'h2' : 'incomplete';
+}
+
+interface PrefaceRoute {
+  /** A socket that has not said which it speaks within this is refused as node:http refuses a slow head. */
+  timeoutMs: number;
+  http1(socket: Socket): void;
+  h2(socket: Socket): void;
+  timedOut(socket: Socket): void;
+}
+
+interface Sniff {
+  /** The bytes read so far, when they were a part of the preface (rare: most reads decide at once). */
+  received: Buffer | null;
+  timer: NodeJS.Timeout;
+  route: PrefaceRoute;
+}
+
+// The sniff's handlers are defined once and find their state on the socket (no closures per connection).
+const kSniff = Symbol('echod.sniff');
+type SniffSocket = Socket & { [kSniff]?: Sniff | undefined };
+
+/**
+ * Reads a socket's first bytes until they decide HTTP/2 or HTTP/1.1 (at most the preface's 24
+ * bytes; usually the first byte), then routes it with them put back unread. No copy on the
+ * common path: the chunk read is the one put back.
+ */
+function sniffPreface(socket: Socket, route: PrefaceRoute): void {
+  const timer = setTimeout(onSniffTimeout, route.timeoutMs, socket);
+  timer.unref();
+  (socket as SniffSocket)[kSniff] = { received: null, timer, route };
+  socket.on('data', onSniffData);
+  socket.on('end', onSniffEnd);
+  socket.on('close', onSniffClose);
+  socket.resume(); // a socket paused after its PROXY header flows again: the bytes put back come first
+}
+
+function endSniff(socket: Socket): Sniff | undefined {
+  const sniff = (socket as SniffSocket)[kSniff];
+  if (sniff === undefined) return undefined;
+  (socket as SniffSocket)[kSniff] = undefined;
+  clearTimeout(sniff.timer);
+  socket.removeListener('data', onSniffData);
+  socket.removeListener('end', onSniffEnd);
+  socket.removeListener('close', onSniffClose);
+  return sniff;
+}
+
+function onSniffData(this: Socket, chunk: Buffer): void {
+  const sniff = (this as SniffSocket)[kSniff];
+  if (sniff === undefined) return;
+  const received = sniff.received === null ? chunk : Buffer.concat([sniff.received, chunk]);
+  const verdict = prefaceVerdict(received);
+  if (verdict === 'incomplete') {
+    sniff.received = received;
+    return;
+  }
+  endSniff(this);
+  this.pause();
+  this.unshift(received);
+  if (verdict === 'h2') sniff.route.h2(this);
+  else sniff.route.http1(this);
+}
+
+/** A FIN before the first bytes decided anything: a part of the preface (or nothing) is all there will be. */
+function onSniffEnd(this: Socket): void {
+  endSniff(this);
+  this.destroy();
+}
+
+function onSniffClose(this: Socket): void {
+  endSniff(this);
+}
+
+function onSniffTimeout(socket: Socket): void {
+  const sniff = endSniff(socket);
+  if (sniff === undefined || socket.destroyed) return;
+  sniff.route.timedOut(socket);
 }
 
 function ignoreError(): void {}
