@@ -8,7 +8,7 @@ import { type CoarseClock, clockMs, type Expirable } from './deadlines.js';
 import type { StreamDigest } from '../core/digest.js';
 import type { FaultOptions } from '../config/faults.js';
 import type { OutputShaper, ShapedSink } from './shaper.js';
-import { type Framer, prefixLines } from '../core/framing.js';
+import { type Framer, prefixLines, type SharedLineFramers } from '../core/framing.js';
 import { escapeBytes } from '../core/escape.js';
 import { type Logger, TRACE_DATA_MAX_BYTES } from '../core/log.js';
 import type { ProxyHeader } from '../core/proxy-protocol.js';
@@ -48,6 +48,8 @@ export interface ConnectionContext {
   readonly clock: CoarseClock;
   readonly logMessages: boolean;
   readonly logContent: boolean;
+  /** The line framer shared by connections with nothing pending (see SharedLineFramers). */
+  readonly lineFramers: SharedLineFramers;
   onClose(connection: Connection): void;
   /** An unexpected exception while handling `connection` (a bug): log and count it. */
   onInternalError(connection: Connection, err: unknown): void;
@@ -100,7 +102,8 @@ export abstract class Connection implements Expirable, ShapedSink {
   // Fields are laid out in this order: those the byte path reads on every chunk come first, so
   // that one cache line of a connection serves a read (conns1k: 1,000 connections take turns).
   readonly context: ConnectionContext;
-  private readonly framer: Framer;
+  /** Its own framer, or null: the server's shared idle line framer, until a chunk leaves part of a line in it (see `echo()`). */
+  private framer: Framer | null;
   state: ConnectionState = 'open';
   extras: ConnectionExtras | null = null;
   /**
@@ -210,19 +213,25 @@ export abstract class Connection implements Expirable, ShapedSink {
 
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
-    return this.framer.pendingBytes;
+    return this.framer?.pendingBytes ?? 0;
   }
 
   /** The byte path: the framer's verdict on one chunk, echoed in one write. */
   echo(chunk: Buffer): Buffer {
-    const framer = this.framer;
-    this.lastActive = this.context.clock.now;
+    const own = this.framer;
+    const { clock, lineFramers } = this.context;
+    const framer = own ?? lineFramers.idle;
+    this.lastActive = clock.now;
     const out = framer.push(chunk);
+    const lines = framer.lines;
+    // The shared framer now holds this connection's partial line: it becomes this connection's
+    // own before anything else (the write below) can run another connection's push.
+    if (own === null && lineFramers.mustTake()) this.framer = lineFramers.take();
     if (this.extras === null) {
-      this.lines += framer.lines;
+      this.lines += lines;
       if (out.length !== 0 && !this.write(out)) this.onBlocked();
     } else {
-      this.echoWithExtras(chunk, out, framer.lines);
+      this.echoWithExtras(chunk, out, lines);
     }
     if (framer.overflowed) this.close('line_too_long');
     return out;
@@ -313,7 +322,8 @@ export abstract class Connection implements Expirable, ShapedSink {
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way
     this.closingSince = this.context.clock.now;
-    const pending = this.framer.flush();
+    // The shared framer (no framer of its own) holds nothing of this connection's.
+    const pending = this.framer?.flush() ?? EMPTY;
     const tail = reason === 'client_closed' ? pending : EMPTY;
     this.discardedTailBytes = pending.length - tail.length;
     const extras = this.extras;

@@ -21,7 +21,8 @@ export interface ListenSpec {
 /** A connection the server agreed to serve, with what it needs to be built. */
 export interface Admission {
   id: number;
-  framer: Framer;
+  /** Its framer; null: the shared idle line framer (`ConnectionContext.lineFramers`) until it needs its own. */
+  framer: Framer | null;
   context: ConnectionContext;
   /** The listener's URL form, for logs. */
   listener: string;

@@ -123,6 +123,41 @@ export class LineFramer implements Framer {
   }
 }
 
+/**
+ * Line framers for one server's connections. A framer with nothing pending is the same for every
+ * connection, so one idle framer serves all of them; a connection takes a framer of its own only
+ * when a chunk leaves part of a line in it (or breaks the limit), and keeps it from then on. A
+ * held connection with no partial line then costs no framer at all, and the byte path of many
+ * connections reads one framer that stays in the cache rather than one per connection.
+ *
+ * Sound because a push is synchronous: the caller checks right after each `push()` on `idle`
+ * whether it must `take()` it, before anything else can use it. A connection never keeps a
+ * reference to `idle` (another connection may take it): it reads `idle` at each push.
+ */
+export class SharedLineFramers {
+  readonly maxLineBytes: number;
+  /** The framer every connection with nothing pending pushes into. */
+  idle: LineFramer;
+
+  constructor(maxLineBytes: number) {
+    this.maxLineBytes = maxLineBytes;
+    this.idle = new LineFramer(maxLineBytes);
+  }
+
+  /** True when the last push into `idle` left it holding its connection's state: that connection must `take()` it now. */
+  mustTake(): boolean {
+    const idle = this.idle;
+    return idle.pendingBytes !== 0 || idle.overflowed;
+  }
+
+  /** Hands the idle framer (and the partial line in it) to the connection that pushed; a fresh one is idle from now on. */
+  take(): LineFramer {
+    const taken = this.idle;
+    this.idle = new LineFramer(this.maxLineBytes);
+    return taken;
+  }
+}
+
 /** Raw mode (RFC 862): every byte is echoed as it arrives; there are no lines and no limit. */
 export class RawFramer implements Framer {
   readonly lines = 0;

@@ -17,7 +17,7 @@ import { type BoundListener, bindListener, transportOf } from './transport-selec
 import type { Connection, ConnectionContext, TlsInfo } from '../connection/connection.js';
 import { DeadlineSweeper } from '../connection/deadlines.js';
 import { ServerStateError } from '../core/errors.js';
-import { type Framer, LineFramer, RawFramer } from '../core/framing.js';
+import { type Framer, RawFramer, SharedLineFramers } from '../core/framing.js';
 import { boundListenerName } from '../config/listen-url.js';
 import { HttpMonitor } from '../http/monitor.js';
 import { type EchoServerOptions, type ResolvedListener, type ResolvedOptions, type TlsOptions, resolveOptions } from '../config/options.js';
@@ -36,6 +36,9 @@ export interface EchoServerEvents {
   /** A connection was refused as soon as it was accepted. */
   reject: [reason: RejectReason, remoteAddress: string];
 }
+
+/** Raw mode's framer keeps no state: one serves every connection. */
+const RAW_FRAMER = new RawFramer();
 
 export class EchoServer extends EventEmitter<EchoServerEvents> implements Acceptor {
   readonly options: Readonly<ResolvedOptions>;
@@ -71,6 +74,7 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       // Decided once: above debug, the byte path does no logging work at all.
       logMessages: logger.isLevelEnabled('debug'),
       logContent: logger.isLevelEnabled('trace'),
+      lineFramers: new SharedLineFramers(this.options.maxLineBytes),
       onClose: (connection) => this.onConnectionClosed(connection),
       onInternalError: (connection, err) => this.ledger.internalError(connection, err),
     };
@@ -251,7 +255,8 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     const refused =
       hold === undefined ? this.admission.admitNow(peer.address, refuseRate) : this.admission.admit(hold, peer.address, refuseRate);
     if (refused !== null) return this.reject(refused, peer);
-    const framer: Framer = listener.mode === 'raw' ? new RawFramer() : new LineFramer(this.options.maxLineBytes);
+    // Both start shared: a raw framer holds nothing; a line connection takes a framer of its own when it first holds part of a line.
+    const framer: Framer | null = listener.mode === 'raw' ? RAW_FRAMER : null;
     return { id: this.nextId++, framer, context: this.context, listener: this.ledger.label(listener), faults: listener.faults };
   }
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { LineFramer, RawFramer } from '../../src/core/framing.js';
+import { type Framer, LineFramer, RawFramer, SharedLineFramers } from '../../src/core/framing.js';
 
 interface Outcome {
   echoed: Buffer;
@@ -171,5 +171,52 @@ describe('RawFramer', () => {
     assert.equal(framer.lines, 0);
     assert.equal(framer.flush().length, 0);
     assert.equal(framer.overflowed, false);
+  });
+});
+
+describe('SharedLineFramers', () => {
+  /** Connections pushing their pieces in turn, each taking the shared framer as Connection.echo does. */
+  function interleave(inputs: Buffer[][], max: number): { echoed: Buffer[]; owned: number; framers: SharedLineFramers } {
+    const framers = new SharedLineFramers(max);
+    const mine: (Framer | null)[] = inputs.map(() => null); // null: the shared one, read at each push
+    const echoed: Buffer[][] = inputs.map(() => []);
+    const rounds = Math.max(...inputs.map((pieces) => pieces.length));
+    for (let round = 0; round < rounds; round++) {
+      inputs.forEach((pieces, conn) => {
+        const piece = pieces[round];
+        if (piece === undefined) return;
+        const own = mine[conn] ?? null;
+        echoed[conn]?.push(Buffer.from((own ?? framers.idle).push(piece)));
+        if (own === null && framers.mustTake()) mine[conn] = framers.take();
+      });
+    }
+    return { echoed: echoed.map((parts) => Buffer.concat(parts)), owned: mine.filter((framer) => framer !== null).length, framers };
+  }
+
+  it('connections with nothing pending share one framer; one holding part of a line gets its own', () => {
+    const whole = [Buffer.from('a\n'), Buffer.from('b\nc\n')];
+    const { echoed, owned } = interleave([whole, whole, whole], 1024);
+    assert.deepEqual(echoed, [Buffer.from('a\nb\nc\n'), Buffer.from('a\nb\nc\n'), Buffer.from('a\nb\nc\n')]);
+    assert.equal(owned, 0);
+  });
+
+  it('partial lines of interleaved connections never mix: each comes back to its own connection, whole', () => {
+    const { echoed, owned, framers } = interleave(
+      [
+        [Buffer.from('one-'), Buffer.from('first\n')],
+        [Buffer.from('two\n'), Buffer.from('x')],
+        [Buffer.from('thr'), Buffer.from('ee\n')],
+      ],
+      1024,
+    );
+    assert.deepEqual(echoed, [Buffer.from('one-first\n'), Buffer.from('two\n'), Buffer.from('three\n')]);
+    assert.equal(owned, 3, 'each connection left holding a partial line at some point owns a framer');
+    assert.equal(framers.idle.pendingBytes, 0, "the shared framer never keeps anyone's bytes");
+  });
+
+  it('a connection that breaks the limit takes the framer with it; the shared one stays usable', () => {
+    const { echoed, framers } = interleave([[Buffer.from('toolong\n'), Buffer.from('a\n')], [Buffer.from('ok\n')]], 4);
+    assert.deepEqual(echoed, [Buffer.alloc(0), Buffer.from('ok\n')]);
+    assert.equal(framers.idle.overflowed, false);
   });
 });
