@@ -34,6 +34,16 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'proxy-connection',
   'http2-settings',
 ]);
+/**
+ * The controls by name: each is a query parameter and, prefixed `x-echo-`, a request header.
+ * A request naming none of them (most) is answered without parsing any.
+ */
+const CONTROLS = ['format', 'status', 'delay', 'header', 'bytes', 'close'] as const;
+type ControlName = (typeof CONTROLS)[number];
+export const CONTROL_NAMES: ReadonlySet<string> = new Set(CONTROLS);
+/** The prefix of the control headers. */
+export const CONTROL_HEADER_PREFIX = 'x-echo-';
+
 /** The path that answers raw by default, like agnhost's /echo. */
 export const RAW_PATH = '/echo';
 
@@ -63,7 +73,8 @@ export function parseControls(
   header: HeaderLookup,
   options: Pick<ResolvedHttpOptions, 'controls' | 'maxDelayMs' | 'maxResponseBytes'>,
 ): EchoControls {
-  const format = query.get('format') ?? first(header('x-echo-format'));
+  const one = (name: ControlName): string | undefined => query.get(name) ?? first(header(CONTROL_HEADER_PREFIX + name));
+  const format = one('format');
   if (format !== undefined && format !== 'raw' && format !== 'json')
     throw new ControlError(`format ${JSON.stringify(format)}: expected raw or json`);
   const controls: EchoControls = {
@@ -75,13 +86,13 @@ export function parseControls(
     close: false,
   };
   if (!options.controls) return controls;
-  const status = query.get('status') ?? first(header('x-echo-status'));
+  const status = one('status');
   if (status !== undefined) {
     if (!/^[1-5]\d\d$/.test(status) || Number(status) < 200)
       throw new ControlError(`status ${JSON.stringify(status)}: expected 200 to 599`);
     controls.status = Number(status);
   }
-  const delay = query.get('delay') ?? first(header('x-echo-delay'));
+  const delay = one('delay');
   if (delay !== undefined) {
     const ms = /^\d+$/.test(delay) ? Number(delay) : parseDurationMs(delay);
     if (ms === undefined || !Number.isSafeInteger(ms))
@@ -89,7 +100,8 @@ export function parseControls(
     if (ms > options.maxDelayMs) throw new ControlError(`delay ${delay}: above the limit of ${options.maxDelayMs} ms (--http-max-delay)`);
     controls.delayMs = ms;
   }
-  for (const spec of [...query.getAll('header'), ...all(header('x-echo-header'))]) {
+  const repeatable: ControlName = 'header';
+  for (const spec of [...query.getAll(repeatable), ...all(header(CONTROL_HEADER_PREFIX + repeatable))]) {
     const colon = spec.indexOf(':');
     const name = colon > 0 ? spec.slice(0, colon).trim().toLowerCase() : '';
     const value = colon > 0 ? spec.slice(colon + 1).trim() : '';
@@ -100,14 +112,14 @@ export function parseControls(
     if (controls.headers.length === MAX_EXTRA_HEADERS) throw new ControlError(`more than ${MAX_EXTRA_HEADERS} extra headers`);
     controls.headers.push([name, value]);
   }
-  const bytes = query.get('bytes') ?? first(header('x-echo-bytes'));
+  const bytes = one('bytes');
   if (bytes !== undefined) {
     if (!/^\d{1,16}$/.test(bytes)) throw new ControlError(`bytes ${JSON.stringify(bytes)}: expected a whole number`);
     if (Number(bytes) > options.maxResponseBytes)
       throw new ControlError(`bytes ${bytes}: above the limit of ${options.maxResponseBytes} (--http-max-response-bytes)`);
     controls.bytes = Number(bytes);
   }
-  const close = query.get('close') ?? first(header('x-echo-close'));
+  const close = one('close');
   if (close !== undefined) {
     if (!['1', 'true', '0', 'false'].includes(close)) throw new ControlError(`close ${JSON.stringify(close)}: expected 1 or 0`);
     controls.close = close === '1' || close === 'true';

@@ -2,12 +2,16 @@
  * The JSON document an HTTP echo answers by default: everything the server saw of the request,
  * as it saw it. Pure: facts in, a plain object out (the transport gathers the facts).
  *
- * The transport answers with {@link echoDocumentJson}: the same document's JSON text built
- * directly, without the object, its header pairs and the query object in between (they were
- * most of the garbage a request made); echoDocument() is its reference (tests hold them equal).
+ * The transport answers with the same document's JSON text built directly, without the object,
+ * its header pairs and the query object in between (they were most of the garbage a request
+ * made): {@link connectionJson} once per connection (what all its requests share), then
+ * {@link requestJson} per request. echoDocument() is their reference (tests hold them equal).
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import type { ProxyHeader } from '../core/proxy-protocol.js';
+import { queryObject, type RequestTarget, splitTarget } from './target.js';
+
+export { splitTarget, type RequestTarget } from './target.js';
 
 /** What TLS negotiated for the request's connection (https listeners), client certificate included. */
 export interface HttpTlsInfo {
@@ -36,7 +40,8 @@ export interface RequestOrigin {
   connection: { id: number; request: number };
 }
 
-export interface RequestFacts extends RequestOrigin {
+/** What a request says, apart from the connection it came on. */
+export interface RequestPart {
   method: string;
   /** The request target as sent: path and query. */
   url: string;
@@ -47,8 +52,13 @@ export interface RequestFacts extends RequestOrigin {
   /** When the request arrived: a Date, or epoch milliseconds. */
   receivedAt: Date | number;
   /** `url` already split by {@link splitTarget} (the transport has done it for the controls). */
-  target?: { pathname: string; query: URLSearchParams };
+  target?: RequestTarget;
 }
+
+export type RequestFacts = RequestPart & RequestOrigin;
+
+/** What every request on one connection shares: its origin, the connection's id without the request's number. */
+export type ConnectionFacts = Omit<RequestOrigin, 'connection'> & { connectionId: number };
 
 export interface EchoDocument extends RequestOrigin {
   method: string;
@@ -61,6 +71,7 @@ export interface EchoDocument extends RequestOrigin {
   receivedAt: string;
 }
 
+/** The document as an object: the reference the JSON text is held to. */
 export function echoDocument(facts: RequestFacts): EchoDocument {
   const { pathname, query } = facts.target ?? splitTarget(facts.url);
   const headers: [string, string][] = [];
@@ -69,7 +80,7 @@ export function echoDocument(facts: RequestFacts): EchoDocument {
   return {
     method: facts.method,
     path: pathname,
-    query: queryObject(query),
+    query: referenceQuery(query),
     httpVersion: facts.httpVersion,
     headers,
     body: { size: facts.body.length, encoding: text ? 'utf8' : 'base64', data: facts.body.toString(text ? 'utf8' : 'base64') },
@@ -83,34 +94,98 @@ export function echoDocument(facts: RequestFacts): EchoDocument {
   };
 }
 
+/** The query by URLSearchParams itself (the reference for target.ts's own reading). */
+function referenceQuery(query: string): Record<string, string | string[]> {
+  const out = Object.create(null) as Record<string, string | string[]>;
+  for (const [key, value] of new URLSearchParams(query)) {
+    const seen = out[key];
+    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return out;
+}
+
+/** JSON text and its length in UTF-8 (a Content-Length), known as it was built rather than measured after. */
+export interface JsonText {
+  text: string;
+  bytes: number;
+}
+
 /**
  * The document's JSON text, one line, newline included: exactly
  * `JSON.stringify(echoDocument(facts)) + '\n'`, built without the intermediate objects.
  */
-export function echoDocumentJson(facts: RequestFacts): string {
-  const { pathname, query } = facts.target ?? splitTarget(facts.url);
-  const raw = facts.rawHeaders;
-  let headers = '';
-  for (let i = 0; i + 1 < raw.length; i += 2) headers += `${i === 0 ? '' : ','}[${quote(raw[i] as string)},${quote(raw[i + 1] as string)}]`;
-  const body = facts.body;
-  const text = isUtf8(body);
-  const { client, server, connection } = facts;
+export function echoDocumentJson(facts: RequestFacts): JsonText {
+  const { client, proxy, tls, server, listener, connection } = facts;
+  return requestJson(facts, connectionJson({ client, proxy, tls, server, listener, connectionId: connection.id }), connection.request);
+}
+
+/**
+ * The document's text from `"client"` to the connection's id, up to its `"request":` number:
+ * the same for every request on one connection, so the transport makes it once per connection.
+ */
+export function connectionJson(facts: ConnectionFacts): JsonText {
+  const text = connectionText(facts);
+  return { text, bytes: Buffer.byteLength(text) };
+}
+
+function connectionText(facts: ConnectionFacts): string {
+  const { client, server } = facts;
   return (
-    `{"method":${quote(facts.method)},"path":${quote(pathname)},"query":${query.size === 0 ? '{}' : JSON.stringify(queryObject(query))},` +
-    `"httpVersion":${JSON.stringify(facts.httpVersion)},"headers":[${headers}],` +
-    `"body":{"size":${body.length},"encoding":"${text ? 'utf8' : 'base64'}","data":${body.length === 0 ? '""' : JSON.stringify(body.toString(text ? 'utf8' : 'base64'))}},` +
     `"client":{"address":${JSON.stringify(client.address)},"port":${JSON.stringify(client.port)}},"proxy":${JSON.stringify(facts.proxy)},"tls":${JSON.stringify(facts.tls)},` +
     `"server":{"id":${JSON.stringify(server.id)},"hostname":${JSON.stringify(server.hostname)}},"listener":${JSON.stringify(facts.listener)},` +
-    `"connection":{"id":${JSON.stringify(connection.id)},"request":${JSON.stringify(connection.request)}},"receivedAt":"${isoTime(facts.receivedAt)}"}\n`
+    `"connection":{"id":${JSON.stringify(facts.connectionId)},"request":`
   );
 }
 
+/** An empty body, as every bodiless request (most GETs) shows it. */
+const EMPTY_BODY_JSON = '"body":{"size":0,"encoding":"utf8","data":""}';
+
+/**
+ * The UTF-8 bytes the document's text has beyond its length in UTF-16 code units (0 for ASCII):
+ * added up piece by piece as requestJson builds it, so the whole text is never measured again.
+ */
+let extraBytes = 0;
+
+/** The whole document's text: the request's own parts around `connection` (from connectionJson) and its number there. */
+export function requestJson(request: RequestPart, connection: JsonText, number: number): JsonText {
+  const { pathname, query } = request.target ?? splitTarget(request.url);
+  const raw = request.rawHeaders;
+  extraBytes = connection.bytes - connection.text.length;
+  let headers = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) headers += `${i === 0 ? '' : ','}[${quote(raw[i] as string)},${quote(raw[i + 1] as string)}]`;
+  const text =
+    `{"method":${quote(request.method)},"path":${quote(pathname)},"query":${query.length === 0 ? '{}' : measured(JSON.stringify(queryObject(query)))},` +
+    `"httpVersion":${quote(request.httpVersion)},"headers":[${headers}],${bodyJson(request.body)},` +
+    `${connection.text}${number}},"receivedAt":"${isoTime(request.receivedAt)}"}\n`;
+  return { text, bytes: text.length + extraBytes };
+}
+
+function bodyJson(body: Buffer): string {
+  if (body.length === 0) return EMPTY_BODY_JSON;
+  const text = isUtf8(body);
+  const data = JSON.stringify(body.toString(text ? 'utf8' : 'base64'));
+  // Base64 is ASCII, and so is the JSON of an ASCII text.
+  if (text && !isAscii(body)) measured(data);
+  return `"body":{"size":${body.length},"encoding":"${text ? 'utf8' : 'base64'}","data":${data}}`;
+}
+
+/** Printable ASCII that JSON leaves as it is: most method, path, header names and values. */
+const PLAIN_ASCII_RE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** Anything JSON.stringify may escape in a string: the quote, the backslash, control characters, surrogates (everything but the safe ranges). */
 const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\ud7ff\ue000-\uffff]/;
+/** Anything that is more than one byte in UTF-8. */
+const NON_ASCII_RE = /[\u0080-\uffff]/;
 
 /** A string as JSON: as is between quotes when nothing in it needs escaping (most header names and values). */
 function quote(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+  if (PLAIN_ASCII_RE.test(text)) return `"${text}"`;
+  return measured(NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
+}
+
+/** Counts `json`'s bytes beyond its length into extraBytes; returns it. */
+function measured(json: string): string {
+  if (NON_ASCII_RE.test(json)) extraBytes += Buffer.byteLength(json) - json.length;
+  return json;
 }
 
 let isoMs = Number.NaN;
@@ -124,27 +199,4 @@ function isoTime(at: Date | number): string {
     isoText = new Date(ms).toISOString();
   }
   return isoText;
-}
-
-/** A target without a query: one shared, never changed (parseControls and the document only read it). */
-const NO_QUERY = new URLSearchParams();
-const SCHEME_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
-
-/** The path and the parsed query of a request target (`/a?b=1`, or an absolute URL a proxy sends). */
-export function splitTarget(url: string): { pathname: string; query: URLSearchParams } {
-  const at = url.indexOf('?');
-  const pathPart = at === -1 ? url : url.slice(0, at);
-  // Origin form (`/a`), the usual one, needs no pattern.
-  const pathname =
-    pathPart.charCodeAt(0) !== 0x2f && SCHEME_RE.test(pathPart) ? pathPart.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '') || '/' : pathPart;
-  return { pathname, query: at === -1 || at === url.length - 1 ? NO_QUERY : new URLSearchParams(url.slice(at + 1)) };
-}
-
-function queryObject(query: URLSearchParams): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [key, value] of query) {
-    const seen = out[key];
-    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  }
-  return out;
 }

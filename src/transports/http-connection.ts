@@ -16,7 +16,7 @@ import type { ServerHttp2Session } from 'node:http2';
 import type { WebSocket } from 'ws';
 import type { HttpActivity } from '../connection/connection.js';
 import type { Admission, Peer } from '../connection/transport.js';
-import type { HttpTlsInfo } from '../http/document.js';
+import type { HttpTlsInfo, JsonText } from '../http/document.js';
 import { SocketConnection } from './socket-connection.js';
 
 const kHttpConnection = Symbol('echod.httpConnection');
@@ -40,10 +40,15 @@ export class HttpConnection extends SocketConnection {
   wsMessages = 0;
   /** Response bytes sent (bodies), counted for the `close-after=bytes=` fault only. */
   responseBytes = 0;
+  /** The id as the `x-echod-connection` header gives it. */
+  readonly idText: string;
+  /** The echo document's text about this connection (http/document.ts connectionJson), made at its first JSON answer. */
+  documentJson: JsonText | null = null;
 
   constructor(admission: Admission, socket: Socket, peer: Peer, tls: HttpTlsInfo | null) {
     super(admission, socket, peer);
     this.httpTls = tls;
+    this.idText = String(this.id);
     if (tls !== null) {
       this.tls = {
         version: tls.version,

@@ -10,8 +10,9 @@ import type { FaultOptions } from '../config/faults.js';
 import type { ResolvedHttpOptions } from '../config/http-options.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
-import { ControlError, type EchoControls, parseControls, RAW_PATH } from '../http/controls.js';
-import { echoDocumentJson, splitTarget } from '../http/document.js';
+import { CONTROL_HEADER_PREFIX, CONTROL_NAMES, ControlError, type EchoControls, parseControls, RAW_PATH } from '../http/controls.js';
+import { connectionJson, type JsonText, requestJson } from '../http/document.js';
+import { queryHasAny, queryParams, splitTarget } from '../http/target.js';
 import { type HttpErrorReason, type HttpMonitor } from '../http/monitor.js';
 import { OutputShaper, type ShapedSink } from '../connection/shaper.js';
 import type { Acceptor } from '../connection/transport.js';
@@ -59,7 +60,8 @@ interface Exchange {
   /** Close the connection after this response. */
   closeAfter: boolean;
   pathname: string;
-  query: URLSearchParams;
+  /** The query's text (after `?`), parsed only if the request asks for controls. */
+  query: string;
   controls: EchoControls;
   /** The body as it arrives, within --max-body-bytes. */
   chunks: Buffer[];
@@ -143,16 +145,22 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
     const name = raw[i] as string;
     if (name.charCodeAt(0) === 0x3a) continue; // an HTTP/2 pseudo-header
     headerCount++;
-    if (!echoHeaders && name.length > 7 && (name.charCodeAt(0) | 0x20) === 0x78 && name.slice(0, 7).toLowerCase() === 'x-echo-')
+    if (
+      !echoHeaders &&
+      name.length > CONTROL_HEADER_PREFIX.length &&
+      (name.charCodeAt(0) | 0x20) === 0x78 &&
+      name.slice(0, CONTROL_HEADER_PREFIX.length).toLowerCase() === CONTROL_HEADER_PREFIX
+    )
       echoHeaders = true;
   }
   if (headerCount > http.maxHeaders) {
     refuse(exchange, 431, 'too_many_headers', `more than ${http.maxHeaders} header fields (--http-max-headers)`, true);
     return;
   }
-  if (query.size > 0 || echoHeaders) {
+  // Most requests name no control: their query is only echoed, never parsed for one.
+  if (echoHeaders || queryHasAny(query, CONTROL_NAMES)) {
     try {
-      exchange.controls = parseControls(pathname, query, (name) => req.headers[name], http);
+      exchange.controls = parseControls(pathname, queryParams(query), (name) => req.headers[name], http);
     } catch (err) {
       if (!(err instanceof ControlError)) throw err;
       refuse(exchange, 400, 'bad_control', err.message, false);
@@ -161,6 +169,12 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
   } else if (pathname === RAW_PATH) exchange.controls = RAW_NO_CONTROLS;
   if (announcedLength(req) > http.maxBodyBytes) {
     refuse(exchange, 413, 'body_too_large', `body above ${http.maxBodyBytes} bytes (--max-body-bytes)`, true);
+    return;
+  }
+  // HTTP/1.x without Content-Length and Transfer-Encoding has no body (RFC 9112 §6.3): answered
+  // now, not a turn later at the stream's end (node:http discards the empty stream itself).
+  if (req.httpVersionMajor < 2 && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') {
+    bodyReceived(exchange, EMPTY);
     return;
   }
   // HTTP/1.1 on an http listener: node:http's requestTimeout bounds the whole request already.
@@ -210,6 +224,11 @@ function onBodyEnd(this: Request): void {
   const { chunks } = exchange;
   const body = chunks.length === 0 ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, exchange.size);
   exchange.chunks = EMPTY_CHUNKS;
+  bodyReceived(exchange, body);
+}
+
+/** The whole body is in: answered now, or after the `delay` control's and fault's hold. */
+function bodyReceived(exchange: Exchange, body: Buffer): void {
   const delayMs = exchange.controls.delayMs + faultDelayMs(exchange.context.faults);
   if (delayMs === 0) answer(exchange, body);
   else {
@@ -286,7 +305,7 @@ function baseHeaders(exchange: Exchange, contentType: string): string[] {
     context.http.serverHeader,
     context.serverId,
     'x-echod-connection',
-    String(connection.id),
+    connection.idText,
     'x-echod-request',
     String(exchange.number),
     'content-type',
@@ -334,32 +353,38 @@ function answer(exchange: Exchange, body: Buffer): void {
     sendBytes(exchange, controls.status, headers, controls.bytes, body.length);
     return;
   }
-  let out: Buffer | string;
-  if (controls.raw) out = body;
-  else {
-    out = echoDocumentJson({
-      method: req.method ?? '',
-      url: req.url ?? '/',
-      httpVersion: req.httpVersion,
-      rawHeaders: req.rawHeaders,
-      body,
-      client: { address: connection.remoteAddress, port: connection.remotePort },
-      proxy:
-        connection.proxy === null
-          ? null
-          : {
-              ...connection.proxy,
-              via: connection.via ?? { address: connection.socket.remoteAddress ?? '', port: connection.socket.remotePort ?? 0 },
-            },
-      tls: connection.httpTls,
-      server: { id: context.serverId, hostname: context.hostname },
-      listener: connection.listener,
-      connection: { id: connection.id, request: exchange.number },
-      receivedAt: exchange.receivedAt,
-      target: exchange,
-    });
-  }
+  const out = controls.raw
+    ? body
+    : requestJson(
+        {
+          method: req.method ?? '',
+          url: req.url ?? '/',
+          httpVersion: req.httpVersion,
+          rawHeaders: req.rawHeaders,
+          body,
+          receivedAt: exchange.receivedAt,
+          target: exchange,
+        },
+        (connection.documentJson ??= connectionDocumentJson(connection, context)),
+        exchange.number,
+      );
   send(exchange, controls.status, headers, out, body.length);
+}
+
+/** What the document says of the connection (the same for each of its requests), as connectionJson's text. */
+function connectionDocumentJson(connection: HttpConnection, context: ListenerContext): JsonText {
+  const { proxy } = connection;
+  return connectionJson({
+    client: { address: connection.remoteAddress, port: connection.remotePort },
+    proxy:
+      proxy === null
+        ? null
+        : { ...proxy, via: connection.via ?? { address: connection.socket.remoteAddress ?? '', port: connection.socket.remotePort ?? 0 } },
+    tls: connection.httpTls,
+    server: { id: context.serverId, hostname: context.hostname },
+    listener: connection.listener,
+    connectionId: connection.id,
+  });
 }
 
 /** Statuses and methods that carry no body. */
@@ -367,17 +392,19 @@ function bodiless(status: number, method: string | undefined): boolean {
   return method === 'HEAD' || status === 204 || status === 304;
 }
 
-function send(exchange: Exchange, status: number, headers: string[], body: Buffer | string, bytesIn: number): void {
+/** `body`: bytes, or JSON text with its length in bytes. */
+function send(exchange: Exchange, status: number, headers: string[], body: Buffer | JsonText, bytesIn: number): void {
   const { req, res } = exchange;
   const none = bodiless(status, req.method);
-  const length = none ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+  const bytes = Buffer.isBuffer(body);
+  const length = none ? 0 : bytes ? body.length : body.bytes;
   if (!none) headers.push('content-length', String(length));
   countResponseBytes(exchange, length, headers);
   // node's two response types share writeHead and end but not their overloads: called as the common shape.
   (res as { writeHead(status: number, headers: string[]): unknown }).writeHead(status, headers);
   const rate = exchange.context.faults?.throttleBytesPerSecond;
   if (rate !== undefined && length > 0) {
-    let piece: Buffer | null = typeof body === 'string' ? Buffer.from(body) : body;
+    let piece: Buffer | null = bytes ? body : Buffer.from(body.text);
     throttled(
       res,
       rate,
@@ -393,7 +420,8 @@ function send(exchange: Exchange, status: number, headers: string[], body: Buffe
     );
     return;
   }
-  (res as { end(data?: Buffer | string): unknown }).end(none ? undefined : body);
+  // A string goes to the socket with the head in one piece (a Buffer would be a second one).
+  (res as { end(data?: Buffer | string): unknown }).end(none ? undefined : bytes ? body : body.text);
   finished(exchange, status, bytesIn, length);
 }
 

@@ -1,6 +1,8 @@
 // The JSON document's text as the transport builds it (echoDocumentJson, without intermediate
-// objects) is exactly JSON.stringify of the reference object (echoDocument), for requests with
-// and without query, headers that need escaping, text and binary bodies, PROXY and TLS details;
+// objects) is exactly JSON.stringify of the reference object (echoDocument), and the byte
+// length it reports is that text's in UTF-8, for requests with and without query (read by
+// target.ts's own splitter or by URLSearchParams), headers that need escaping, non-ASCII and
+// surrogates, text and binary bodies, PROXY and TLS details;
 // and, on a real http listener, a body that stops arriving is ended by node:http's request
 // timeout (the listener arms no timer of its own per request): 408, request_timeout.
 import assert from 'node:assert/strict';
@@ -32,6 +34,10 @@ const CASES: [string, Partial<RequestFacts>][] = [
   ['a bare GET', {}],
   ['a query with repeats, escapes and an empty value', { url: '/p%20q?a=1&a=2&b=%22x%22&c=&d=%E2%9C%93' }],
   ['a trailing ? and an absolute-form target', { url: 'http://proxy.example:81/abs?' }],
+  ['a plain query: empty pairs, no =, repeats, a second ? and integer names', { url: '/q??a=1&&b&a=2&=v&9=x&c=d=e&' }],
+  ['a query with + and a parameter named __proto__', { url: '/q?__proto__=1&a+b=c+d&__proto__=2' }],
+  ['a query with non-ASCII text and escapes that do not decode', { url: '/q?é=ÿ&bad=%zz&cut=%e2%9c' }],
+  ['a non-ASCII server, listener and client certificate', { server: { id: 'sérveur-✓', hostname: 'hôte' } }],
   ['headers needing escapes, repeats kept', { rawHeaders: ['X-Q', 'say "hi"\\', 'x-q', 'two', 'X-Ctl', '\u0001\u007f', 'X-Ü', 'ünï'] }],
   [
     'a lone surrogate and non-ASCII text in the method, path and headers',
@@ -69,15 +75,17 @@ describe('the echo document as sent', () => {
     it(`${name}: the built text is JSON.stringify of the document`, () => {
       const facts = { ...BASE, ...change };
       const expected = `${JSON.stringify(echoDocument(facts))}\n`;
-      assert.equal(echoDocumentJson(facts), expected);
-      assert.equal(echoDocumentJson({ ...facts, target: splitTarget(facts.url) }), expected);
+      for (const built of [echoDocumentJson(facts), echoDocumentJson({ ...facts, target: splitTarget(facts.url) })]) {
+        assert.equal(built.text, expected);
+        assert.equal(built.bytes, Buffer.byteLength(expected));
+      }
     });
   }
 
   it('the time is that of each request, also for two within one millisecond and the next', () => {
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
     for (const ms of [at, at, at + 1, at])
-      assert.match(echoDocumentJson({ ...BASE, receivedAt: ms }), new RegExp(`"receivedAt":"${new Date(ms).toISOString()}"`));
+      assert.match(echoDocumentJson({ ...BASE, receivedAt: ms }).text, new RegExp(`"receivedAt":"${new Date(ms).toISOString()}"`));
   });
 });
 
