@@ -4,8 +4,10 @@
  * `time LEVEL msg key=value …`, as a person scanning a log expects.
  */
 import { once } from 'node:events';
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino } from 'pino';
 import pretty from 'pino-pretty';
+import { type CliLog, createJsonLogger } from './json-lines.js';
+import { LineBatch } from './line-batch.js';
 
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
@@ -13,7 +15,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface CliLogger {
-  logger: PinoLogger;
+  logger: CliLog;
   /** True when lines are for a person (compact text), false for JSON lines. */
   pretty: boolean;
   /** Writes out whatever is buffered, in order, and closes the stream; call last before exiting. */
@@ -24,10 +26,6 @@ export interface CliLogger {
   readonly dropped: number;
 }
 
-/** Log lines are written once this much is waiting... */
-const LOG_BATCH_BYTES = 64 * 1024;
-/** ...or after this long, whichever comes first. */
-const LOG_FLUSH_MS = 50;
 /** What may wait for a stdout that does not take it; beyond this, lines are dropped. */
 export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -47,13 +45,14 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
     });
     return { logger: pino({ level, base: null }, stream), pretty: true, close: () => Promise.resolve(), flushSync: () => {}, dropped: 0 };
   }
-  // Lines are gathered up to LOG_BATCH_BYTES, or for at most LOG_FLUSH_MS, and written together:
-  // a write per line is a large share of the work on short connections (docs/performance.md).
-  // Bounded: if stdout stops taking lines, at most LOG_BUFFER_MAX_BYTES wait and later lines
-  // are dropped, never the server's memory.
+  // Lines are gathered in a batch (line-batch.ts) and written together: a write per line is a
+  // large share of the work on short connections (docs/performance.md). Bounded: if stdout stops
+  // taking lines, at most LOG_BUFFER_MAX_BYTES wait and later lines are dropped, never the
+  // server's memory. The plain calls (a connection's open and close lines) are encoded straight
+  // into the batch, pino's bytes without pino's work (json-lines.ts).
   const destination = pino.destination({ dest: 1, sync: false, contentMode: 'buffer', maxLength: LOG_BUFFER_MAX_BYTES });
   const batch = new LineBatch((lines) => destination.write(lines as unknown as string));
-  const logger = pino({ level }, batch);
+  const logger = createJsonLogger(level, batch);
   let dropped = 0;
   destination.on('drop', (lines: Buffer) => {
     dropped += countLines(lines);
@@ -83,58 +82,6 @@ export function createCliLogger(level: string, format: LogFormat, isTerminal: bo
     },
     flushSync,
   };
-}
-
-/**
- * Where pino's lines go first: each is encoded at once into a batch buffer outside the JS heap,
- * which goes to the destination (sonic-boom, in buffer mode) when full or LOG_FLUSH_MS after its
- * first line. So a line's string dies young: the garbage collector never copies or promotes
- * lines waiting for a write, and sonic-boom never re-measures a growing string (figures:
- * docs/performance.md). At most one batch waits here; the bound on what waits for stdout is the
- * destination's.
- */
-class LineBatch {
-  private buffer = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
-  private used = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private closed = false;
-
-  constructor(private readonly handOn: (lines: Buffer) => void) {}
-
-  write(line: string): boolean {
-    if (this.closed) return false;
-    // A line longer than what is left (at most 3 bytes per UTF-16 unit) goes after the batch so far.
-    if (line.length * 3 > LOG_BATCH_BYTES - this.used) {
-      this.handOver();
-      if (line.length * 3 > LOG_BATCH_BYTES) {
-        this.handOn(Buffer.from(line));
-        return true;
-      }
-    }
-    this.used += this.buffer.write(line, this.used);
-    if (this.timer === null) {
-      this.timer = setTimeout(() => this.handOver(), LOG_FLUSH_MS);
-      this.timer.unref();
-    }
-    return true;
-  }
-
-  /** Hands what is gathered to the destination now; the next lines go to a new batch buffer. */
-  handOver(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.used === 0) return;
-    const lines = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafeSlow(LOG_BATCH_BYTES);
-    this.used = 0;
-    this.handOn(lines);
-  }
-
-  /** Hands the rest on; later lines are not taken. */
-  close(): void {
-    this.handOver();
-    this.closed = true;
-  }
 }
 
 function countLines(lines: Buffer): number {
