@@ -1,7 +1,9 @@
 /**
- * What the HTTP listeners report, for metrics and tests: one event per answered request, per
- * refused request (each with a stable reason) and per WebSocket message and connection.
- * The server owns one; the transport emits, observability listens.
+ * What the HTTP listeners report, for metrics and tests. Answered requests and WebSocket
+ * messages are counted here in plain numbers, which the metrics read when scraped: they happen
+ * tens of thousands of times a second, and an event (or a labelled prom-client call) for each
+ * cost a good part of an echo. Refusals, rare, are counted and also emitted (`refusal`, with a
+ * stable reason). The server owns one; the transport counts, observability reads.
  */
 import { EventEmitter } from 'node:events';
 
@@ -33,35 +35,62 @@ export const HTTP_ERROR_REASONS = [
 export type HttpErrorReason = (typeof HTTP_ERROR_REASONS)[number];
 
 /** Methods that get their own metric label; any other is `OTHER` (label values stay bounded). */
-const KNOWN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
+export const METHOD_LABELS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE', 'OTHER'] as const;
+/** Status classes: `2xx` for 200–299 and so on; anything outside 100–599 (none is sent) is `other`. */
+export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
+const OTHER_METHOD = METHOD_LABELS.length - 1;
+const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHOD_LABELS.slice(0, OTHER_METHOD).map((method, i) => [method, i]));
 
-export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : 'OTHER';
-}
-
-export interface RequestRecord {
-  method: string;
-  status: number;
-  /** Request body bytes received. */
-  bytesIn: number;
-  /** Response body bytes sent. */
-  bytesOut: number;
-  durationMs: number;
+function classIndex(status: number): number {
+  return status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : CODE_CLASSES.length - 1;
 }
 
 export interface HttpMonitorEvents {
-  request: [record: RequestRecord];
   refusal: [reason: HttpErrorReason];
-  wsOpen: [];
-  /** A message received (its payload size). */
-  wsMessage: [bytes: number];
-  /** A message's echo handed to the socket (its payload size). */
-  wsEchoed: [bytes: number];
 }
 
-/** The server's HTTP event feed (see HttpMonitorEvents). */
+/** The server's HTTP counts and its refusal feed. */
 export class HttpMonitor extends EventEmitter<HttpMonitorEvents> {
+  /** Requests answered (refused ones with their 4xx included), by method label and code class: see {@link answeredCount}. */
+  private readonly answeredByLabel: number[] = new Array<number>(METHOD_LABELS.length * CODE_CLASSES.length).fill(0);
+  /** Request body bytes received in answered requests. */
+  requestBytes = 0;
+  /** Response body bytes sent. */
+  responseBytes = 0;
+  readonly refusals: Record<HttpErrorReason, number> = Object.fromEntries(HTTP_ERROR_REASONS.map((reason) => [reason, 0])) as Record<
+    HttpErrorReason,
+    number
+  >;
+  /** WebSocket upgrades accepted. */
+  wsConnections = 0;
+  /** WebSocket messages received. */
+  wsMessagesIn = 0;
+  /** WebSocket messages whose echo was handed to the socket. */
+  wsMessagesOut = 0;
+  /**
+   * Each answered request's duration, in seconds, for a histogram: set by whoever keeps one
+   * (the metrics), a no-op otherwise.
+   */
+  observeDuration: (seconds: number) => void = () => {};
+
+  /** A request was answered (its response handed to the socket). */
+  answered(method: string, status: number, bytesIn: number, bytesOut: number, durationMs: number): void {
+    const i = (METHOD_INDEX.get(method) ?? OTHER_METHOD) * CODE_CLASSES.length + classIndex(status);
+    this.answeredByLabel[i] = (this.answeredByLabel[i] as number) + 1;
+    this.requestBytes += bytesIn;
+    this.responseBytes += bytesOut;
+    this.observeDuration(durationMs / 1000);
+  }
+
+  /** Requests answered with this method label and code class. */
+  answeredCount(method: string, codeClass: string): number {
+    const m = METHOD_LABELS.indexOf(method as (typeof METHOD_LABELS)[number]);
+    const c = CODE_CLASSES.indexOf(codeClass as (typeof CODE_CLASSES)[number]);
+    return m === -1 || c === -1 ? 0 : (this.answeredByLabel[m * CODE_CLASSES.length + c] as number);
+  }
+
   refused(reason: HttpErrorReason): void {
+    this.refusals[reason]++;
     this.emit('refusal', reason);
   }
 }

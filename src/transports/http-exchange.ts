@@ -474,8 +474,7 @@ function finished(exchange: Exchange, status: number, bytesIn: number, bytesOut:
   const { req, connection, context, number, pathname } = exchange;
   const durationMs = performance.now() - exchange.startedMs;
   const method = req.method ?? '';
-  // The record is made only for a listener (metrics): most servers without an admin port have none.
-  if (context.monitor.listenerCount('request') > 0) context.monitor.emit('request', { method, status, bytesIn, bytesOut, durationMs });
+  context.monitor.answered(method, status, bytesIn, bytesOut, durationMs);
   if (!HEALTH_PATHS.has(pathname) && context.logger.isLevelEnabled('info')) {
     context.logger.info(
       {

@@ -1,6 +1,7 @@
 // WebSocket echo on http and https listeners with an independent client (Python's
 // `websockets`, Debian python3-websockets) and ws: opcodes kept, close 1009 over the message
-// limit (counted, other clients unaffected), close 1001 on drain.
+// limit (counted, other clients unaffected), close 1001 on drain; a client that stops reading
+// while it sends far more than the server buffers (1 MiB) gets every echo, in order, once it reads.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,6 +9,7 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createEchoServer } from '../../src/index.js';
 import { HOST } from '../../testkit/clients.js';
+import { poll } from '../../testkit/wait.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -77,6 +79,41 @@ describe('websocket echo', () => {
       assert.equal(binary, false);
       other.close();
       await once(other, 'close');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('echoes everything, in order, to a client that sends 16 MiB before it reads any', { timeout: 30_000 }, async () => {
+    const server = createEchoServer({ listeners: [{ protocol: 'http', host: HOST, port: 0 }] });
+    await server.listen();
+    try {
+      const ws = new WebSocket(`ws://${HOST}:${server.address?.port}/`);
+      await once(ws, 'open');
+      const count = 256;
+      const size = 64 * 1024;
+      const received: Buffer[] = [];
+      const all = new Promise<void>((resolve) =>
+        ws.on('message', (data: Buffer) => {
+          received.push(data);
+          if (received.length === count) resolve();
+        }),
+      );
+      // Not reading: the server's echo backs up past its high-water mark and it stops reading
+      // too; the sends below queue in the client. Reading again must bring every echo back.
+      ws.pause();
+      let sent = 0;
+      for (let i = 0; i < count; i++) ws.send(Buffer.alloc(size, i), () => sent++);
+      // The server has taken at least its high-water mark's worth (16 × 64 KiB) before the client reads.
+      await poll(() => server.http.wsMessagesIn >= 16, 10_000, 'the server to take 1 MiB');
+      ws.resume();
+      await all;
+      assert.equal(sent, count);
+      for (let i = 0; i < count; i++) assert.ok((received[i] as Buffer).equals(Buffer.alloc(size, i)), `echo ${i} intact and in order`);
+      assert.equal(server.http.wsMessagesIn, count);
+      assert.equal(server.http.wsMessagesOut, count);
+      ws.close();
+      await once(ws, 'close');
     } finally {
       await server.close();
     }
