@@ -45,6 +45,23 @@ export interface Held {
 }
 type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 
+/**
+ * Keeps one copy of the address string of a listener's clients while they come from the same
+ * address (behind a balancer, a NAT, or a load test): each accept reads the peer as a new string,
+ * which every held connection would otherwise keep (32 bytes each). One entry, so the check is one
+ * short string comparison per accept. (Bun keeps the string on its socket anyway: not used there.)
+ */
+class AddressCache {
+  private last = '';
+
+  /** `address`, or the equal string kept from an earlier client. */
+  intern(address: string): string {
+    if (address === this.last) return this.last;
+    this.last = address;
+    return address;
+  }
+}
+
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -371,12 +388,16 @@ export async function listenNode(
   const handshaker = tlsServer;
   const next =
     handshaker === null ? serveAfterHeader(acceptor, spec) : handshakeNext((socket) => handshaker.emit('connection', socket), handshaking);
+  const addresses = new AddressCache();
   // `peer`: what the direct accept path read off the handle already (see node-direct-read.ts).
   const onConnection = (socket: Socket, peer?: Peer): void => {
     socket.on('error', onSocketError);
     // Served at once, or held from this moment (header, handshake): limits apply from accept.
-    if (!proxied && tlsServer === null) serve(socket, peer ?? socketPeer(socket), acceptor, spec);
-    else if (!holdSocket(socket, acceptor)) return;
+    if (!proxied && tlsServer === null) {
+      const client = peer ?? socketPeer(socket);
+      client.address = addresses.intern(client.address);
+      serve(socket, client, acceptor, spec);
+    } else if (!holdSocket(socket, acceptor)) return;
     else if (proxied) readProxyHeader(socket, acceptor, spec, next);
     else next(socket, socketPeer(socket));
   };
