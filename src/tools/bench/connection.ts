@@ -65,6 +65,8 @@ export interface EngineHandle {
   readonly periodMs: number;
   /** Shared by every TCP connection: reads are handled synchronously, one at a time. */
   readonly readBuffer: Buffer;
+  /** `readBuffer` as 32-bit words (verify.ts's wordsOf). */
+  readonly readWords: Int32Array;
   budget(): number;
   completed(now: number, sentAt: number): void;
   error(kind: ErrorKind, connection: number, message: string, extra?: { seq?: number; difference?: Difference }): void;

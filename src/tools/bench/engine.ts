@@ -5,10 +5,10 @@
  *
  * The engine schedules (warm-up, the measured window, the drain, the open-loop ticks and the
  * deadline scan) and keeps the statistics; the connections (stream.ts, datagram.ts) move and
- * check the bytes. Hot path, per received chunk: one timestamp, one native byte comparison per
- * contiguous run of the ring (usually one per chunk), one histogram record per completed
- * message, then one write of all the messages that fit (see payload.ts for why the ring needs
- * no copying).
+ * check the bytes. Hot path, per received chunk: one timestamp, one byte comparison per
+ * contiguous run of the ring (usually one per chunk; verify.ts), one histogram record per
+ * completed message, then one write of all the messages that fit, straight to the socket's
+ * handle (direct-write.ts; see payload.ts for why the ring needs no copying).
  */
 import { type Connection, DONE, DRAIN, type EngineHandle, type EngineSpec, IDLE, MEASURE, WARMUP } from './connection.js';
 import { DatagramConnection } from './datagram.js';
@@ -17,6 +17,7 @@ import type { Difference } from '../format.js';
 import { type Histogram, LatencyRecorder } from './histogram.js';
 import { ConnectRatePool } from './connect-rate.js';
 import { StreamConnection } from './stream.js';
+import { wordsOf } from './verify.js';
 
 export type { EngineSpec } from './connection.js';
 
@@ -91,6 +92,7 @@ export class Engine implements EngineHandle {
   readonly samples: ErrorSample[] = [];
   /** Shared by every TCP connection: reads are handled synchronously, one at a time. */
   readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  readonly readWords = wordsOf(this.readBuffer);
   readonly countLimit: number;
   /** Open loop: ms between two sends of one connection. */
   readonly periodMs: number;

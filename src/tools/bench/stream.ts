@@ -1,7 +1,8 @@
 /**
  * A bench connection over TCP or TLS: a byte stream, echoed in order. Each chunk read is checked
- * against the ring of messages sent (payload.ts) with one native comparison per contiguous run;
- * TCP reads land in the engine's shared buffer (`onread`), so reading allocates nothing.
+ * against the ring of messages sent (payload.ts) with one comparison per contiguous run
+ * (verify.ts); TCP reads land in the engine's shared buffer (`onread`), so reading allocates
+ * nothing, and TCP writes go straight to the socket's handle (direct-write.ts).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -18,9 +19,10 @@ import {
   RECONNECT_FIRST_MS,
   RECONNECT_MAX_MS,
 } from './connection.js';
+import { writerFor, type Writer } from './direct-write.js';
 import { classify, describeError } from './errors.js';
 import { advanceSeq, newRing, seqWidth } from './payload.js';
-import { streamMismatch } from './verify.js';
+import { sameBytes, streamMismatch, wordsOf } from './verify.js';
 
 /** Connection-rate mode: a connection that does `roundTrips` echoes, closes, and says so. */
 export interface Lifetime {
@@ -35,6 +37,7 @@ export class StreamConnection implements Connection {
   readonly digests: ConnectionDigests | null;
   private readonly engine: EngineHandle;
   private readonly ring: Buffer;
+  private readonly ringWords: Int32Array;
   /** Each slot's message as its own view, so the common one-message write allocates nothing. */
   private readonly slotViews: Buffer[];
   /** Send (open loop: intended send) time of the message in each slot, performance.now() ms. */
@@ -43,6 +46,8 @@ export class StreamConnection implements Connection {
   private readonly depth: number;
   private readonly width: number;
   private socket: Socket | null = null;
+  /** Sends on `socket` once it is open: direct-write.ts for TCP, `socket.write` for TLS. */
+  private write: Writer = () => {};
   private connecting = false;
   private sentSeq = 0;
   private recvSeq = 0;
@@ -66,6 +71,7 @@ export class StreamConnection implements Connection {
     this.depth = spec.depth;
     this.width = seqWidth(spec.size, spec.mode);
     this.ring = newRing(spec.depth, spec.size, spec.mode, id);
+    this.ringWords = wordsOf(this.ring);
     this.slotViews = Array.from({ length: spec.depth }, (_, slot) => this.ring.subarray(slot * spec.size, (slot + 1) * spec.size));
     this.sentAt = new Float64Array(spec.depth);
     this.digests = createDigests(spec.digest);
@@ -90,6 +96,7 @@ export class StreamConnection implements Connection {
     this.connectStarted = performance.now();
     let socket: Socket;
     const onOpen = (): void => {
+      this.write = spec.transport.kind === 'tls' ? (data) => void socket.write(data) : writerFor(socket);
       this.connecting = false;
       this.failures = 0;
       this.engine.open++;
@@ -99,10 +106,11 @@ export class StreamConnection implements Connection {
       socket = tlsConnect({ ...tlsConnectOptions(target, spec.transport.tls) }, onOpen);
       socket.setNoDelay(true);
       socket.on('data', (chunk: Buffer) => {
-        if (this.socket === socket) this.received(chunk, chunk.length);
+        if (this.socket === socket) this.received(chunk, null, chunk.length);
       });
     } else {
       const buffer = this.engine.readBuffer;
+      const words = this.engine.readWords;
       socket = netConnect(
         {
           host: target.address,
@@ -111,7 +119,7 @@ export class StreamConnection implements Connection {
           onread: {
             buffer,
             callback: (nread: number): boolean => {
-              if (this.socket === socket) this.received(buffer, nread);
+              if (this.socket === socket) this.received(buffer, words, nread);
               return true;
             },
           },
@@ -156,11 +164,11 @@ export class StreamConnection implements Connection {
   }
 
   /** Checks one chunk against the ring, completes the messages it finishes, sends more. */
-  private received(buf: Buffer, n: number): void {
+  private received(buf: Buffer, words: Int32Array | null, n: number): void {
     const now = performance.now();
     this.waitingSince = now;
     if (this.digests !== null) this.digests.received.update(buf, 0, n);
-    const { ring, size, depth, engine, sentAt } = this;
+    const { ring, ringWords, size, depth, engine, sentAt } = this;
     let off = 0;
     while (off < n) {
       const outstanding = this.sentSeq - this.recvSeq;
@@ -179,7 +187,7 @@ export class StreamConnection implements Connection {
       // The outstanding bytes that lie contiguously in the ring from here: checked in one call.
       const contiguous = Math.min(depth - slot, outstanding) * size - this.rpos;
       const take = contiguous < n - off ? contiguous : n - off;
-      if (buf.compare(ring, ringPos, ringPos + take, off, off + take) !== 0) {
+      if (!sameBytes(buf, words, off, ring, ringWords, ringPos, take)) {
         this.mismatch(buf, off, take, slot);
         return;
       }
@@ -244,13 +252,14 @@ export class StreamConnection implements Connection {
     engine.inflight += k;
     engine.sent += k;
     if (this.digests !== null) this.digest(first, k);
+    const write = this.write;
     if (k === 1) {
-      socket.write(this.slotViews[first] as Buffer);
+      write(this.slotViews[first] as Buffer);
     } else if (first + k <= depth) {
-      socket.write(first === 0 && k === depth ? ring : ring.subarray(first * size, (first + k) * size));
+      write(first === 0 && k === depth ? ring : ring.subarray(first * size, (first + k) * size));
     } else {
-      socket.write(ring.subarray(first * size));
-      socket.write(ring.subarray(0, (first + k - depth) * size));
+      write(ring.subarray(first * size));
+      write(ring.subarray(0, (first + k - depth) * size));
     }
   }
 
