@@ -4,6 +4,7 @@
  *   tcp://0.0.0.0:8080   tcp://[::]:8080   tls://:8443   udp://[::]:8080
  *   unix:///run/echod.sock   tcp://:7000?mode=raw&proxy=optional
  *   http://:8081   https://:8444   (ws:// and wss:// are the same listeners: WebSocket upgrades)
+ *   http+unix:///run/echod-http.sock   https+unix:///run/echod-https.sock   (ws+unix://, wss+unix:// alike)
  *
  * Pure: text in, a listener description out, or an error naming what is wrong.
  */
@@ -24,7 +25,7 @@ export interface ListenerOptions {
   /** tcp, tls, udp: the address; empty or absent means the server's `host`. */
   host?: string;
   port?: number;
-  /** unix: the socket's path. */
+  /** unix: the socket's path. http, https: a unix socket's path instead of host and port (http+unix://). */
   path?: string;
   /** line or raw; absent means the server's `mode` (UDP always echoes datagrams whole). */
   mode?: 'line' | 'raw';
@@ -36,7 +37,9 @@ export interface ListenerOptions {
   faults?: FaultOptions;
 }
 
-const URL_RE = /^(tcp|tls|udp|unix|https?|wss?):\/\/([^?]*)(?:\?(.*))?$/;
+const URL_RE = /^(tcp|tls|udp|unix|https?|wss?)(\+unix)?:\/\/([^?]*)(?:\?(.*))?$/;
+/** How a unix socket's path is written after the scheme (unix:///run/echod.sock, http+unix:///run/echod.sock). */
+const UNIX_SUFFIX = '+unix';
 const HOST_PORT_RE = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/;
 
 export class ListenUrlError extends Error {
@@ -47,15 +50,20 @@ export function parseListenUrl(text: string): ListenerOptions {
   const match = URL_RE.exec(text.trim());
   if (match === null)
     throw new ListenUrlError(
-      `${JSON.stringify(text)} is not tcp://, tls://, udp://, unix://, http://, https://, ws:// or wss:// followed by an address`,
+      `${JSON.stringify(text)} is not tcp://, tls://, udp://, unix://, http://, https://, ws:// or wss:// (or http+unix:// and the like) followed by an address`,
     );
-  const [, scheme = '', address = '', query] = match;
-  const protocol = SCHEME_ALIASES[scheme] ?? (scheme as ListenerProtocol);
+  const [, base = '', unixSuffix, address = '', query] = match;
+  const scheme = `${base}${unixSuffix ?? ''}`;
+  const protocol = SCHEME_ALIASES[base] ?? (base as ListenerProtocol);
   const http = HTTP_PROTOCOLS.includes(protocol);
+  if (unixSuffix !== undefined && !http)
+    throw new ListenUrlError(
+      `${JSON.stringify(text)}: +unix is for http, https, ws and wss (a unix socket for line or raw echo is unix:///path)`,
+    );
   const listener: ListenerOptions = { protocol };
-  if (protocol === 'unix') {
+  if (protocol === 'unix' || unixSuffix !== undefined) {
     if (!address.startsWith('/'))
-      throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (unix:///run/echod.sock)`);
+      throw new ListenUrlError(`${JSON.stringify(text)}: a unix socket needs an absolute path (${scheme}:///run/echod.sock)`);
     try {
       listener.path = decodeURIComponent(address);
     } catch {
@@ -110,9 +118,19 @@ export function parseListenUrl(text: string): ListenerOptions {
   return listener;
 }
 
+/** Whether a listener binds a unix socket (unix://, http+unix://, https+unix://) rather than a port. */
+export function isUnixListener(listener: { protocol: ListenerProtocol; path: string }): boolean {
+  return listener.protocol === 'unix' || (HTTP_PROTOCOLS.includes(listener.protocol) && listener.path !== '');
+}
+
+/** A unix socket's scheme: http+unix, https+unix, else unix (a tcp listener's inherited socket too). */
+function unixScheme(protocol: ListenerProtocol): string {
+  return HTTP_PROTOCOLS.includes(protocol) ? `${protocol}${UNIX_SUFFIX}` : 'unix';
+}
+
 /** The URL form of a listener, for logs. */
 export function formatListener(listener: { protocol: ListenerProtocol; host: string; port: number; path: string }): string {
-  if (listener.protocol === 'unix') return `unix://${listener.path}`;
+  if (isUnixListener(listener)) return `${unixScheme(listener.protocol)}://${listener.path}`;
   const host = listener.host.includes(':') ? `[${listener.host}]` : listener.host;
   return `${listener.protocol}://${host}:${listener.port}`;
 }
@@ -132,7 +150,7 @@ export function boundListenerName(
     'port' in bound
       ? formatListener({ protocol: listener.protocol, host: bound.address, port: bound.port, path: '' })
       : bound.path !== ''
-        ? `unix://${bound.path}`
+        ? `${unixScheme(listener.protocol)}://${bound.path}`
         : 'unix socket';
   return `${url} (fd ${listener.fd})`;
 }

@@ -239,8 +239,16 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     const port = listener.port ?? server.port;
     integer(`${name}.port`, port, 0, 65_535);
     const path = listener.path ?? '';
-    if (protocol === 'unix' && (typeof path !== 'string' || !path.startsWith('/')))
+    const http = HTTP_PROTOCOLS.includes(protocol);
+    // http and https listeners bind a unix socket when given a path (http+unix://), else host and port.
+    if ((protocol === 'unix' || (http && path !== '')) && (typeof path !== 'string' || !path.startsWith('/')))
       throw new InvalidOptionError(`${name}.path`, path, 'an absolute path');
+    if (path !== '' && protocol !== 'unix' && !http)
+      throw new InvalidOptionError(
+        `${name}.path`,
+        path,
+        `unset (a ${protocol} listener has a host and port; paths are for unix, http and https)`,
+      );
     const mode = listener.mode ?? server.mode;
     if (!MODES.includes(mode)) throw new InvalidOptionError(`${name}.mode`, mode, MODES.join(' or '));
     const proxyProtocol = listener.proxyProtocol ?? 'off';
@@ -255,7 +263,7 @@ function resolveListeners(given: unknown, server: { host: string; port: number; 
     if (fd !== null) integer(`${name}.fd`, fd, 3, 65_535);
     const faults = listener.faults ?? null;
     if (faults !== null) checkFaults(`${name}.faults`, faults);
-    if (HTTP_PROTOCOLS.includes(protocol)) checkHttpListener(name, faults);
+    if (http) checkHttpListener(name, faults);
     return { protocol, host, port, path, mode, proxyProtocol, fd, faults };
   });
 }

@@ -25,6 +25,7 @@ import {
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { formatListener } from '../config/listen-url.js';
 import type { HttpTlsInfo } from '../http/document.js';
 import type { HttpErrorReason } from '../http/monitor.js';
 import type { Listener, ListenSpec, Peer } from '../connection/transport.js';
@@ -120,6 +121,13 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => ws.upgrade(req, socket, head));
 
   const { accepting, take } = acceptorFor(server, spec);
+  if (!HTTP_SERVERS_LISTEN && h2c !== null) {
+    // Bun's node:http, given sockets, does not time their requests out (Node's sweep does): say so once, at start-up.
+    context.logger.warn(
+      { listener: formatListener(listener), runtime: 'bun' },
+      'under Bun, --http-headers-timeout and --http-request-timeout do not bound HTTP/1.1 requests on this listener (--idle-timeout does); run echod with node for them',
+    );
+  }
   const handshaking =
     h2c === null
       ? acceptTls(server as Http2SecureServer, accepting, take, spec, context)

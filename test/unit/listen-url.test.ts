@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { main } from '../../src/cli/main.js';
 import {
+  boundListenerName,
   formatListener,
   type ListenerOptions,
   type ListenerProtocol,
@@ -39,6 +40,14 @@ describe('parseListenUrl', () => {
       ['udp://[::]:8080', { protocol: 'udp', host: '::', port: 8080 }],
       ['unix:///run/echod.sock', { protocol: 'unix', path: '/run/echod.sock' }],
       ['tcp://:7000?mode=raw&proxy=optional', { protocol: 'tcp', port: 7000, mode: 'raw', proxyProtocol: 'optional' }],
+      ['http://:8081', { protocol: 'http', port: 8081 }],
+      ['https://[::1]:8444', { protocol: 'https', host: '::1', port: 8444 }],
+      ['http+unix:///run/echod-http.sock', { protocol: 'http', path: '/run/echod-http.sock' }],
+      ['https+unix:///run/echod-https.sock', { protocol: 'https', path: '/run/echod-https.sock' }],
+      ['ws+unix:///run/echod-http.sock', { protocol: 'http', path: '/run/echod-http.sock' }],
+      ['wss+unix:///run/echod-https.sock', { protocol: 'https', path: '/run/echod-https.sock' }],
+      ['http+unix:///run/echod.sock?proxy=required', { protocol: 'http', path: '/run/echod.sock', proxyProtocol: 'required' }],
+      ['http+unix:///tmp/echo%20d.sock', { protocol: 'http', path: '/tmp/echo d.sock' }],
     ];
     for (const [text, expected] of cases) {
       it(text, { timeout: TEST_TIMEOUT_MS }, () => {
@@ -131,6 +140,14 @@ describe('parseListenUrl', () => {
       'tcp://:80?backlog=10',
       'tcp://:80?mode=raw&timeout=1',
       'unix:///s?proxy=always',
+      'http+unix://',
+      'http+unix://run/echod.sock',
+      'http+unix://127.0.0.1:80',
+      'tcp+unix:///run/echod.sock',
+      'unix+unix:///run/echod.sock',
+      'udp+unix:///run/echod.sock',
+      'HTTP+UNIX:///run/echod.sock',
+      'http+unix:///run/echod.sock?mode=raw',
     ];
     for (const text of bad) {
       it(`refuses ${JSON.stringify(text)}`, { timeout: TEST_TIMEOUT_MS }, () => {
@@ -207,7 +224,7 @@ describe('parseListenUrl', () => {
       });
       const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/);
       const unix = fc.record({
-        protocol: fc.constant<ListenerProtocol>('unix'),
+        protocol: fc.constantFrom<ListenerProtocol>('unix', 'http', 'https'),
         host: fc.constant(''),
         port: fc.constant(0),
         path: fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => `/${parts.join('/')}`),
@@ -216,8 +233,8 @@ describe('parseListenUrl', () => {
         fc.property(fc.oneof(network, unix), (listener) => {
           const url = formatListener(listener);
           const parsed = parseListenUrl(url);
-          if (listener.protocol === 'unix') {
-            assert.deepEqual(parsed, { protocol: 'unix', path: listener.path }, url);
+          if (listener.path !== '') {
+            assert.deepEqual(parsed, { protocol: listener.protocol, path: listener.path }, url);
           } else {
             assert.deepEqual(parsed, { protocol: listener.protocol, host: listener.host, port: listener.port }, url);
           }
@@ -258,6 +275,16 @@ describe('formatListener', () => {
     assert.equal(formatListener({ protocol: 'udp', host: '::1', port: 7, path: '' }), 'udp://[::1]:7');
     assert.equal(formatListener({ protocol: 'tls', host: 'localhost', port: 8443, path: '' }), 'tls://localhost:8443');
     assert.equal(formatListener({ protocol: 'unix', host: '0.0.0.0', port: 8080, path: '/run/echod.sock' }), 'unix:///run/echod.sock');
+    assert.equal(formatListener({ protocol: 'http', host: '0.0.0.0', port: 8080, path: '/run/h.sock' }), 'http+unix:///run/h.sock');
+    assert.equal(formatListener({ protocol: 'https', host: '0.0.0.0', port: 8080, path: '/run/s.sock' }), 'https+unix:///run/s.sock');
+    assert.equal(formatListener({ protocol: 'http', host: '::', port: 8081, path: '' }), 'http://[::]:8081');
+  });
+
+  it('names an inherited socket by the scheme of its listener', { timeout: TEST_TIMEOUT_MS }, () => {
+    const inherited = { host: '', port: 0, path: '', fd: 3 };
+    assert.equal(boundListenerName({ ...inherited, protocol: 'tcp' }, { path: '/run/a.sock' }), 'unix:///run/a.sock (fd 3)');
+    assert.equal(boundListenerName({ ...inherited, protocol: 'http' }, { path: '/run/a.sock' }), 'http+unix:///run/a.sock (fd 3)');
+    assert.equal(boundListenerName({ ...inherited, protocol: 'http' }, { address: '::1', port: 80 }), 'http://[::1]:80 (fd 3)');
   });
 });
 
