@@ -98,6 +98,17 @@ export const ConnectionFlag = {
   transport: 4,
 } as const;
 
+/** What only an ending connection has (see `Connection.ending`). */
+interface Ending {
+  reason: CloseReason | null;
+  errorCode: string | null;
+  discardedTailBytes: number;
+  /** Input read and thrown away after our FIN (see `discarded()`). */
+  discardedBytes: number;
+  /** Clock time close() began, or -1 (drain deadline). */
+  closingSince: number;
+}
+
 export abstract class Connection implements Expirable, ShapedSink {
   // Fields are laid out in this order: those the byte path reads on every chunk come first, so
   // that one cache line of a connection serves a read (conns1k: 1,000 connections take turns).
@@ -129,13 +140,8 @@ export abstract class Connection implements Expirable, ShapedSink {
   /** The transport's peer when a PROXY header came with it (its `via` and `proxy`), else null: one field for two rare ones. */
   private readonly proxied: Peer | null;
   tls: TlsInfo | null = null;
-  reason: CloseReason | null = null;
-  errorCode: string | null = null;
-  /** The unterminated last line dropped at a close echod started (see `close()`), in bytes. */
-  discardedTailBytes = 0;
-  private discardedBytes = 0;
-  /** Clock time close() began, or -1 (drain deadline). */
-  private closingSince = -1;
+  /** Made when the connection starts to end (a reason, an error): until then one field, not five. */
+  private ending: Ending | null = null;
 
   constructor(admission: Admission, peer: Peer) {
     const { id, framer, context } = admission;
@@ -158,6 +164,30 @@ export abstract class Connection implements Expirable, ShapedSink {
 
   get proxy(): ProxyHeader | null {
     return this.proxied?.proxy ?? null;
+  }
+
+  /** Why it closed (or is closing); null while open. */
+  get reason(): CloseReason | null {
+    return this.ending?.reason ?? null;
+  }
+
+  set reason(reason: CloseReason | null) {
+    this.endingRecord().reason = reason;
+  }
+
+  /** The socket error's code (ECONNRESET…), if one was reported. */
+  get errorCode(): string | null {
+    return this.ending?.errorCode ?? null;
+  }
+
+  /** The unterminated last line dropped at a close echod started (see `close()`), in bytes. */
+  get discardedTailBytes(): number {
+    return this.ending?.discardedTailBytes ?? 0;
+  }
+
+  private endingRecord(): Ending {
+    this.ending ??= { reason: null, errorCode: null, discardedTailBytes: 0, discardedBytes: 0, closingSince: -1 };
+    return this.ending;
   }
 
   /** True when the connection had to be destroyed because it did not finish in time. */
@@ -318,14 +348,15 @@ export abstract class Connection implements Expirable, ShapedSink {
     // Bytes the transport already read (while reading was paused) were received: echo them.
     this.echoBuffered();
     if (this.state !== 'open') return; // that echo closed it (a line too long)
-    this.reason = reason;
+    const ending = this.endingRecord();
+    ending.reason = reason;
     this.state = 'closing';
     if (this.transportDestroyed) return; // its close report is on its way
-    this.closingSince = this.context.clock.now;
+    ending.closingSince = this.context.clock.now;
     // The shared framer (no framer of its own) holds nothing of this connection's.
     const pending = this.framer?.flush() ?? EMPTY;
     const tail = reason === 'client_closed' ? pending : EMPTY;
-    this.discardedTailBytes = pending.length - tail.length;
+    ending.discardedTailBytes = pending.length - tail.length;
     const extras = this.extras;
     if (extras === null) {
       if (tail.length > 0) this.write(tail);
@@ -381,11 +412,12 @@ export abstract class Connection implements Expirable, ShapedSink {
   }
 
   onErrored(code: string): void {
-    this.errorCode = code;
+    const ending = this.endingRecord();
+    ending.errorCode = code;
     const reset = RESET_CODES.has(code);
     // Node reports a reset that arrives with data as an end of stream first: a reset then
     // corrects the client_closed that end set.
-    if (this.reason === null || (reset && this.reason === 'client_closed')) this.reason = reset ? 'reset' : 'error';
+    if (ending.reason === null || (reset && ending.reason === 'client_closed')) ending.reason = reset ? 'reset' : 'error';
   }
 
   /**
@@ -394,8 +426,9 @@ export abstract class Connection implements Expirable, ShapedSink {
    * speed; it has had its EOF, and the drain timeout ends the connection.
    */
   discarded(bytes: number): void {
-    this.discardedBytes += bytes;
-    if (this.discardedBytes > CLOSE_DISCARD_LIMIT_BYTES) this.pauseReading();
+    const ending = this.endingRecord();
+    ending.discardedBytes += bytes;
+    if (ending.discardedBytes > CLOSE_DISCARD_LIMIT_BYTES) this.pauseReading();
   }
 
   /** The transport is gone: report once. */
@@ -411,7 +444,8 @@ export abstract class Connection implements Expirable, ShapedSink {
   expire(now: number, slack: number): void {
     const { idleTimeoutMs, writeStallTimeoutMs, drainTimeoutMs } = this.context;
     if (this.state === 'closing') {
-      if (now - this.closingSince >= drainTimeoutMs + slack) this.destroy(this.reason ?? 'error', true);
+      const ending = this.endingRecord();
+      if (now - ending.closingSince >= drainTimeoutMs + slack) this.destroy(ending.reason ?? 'error', true);
     } else if (this.state === 'open') {
       if (this.blockedSince !== -1) {
         if (writeStallTimeoutMs > 0 && now - this.blockedSince >= writeStallTimeoutMs + slack) this.destroy('write_stalled', false);
