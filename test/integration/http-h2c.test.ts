@@ -267,3 +267,41 @@ describe('h2c: drain and PROXY', () => {
     }
   });
 });
+
+describe('http listeners on IPv6', () => {
+  it('http://[::1] serves HTTP/1.1 and h2c, https://[::1] HTTP/2; the client is ::1 and the listener named in brackets', async () => {
+    const server = createEchoServer({
+      listeners: [
+        { protocol: 'http', host: '::1', port: 0 },
+        { protocol: 'https', host: '::1', port: 0 },
+      ],
+      tls: { selfSigned: true },
+    });
+    await server.listen();
+    try {
+      const [plain, secure] = server.addresses as { port: number }[];
+      const url = `http://[::1]:${plain?.port}`;
+      const h1 = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest({ host: '::1', port: plain?.port, path: '/v6', agent: false }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject).end();
+      });
+      const doc1 = JSON.parse(h1) as EchoDocument;
+      assert.deepEqual([doc1.httpVersion, doc1.client.address, doc1.listener], ['1.1', '::1', url]);
+      const session = h2c(url);
+      const doc2 = JSON.parse((await h2request(session, '/v6')).body) as EchoDocument;
+      assert.deepEqual([doc2.httpVersion, doc2.client.address], ['2.0', '::1']);
+      session.close();
+      const tls = connectHttp2(`https://[::1]:${secure?.port}`, { rejectUnauthorized: false });
+      tls.on('error', () => {});
+      const doc3 = JSON.parse((await h2request(tls, '/v6')).body) as EchoDocument;
+      assert.deepEqual([doc3.httpVersion, doc3.client.address, doc3.listener], ['2.0', '::1', `https://[::1]:${secure?.port}`]);
+      tls.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
