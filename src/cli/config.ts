@@ -11,6 +11,7 @@ import { FAULTS, type FaultOptions, httpFaults, parseFault } from '../config/fau
 import {
   formatListener,
   HTTP_PROTOCOLS,
+  isUnixListener,
   type ListenerOptions,
   ListenUrlError,
   parseListenUrl,
@@ -113,7 +114,7 @@ export function bindTarget(listener: ResolvedOptions['listeners'][number]): Bind
   const kind = listener.protocol === 'udp' ? 'datagram' : 'stream';
   // Its address is the socket's, known once bound: until then it is the fd systemd passed.
   if (listener.fd !== null) return { label: `fd ${listener.fd} from systemd`, kind, fd: listener.fd };
-  if (listener.protocol === 'unix') return { label: formatListener(listener), kind, path: listener.path };
+  if (isUnixListener(listener)) return { label: formatListener(listener), kind, path: listener.path };
   return { label: formatListener(listener), kind, host: listener.host, port: listener.port };
 }
 

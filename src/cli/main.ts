@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../core/errors.js';
+import { formatListener, isUnixListener } from '../config/listen-url.js';
 import { EXIT_OK } from '../core/exit-codes.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { checkConfig } from './check-config.js';
@@ -66,14 +67,14 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
       new UsageError('--workers cannot be combined with systemd socket activation (LISTEN_FDS); use one process per socket unit'),
     );
   }
-  const unixListener = config.resolved.listeners.find((listener) => listener.protocol === 'unix');
+  const unixListener = config.resolved.listeners.find(isUnixListener);
   if (workers > 1 && unixListener !== undefined) {
     // Each worker would bind its own socket file at the path, and only one file can be there.
     const source = config.sources.get('workers') ?? '--workers';
     return usage(
       io,
       new UsageError(
-        `${source} ${workers} cannot serve unix://${unixListener.path}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`,
+        `${source} ${workers} cannot serve ${formatListener(unixListener)}: processes cannot share one socket file (run one echod per unix socket, or listen on tcp://)`,
       ),
     );
   }

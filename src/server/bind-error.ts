@@ -189,7 +189,7 @@ export function bindConflict(targets: readonly BindTarget[]): BindError | null {
       const message =
         a.label === b.label
           ? `${a.label} is given twice (remove one)`
-          : `${a.label} and ${b.label} both bind ${what} (give each its own port)`;
+          : `${a.label} and ${b.label} both bind ${what} (give each its own ${a.path !== undefined ? 'path' : 'port'})`;
       return new BindError(b.label, message);
     }
   }

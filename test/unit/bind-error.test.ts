@@ -61,6 +61,16 @@ describe('bindConflict', () => {
       'different families, no wildcard',
     );
   });
+
+  it('two listeners on one socket file clash, and the message asks for another path', () => {
+    const unix: BindTarget = { label: 'unix:///run/e.sock', kind: 'stream', path: '/run/e.sock' };
+    const http: BindTarget = { label: 'http+unix:///run/e.sock', kind: 'stream', path: '/run/e.sock' };
+    assert.equal(
+      bindConflict([unix, http])?.message,
+      'unix:///run/e.sock and http+unix:///run/e.sock both bind /run/e.sock (give each its own path)',
+    );
+    assert.equal(bindConflict([unix, { ...http, path: '/run/other.sock' }]), null);
+  });
 });
 
 describe('bindError on an inherited socket (systemd socket activation)', () => {
