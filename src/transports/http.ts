@@ -12,7 +12,7 @@
  * API, http-exchange.ts).
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, IncomingMessage, type Server as HttpServer, ServerResponse } from 'node:http';
 import {
   constants as h2,
   createSecureServer,
@@ -118,7 +118,10 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
   serveExchanges(server, context);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context, responseHeaders()));
   const ws = createWebSocketEcho(http, context.monitor, context.logger, responseHeaders);
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => ws.upgrade(req, socket, head));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (ignoresUpgrade(req)) answerWithoutUpgrade(req, socket, head, context);
+    else ws.upgrade(req, socket, head);
+  });
 
   const { accepting, take } = acceptorFor(server, spec);
   if (!HTTP_SERVERS_LISTEN && h2c !== null) {
@@ -189,6 +192,54 @@ function serveExchanges(server: AnyHttpServer, context: ListenerContext): void {
       onRequest(req, res, context);
     }
   });
+}
+
+/**
+ * An Upgrade echod does not take (`Upgrade: h2c` from `curl --http2`, anything but websocket)
+ * is ignored, as RFC 9110 §7.8 lets a server: the request is answered over HTTP/1.1. node:http
+ * (before Node 24.9's shouldUpgradeCallback) hands every such request to 'upgrade' with its
+ * parser detached, so it is answered here, its body (by Content-Length) fed to the request,
+ * and the connection closed after it. A body in chunks is left to the WebSocket path's 400.
+ */
+function ignoresUpgrade(req: IncomingMessage): boolean {
+  return req.headers.upgrade?.toLowerCase() !== 'websocket' && req.headers['transfer-encoding'] === undefined;
+}
+
+function answerWithoutUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, context: ListenerContext): void {
+  let left = Math.min(announcedLength(req), context.http.maxBodyBytes);
+  // node:http ended `req` when it stopped parsing: a body goes to a copy of it.
+  const request = left === 0 ? req : copyHead(req, socket);
+  const res = new ServerResponse(request);
+  res.shouldKeepAlive = false; // says Connection: close: the bytes after this request were never parsed
+  res.assignSocket(socket);
+  res.on('finish', () => {
+    res.detachSocket(socket);
+    socket.end();
+    socket.resume(); // the client's FIN is read (anything after the body dropped) so the socket closes
+  });
+  const feed = (chunk: Buffer): void => {
+    if (left === 0) return;
+    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= piece.length;
+    request.push(piece);
+    if (left === 0) {
+      socket.removeListener('data', feed);
+      request.push(null);
+    }
+  };
+  if (left === 0) request.push(null);
+  else {
+    if (head.length > 0) feed(head);
+    if (left > 0) socket.on('data', feed);
+  }
+  onRequest(request, res, context);
+}
+
+/** A request with `req`'s head and no body yet. */
+function copyHead(req: IncomingMessage, socket: Socket): IncomingMessage {
+  const copy = new IncomingMessage(socket);
+  const { httpVersionMajor, httpVersionMinor, httpVersion, method, url, headers, rawHeaders } = req;
+  return Object.assign(copy, { httpVersionMajor, httpVersionMinor, httpVersion, method, url, headers, rawHeaders });
 }
 
 /**

@@ -13,6 +13,7 @@ import { createEchoServer, createMetrics, type EchoServer, type EchoServerOption
 import type { EchoDocument } from '../../src/http/document.js';
 import { prefaceVerdict } from '../../src/transports/http.js';
 import { HOST } from '../../testkit/clients.js';
+import { curl } from '../../testkit/curl.js';
 import { metric } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
 import { addresses, FAMILY, v2 } from '../../testkit/proxy-headers.js';
@@ -168,6 +169,26 @@ describe('h2c on an http listener', () => {
     const text = await received;
     assert.match(text, /^HTTP\/1\.1 200 /);
     assert.ok(text.endsWith('\r\n\r\nhello'), text);
+  });
+
+  it('answers an Upgrade: h2c request (curl --http2) over HTTP/1.1, its body included, then closes', async () => {
+    const get = await curl(['--http2', `${url}/upgrade?x=1`]);
+    assert.equal(get.status, 200);
+    assert.match(get.headers, /^HTTP\/1\.1 200/m);
+    assert.match(get.headers, /^Connection: close\r$/im);
+    assert.equal((JSON.parse(get.body) as EchoDocument).httpVersion, '1.1');
+    const post = await curl(['--http2', '--data-binary', 'upgrade body', `${url}/echo`]);
+    assert.equal(post.body, 'upgrade body');
+    // The body after the head, in a later segment.
+    const socket = connect(port, HOST);
+    const received = collect(socket);
+    await new Promise<void>((resolve) =>
+      socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\n', () => resolve()),
+    );
+    socket.write('later');
+    const text = await received;
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.ok(text.endsWith('\r\n\r\nlater'), text);
   });
 
   it('takes a preface that arrives in pieces', async () => {
