@@ -49,7 +49,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     kind: 'urls',
     arg: 'URL',
     description:
-      'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 and https://:8444 (?proxy= too) (HTTP/1.1, HTTP/2 by ALPN, WebSocket; ws:// and wss:// alike) (env: space-separated); replaces --host/--port',
+      'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 (HTTP/1.1, h2c with prior knowledge) and https://:8444 (HTTP/2 or HTTP/1.1 by ALPN), both with WebSocket and ?proxy=, on a unix socket as http+unix:///run/echod-http.sock and https+unix:///PATH (ws://, wss:// alike) (env: space-separated); replaces --host/--port',
     option: 'listeners',
   },
   {
