@@ -34,15 +34,13 @@ export function queryParams(query: string): URLSearchParams {
   return new URLSearchParams(query);
 }
 
-/**
- * Calls `each` with every name and value of the query, in order, decoded as URLSearchParams
- * decodes them. Returns early (true) when `each` does.
- */
-function forEachParam(query: string, each: (name: string, value: string) => boolean | void): boolean {
-  if (DECODED_RE.test(query)) {
-    for (const [name, value] of new URLSearchParams(query)) if (each(name, value) === true) return true;
-    return false;
-  }
+/** The query's names and values, in order, decoded as URLSearchParams decodes them (see the top). */
+function params(query: string): Iterable<[string, string]> {
+  return DECODED_RE.test(query) ? new URLSearchParams(query) : plainParams(query);
+}
+
+/** A query without anything to decode, split as the urlencoded parser splits it. */
+function* plainParams(query: string): Generator<[string, string]> {
   // URLSearchParams drops one leading `?` of its input.
   let start = query.charCodeAt(0) === 0x3f ? 1 : 0;
   while (start <= query.length) {
@@ -50,17 +48,17 @@ function forEachParam(query: string, each: (name: string, value: string) => bool
     if (end === -1) end = query.length;
     if (end > start) {
       const eq = query.indexOf('=', start);
-      const split = eq !== -1 && eq < end;
-      if (each(query.slice(start, split ? eq : end), split ? query.slice(eq + 1, end) : '') === true) return true;
+      yield eq !== -1 && eq < end ? [query.slice(start, eq), query.slice(eq + 1, end)] : [query.slice(start, end), ''];
     }
     start = end + 1;
   }
-  return false;
 }
 
 /** Whether the query holds a parameter of one of these names. */
 export function queryHasAny(query: string, names: ReadonlySet<string>): boolean {
-  return query.length > 0 && forEachParam(query, (name) => names.has(name));
+  if (query.length === 0) return false;
+  for (const [name] of params(query)) if (names.has(name)) return true;
+  return false;
 }
 
 /** The query as the document shows it: each name's value, or its values in order when repeated. */
@@ -68,9 +66,9 @@ export function queryObject(query: string): Record<string, string | string[]> {
   // No prototype: a parameter named `__proto__` is a name like any other.
   const out = Object.create(null) as Record<string, string | string[]>;
   if (query.length === 0) return out;
-  forEachParam(query, (key, value) => {
+  for (const [key, value] of params(query)) {
     const seen = out[key];
     out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  });
+  }
   return out;
 }

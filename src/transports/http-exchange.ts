@@ -420,8 +420,12 @@ function send(exchange: Exchange, status: number, headers: string[], body: Buffe
     );
     return;
   }
-  // A string goes to the socket with the head in one piece (a Buffer would be a second one).
-  (res as { end(data?: Buffer | string): unknown }).end(none ? undefined : bytes ? body : body.text);
+  // A string goes to the socket with the head in one piece (a Buffer would be a second one);
+  // ASCII text (bytes === length) as latin1, which the socket copies rather than encodes.
+  if (none) res.end();
+  else if (bytes) (res as { end(data: Buffer): unknown }).end(body);
+  else
+    (res as { end(data: string, encoding: BufferEncoding): unknown }).end(body.text, body.bytes === body.text.length ? 'latin1' : 'utf8');
   finished(exchange, status, bytesIn, length);
 }
 

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { createEchoServer } from '../../src/index.js';
 import { echoDocument, echoDocumentJson, type RequestFacts, splitTarget } from '../../src/http/document.js';
+import { CONTROL_NAMES } from '../../src/http/controls.js';
+import { queryHasAny } from '../../src/http/target.js';
 import { HOST, WAIT_MS } from '../../testkit/clients.js';
 import { within } from '../../testkit/wait.js';
 
@@ -86,6 +88,15 @@ describe('the echo document as sent', () => {
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
     for (const ms of [at, at, at + 1, at])
       assert.match(echoDocumentJson({ ...BASE, receivedAt: ms }).text, new RegExp(`"receivedAt":"${new Date(ms).toISOString()}"`));
+  });
+});
+
+describe('a query that names a control', () => {
+  it('is told apart by the names URLSearchParams decodes, however written', () => {
+    for (const query of ['status=201', 'x=1&status', '?delay=1', '%73tatus=201', 'a=1&&header=x:y', 'x=%20&close=1'])
+      assert.equal(queryHasAny(query, CONTROL_NAMES), true, query);
+    for (const query of ['', '?', 'x=1', 'statusx=1', '+status=1', 'a=status', 'x=%20', 's%74atus2=1'])
+      assert.equal(queryHasAny(query, CONTROL_NAMES), false, query);
   });
 });
 
