@@ -125,7 +125,7 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
     pathname,
     query,
     controls: NO_CONTROLS,
-    chunks: [],
+    chunks: EMPTY_CHUNKS,
     size: 0,
     over: false,
     timer: null,
@@ -171,9 +171,9 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
     refuse(exchange, 413, 'body_too_large', `body above ${http.maxBodyBytes} bytes (--max-body-bytes)`, true);
     return;
   }
-  // HTTP/1.x without Content-Length and Transfer-Encoding has no body (RFC 9112 §6.3): answered
-  // now, not a turn later at the stream's end (node:http discards the empty stream itself).
-  if (req.httpVersionMajor < 2 && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0') {
+  // A request known to have no body is answered now, not a turn later at its stream's end, and
+  // needs no request timer (node discards the empty stream itself, on either version).
+  if (hasNoBody(req)) {
     bodyReceived(exchange, EMPTY);
     return;
   }
@@ -183,6 +183,15 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
   }
   req.on('data', onBodyData);
   req.on('end', onBodyEnd);
+}
+
+/**
+ * HTTP/1.x without Content-Length and Transfer-Encoding has no body (RFC 9112 §6.3); nor has an
+ * HTTP/2 stream whose HEADERS frame ended it.
+ */
+function hasNoBody(req: Request): boolean {
+  if (req.httpVersionMajor === 2) return (req as Http2ServerRequest).stream.endAfterHeaders;
+  return req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
 }
 
 /** --http-request-timeout on https and HTTP/2: the body did not arrive in time. */
@@ -211,7 +220,9 @@ function onBodyData(this: Request, chunk: Buffer): void {
     refuse(exchange, 413, 'body_too_large', `body above ${maxBodyBytes} bytes (--max-body-bytes)`, true);
     return;
   }
-  exchange.chunks.push(chunk);
+  // The shared empty list is never added to: a body's first chunk starts the exchange's own.
+  if (exchange.chunks === EMPTY_CHUNKS) exchange.chunks = [chunk];
+  else exchange.chunks.push(chunk);
 }
 
 function onBodyEnd(this: Request): void {
