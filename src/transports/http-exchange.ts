@@ -131,7 +131,6 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
     timer: null,
     faultClose: false,
   };
-  (req as Tagged<Request>)[kExchange] = exchange;
   (res as Tagged<Response>)[kExchange] = exchange;
   res.on('close', onResponseClose);
   if (http.maxRequestsPerConnection > 0 && number >= http.maxRequestsPerConnection) {
@@ -181,6 +180,8 @@ export function onRequest(req: Request, res: Response, context: ListenerContext)
   if (req.httpVersionMajor === 2 || connection.httpTls !== null) {
     exchange.timer = setTimeout(onRequestTimeout, Math.max(1, http.requestTimeoutMs - (performance.now() - exchange.startedMs)), exchange);
   }
+  // The request is tagged only when its body is read (most have none).
+  (req as Tagged<Request>)[kExchange] = exchange;
   req.on('data', onBodyData);
   req.on('end', onBodyEnd);
 }
