@@ -1,7 +1,9 @@
 // HTTP echo over real loopback sockets with real clients: curl (HTTP/1.1, HTTP/2 over TLS,
-// keep-alive reuse, chunked upload, Expect: 100-continue) and node's fetch. The JSON document,
+// keep-alive reuse, chunked upload, Expect: 100-continue), node's fetch and http.request (a GET
+// with a chunked body; requests without one, answered at once). The JSON document,
 // the raw echo, the controls and their bounds.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { createEchoServer, type EchoServer } from '../../src/index.js';
 import type { EchoDocument } from '../../src/http/document.js';
@@ -138,6 +140,29 @@ describe('http echo', () => {
     const h2 = await curl(['-k', '--http2', `${https}/?status=503&bytes=10`]);
     assert.equal(h2.status, 503);
     assert.equal(h2.body, 'xxxxxxxxxx');
+  });
+
+  it('reads the body of a GET sent chunked, and answers requests without one, HEAD and Content-Length: 0 alike', async () => {
+    const ask = (method: string, body: string | null, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request(`${http}/b`, { method, headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        if (body !== null) req.write(body);
+        req.end();
+      });
+    // node's client sends a GET's body chunked only when told to.
+    const chunked = await ask('GET', 'abc', { 'transfer-encoding': 'chunked' });
+    assert.equal((JSON.parse(chunked.text) as EchoDocument).body.data, 'abc');
+    const none = await ask('GET', null);
+    assert.deepEqual((JSON.parse(none.text) as EchoDocument).body, { size: 0, encoding: 'utf8', data: '' });
+    const zero = await ask('POST', null, { 'content-length': '0' });
+    assert.equal((JSON.parse(zero.text) as EchoDocument).body.size, 0);
+    const head = await ask('HEAD', null);
+    assert.deepEqual([head.status, head.text], [200, '']);
   });
 
   it('refuses a control out of bounds with 400 naming it, and counts it', async () => {
