@@ -141,8 +141,7 @@ describe('http listeners in the binary', () => {
 
   it(
     '--workers with an http+unix:// listener exits 2 naming it (processes cannot share one socket file)',
-    // Passes once src/cli/main.ts finds unix listeners with isUnixListener() (listen-url.ts) rather than protocol === 'unix'.
-    { timeout: TEST_TIMEOUT_MS, todo: 'cli/main.ts: isUnixListener for the --workers check' },
+    { timeout: TEST_TIMEOUT_MS },
     async () => {
       const path = freshPath();
       const echod = new EchodProcess('node', ['--listen', `http+unix://${path}`, '--workers', '2']);
