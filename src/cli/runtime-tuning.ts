@@ -1,8 +1,8 @@
 /**
  * Three adjustments to the processes of the `echod` command. The first two remove stalls in
  * bulk echo that come from Node allocating a fresh buffer for every socket read; the third
- * keeps V8's young generation in the CPU caches. Measurements: docs/performance.md ("What was
- * slowing bulk16k down, and the fix").
+ * keeps V8's young generation in the CPU caches (except where HTTP is served). Measurements:
+ * docs/performance.md ("What was slowing bulk16k down, and the fix").
  *
  * Only for the command's processes on Node: a library must not retune its host process, and
  * Bun has its own allocator and collector. Adjustments 1 and 3 must be made before the rest of
@@ -62,11 +62,26 @@ function userSet(name: string, env: NodeJS.ProcessEnv): boolean {
  * 3. V8's young generation stays at its starting size (1 MiB semi-spaces here). Loading echod's
  *    modules would make V8 grow it to 16 MiB, which no longer fits the CPU caches and makes
  *    each scavenge longer. Must run before the rest of echod is loaded; a semi-space flag the
- *    user gave is left alone.
+ *    user gave is left alone. Not when the command serves (or loads) HTTP: a request allocates
+ *    5–7 KB (node:http's own objects ~4 KB), so 1 MiB semi-spaces mean a scavenge every ~200
+ *    requests, which cost more than the cache misses saved (docs/performance.md, "HTTP").
  */
-function boundYoungGeneration(env: NodeJS.ProcessEnv): void {
-  if (userSet('semi-space', env)) return;
+function boundYoungGeneration(argv: readonly string[], env: NodeJS.ProcessEnv): void {
+  if (userSet('semi-space', env) || speaksHttp(argv, env)) return;
   setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/** An http, https, ws or wss URL (plain or +unix), alone or as `--listen=URL`. */
+const HTTP_URL = /^(?:--listen=)?(?:https?|wss?)(?:\+unix)?:\/\//i;
+
+/**
+ * Whether the command line or ECHOD_LISTEN names an HTTP or WebSocket URL: a listener, or the
+ * target of `echod bench` / `echod check`. A scan before the flags are parsed (this runs before
+ * echod loads), so it errs towards HTTP: any argument shaped like such a URL counts.
+ */
+export function speaksHttp(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  const listen = (env.ECHOD_LISTEN ?? '').split(/\s+/);
+  return argv.some((arg) => HTTP_URL.test(arg)) || listen.some((url) => HTTP_URL.test(url));
 }
 
 /**
@@ -75,9 +90,9 @@ function boundYoungGeneration(env: NodeJS.ProcessEnv): void {
  * scavenges of loading free it before the first connection (freed later, the first seconds of
  * bulk reads would still fault). A no-op on Bun.
  */
-export function tuneBeforeLoading(env: NodeJS.ProcessEnv = process.env): void {
+export function tuneBeforeLoading(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): void {
   if (process.versions.bun !== undefined) return;
-  boundYoungGeneration(env);
+  boundYoungGeneration(argv, env);
   raiseMallocTrimThreshold();
 }
 

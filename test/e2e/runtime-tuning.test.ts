@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Client } from '../../testkit/clients.js';
-import { adminGet, type EchodProcess, echoes, metric, startEchod } from '../../testkit/echod-process.js';
+import { adminGet, EchodProcess, echoes, metric, startEchod } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
-import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES } from '../../src/cli/runtime-tuning.js';
+import { FAST_READ_BYTES_PER_S, growingPercentFor, HEADROOM_BYTES, MALLOC_WARMUP_BYTES, speaksHttp } from '../../src/cli/runtime-tuning.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,6 +50,33 @@ describe('growingPercentFor', () => {
   });
 });
 
+describe('speaksHttp: which commands keep V8 young generation unbounded', () => {
+  it('an http, https, ws or wss URL (plain or +unix) in the arguments or ECHOD_LISTEN', () => {
+    for (const argv of [
+      ['--listen', 'http://:8081'],
+      ['--listen=https://[::1]:8444'],
+      ['--listen', 'tcp://:8080', '--listen', 'WS://127.0.0.1:9'],
+      ['--listen', 'http+unix:///run/e.sock'],
+      ['bench', 'wss://127.0.0.1:8444/'],
+    ]) {
+      assert.equal(speaksHttp(argv, {}), true, argv.join(' '));
+    }
+    assert.equal(speaksHttp([], { ECHOD_LISTEN: 'tcp://:8080  http://:8081' }), true);
+  });
+
+  it('tcp, tls, udp and unix listeners, and text that merely contains "http", do not', () => {
+    for (const argv of [
+      [],
+      ['--listen', 'tcp://:8080', '--listen', 'tls://:8443'],
+      ['--banner', 'see http://example/'],
+      ['--listen', 'unix:///run/e.sock'],
+    ]) {
+      assert.equal(speaksHttp(argv, {}), false, argv.join(' '));
+    }
+    assert.equal(speaksHttp([], { ECHOD_LISTEN: 'udp://:8080' }), false);
+  });
+});
+
 describe('the echod command on Node keeps its young generation small', () => {
   const started: EchodProcess[] = [];
   afterEach(async () => {
@@ -67,5 +94,14 @@ describe('the echod command on Node keeps its young generation small', () => {
     const newSpace = metric(scrape, 'nodejs_heap_space_size_total_bytes', { space: 'new' });
     // Unbounded, V8 grows it to 8 MiB while echod loads and to 32 MiB under load.
     assert.ok(newSpace <= 4 * MiB, `new space ${newSpace} bytes`);
+  });
+
+  it('but lets it grow where it serves HTTP (a request allocates several KB; scavenges would dominate)', { timeout: 30_000 }, async () => {
+    const echod = new EchodProcess('node', ['--listen', 'http://127.0.0.1:0', '--admin-port', '0', '--log-format', 'json']);
+    started.push(echod);
+    const admin = await echod.line('admin endpoint listening', 10_000);
+    const scrape = parsePrometheus(await adminGet(Number(admin.port), '/metrics'));
+    const newSpace = metric(scrape, 'nodejs_heap_space_size_total_bytes', { space: 'new' });
+    assert.ok(newSpace > 4 * MiB, `new space ${newSpace} bytes`);
   });
 });
