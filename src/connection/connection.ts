@@ -253,7 +253,9 @@ export abstract class Connection implements Expirable, ShapedSink {
     const framer = own ?? lineFramers.idle;
     this.lastActive = clock.now;
     const out = framer.push(chunk);
+    // Read before the write below, which is where another connection's push could run.
     const lines = framer.lines;
+    const overflowed = framer.overflowed;
     // The shared framer now holds this connection's partial line: it becomes this connection's
     // own before anything else (the write below) can run another connection's push.
     if (own === null && lineFramers.mustTake()) this.framer = lineFramers.take();
@@ -263,7 +265,7 @@ export abstract class Connection implements Expirable, ShapedSink {
     } else {
       this.echoWithExtras(chunk, out, lines);
     }
-    if (framer.overflowed) this.close('line_too_long');
+    if (overflowed) this.close('line_too_long');
     return out;
   }
 

@@ -21,24 +21,19 @@ const MIN_SWEEP_MS = 10;
 /** A deadline is checked about this many times over its length. */
 const SWEEPS_PER_TIMEOUT = 10;
 
-/**
- * Where connection clocks count from. Times kept per connection are milliseconds since then:
- * small integers, which V8 stores in an object's field as they are, where a full epoch
- * timestamp is a boxed number costing 16 bytes per held connection (and they stay small for
- * 24 days of uptime; later they are only boxed, never wrong).
- */
-const EPOCH_MS = Date.now();
 /** Above this `| 0` would wrap: the time is returned as the plain (boxed, exact) number. */
 const INT32_MAX = 2 ** 31 - 1;
 
 /**
- * Milliseconds since `EPOCH_MS`, exact: for start times and durations. The difference of two
- * Date.now() values is a double to V8 even when whole, and a field that once held a double
- * keeps every value in a 16-byte box (two per held connection on Node); `| 0` makes it the
- * small integer it is.
+ * Milliseconds on the process's monotonic clock (performance.now(), from about 0 at start):
+ * for start times, durations and deadlines. Monotonic, so a wall-clock step (NTP, a restored
+ * VM) neither closes busy connections as idle nor stops deadlines. Kept as the small integer
+ * it is (`| 0`): V8 stores that in an object's field as it is, where a field that once held a
+ * double keeps every value in a 16-byte box (two per held connection on Node). After 24 days
+ * of uptime the values are only boxed, never wrong.
  */
 export function clockMs(): number {
-  const ms = Date.now() - EPOCH_MS;
+  const ms = Math.floor(performance.now());
   return ms <= INT32_MAX ? ms | 0 : ms;
 }
 
