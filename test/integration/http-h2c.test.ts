@@ -13,6 +13,7 @@ import { createEchoServer, createMetrics, type EchoServer, type EchoServerOption
 import type { EchoDocument } from '../../src/http/document.js';
 import { prefaceVerdict } from '../../src/transports/http.js';
 import { HOST } from '../../testkit/clients.js';
+import { floodResets } from '../../testkit/h2-flood.js';
 import { curl } from '../../testkit/curl.js';
 import { metric } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
@@ -212,22 +213,7 @@ describe('h2c on an http listener', () => {
   });
 
   it('closes a connection that resets streams past the bound with GOAWAY ENHANCE_YOUR_CALM, and counts it', async () => {
-    const flood = h2c(url);
-    let goawayCode: number | null = null;
-    flood.on('goaway', (code: number) => (goawayCode = code));
-    const closed = new Promise((resolve) => flood.once('close', resolve));
-    await once(flood, 'connect');
-    let sent = 0;
-    // Bounded: 1000 streams at most, in batches of 20 (each reset right after its HEADERS).
-    while (sent < 1000 && !flood.closed && !flood.destroyed && goawayCode === null) {
-      for (let i = 0; i < 20 && !flood.closed && !flood.destroyed; i++, sent++) {
-        const req = flood.request({ ':path': `/r${sent}` });
-        req.on('error', () => {});
-        req.close(h2.NGHTTP2_CANCEL);
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await closed;
+    const { sent, goawayCode } = await floodResets(h2c(url));
     assert.equal(goawayCode, h2.NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY ENHANCE_YOUR_CALM after ${sent} resets`);
     assert.ok(sent < 1000, `closed after ${sent} streams, before the loop's end`);
     const metrics = parsePrometheus(await registry.metrics());

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Registry } from 'prom-client';
 import { createEchoServer, createMetrics, type EchoServer } from '../../src/index.js';
 import { HOST } from '../../testkit/clients.js';
+import { floodResets } from '../../testkit/h2-flood.js';
 import { metric } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
 import { RecordingLogger } from '../../testkit/recording-logger.js';
@@ -49,23 +50,13 @@ describe('http2 rapid reset', () => {
 
     const flood = connect(url, { rejectUnauthorized: false });
     flood.on('error', () => {});
-    let goawayCode: number | null = null;
-    flood.on('goaway', (code: number) => (goawayCode = code));
-    const closed = new Promise((resolve) => flood.once('close', resolve)); // not once(): that rejects on the session's error
-    await once(flood, 'connect');
-    let sent = 0;
-    // Bounded: 1000 streams at most, in batches of 20 (each reset right after its HEADERS).
-    while (sent < 1000 && !flood.closed && !flood.destroyed && goawayCode === null) {
-      for (let i = 0; i < 20 && !flood.closed && !flood.destroyed; i++, sent++) {
-        const req = flood.request({ ':path': `/r${sent}` });
-        req.on('error', () => {});
-        req.close(h2.NGHTTP2_CANCEL);
-      }
-      // The well-behaved client is answered while the flood goes on.
-      if (sent === 40) assert.equal((await get(good, '/during')).status, 200);
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    await closed;
+    const { sent, goawayCode } = await floodResets(flood, {
+      between: async (sent) => {
+        // The well-behaved client is answered while the flood goes on.
+        if (sent === 40) assert.equal((await get(good, '/during')).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      },
+    });
     assert.equal(goawayCode, h2.NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY ENHANCE_YOUR_CALM after ${sent} resets`);
     assert.ok(sent < 1000, `closed after ${sent} streams, before the loop's end`);
 
