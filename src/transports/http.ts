@@ -28,7 +28,7 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { formatListener } from '../config/listen-url.js';
 import type { HttpTlsInfo } from '../http/document.js';
 import type { HttpErrorReason } from '../http/monitor.js';
-import type { Listener, ListenSpec, Peer } from '../connection/transport.js';
+import type { Acceptor, Listener, ListenSpec, Peer } from '../connection/transport.js';
 import { HttpConnection, httpConnectionOf } from './http-connection.js';
 import { announcedLength, type HttpListenContext, type ListenerContext, onRequest, type Request, type Response } from './http-exchange.js';
 import {
@@ -79,7 +79,7 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
     boundResets(session, connection, context);
     if (connection.draining) session.close();
   };
-  const responseHeaders = (): string => `${http.serverHeader}: ${context.serverId}\r\n`;
+  const responseHeaders = (): string => serverHeaderLine(context);
   let server: HttpServer | Http2SecureServer;
   let h2c: Http2Server | null = null;
   if (listener.protocol === 'https') {
@@ -116,7 +116,7 @@ export async function listenHttp(spec: ListenSpec, given: HttpListenContext): Pr
     h2c.on('sessionError', ignoreError);
   }
   serveExchanges(server, context);
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context, responseHeaders()));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket, context));
   const ws = createWebSocketEcho(http, context.monitor, context.logger, responseHeaders);
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     if (ignoresUpgrade(req)) answerWithoutUpgrade(req, socket, head, context);
@@ -331,34 +331,30 @@ function acceptPlain(
         Object.assign(new Error('no request within the headers timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }),
         socket,
         context,
-        `${context.http.serverHeader}: ${context.serverId}\r\n`,
       ),
+  };
+  // Admitted (or refused), booked, then its first bytes decide who serves it.
+  const serve = (socket: Socket, peer: Peer, admitted: ReturnType<Acceptor['admit']>): void => {
+    if (admitted === null) {
+      socket.destroy();
+      return;
+    }
+    acceptor.register(new HttpConnection(admitted, socket, peer, null));
+    // A socket paused after its PROXY header, with the bytes read past it put back: the sniff reads those first.
+    sniffPreface(socket, route);
   };
   if (listener.proxyProtocol === 'off') {
     // No header to read: admitted at accept.
     accepting.on('connection', (socket: Socket) => {
       socket.on('error', ignoreError); // until its connection has one of its own
       const peer = peerOf(socket);
-      const admitted = acceptor.admit(peer, listener);
-      if (admitted === null) {
-        socket.destroy();
-        return;
-      }
-      acceptor.register(new HttpConnection(admitted, socket, peer, null));
-      sniffPreface(socket, route);
+      serve(socket, peer, acceptor.admit(peer, listener));
     });
     return new Set();
   }
   const next: AfterHeader = (socket, peer) => {
     const held = takeHeld(socket);
-    const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
-    if (admitted === null) {
-      socket.destroy();
-      return;
-    }
-    acceptor.register(new HttpConnection(admitted, socket, peer, null));
-    // Paused after its PROXY header, with the bytes read past it put back: the sniff reads those first.
-    sniffPreface(socket, route);
+    serve(socket, peer, held === undefined ? null : acceptor.admit(peer, listener, held.hold));
   };
   accepting.on('connection', (socket: Socket) => {
     socket.on('error', ignoreError); // until its connection has one of its own
@@ -539,7 +535,12 @@ const CLIENT_ERRORS: Readonly<Record<string, [number, string, HttpErrorReason]>>
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout'],
 };
 
-function onClientError(err: NodeJS.ErrnoException, socket: Socket, context: HttpListenContext, headers: string): void {
+/** The header naming the server (`--http-server-header`), as a raw header line, for answers written without node:http. */
+function serverHeaderLine(context: HttpListenContext): string {
+  return `${context.http.serverHeader}: ${context.serverId}\r\n`;
+}
+
+function onClientError(err: NodeJS.ErrnoException, socket: Socket, context: HttpListenContext): void {
   const code = err.code ?? '';
   const known = CLIENT_ERRORS[code] ?? (code.startsWith('HPE_') ? ([400, 'Bad Request', 'bad_request'] as const) : null);
   if (known === null || !socket.writable) {
@@ -549,5 +550,5 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket, context: Http
   const [status, text, reason] = known;
   context.monitor.refused(reason);
   context.logger.warn({ connId: httpConnectionOf(socket)?.id, status, reason, errorCode: code }, 'http request refused');
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n${headers}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n${serverHeaderLine(context)}\r\n`);
 }
