@@ -10,8 +10,8 @@ import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createEchoServer, type EchoServer, type EchoServerOptions } from '../../src/index.js';
-import { poll } from '../../testkit/wait.js';
 import { HOST } from '../../testkit/clients.js';
+import { drainDuringRequest } from '../../testkit/h2.js';
 
 async function started(options: EchoServerOptions): Promise<{ server: EchoServer; port: number }> {
   const server = createEchoServer(options);
@@ -191,21 +191,9 @@ describe('http connection limits', { timeout: 20_000 }, () => {
     const session = connectHttp2(`https://${HOST}:${port}`, { rejectUnauthorized: false });
     session.on('error', () => {});
     await once(session, 'remoteSettings');
-    const goaway = once(session, 'goaway');
-    const inFlight = h2get(session, '/?delay=400');
-    // The request is at the server (its connection counted a request) before the drain begins.
-    await poll(
-      () => server.connectionsSnapshot().some((connection) => (connection.http?.requests ?? 0) > 0),
-      5000,
-      'the request at the server',
-    );
-    const closed = server.close();
-    const [code] = (await goaway) as [number];
-    assert.equal(code, constants.NGHTTP2_NO_ERROR);
-    const result = await inFlight;
+    const { goawayCode, result } = await drainDuringRequest(server, session, () => h2get(session, '/?delay=400'));
+    assert.equal(goawayCode, constants.NGHTTP2_NO_ERROR);
     assert.ok('status' in result && result.status === 200, JSON.stringify(result));
-    await once(session, 'close');
-    await closed;
   });
 });
 

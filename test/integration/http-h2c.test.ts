@@ -13,7 +13,7 @@ import { createEchoServer, createMetrics, type EchoServer, type EchoServerOption
 import type { EchoDocument } from '../../src/http/document.js';
 import { prefaceVerdict } from '../../src/transports/http.js';
 import { HOST } from '../../testkit/clients.js';
-import { floodResets } from '../../testkit/h2-flood.js';
+import { drainDuringRequest, floodResets } from '../../testkit/h2.js';
 import { curl } from '../../testkit/curl.js';
 import { metric } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
@@ -240,19 +240,9 @@ describe('h2c: drain and PROXY', () => {
     const { server, url } = await started({ listeners: [{ protocol: 'http', host: HOST, port: 0 }] });
     const session = h2c(url);
     await once(session, 'remoteSettings');
-    const goaway = once(session, 'goaway');
-    const inFlight = h2request(session, '/?delay=300');
-    await poll(
-      () => server.connectionsSnapshot().some((connection) => (connection.http?.requests ?? 0) > 0),
-      5000,
-      'the request at the server',
-    );
-    const closed = server.close();
-    const [code] = (await goaway) as [number];
-    assert.equal(code, h2.NGHTTP2_NO_ERROR);
-    assert.equal((await inFlight).status, 200);
-    await once(session, 'close');
-    await closed;
+    const { goawayCode, result } = await drainDuringRequest(server, session, () => h2request(session, '/?delay=300'));
+    assert.equal(goawayCode, h2.NGHTTP2_NO_ERROR);
+    assert.equal(result.status, 200);
   });
 
   it('reads a PROXY v2 header, then the preface: HTTP/2 for the client the header names', async () => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Registry } from 'prom-client';
 import { createEchoServer, createMetrics, type EchoServer } from '../../src/index.js';
 import { HOST } from '../../testkit/clients.js';
-import { floodResets } from '../../testkit/h2-flood.js';
+import { floodResets } from '../../testkit/h2.js';
 import { metric } from '../../testkit/echod-process.js';
 import { parsePrometheus } from '../../testkit/prometheus.js';
 import { RecordingLogger } from '../../testkit/recording-logger.js';

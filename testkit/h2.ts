@@ -1,11 +1,11 @@
 /**
- * An HTTP/2 rapid-reset flood (CVE-2023-44487's shape) from one client session: streams opened
- * and cancelled right after their HEADERS, in batches, until the server sends GOAWAY or closes
- * the session, or `max` streams were sent. Bounded in count; stops by itself. Used against
- * https (h2) and http (h2c) listeners alike.
+ * HTTP/2 scenarios run against https (h2) and http (h2c) listeners alike: a rapid-reset flood,
+ * and a drain while a stream is in flight.
  */
 import { once } from 'node:events';
 import { constants as h2, type ClientHttp2Session } from 'node:http2';
+import type { EchoServer } from '../src/index.js';
+import { poll } from './wait.js';
 
 export interface FloodResult {
   /** Streams opened (and reset) before the session ended. */
@@ -23,6 +23,11 @@ export interface FloodOptions {
   between?: (sent: number) => Promise<void>;
 }
 
+/**
+ * A rapid-reset flood (CVE-2023-44487's shape) from one client session: streams opened and
+ * cancelled right after their HEADERS, in batches, until the server sends GOAWAY or closes the
+ * session, or `max` streams were sent. Bounded in count; stops by itself.
+ */
 export async function floodResets(session: ClientHttp2Session, options: FloodOptions = {}): Promise<FloodResult> {
   const { max = 1000, batch = 20, between = () => new Promise<void>((resolve) => setImmediate(resolve)) } = options;
   let goawayCode: number | null = null;
@@ -41,4 +46,30 @@ export async function floodResets(session: ClientHttp2Session, options: FloodOpt
   }
   await closed;
   return { sent, goawayCode };
+}
+
+/**
+ * Starts `request` on `session` (connected, its settings received), waits until the server has
+ * counted it, then closes `server` (drain): returns the GOAWAY's code and the request's outcome
+ * once the session has closed and the drain has ended.
+ */
+export async function drainDuringRequest<T>(
+  server: EchoServer,
+  session: ClientHttp2Session,
+  request: () => Promise<T>,
+): Promise<{ goawayCode: number; result: T }> {
+  const goaway = once(session, 'goaway');
+  const inFlight = request();
+  // The request is at the server (its connection counted a request) before the drain begins.
+  await poll(
+    () => server.connectionsSnapshot().some((connection) => (connection.http?.requests ?? 0) > 0),
+    5000,
+    'the request at the server',
+  );
+  const closed = server.close();
+  const [goawayCode] = (await goaway) as [number];
+  const result = await inFlight;
+  await once(session, 'close');
+  await closed;
+  return { goawayCode, result };
 }
