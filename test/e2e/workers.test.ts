@@ -161,6 +161,16 @@ describe('echod --workers', () => {
     return Promise.all(served.map((client) => echod.openOf(client)));
   }
 
+  /** A pool that has echoed CLIENTS connections, all closed, served by every worker (so its totals are sums). */
+  async function poolAfterTraffic(): Promise<Pool & { traffic: Awaited<ReturnType<typeof exchange>> }> {
+    const pool = await startPool('node');
+    const traffic = await exchange(pool.port, CLIENTS);
+    await untilClosed(pool.echod, CLIENTS);
+    const opened = await servedBy(pool.echod, traffic.clients);
+    assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
+    return { ...pool, traffic };
+  }
+
   /**
    * At least `count` new connections, and more (up to SPREAD_MAX) until `spread(served)` holds:
    * round-robin spreads any `count` of them, SO_REUSEPORT's hash may need a few more.
@@ -243,11 +253,7 @@ describe('echod --workers', () => {
       '/stats on the primary sums the workers: workers 2, connection and line totals equal the traffic',
       { timeout: TEST_TIMEOUT_MS },
       reporting(pools, async () => {
-        const { echod, port, adminPort } = await startPool('node');
-        const traffic = await exchange(port, CLIENTS);
-        await untilClosed(echod, CLIENTS);
-        const opened = await servedBy(echod, traffic.clients);
-        assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
+        const { adminPort, traffic } = await poolAfterTraffic();
 
         const body = await stats(adminPort);
         assert.equal(body.workers, WORKERS);
@@ -266,11 +272,7 @@ describe('echod --workers', () => {
       '/metrics on the primary: echod_lines_total summed over the workers, echod_build_info once',
       { timeout: TEST_TIMEOUT_MS },
       reporting(pools, async () => {
-        const { echod, port, adminPort } = await startPool('node');
-        const traffic = await exchange(port, CLIENTS);
-        await untilClosed(echod, CLIENTS);
-        const opened = await servedBy(echod, traffic.clients);
-        assert.equal(new Set(opened.map((line) => line.worker)).size, WORKERS, 'both workers served, so the totals are sums');
+        const { adminPort, traffic } = await poolAfterTraffic();
 
         const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
         assert.equal(metric(scrape, 'echod_lines_total'), traffic.lines);
