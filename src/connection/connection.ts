@@ -94,8 +94,10 @@ export const ConnectionFlag = {
   forced: 1,
   /** `--accept-then-hang`: never read, never echo. */
   hanging: 2,
+  /** Our FIN is on its way (see `endOutput()`): input read from now on is discarded. */
+  finished: 4,
   /** The first bit a transport may use for itself. */
-  transport: 4,
+  transport: 8,
 } as const;
 
 /** What only an ending connection has (see `Connection.ending`). */
@@ -212,7 +214,7 @@ export abstract class Connection implements Expirable, ShapedSink {
   protected abstract write(data: Buffer): boolean;
   protected abstract pauseReading(): void;
   protected abstract resumeReading(): void;
-  /** Sends FIN once everything written has gone out; from now on input is discarded. */
+  /** Sends FIN once everything written has gone out, and keeps reading so the peer's FIN is seen. */
   protected abstract finish(): void;
   /** Tears the connection down at once; the transport reports 'closed' afterwards. */
   protected abstract destroyTransport(): void;
@@ -244,6 +246,16 @@ export abstract class Connection implements Expirable, ShapedSink {
   /** Bytes of an unfinished line held for this connection. */
   get pendingBytes(): number {
     return this.framer?.pendingBytes ?? 0;
+  }
+
+  /**
+   * Every chunk the transport reads, on every transport: echoed until our FIN (also while a
+   * close waits for delayed echo to go out), then discarded within its budget (`discarded()`).
+   */
+  receive(chunk: Buffer): void {
+    if ((this.flags & ConnectionFlag.finished) !== 0) this.discarded(chunk.length);
+    else if (this.context.logMessages) this.echoLogged(chunk);
+    else this.echo(chunk);
   }
 
   /** The byte path: the framer's verdict on one chunk, echoed in one write. */
@@ -362,27 +374,38 @@ export abstract class Connection implements Expirable, ShapedSink {
     const extras = this.extras;
     if (extras === null) {
       if (tail.length > 0) this.write(tail);
-      this.finish();
+      this.endOutput();
       return;
     }
     // A close-after fault ends the stream where the limit fell: no unfinished line after it.
     if (reason === 'fault_close_after') {
       extras.shaper?.dispose();
-      this.finish();
+      this.endOutput();
       return;
     }
     const shaped = tail.length === 0 || extras.prefix === null ? tail : prefixLines(tail, extras.prefix);
     const shaper = extras.shaper;
     if (shaper === null) {
       if (shaped.length > 0) this.writeNow(shaped);
-      this.finish();
+      this.endOutput();
       return;
     }
     // Delayed or throttled echo still waiting goes out first, in order (the drain deadline bounds it).
     if (shaped.length > 0) shaper.send(shaped, 0);
     shaper.whenEmpty(() => {
-      if (this.state === 'closing') this.finish();
+      if (this.state === 'closing') this.endOutput();
     });
+  }
+
+  /**
+   * Our FIN: from here on input is discarded, on every transport. Lines that came while a close
+   * waited for delayed echo were echoed; an unfinished one left now is dropped and counted.
+   */
+  private endOutput(): void {
+    this.flags |= ConnectionFlag.finished;
+    const rest = this.framer?.flush();
+    if (rest !== undefined && rest.length > 0) this.endingRecord().discardedTailBytes += rest.length;
+    this.finish();
   }
 
   /** Destroys the connection at once, keeping the first reason given. */

@@ -103,16 +103,10 @@ export class BunConnection extends Connection {
     return { address: this.socket.localAddress ?? '', port: this.socket.localPort ?? 0 };
   }
 
-  /** Called for every chunk Bun reads. */
-  receive(chunk: Buffer): void {
+  /** Called for every chunk Bun reads: counted, then the same rule as every transport. */
+  override receive(chunk: Buffer): void {
     this.received += chunk.length;
-    if (this.state !== 'open') {
-      // Closing: read and discard until the peer finishes (within a budget).
-      this.discarded(chunk.length);
-      return;
-    }
-    if (this.context.logMessages) this.echoLogged(chunk);
-    else this.echo(chunk);
+    super.receive(chunk);
   }
 
   /** Bun's drain: the kernel has room again. */

@@ -10,7 +10,7 @@
 import { once } from 'node:events';
 import { type Socket, createServer } from 'node:net';
 import { type SecureContextOptions, type Server as TlsServer, type TLSSocket, createServer as createTlsServer } from 'node:tls';
-import { ConnectionFlag, type TlsInfo } from '../connection/connection.js';
+import type { TlsInfo } from '../connection/connection.js';
 import type { TlsSettings } from '../config/options.js';
 import type { Logger } from '../core/log.js';
 import { parseProxyHeader } from '../core/proxy-protocol.js';
@@ -65,9 +65,6 @@ class AddressCache {
 /** A TLS handshake that takes longer than this is abandoned (`tls_error`). */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** NodeConnection's own `flags` bit: our side has ended (`finish()`). */
-const DISCARDING = ConnectionFlag.transport;
-
 export class NodeConnection extends SocketConnection {
   constructor(admission: Admission, socket: Socket, peer: Peer) {
     super(admission, socket, peer);
@@ -77,11 +74,6 @@ export class NodeConnection extends SocketConnection {
     socket.on('end', onEnd);
     socket.on('drain', onDrain);
     socket.on('close', onClose);
-  }
-
-  /** Our side has ended (`finish()`): what is read from now on is discarded, see `receive()`. */
-  get discarding(): boolean {
-    return (this.flags & DISCARDING) !== 0;
   }
 
   protected write(data: Buffer): boolean {
@@ -100,7 +92,6 @@ export class NodeConnection extends SocketConnection {
     const socket = this.socket;
     // Keep reading (and discarding) so the peer's FIN is seen and the kernel never has
     // unread data to answer with a reset that could cost the peer its last echoes.
-    this.flags |= DISCARDING;
     socket.end();
     socket.resume();
   }
@@ -116,15 +107,10 @@ function connectionOf(socket: Socket): NodeConnection {
   return (socket as ConnectionSocket)[kConnection] as NodeConnection;
 }
 
-/** Bytes the client sent, however they were read: echoed, or after our FIN discarded within its budget. */
+/** Bytes the client sent, however they were read (see `Connection.receive()`). */
 function receive(connection: NodeConnection, chunk: Buffer): void {
-  if (connection.discarding) {
-    connection.discarded(chunk.length);
-    return;
-  }
   try {
-    if (connection.context.logMessages) connection.echoLogged(chunk);
-    else connection.echo(chunk);
+    connection.receive(chunk);
   } catch (err) {
     connection.fail(err);
   }

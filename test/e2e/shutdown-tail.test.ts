@@ -11,6 +11,9 @@ const TEST_TIMEOUT_MS = 20_000;
 const LINES = 'abc\n';
 const TAIL = 'partial';
 const IDLE_MS = 300;
+/** Long enough that the client's later bytes surely arrive while echod's close waits for the delayed echo. */
+const DELAY_MS = 2_000;
+const LATE_LINE = 'after-close\n';
 
 describe('the unterminated tail at a close echod starts', () => {
   for (const runtime of RUNTIMES) {
@@ -51,6 +54,36 @@ describe('the unterminated tail at a close echod starts', () => {
           assert.equal(closed.bytesIn, LINES.length + TAIL.length);
           assert.equal(closed.bytesOut, LINES.length);
           assert.deepEqual(await echod.exited(), { code: 0, signal: null });
+        }),
+      );
+
+      it(
+        'SIGTERM while delayed echo is still held: lines that arrive before our FIN are echoed, the unfinished one is dropped and counted',
+        { timeout: TEST_TIMEOUT_MS },
+        reporting(processes, async () => {
+          const { echod, port } = await start(['--delay', `${DELAY_MS}ms`]);
+          const client = await Client.connect(port);
+          clients.push(client);
+          const { connId } = await echod.openOf(client);
+          await client.write(LINES);
+          const read = (): number =>
+            echod
+              .all('message received')
+              .filter((line) => line.connId === connId)
+              .reduce((sum, line) => sum + (line.bytes as number), 0);
+          await echod.until(() => read() === LINES.length, 'echod to read the first line');
+          echod.signal('SIGTERM');
+          await echod.line('shutting down');
+          // The close has begun; our FIN waits for the held echo. What comes meanwhile was sent before it.
+          await client.write(LATE_LINE + TAIL);
+          await echod.until(() => read() === LINES.length + LATE_LINE.length + TAIL.length, 'echod to read the late bytes');
+          assert.equal((await client.readToEnd()).toString(), LINES + LATE_LINE, 'both complete lines, in order; not the fragment');
+          const closed = await echod.closeOf(client);
+          assert.equal(closed.reason, 'shutdown');
+          assert.equal(closed.discardedTailBytes, TAIL.length);
+          assert.equal(closed.bytesIn, LINES.length + LATE_LINE.length + TAIL.length);
+          assert.equal(closed.bytesOut, LINES.length + LATE_LINE.length);
+          assert.equal(closed.lines, 2);
         }),
       );
 
