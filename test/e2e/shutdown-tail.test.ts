@@ -15,6 +15,14 @@ const IDLE_MS = 300;
 const DELAY_MS = 2_000;
 const LATE_LINE = 'after-close\n';
 
+/** What echod has read from connection `connId` so far, from its debug `message received` lines. */
+function bytesRead(echod: EchodProcess, connId: unknown): number {
+  return echod
+    .all('message received')
+    .filter((line) => line.connId === connId)
+    .reduce((sum, line) => sum + (line.bytes as number), 0);
+}
+
 describe('the unterminated tail at a close echod starts', () => {
   for (const runtime of RUNTIMES) {
     describe(`under ${runtime}`, () => {
@@ -31,12 +39,7 @@ describe('the unterminated tail at a close echod starts', () => {
         const { connId } = await echod.openOf(client);
         await client.write(LINES + TAIL);
         assert.equal(await client.readText(LINES), LINES);
-        const read = (): number =>
-          echod
-            .all('message received')
-            .filter((line) => line.connId === connId)
-            .reduce((sum, line) => sum + (line.bytes as number), 0);
-        await echod.until(() => read() === LINES.length + TAIL.length, 'echod to read the tail');
+        await echod.until(() => bytesRead(echod, connId) === LINES.length + TAIL.length, 'echod to read the tail');
         return client;
       }
 
@@ -66,17 +69,13 @@ describe('the unterminated tail at a close echod starts', () => {
           clients.push(client);
           const { connId } = await echod.openOf(client);
           await client.write(LINES);
-          const read = (): number =>
-            echod
-              .all('message received')
-              .filter((line) => line.connId === connId)
-              .reduce((sum, line) => sum + (line.bytes as number), 0);
-          await echod.until(() => read() === LINES.length, 'echod to read the first line');
+          await echod.until(() => bytesRead(echod, connId) === LINES.length, 'echod to read the first line');
           echod.signal('SIGTERM');
           await echod.line('shutting down');
           // The close has begun; our FIN waits for the held echo. What comes meanwhile was sent before it.
           await client.write(LATE_LINE + TAIL);
-          await echod.until(() => read() === LINES.length + LATE_LINE.length + TAIL.length, 'echod to read the late bytes');
+          const late = LINES.length + LATE_LINE.length + TAIL.length;
+          await echod.until(() => bytesRead(echod, connId) === late, 'echod to read the late bytes');
           assert.equal((await client.readToEnd()).toString(), LINES + LATE_LINE, 'both complete lines, in order; not the fragment');
           const closed = await echod.closeOf(client);
           assert.equal(closed.reason, 'shutdown');
