@@ -3,9 +3,10 @@
  * per-connection events are counted when they happen (open, close, reject), and the byte and
  * line totals are read from the server's own counters when Prometheus scrapes.
  *
- * The connection, byte, line and udp series carry a `listener` label (its URL as echod logs it,
- * `tcp://127.0.0.1:7`), as haproxy labels per frontend: listeners are few, so the series stay
- * few, and a sum without the label is the server's total.
+ * The connection, refusal, duration, byte, line, TLS and udp series carry a `listener` label
+ * (its URL as echod logs it, `tcp://127.0.0.1:7`), as haproxy labels per frontend: listeners are
+ * few, so the series stay few, and a sum without the label is the server's total. Every bound
+ * listener shows its series from the start (at 0), so dashboards and alerts need no absent().
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EchoServer } from '../server/server.js';
@@ -32,6 +33,8 @@ const DURATION_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 
 const HANDSHAKE_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 /** The versions echod negotiates (--tls-min-version): each shows from the start, at 0. */
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+/** The listener protocols whose connections begin with a TLS handshake echod times. */
+const TLS_PROTOCOLS: ReadonlySet<string> = new Set(['tls', 'https']);
 
 /**
  * Registers echod's series for `server` and returns the registry. See docs/metrics.md for
@@ -57,6 +60,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   /** The listeners connections are counted on (udp ones have their own series). */
   const isStream = (listener: ListenerStats): boolean => listener.protocol !== 'udp';
   const streamListeners = (): ListenerStats[] => stats().listeners.filter(isStream);
+  /** The listeners that complete TLS handshakes: tls, and https (whose wss upgrades ride on them). */
+  const tlsListeners = (): ListenerStats[] => stats().listeners.filter((listener) => TLS_PROTOCOLS.has(listener.protocol));
 
   const logLinesDropped = options.logLinesDropped;
   if (logLinesDropped !== undefined) {
@@ -115,48 +120,55 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
     'Connections accepted and served, by listener (rejected ones not included).',
     (listener) => listener.total,
   );
+  // Counted as they happen; each bound listener's series show at 0 until then (collect()).
   const closed = new Counter({
     name: 'echod_connections_closed_total',
-    help: 'Connections closed, by reason (client_closed, reset, line_too_long, idle_timeout, write_stalled, shutdown, fault_close_after, error, worker_exit) and listener.',
+    help: `Connections closed, by reason (${CLOSE_REASONS.join(', ')}) and listener.`,
     labelNames: ['reason', 'listener'],
     registers,
     collect() {
-      // Every reason shows (at 0) on every listener once it is bound, so alerts need no absent().
       for (const listener of streamListeners()) for (const reason of CLOSE_REASONS) this.inc({ reason, listener: listener.url }, 0);
     },
   });
   const forced = new Counter({
     name: 'echod_connections_forced_total',
-    help: 'Closing connections destroyed because they did not finish within --drain-timeout.',
+    help: 'Closing connections destroyed because they did not finish within --drain-timeout, by listener.',
+    labelNames: ['listener'],
     registers,
+    collect() {
+      for (const listener of streamListeners()) this.inc({ listener: listener.url }, 0);
+    },
   });
   const rejected = new Counter({
     name: 'echod_connections_rejected_total',
-    help: 'Connections refused before being served, by reason (max_connections, max_connections_per_ip, proxy_protocol_error, tls_error, fault_refused, not_listening).',
-    labelNames: ['reason'],
+    help: `Connections refused before being served, by reason (${REJECT_REASONS.join(', ')}) and listener.`,
+    labelNames: ['reason', 'listener'],
     registers,
+    collect() {
+      for (const listener of streamListeners()) for (const reason of REJECT_REASONS) this.inc({ reason, listener: listener.url }, 0);
+    },
   });
-  const duration = new Histogram({
+  const duration = zeroedHistogram({
     name: 'echod_connection_duration_seconds',
-    help: 'How long connections stayed open, observed when they close.',
+    help: 'How long connections stayed open, observed when they close, by listener.',
     buckets: DURATION_BUCKETS_SECONDS,
-    registers,
+    listeners: streamListeners,
   });
   const handshakes = new Counter({
     name: 'echod_tls_handshakes_total',
-    help: `TLS handshakes completed on tls listeners, by protocol version (${TLS_VERSIONS.join(', ')}).`,
-    labelNames: ['version'],
+    help: `TLS handshakes completed on tls and https listeners, by protocol version (${TLS_VERSIONS.join(', ')}) and listener.`,
+    labelNames: ['version', 'listener'],
     registers,
+    collect() {
+      for (const listener of tlsListeners()) for (const version of TLS_VERSIONS) this.inc({ version, listener: listener.url }, 0);
+    },
   });
-  const handshakeDuration = new Histogram({
+  const handshakeDuration = zeroedHistogram({
     name: 'echod_tls_handshake_duration_seconds',
-    help: 'How long completed TLS handshakes on tls listeners took.',
+    help: 'How long completed TLS handshakes on tls and https listeners took, by listener.',
     buckets: HANDSHAKE_BUCKETS_SECONDS,
-    registers,
+    listeners: tlsListeners,
   });
-  // Every reason shows from the start (at 0), so dashboards and alerts need no absent().
-  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
-  for (const version of TLS_VERSIONS) handshakes.inc({ version }, 0);
 
   perListener('echod_bytes_received_total', 'Bytes received from clients, by listener.', (listener) => listener.bytesReceived);
   perListener('echod_bytes_sent_total', 'Bytes echoed back to clients, by listener.', (listener) => listener.bytesSent);
@@ -191,18 +203,50 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
 
   // The http and https listeners' series (echod_http_*, echod_websocket_*), from server.http's events.
   registerHttpMetrics(registry, server.http);
-  server.on('connection', (_id, _address, _port, tls) => {
+  server.on('connection', (_id, _address, _port, tls, listener) => {
     if (tls?.handshakeMs === undefined) return;
-    handshakes.inc({ version: tls.version ?? 'unknown' });
-    handshakeDuration.observe(tls.handshakeMs / 1000);
+    handshakes.inc({ version: tls.version ?? 'unknown', listener });
+    handshakeDuration.observe(listener, tls.handshakeMs / 1000);
   });
-  server.on('reject', (reason) => rejected.inc({ reason }));
+  server.on('reject', (reason, _address, listener) => rejected.inc({ reason, listener }));
   server.on('connectionClose', (summary) => {
-    closed.inc({ reason: summary.reason, listener: summary.listener });
-    if (summary.forced) forced.inc();
-    duration.observe(summary.durationMs / 1000);
+    const { listener } = summary;
+    closed.inc({ reason: summary.reason, listener });
+    if (summary.forced) forced.inc({ listener });
+    duration.observe(listener, summary.durationMs / 1000);
   });
   return registry;
+
+  /**
+   * A histogram labelled by listener, observed as events happen, each of `listeners()` shown
+   * with zero observations until its first. prom-client's zero() resets a series, so it is
+   * given only to listeners not yet observed.
+   */
+  function zeroedHistogram(spec: { name: string; help: string; buckets: number[]; listeners: () => ListenerStats[] }): {
+    observe(listener: string, seconds: number): void;
+  } {
+    const shown = new Set<string>();
+    const histogram = new Histogram({
+      name: spec.name,
+      help: spec.help,
+      buckets: spec.buckets,
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        for (const { url } of spec.listeners()) {
+          if (shown.has(url)) continue;
+          shown.add(url);
+          this.zero({ listener: url });
+        }
+      },
+    });
+    return {
+      observe(listener, seconds) {
+        shown.add(listener);
+        histogram.observe({ listener }, seconds);
+      },
+    };
+  }
 
   /** A counter per stream listener, read from the server at scrape time (it only ever grows). */
   function perListener(name: string, help: string, read: (listener: ListenerStats) => number): void {

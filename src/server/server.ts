@@ -29,18 +29,21 @@ export type { ConnectionSnapshot, ConnectionSummary };
 export interface EchoServerEvents {
   /** The state changed (readiness turns false on `stopping`). */
   state: [state: ServerState];
-  /** A connection was accepted and is being served (`tls`: what its handshake negotiated, on tls listeners). */
-  connection: [id: number, remoteAddress: string, remotePort: number, tls: TlsInfo | null];
+  /**
+   * A connection was accepted and is being served (`tls`: what its handshake negotiated, on tls
+   * and https listeners; `listener`: its listener's URL, as `connectionClose`'s summary names it).
+   */
+  connection: [id: number, remoteAddress: string, remotePort: number, tls: TlsInfo | null, listener: string];
   /** A connection closed, with everything counted for it. */
   connectionClose: [summary: ConnectionSummary];
-  /** A connection was refused as soon as it was accepted. */
-  reject: [reason: RejectReason, remoteAddress: string];
+  /** A connection was refused before it was served, by the listener that accepted it (its URL). */
+  reject: [reason: RejectReason, remoteAddress: string, listener: string];
 }
 
 /** Raw mode's framer keeps no state: one serves every connection. */
 const RAW_FRAMER = new RawFramer();
 
-export class EchoServer extends EventEmitter<EchoServerEvents> implements Acceptor {
+export class EchoServer extends EventEmitter<EchoServerEvents> {
   readonly options: Readonly<ResolvedOptions>;
   /** What http and https listeners answer and refuse, request by request (metrics listen here). */
   readonly http = new HttpMonitor();
@@ -150,14 +153,13 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
       const tls = await startTls(this.options.tls);
       const context = {
         options: this.options,
-        acceptor: this,
         tls,
         monitor: this.http,
         udpCounters: (config: ResolvedListener) => this.ledger.udpCounters(config),
         udpDrops: (config: ResolvedListener) => this.ledger.udpDrops(config),
       };
       for (const config of this.options.listeners) {
-        const listener = await bindListener(config, context);
+        const listener = await bindListener(config, { ...context, acceptor: this.acceptorFor(config) });
         this.bound.push(listener);
         // Named from now on (it may accept before listen() resolves): the URL with the bound
         // port (port 0 resolved), an inherited socket by its bound address and fd.
@@ -239,6 +241,22 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   }
 
   /**
+   * The Acceptor `config`'s transport is given: the server's own methods, with the refusals
+   * before admission (at accept, after a PROXY header, in a TLS handshake) booked to `config`
+   * as admit()'s are, so every refusal names its listener.
+   */
+  private acceptorFor(config: ResolvedListener): Acceptor {
+    return {
+      admit: (peer, listener, hold) => this.admit(peer, listener, hold),
+      register: (connection) => this.register(connection),
+      refuse: (reason, peer, detail) => this.refuse(reason, peer, detail, config),
+      hold: (peer) => this.hold(peer, config),
+      identify: (hold, peer) => this.identify(hold, peer, config),
+      release: (hold) => this.release(hold),
+    };
+  }
+
+  /**
    * @internal The transports' question: may this client be served? Null closes it at once.
    * With `hold`, the slot it claimed at accept becomes the connection's (see admission.ts).
    */
@@ -249,28 +267,28 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
     const starting = this.stateValue === 'idle' && this.starting !== null;
     if (!starting && this.stateValue !== 'listening' && this.stateValue !== 'stopping') {
       if (hold !== undefined) this.admission.release(hold);
-      return this.reject('not_listening', peer); // accepted by the kernel just before the listener closed
+      return this.reject('not_listening', peer, listener); // accepted by the kernel just before the listener closed
     }
     const refuseRate = listener.faults?.refuseRate ?? 0;
     const refused =
       hold === undefined ? this.admission.admitNow(peer.address, refuseRate) : this.admission.admit(hold, peer.address, refuseRate);
-    if (refused !== null) return this.reject(refused, peer);
+    if (refused !== null) return this.reject(refused, peer, listener);
     // Both start shared: a raw framer holds nothing; a line connection takes a framer of its own when it first holds part of a line.
     const framer: Framer | null = listener.mode === 'raw' ? RAW_FRAMER : null;
     return { id: this.nextId++, framer, context: this.context, listener: this.ledger.label(listener), faults: listener.faults };
   }
 
-  /** @internal A socket is taken on before it can be admitted (PROXY header, TLS handshake), if there is room. */
-  hold(peer: Peer): Hold | null {
+  /** @internal A socket `listener` accepted is taken on before it can be admitted (PROXY header, TLS handshake), if there is room. */
+  hold(peer: Peer, listener: ResolvedListener): Hold | null {
     const slot = this.admission.hold(peer.address);
-    return typeof slot === 'string' ? this.reject(slot, peer) : slot;
+    return typeof slot === 'string' ? this.reject(slot, peer, listener) : slot;
   }
 
   /** @internal A held socket's PROXY header named its client: its slot moves to the client's address, if that has room. */
-  identify(hold: Hold, peer: Peer): boolean {
+  identify(hold: Hold, peer: Peer, listener: ResolvedListener): boolean {
     const refused = this.admission.identify(hold, peer.address);
     if (refused === null) return true;
-    this.reject(refused, peer);
+    this.reject(refused, peer, listener);
     return false;
   }
 
@@ -280,21 +298,21 @@ export class EchoServer extends EventEmitter<EchoServerEvents> implements Accept
   }
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */
-  refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void {
+  refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string, listener: ResolvedListener): void {
     this.ledger.refused(reason, peer, detail);
-    this.emit('reject', reason, peer.address);
+    this.emit('reject', reason, peer.address, this.ledger.label(listener));
   }
 
   /** @internal A transport built an admitted connection. Accepted while stopping: served, then drained with the others. */
   register(connection: Connection): void {
     this.ledger.opened(connection);
-    this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort, connection.tls);
+    this.emit('connection', connection.id, connection.remoteAddress, connection.remotePort, connection.tls, connection.listener);
     addExtras(connection, this.options);
   }
 
-  private reject(reason: AdmissionRejection | 'not_listening', peer: Peer): null {
+  private reject(reason: AdmissionRejection | 'not_listening', peer: Peer, listener: ResolvedListener): null {
     this.ledger.rejected(reason, peer);
-    this.emit('reject', reason, peer.address);
+    this.emit('reject', reason, peer.address, this.ledger.label(listener));
     return null;
   }
 

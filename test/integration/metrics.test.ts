@@ -156,16 +156,16 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     for (const reason of CLOSE_REASONS) {
       assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), closedBy[reason] ?? 0, `closed, reason ${reason}`);
     }
-    assert.equal(scrape.value('echod_connections_rejected_total', { reason: 'max_connections' }), 1);
-    assert.equal(scrape.value('echod_connections_rejected_total', { reason: 'max_connections_per_ip' }), 0);
-    assert.equal(scrape.value('echod_connections_forced_total'), 0);
+    assert.equal(scrape.value('echod_connections_rejected_total', at({ reason: 'max_connections' })), 1);
+    assert.equal(scrape.value('echod_connections_rejected_total', at({ reason: 'max_connections_per_ip' })), 0);
+    assert.equal(scrape.value('echod_connections_forced_total', at()), 0);
     assert.equal(scrape.value('echod_bytes_received_total', at()), received);
     assert.equal(scrape.value('echod_bytes_sent_total', at()), sent);
     assert.equal(scrape.value('echod_lines_total', at()), lines);
     assert.equal(scrape.value('echod_internal_errors_total'), 0);
-    assert.equal(scrape.value('echod_connection_duration_seconds_count'), 5, 'one observation per closed connection');
-    assert.equal(scrape.value('echod_connection_duration_seconds_bucket', { le: '+Inf' }), 5);
-    const durationSum = scrape.value('echod_connection_duration_seconds_sum');
+    assert.equal(scrape.value('echod_connection_duration_seconds_count', at()), 5, 'one observation per closed connection');
+    assert.equal(scrape.value('echod_connection_duration_seconds_bucket', at({ le: '+Inf' })), 5);
+    const durationSum = scrape.value('echod_connection_duration_seconds_sum', at());
     assert.ok(durationSum > 0 && durationSum <= 5 * elapsedSeconds, `duration sum ${durationSum} s within the test's ${elapsedSeconds} s`);
     assert.equal(scrape.value('echod_ready'), 1);
     assert.equal(scrape.value('echod_connections_limit'), MAX_CONNECTIONS);
@@ -186,9 +186,10 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     for (const reason of CLOSE_REASONS)
       assert.equal(scrape.value('echod_connections_closed_total', at({ reason })), 0, `closed, reason ${reason}`);
     for (const reason of REJECT_REASONS)
-      assert.equal(scrape.value('echod_connections_rejected_total', { reason }), 0, `rejected, reason ${reason}`);
+      assert.equal(scrape.value('echod_connections_rejected_total', at({ reason })), 0, `rejected, reason ${reason}`);
     for (const name of [
       'echod_connections_total',
+      'echod_connections_forced_total',
       'echod_connections_active',
       'echod_bytes_received_total',
       'echod_bytes_sent_total',
@@ -196,7 +197,9 @@ describe('metrics', { timeout: TEST_TIMEOUT_MS }, () => {
     ]) {
       assert.equal(scrape.value(name, at()), 0, name);
     }
-    assert.equal(scrape.value('echod_connection_duration_seconds_count'), 0);
+    assert.equal(scrape.value('echod_connection_duration_seconds_count', at()), 0);
+    assert.equal(scrape.value('echod_connection_duration_seconds_bucket', at({ le: '+Inf' })), 0);
+    assert.equal(scrape.has('echod_tls_handshakes_total'), false, 'no handshake series without a tls or https listener');
     assert.equal(scrape.value('echod_build_info', { version: 'unknown', mode: 'line' }), 1, 'version defaults to unknown');
   });
 
