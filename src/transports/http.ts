@@ -286,7 +286,11 @@ function acceptTls(
       return;
     }
     socket.setNoDelay(spec.noDelay);
-    acceptor.register(new HttpConnection(admitted, socket, peer, tlsInfoOf(socket)));
+    const connection = new HttpConnection(admitted, socket, peer, tlsInfoOf(socket));
+    // Timed from handshakeNext()'s start as on tls listeners: the close line and echod_tls_handshake_* say it.
+    if (connection.tls !== null && held !== undefined && held.handshakeStart >= 0)
+      connection.tls.handshakeMs = Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
+    acceptor.register(connection);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
     const held = endHandshake(socket);
