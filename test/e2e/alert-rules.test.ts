@@ -196,7 +196,12 @@ describe('alert rules: promtool and a real Prometheus', { skip: NO_PROMETHEUS },
           expected,
           'and nothing else is pending or firing',
         );
-        assert.equal(pending.find((s) => s.metric.alertname === 'EchodRefusalsRising')?.metric.reason, 'max_connections');
+        const refusals = pending.filter((s) => s.metric.alertname === 'EchodRefusalsRising');
+        assert.deepEqual(
+          refusals.map((s) => [s.metric.reason, s.metric.listener]),
+          [['max_connections', undefined]],
+          'one alert per reason, summed over the listeners (each listener shows every reason)',
+        );
         assert.equal(pending.find((s) => s.metric.alertname === 'EchodConnectionsNearLimit')?.metric.server_id, 'alerts-lab');
 
         // A drain turns readiness off; held much longer than a drain, that is EchodNotReady.

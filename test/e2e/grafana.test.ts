@@ -90,6 +90,9 @@ const one = (answers: Answers, refId: string): number => {
 };
 const byLabel = (answers: Answers, refId: string, label: string): Record<string, number> =>
   Object.fromEntries((answers[refId] ?? []).map((series) => [series.metric[label] as string, series.value]));
+/** A per-listener answer by the listener's scheme (`tcp`, `tls`): the live echod has one of each stream kind. */
+const byScheme = (answers: Answers, refId: string): Record<string, number> =>
+  Object.fromEntries((answers[refId] ?? []).map((series) => [String(series.metric.listener).replace(/:\/\/.*/, ''), series.value]));
 const positive = (value: number, what: string): void => assert.ok(Number.isFinite(value) && value > 0, `${what} > 0, got ${value}`);
 const zero = (value: number, what: string): void => assert.equal(value, 0, what);
 const finite = (value: number, what: string): void =>
@@ -120,6 +123,12 @@ const EXPECT: Readonly<Record<string, (answers: Answers) => void>> = {
     finite(one(a, 'A'), 'p50');
     finite(one(a, 'B'), 'p99');
   },
+  'Connection duration p99 by listener': (a) => {
+    const p99 = byScheme(a, 'A');
+    assert.deepEqual(Object.keys(p99).sort(), ['tcp', 'tls'], 'one line per stream listener, none for udp');
+    finite(p99.tcp ?? -1, 'tcp p99');
+    finite(p99.tls ?? -1, 'tls p99');
+  },
   'Bytes in range': (a) => {
     positive(one(a, 'A'), 'bytes in');
     positive(one(a, 'B'), 'bytes out');
@@ -144,12 +153,21 @@ const EXPECT: Readonly<Record<string, (answers: Answers) => void>> = {
     zero(reasons.reset ?? -1, 'reset');
     assert.ok(['client_closed', 'line_too_long'].includes(a.A?.[0]?.metric.reason ?? ''), 'sorted, largest first');
   },
-  'Forced closes per second': (a) => zero(one(a, 'A'), 'forced'),
+  'Forced closes per second': (a) => {
+    const forced = byScheme(a, 'A');
+    assert.deepEqual(Object.keys(forced).sort(), ['tcp', 'tls'], 'every stream listener, from start-up');
+    for (const [scheme, value] of Object.entries(forced)) zero(value, `forced on ${scheme}`);
+  },
   'Refusals per second by reason': (a) => {
     const reasons = byLabel(a, 'A', 'reason');
     assert.ok(!('tls_error' in reasons), 'TLS failures are in their own row');
     positive(reasons.max_connections ?? 0, 'max_connections');
     zero(reasons.proxy_protocol_error ?? -1, 'proxy_protocol_error');
+  },
+  'Refusals per second by listener': (a) => {
+    const refusals = byScheme(a, 'A');
+    positive(refusals.tcp ?? 0, 'refusals on tcp, where the limit was hit');
+    zero(refusals.tls ?? -1, 'refusals on tls (its handshake failures are in their own row)');
   },
   'Refusals by reason in range': (a) => {
     const reasons = byLabel(a, 'A', 'reason');
@@ -159,6 +177,16 @@ const EXPECT: Readonly<Record<string, (answers: Answers) => void>> = {
   },
   'TLS handshake failures per second': (a) => positive(one(a, 'A'), 'tls_error'),
   'TLS handshake failures in range': (a) => assert.ok(one(a, 'A') >= TLS_FAILURES, `at least ${TLS_FAILURES}`),
+  'TLS handshakes per second by listener': (a) => {
+    const versions = Object.fromEntries((a.A ?? []).map((series) => [`${series.metric.listener} ${series.metric.version}`, series.value]));
+    assert.equal(Object.keys(versions).length, 2, `the tls listener's two versions only: ${JSON.stringify(versions)}`);
+    assert.ok(
+      (a.A ?? []).every((series) => String(series.metric.listener).startsWith('tls://')),
+      'tls listeners only',
+    );
+    positive(a.A?.find((series) => series.metric.version === 'TLSv1.3')?.value ?? 0, 'TLSv1.3 handshakes');
+  },
+  'TLS handshake duration p99 by listener': (a) => finite(one(a, 'A'), 'handshake p99'),
   'Datagrams per second': (a) => {
     positive(one(a, 'A'), 'received');
     positive(one(a, 'B'), 'echoed');
@@ -316,7 +344,13 @@ describe('Grafana dashboard: every query against a real Prometheus scraping a li
       clients.push(long);
       await long.write(`${'x'.repeat(100)}\n`);
       await long.waitClosed();
-      // Failed TLS handshakes.
+      // A TLS client served, then failed TLS handshakes.
+      const secure = await Client.tls(listenerPort('tls://'));
+      clients.push(secure);
+      await secure.write(LINES[0] as string);
+      assert.equal(await secure.readText(LINES[0] as string), LINES[0]);
+      secure.end();
+      await secure.waitClosed();
       for (let i = 0; i < TLS_FAILURES; i++) {
         const plain = await Client.connect(listenerPort('tls://'));
         clients.push(plain);
@@ -341,10 +375,14 @@ describe('Grafana dashboard: every query against a real Prometheus scraping a li
       // Wait until Prometheus has scraped all of it; query everything at that moment.
       const expected: [string, number][] = [
         // Per-listener series (tcp and tls here): summed without the label, the server's totals.
-        [`sum without (listener) (echod_lines_total${sel})`, LINES.length + MAX_CONNECTIONS],
+        [`sum without (listener) (echod_lines_total${sel})`, LINES.length + 1 + MAX_CONNECTIONS],
         [`sum without (listener) (echod_connections_active${sel})`, MAX_CONNECTIONS],
-        [`echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="max_connections"}`, 1],
-        [`echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="tls_error"}`, TLS_FAILURES],
+        [`sum without (listener) (echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="max_connections"})`, 1],
+        [
+          `sum without (listener) (echod_connections_rejected_total{job="${JOB}", server_id="${SERVER_ID}", reason="tls_error"})`,
+          TLS_FAILURES,
+        ],
+        [`sum without (listener, version) (echod_tls_handshakes_total${sel})`, 1],
         [`sum without (listener) (echod_connections_closed_total{job="${JOB}", server_id="${SERVER_ID}", reason="line_too_long"})`, 1],
         [`sum without (listener) (echod_udp_datagrams_received_total${sel})`, UDP_SENT],
       ];
