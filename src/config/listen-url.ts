@@ -14,6 +14,8 @@ import { FAULTS, type FaultOptions, FaultOptionError, faultNamed, HTTP_FAULTS, p
 export type ListenerProtocol = 'tcp' | 'tls' | 'udp' | 'unix' | 'http' | 'https';
 /** The L7 listeners: HTTP/1.1 (and HTTP/2 by ALPN on https) echo with WebSocket upgrades. */
 export const HTTP_PROTOCOLS: readonly ListenerProtocol[] = ['http', 'https'];
+/** The listeners that speak TLS (they need a certificate, and count handshakes). */
+export const TLS_PROTOCOLS: readonly ListenerProtocol[] = ['tls', 'https'];
 /** ws:// and wss:// name the same listeners as http:// and https:// (every http listener upgrades). */
 const SCHEME_ALIASES: Readonly<Record<string, ListenerProtocol>> = { ws: 'http', wss: 'https' };
 export type ProxyProtocolMode = 'off' | 'optional' | 'required';

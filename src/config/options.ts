@@ -6,7 +6,14 @@ import { isIP } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../core/errors.js';
-import { HTTP_PROTOCOLS, type ListenerOptions, type ListenerProtocol, PROXY_PROTOCOL_MODES, type ProxyProtocolMode } from './listen-url.js';
+import {
+  HTTP_PROTOCOLS,
+  type ListenerOptions,
+  type ListenerProtocol,
+  PROXY_PROTOCOL_MODES,
+  type ProxyProtocolMode,
+  TLS_PROTOCOLS,
+} from './listen-url.js';
 import { type HttpOptions, type ResolvedHttpOptions, resolveHttpOptions } from './http-options.js';
 import { DIGEST_KINDS, type DigestKind } from '../core/digest.js';
 import { checkFaults, checkInteger as integer, type FaultOptions, HTTP_FAULTS, refusedOnHttp } from './faults.js';
@@ -287,7 +294,7 @@ function checkHttpListener(name: string, faults: FaultOptions | null): void {
 }
 
 function resolveTls(given: TlsOptions | undefined, listeners: readonly ResolvedListener[]): ResolvedTls | null {
-  const needed = listeners.some((listener) => listener.protocol === 'tls' || listener.protocol === 'https');
+  const needed = listeners.some((listener) => TLS_PROTOCOLS.includes(listener.protocol));
   if (given === undefined) {
     if (needed) throw new InvalidOptionError('tls', given, 'certificates (cert and key, or selfSigned) for the tls listener');
     return null;

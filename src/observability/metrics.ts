@@ -13,6 +13,7 @@ import type { EchoServer } from '../server/server.js';
 import { CLOSE_REASONS, type ListenerStats, REJECT_REASONS, type ServerStats, UDP_DROP_REASONS, type UdpCounters } from '../core/stats.js';
 import { ADMIN_CLOSE_REASONS, type AdminCloseReason, type AdminLimits } from './admin-limits.js';
 import { registerHttpMetrics } from './http-metrics.js';
+import { TLS_PROTOCOLS } from '../config/listen-url.js';
 
 export interface MetricsOptions {
   /** Registry to register into. @default a new Registry */
@@ -33,8 +34,6 @@ const DURATION_BUCKETS_SECONDS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 
 const HANDSHAKE_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 /** The versions echod negotiates (--tls-min-version): each shows from the start, at 0. */
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
-/** The listener protocols whose connections begin with a TLS handshake echod times. */
-const TLS_PROTOCOLS: ReadonlySet<string> = new Set(['tls', 'https']);
 
 /**
  * Registers echod's series for `server` and returns the registry. See docs/metrics.md for
@@ -61,7 +60,8 @@ export function createMetrics(server: EchoServer, options: MetricsOptions = {}):
   const isStream = (listener: ListenerStats): boolean => listener.protocol !== 'udp';
   const streamListeners = (): ListenerStats[] => stats().listeners.filter(isStream);
   /** The listeners that complete TLS handshakes: tls, and https (whose wss upgrades ride on them). */
-  const tlsListeners = (): ListenerStats[] => stats().listeners.filter((listener) => TLS_PROTOCOLS.has(listener.protocol));
+  const tlsListeners = (): ListenerStats[] =>
+    stats().listeners.filter((listener) => TLS_PROTOCOLS.some((protocol) => protocol === listener.protocol));
 
   const logLinesDropped = options.logLinesDropped;
   if (logLinesDropped !== undefined) {
