@@ -39,6 +39,75 @@ export function request(port: number, path: string, options: RequestOptions = {}
   return within(response, WAIT_MS, `${method} ${path} on port ${port}`);
 }
 
+/** The admin endpoint's own series at one moment: connections open, closes by reason, responses by status code. */
+export interface AdminCounts {
+  active: number;
+  closed: Record<string, number>;
+  requests: Record<string, number>;
+}
+
+/** How much each series grew from `before` to `after` (series that did not move are left out). */
+export function countsDelta(before: AdminCounts, after: AdminCounts): { closed: Record<string, number>; requests: Record<string, number> } {
+  const grew = (from: Record<string, number>, to: Record<string, number>): Record<string, number> => {
+    const delta: Record<string, number> = {};
+    for (const [key, value] of Object.entries(to)) if (value !== (from[key] ?? 0)) delta[key] = value - (from[key] ?? 0);
+    return delta;
+  };
+  return { closed: grew(before.closed, after.closed), requests: grew(before.requests, after.requests) };
+}
+
+/** One HTTP/1.1 response as it came off the wire. */
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case. */
+  headers: ReadonlyMap<string, string>;
+  body: Buffer;
+  /** Bytes of the status line and headers, blank line included. */
+  headBytes: number;
+}
+
+const STATUS_LINE = /^HTTP\/1\.1 ([1-5]\d\d) [\x20-\x7e]*$/;
+const RESPONSE_HEADER = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+): ([\x20-\x7e]*)$/;
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+/**
+ * Splits what a server sent on one connection into HTTP/1.1 responses, checking each is well
+ * formed: a status line, token headers with printable values (none repeated), a
+ * Content-Length and exactly that many body bytes (none when `bodyless(i)` says the i-th
+ * answers a HEAD), and nothing after a `connection: close` one. Throws naming what is wrong.
+ */
+export function parseResponses(bytes: Buffer, bodyless: (index: number) => boolean = () => false): RawResponse[] {
+  const responses: RawResponse[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const where = `response ${responses.length} (byte ${at})`;
+    const end = bytes.indexOf(CRLF2, at);
+    if (end < 0) throw new Error(`${where}: head not terminated: ${JSON.stringify(bytes.subarray(at, at + 80).toString('latin1'))}`);
+    const [statusLine = '', ...lines] = bytes.subarray(at, end).toString('latin1').split('\r\n');
+    const status = STATUS_LINE.exec(statusLine);
+    if (status === null) throw new Error(`${where}: bad status line ${JSON.stringify(statusLine.slice(0, 80))}`);
+    const headers = new Map<string, string>();
+    for (const line of lines) {
+      const header = RESPONSE_HEADER.exec(line);
+      if (header === null) throw new Error(`${where}: bad header line ${JSON.stringify(line.slice(0, 80))}`);
+      const name = (header[1] as string).toLowerCase();
+      if (headers.has(name)) throw new Error(`${where}: header ${name} repeated`);
+      headers.set(name, header[2] as string);
+    }
+    const length = headers.get('content-length');
+    if (length === undefined || !/^\d{1,9}$/.test(length)) throw new Error(`${where}: content-length ${String(length)}`);
+    const headBytes = end + CRLF2.length - at;
+    const bodyBytes = bodyless(responses.length) ? 0 : Number(length);
+    if (end + CRLF2.length + bodyBytes > bytes.length) throw new Error(`${where}: body cut short (${bodyBytes} bytes announced)`);
+    const body = bytes.subarray(end + CRLF2.length, end + CRLF2.length + bodyBytes);
+    responses.push({ status: Number(status[1]), headers, body, headBytes });
+    at = end + CRLF2.length + bodyBytes;
+    if (headers.get('connection') === 'close' && at < bytes.length)
+      throw new Error(`${where}: ${bytes.length - at} bytes after connection: close`);
+  }
+  return responses;
+}
+
 /** An echo server (see {@link Fixture}) with createMetrics() and an AdminServer listening. */
 export class AdminFixture {
   readonly echo: Fixture;
@@ -72,6 +141,23 @@ export class AdminFixture {
 
   get(path: string, options: RequestOptions = {}): Promise<HttpResponse> {
     return request(this.adminPort, path, options);
+  }
+
+  /** The admin endpoint's own series, read from the registry (no request of its own to count). */
+  async counts(): Promise<AdminCounts> {
+    const read = async (name: string, label: string): Promise<Record<string, number>> => {
+      const metric = this.registry.getSingleMetric(name);
+      if (metric === undefined) throw new Error(`${name} is not in the registry`);
+      const values: Record<string, number> = {};
+      for (const { labels, value } of (await metric.get()).values) values[String(labels[label] ?? '')] = value;
+      return values;
+    };
+    const active = await read('echod_admin_connections_active', '');
+    return {
+      active: active[''] ?? 0,
+      closed: await read('echod_admin_connections_closed_total', 'reason'),
+      requests: await read('echod_admin_requests_total', 'code'),
+    };
   }
 
   /** Closes the echo server (clients destroyed first), then the admin endpoint. Safe to repeat. */
