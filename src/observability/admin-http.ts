@@ -23,7 +23,7 @@ export interface AdminRequest {
   /** The path without its query string. */
   path: string;
   query: URLSearchParams;
-  /** Header names in lower case; a repeated header keeps its last value. */
+  /** Header names in lower case; a repeated header's values are joined with ', ' (RFC 9110 §5.3). */
   headers: ReadonlyMap<string, string>;
 }
 
@@ -146,7 +146,8 @@ class AdminConnection {
     }
     const { method, target, version, headers } = parsed;
     // No bodies are read: one announced is answered and the connection closed, so its bytes are
-    // never taken for the next head.
+    // never taken for the next head. Only a single `Content-Length: 0` announces none: repeated
+    // fields arrive joined ('0, 0', or '5, 0' that a proxy may read as 5), and are a body too.
     const hasBody = headers.has('transfer-encoding') || (headers.get('content-length') ?? '0') !== '0';
     if (method !== 'GET' && method !== 'HEAD') {
       this.reply({ status: 405, headers: { allow: 'GET, HEAD' }, body: 'method not allowed\n' }, 'GET', hasBody ? 'done' : null);
@@ -283,7 +284,9 @@ export function parseHead(head: string): ParsedHead | string {
   for (const line of lines.slice(1)) {
     const header = HEADER_LINE.exec(line);
     if (header === null) return 'malformed header line';
-    headers.set((header[1] as string).toLowerCase(), header[2] as string);
+    const name = (header[1] as string).toLowerCase();
+    const earlier = headers.get(name);
+    headers.set(name, earlier === undefined ? (header[2] as string) : `${earlier}, ${header[2] as string}`);
   }
   return { method: match[1] as string, target: match[2] as string, version: match[3] === '1' ? '1.1' : '1.0', headers };
 }
