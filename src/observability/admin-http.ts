@@ -149,19 +149,25 @@ class AdminConnection {
     // never taken for the next head. Only a single `Content-Length: 0` announces none: repeated
     // fields arrive joined ('0, 0', or '5, 0' that a proxy may read as 5), and are a body too.
     const hasBody = headers.has('transfer-encoding') || (headers.get('content-length') ?? '0') !== '0';
+    // Every answer, a 405 too, keeps the connection only if the client asked to: `close` ends it
+    // whatever else the field says, and HTTP/1.0 persists only with `keep-alive`.
+    const tokens = (headers.get('connection') ?? '')
+      .toLowerCase()
+      .split(',')
+      .map((token) => token.trim());
+    const keepAlive = !tokens.includes('close') && (version === '1.1' || tokens.includes('keep-alive'));
     if (method !== 'GET' && method !== 'HEAD') {
-      this.reply({ status: 405, headers: { allow: 'GET, HEAD' }, body: 'method not allowed\n' }, 'GET', hasBody ? 'done' : null);
+      this.reply(
+        { status: 405, headers: { allow: 'GET, HEAD' }, body: 'method not allowed\n' },
+        'GET',
+        hasBody || !keepAlive ? 'done' : null,
+      );
       return;
     }
     if (hasBody) {
       this.reply({ status: 400, body: 'GET and HEAD requests take no body\n' }, method, 'bad_request');
       return;
     }
-    const connection = (headers.get('connection') ?? '').toLowerCase();
-    const keepAlive =
-      version === '1.1'
-        ? !connection.split(',').some((token) => token.trim() === 'close')
-        : connection.split(',').some((token) => token.trim() === 'keep-alive');
     const question = target.indexOf('?');
     const request: AdminRequest = {
       method,

@@ -47,6 +47,24 @@ const FOUND: readonly { name: string; send: string; statuses: readonly number[];
     statuses: [200],
     reason: 'done',
   },
+  {
+    name: 'an HTTP/1.0 POST is answered 405 and closed, as HTTP/1.0 without keep-alive asks',
+    send: 'POST /../../etc/passwd HTTP/1.0\r\n\r\n',
+    statuses: [405],
+    reason: 'done',
+  },
+  {
+    name: 'a POST with Connection: close is answered 405 and closed',
+    send: 'POST /healthz HTTP/1.1\r\nConnection: close\r\n\r\n',
+    statuses: [405],
+    reason: 'done',
+  },
+  {
+    name: 'HTTP/1.0 with Connection: keep-alive, close is closed (close wins)',
+    send: 'GET /metrics HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n',
+    statuses: [200],
+    reason: 'done',
+  },
 ];
 
 describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT_MS }, () => {
