@@ -279,7 +279,8 @@ interface ParsedHead {
 }
 
 const REQUEST_LINE = /^([A-Z]{1,16}) (\/[\x21-\x7e]*|\*) HTTP\/1\.([01])$/;
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+/** A field line: a token, ':', and a value of HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5): no NUL or other control byte. */
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 
 /** The request line and headers, or why they are not HTTP/1.x. */
 export function parseHead(head: string): ParsedHead | string {
@@ -289,7 +290,7 @@ export function parseHead(head: string): ParsedHead | string {
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
     const header = HEADER_LINE.exec(line);
-    if (header === null) return 'malformed header line';
+    if (header === null) return 'malformed header line: send `name: value`, the value without control bytes';
     const name = (header[1] as string).toLowerCase();
     const earlier = headers.get(name);
     headers.set(name, earlier === undefined ? (header[2] as string) : `${earlier}, ${header[2] as string}`);

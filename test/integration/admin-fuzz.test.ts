@@ -65,6 +65,18 @@ const FOUND: readonly { name: string; send: string; statuses: readonly number[];
     statuses: [200],
     reason: 'done',
   },
+  {
+    name: 'a NUL in a header value is answered 400 (RFC 9110 §5.5: reject it or replace it)',
+    send: 'GET /connections? HTTP/1.1\r\n&: \u0000\r\n\r\n',
+    statuses: [400],
+    reason: 'bad_request',
+  },
+  {
+    name: 'other control bytes in a header value (0x01, DEL) are answered 400',
+    send: 'GET /healthz HTTP/1.1\r\nX-Ctl: a\u0001\u007fb\r\n\r\n',
+    statuses: [400],
+    reason: 'bad_request',
+  },
 ];
 
 describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT_MS }, () => {
