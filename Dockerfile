@@ -14,13 +14,13 @@
 # Configuration is by ECHOD_* environment variables (each flag's `ECHOD_<FLAG>`, see
 # `echod --help`); flags given as arguments win over them: `docker run echod --mode raw`.
 #
-# test/container.test.ts reads this file (its ARG, FROM, ENV, EXPOSE, USER, HEALTHCHECK,
+# test/e2e/container.test.ts reads this file (its ARG, FROM, ENV, EXPOSE, USER, HEALTHCHECK,
 # ENTRYPOINT, CMD and COPY lines), lays out the same files, and runs echod as the image would:
 # keep the instructions one per line, in the forms used here, so it can follow them.
 
 # Pinned by tag; pin by digest too (node:20.20.2-bookworm-slim@sha256:…) where builds must be
 # reproducible. The Node.js version satisfies package.json's engines; the Bun version is the
-# devDependency the test suite runs (both checked by test/container.test.ts).
+# devDependency the test suite runs (both checked by test/e2e/container.test.ts).
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 ARG BUN_IMAGE=oven/bun:1.4.4-slim
 
