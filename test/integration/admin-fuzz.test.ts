@@ -30,8 +30,8 @@ const RUNS = Number(process.env.ECHOD_FUZZ_RUNS ?? 300);
 /** Short deadlines so that cases which wait for one (a trickle, a partial head, keep-alive) stay cheap. */
 const LIMITS = {
   maxConnections: 8,
-  headersTimeoutMs: 200,
-  keepAliveTimeoutMs: 200,
+  headersTimeoutMs: 300,
+  keepAliveTimeoutMs: 300,
   requestTimeoutMs: 2000,
   maxHeaderBytes: 2048,
 } as const;
