@@ -59,6 +59,15 @@ const LINGER_MS = 1000;
 /** Bytes a paused socket may still deliver (one read chunk on Node) before it counts as abuse. */
 const MAX_BUFFERED_BEYOND_HEAD = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+/** The longest method REQUEST_LINE accepts. */
+const MAX_METHOD = 16;
+const isUpper = (byte: number): boolean => byte >= 0x41 && byte <= 0x5a;
+const NOT_A_REQUEST_LINE =
+  'not an HTTP/1.x request line: send GET or HEAD in plain-text HTTP/1.1 (this port speaks neither TLS nor HTTP/2)';
+const BARE_LF = 'a line ends with a bare LF: end every line of the request with CRLF (\\r\\n)';
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
   400: 'Bad Request',
@@ -77,6 +86,8 @@ class AdminConnection {
   /** performance.now() when the connection entered its current wait: eviction takes the oldest. */
   since = performance.now();
   private buffered: Buffer = Buffer.alloc(0);
+  /** Bytes of the head so far already searched for a bare LF (see hopeless()). */
+  private lfChecked = 0;
   private headStarted = false;
   private peerEnded = false;
   private timer: NodeJS.Timeout | null = null;
@@ -126,6 +137,11 @@ class AdminConnection {
       this.arm(limits.headersTimeoutMs, 'headers_timeout');
     }
     const end = this.findHead();
+    const refused = this.hopeless(end);
+    if (refused !== null) {
+      this.reply({ status: 400, body: `${refused}\n` }, 'GET', 'bad_request');
+      return;
+    }
     if (end < 0) {
       if (this.buffered.length > limits.maxHeaderBytes)
         this.reply({ status: 431, body: `request head larger than ${limits.maxHeaderBytes} bytes\n` }, 'GET', 'header_too_large');
@@ -138,6 +154,7 @@ class AdminConnection {
     }
     const head = this.buffered.subarray(0, end).toString('latin1');
     this.buffered = this.buffered.subarray(end + HEAD_END.length);
+    this.lfChecked = 0;
     this.headStarted = false;
     const parsed = parseHead(head);
     if (typeof parsed === 'string') {
@@ -266,8 +283,34 @@ class AdminConnection {
     // Blank lines before a request line are allowed (RFC 9112 §2.2).
     let start = 0;
     while (start + 1 < this.buffered.length && this.buffered[start] === 0x0d && this.buffered[start + 1] === 0x0a) start += 2;
-    if (start > 0) this.buffered = this.buffered.subarray(start);
+    if (start > 0) {
+      this.buffered = this.buffered.subarray(start);
+      this.lfChecked = 0;
+    }
     return this.buffered.indexOf(HEAD_END);
+  }
+
+  /**
+   * Why the head (its first maxHeaderBytes, complete or not; `end` as findHead() returned it)
+   * can never become a request, or null while it still may: a request line begins with an
+   * upper-case method and a space, and every line ends with CRLF. Said as soon as the bytes show
+   * it, so that a TLS ClientHello or a request typed with bare LFs is told at once what is
+   * wrong, not with a 408 at headersTimeoutMs. The method costs at most MAX_METHOD + 1 bytes a
+   * look; LFs are searched for once each.
+   */
+  private hopeless(end: number): string | null {
+    const head = this.buffered.subarray(0, Math.min(end < 0 ? this.buffered.length : end, this.http.limits.maxHeaderBytes));
+    let letters = 0;
+    while (letters < head.length && letters <= MAX_METHOD && isUpper(head[letters] as number)) letters++;
+    // A lone CR may still become a blank line before the request line (findHead skips those).
+    const pendingBlank = letters === 0 && head.length === 1 && head[0] === CR;
+    if (letters > MAX_METHOD || (letters < head.length && !pendingBlank && (letters === 0 || head[letters] !== SP)))
+      return NOT_A_REQUEST_LINE;
+    for (let at = head.indexOf(LF, this.lfChecked); at >= 0; at = head.indexOf(LF, at + 1)) {
+      if (at === 0 || head[at - 1] !== CR) return BARE_LF;
+    }
+    this.lfChecked = head.length;
+    return null;
   }
 }
 
@@ -278,7 +321,7 @@ interface ParsedHead {
   headers: Map<string, string>;
 }
 
-const REQUEST_LINE = /^([A-Z]{1,16}) (\/[\x21-\x7e]*|\*) HTTP\/1\.([01])$/;
+const REQUEST_LINE = new RegExp(`^([A-Z]{1,${MAX_METHOD}}) (\\/[\\x21-\\x7e]*|\\*) HTTP\\/1\\.([01])$`);
 /** A field line: a token, ':', and a value of HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5): no NUL or other control byte. */
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 

@@ -102,6 +102,24 @@ const FOUND: readonly { name: string; send: string; statuses: readonly number[];
     statuses: [400],
     reason: 'bad_request',
   },
+  {
+    name: 'a TLS ClientHello is answered 400 at once, not 408 at the head deadline',
+    send: Buffer.from('160301012c010001280303', 'hex').toString('latin1') + 'x'.repeat(40),
+    statuses: [400],
+    reason: 'bad_request',
+  },
+  {
+    name: 'a request whose lines end with bare LFs (nc typed by hand) is answered 400 at once, not 408 at the head deadline',
+    send: 'GET /healthz HTTP/1.0\n\n',
+    statuses: [400],
+    reason: 'bad_request',
+  },
+  {
+    name: 'a method longer than 16 letters is answered 400 before its head ends',
+    send: `${'A'.repeat(17)} /healthz HTTP/1.1\r\nHost: a`,
+    statuses: [400],
+    reason: 'bad_request',
+  },
 ];
 
 describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT_MS }, () => {
@@ -456,6 +474,8 @@ function expected(exchange: Exchange): Expected {
   let rest = exchange.requests.map(serialize).join('') + exchange.tail;
   for (;;) {
     const { start, end } = headOf(rest);
+    if (hopeless(rest.slice(start, end < 0 ? undefined : end).slice(0, LIMITS.maxHeaderBytes)))
+      return closing(answers, { status: 400, bodyless: false, closes: 'bad_request' });
     if (end < 0) {
       const left = rest.length - start;
       if (left > LIMITS.maxHeaderBytes) return closing(answers, { status: 431, bodyless: false, closes: 'header_too_large' });
@@ -475,6 +495,15 @@ function expected(exchange: Exchange): Expected {
     if (next.closes !== null) return { answers, reason: next.closes };
     rest = rest.slice(end + 2 * CRLF.length);
   }
+}
+
+/**
+ * A head (or what has come of it) that can never become a request, refused 400 as soon as
+ * it shows: it does not begin with an upper-case method of at most 16 letters and a space, or a
+ * line ends with a bare LF. A lone CR may still become a skipped blank line.
+ */
+function hopeless(head: string): boolean {
+  return head !== '\r' && (!/^([A-Z]{1,16} |[A-Z]{0,16}$)/.test(head) || /(^|[^\r])\n/.test(head));
 }
 
 function closing(answers: Answer[], last: Answer): Expected {
@@ -782,8 +811,13 @@ const hostile: fc.Arbitrary<{ c: Case; mark: string }> = marker.chain((mark) =>
       {
         weight: 1,
         arbitrary: request(mark)
-          // Long enough that a byte every TRICKLE_GAP_MS takes well over headersTimeoutMs.
-          .filter((one) => serialize(one).length * TRICKLE_GAP_MS >= 3 * LIMITS.headersTimeoutMs)
+          // Long enough that a byte every TRICKLE_GAP_MS takes well over headersTimeoutMs, and
+          // not refused in the bytes that arrive before it (those are 400 at once).
+          .filter((one) => {
+            const bytes = serialize(one);
+            const slow = (3 * LIMITS.headersTimeoutMs) / TRICKLE_GAP_MS;
+            return bytes.length >= slow && !hopeless(bytes.slice(headOf(bytes).start).slice(0, slow));
+          })
           .map((one): Case => ({
             kind: 'exchange',
             what: 'trickle',
