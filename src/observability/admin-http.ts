@@ -213,7 +213,13 @@ class AdminConnection {
     const body = Buffer.from(response.body, 'utf8');
     const close = closeAs !== null || this.peerEnded;
     const lines = [`HTTP/1.1 ${response.status} ${STATUS_TEXT[response.status] ?? 'Unknown'}`];
-    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8', ...response.headers };
+    // Every answer is exactly its declared type: /connections carries client-chosen text (TLS SNI,
+    // a client certificate's subject) as JSON, which no browser may sniff into markup.
+    const headers: Record<string, string> = {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      ...response.headers,
+    };
     headers['content-length'] = String(body.length);
     headers.connection = close ? 'close' : 'keep-alive';
     if (!close) headers['keep-alive'] = `timeout=${Math.floor(this.http.limits.keepAliveTimeoutMs / 1000)}`;

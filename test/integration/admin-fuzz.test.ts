@@ -231,9 +231,9 @@ describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT
       assert.ok(response.body.length <= MAX_RESPONSE_BODY_BYTES, `answer ${i}: body of ${response.body.length} bytes`);
       const type = response.headers.get('content-type') ?? '';
       assert.ok(type !== '', `answer ${i} has a content-type`);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `answer ${i} may not be sniffed as another type`);
       if (/html/i.test(type)) {
         assert.equal(response.headers.get('content-security-policy'), STATUS_CSP, 'HTML goes out with the CSP');
-        assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
         if (!due.bodyless) assert.equal(response.body.toString('utf8'), STATUS_HTML, 'the only HTML is the static status page');
       } else {
         assert.ok(!response.body.includes('<script'), `answer ${i} (${type}) holds no markup`);
