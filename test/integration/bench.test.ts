@@ -258,6 +258,24 @@ describe('echod bench command line', () => {
     for (const kind of ERROR_KINDS) assert.ok(help.includes(kind), `--help explains ${kind}`);
   });
 
+  it("a mistyped flag: one line naming it and the nearest flag, not node:util's text", async () => {
+    const cases: [string[], string][] = [
+      [['--conections', '8'], 'unknown option --conections (did you mean --connections?)'],
+      [['--tls-insecur'], 'unknown option --tls-insecur (did you mean --tls-insecure?)'],
+      [['--warmpu', '0'], 'unknown option --warmpu (did you mean --warmup?)'],
+      [['--frobnicate'], 'unknown option --frobnicate'],
+      [['-x'], 'unknown option -x'],
+      [['--size'], '--size needs a value: --size SIZE'],
+      [['-c'], '-c (--connections) needs a value: -c N'],
+      [['--json=yes'], '--json takes no value: write it alone'],
+    ];
+    for (const [args, message] of cases) {
+      const captured = captureIo();
+      assert.equal(await benchMain(args, captured.io), 2, args.join(' '));
+      assert.equal(captured.stderr(), `echod bench: ${message}\nTry 'echod bench --help' for the list of flags.\n`);
+    }
+  });
+
   it('bad values exit 2 before any load, naming the flag', async () => {
     for (const args of [
       ['--size', '0'],

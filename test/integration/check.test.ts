@@ -295,6 +295,15 @@ describe('echod check command line', () => {
     assert.equal(help, `${checkHelp()}\n`);
   });
 
+  it("a mistyped flag: one line naming it and the nearest flag in check's table", async () => {
+    const captured = captureIo();
+    assert.equal(await checkMain(['--slow-sise', '1MiB'], captured.io), 2);
+    assert.equal(
+      captured.stderr(),
+      "echod check: unknown option --slow-sise (did you mean --slow-size?)\nTry 'echod check --help' for the list of flags.\n",
+    );
+  });
+
   it('bad flags exit 2 with a message naming the flag', async () => {
     for (const args of [
       ['--cases', 'nope'],
