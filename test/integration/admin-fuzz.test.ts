@@ -267,7 +267,8 @@ describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT
     assert.deepEqual(delta.closed, { [want.reason]: 1 }, 'echod_admin_connections_closed_total counts the bound that applied');
   }
 
-  async function runExchange(c: Exchange, mark: string, baseline: AdminCounts): Promise<void> {
+  /** One exchange's connection: its answers checked; resolves with what was due and the statuses seen. */
+  async function answersOf(c: Exchange, mark: string): Promise<{ want: Expected; seen: number[] }> {
     const bytes = Buffer.from(c.requests.map(serialize).join('') + c.tail, 'latin1');
     const want: Expected =
       c.delivery === 'trickle'
@@ -276,12 +277,26 @@ describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT
     const raw = (await exchange(bytes, c.delivery, c.cuts, c.after)).take();
     const responses = parseResponses(raw, (i) => want.answers[i]?.bodyless ?? false);
     checkAnswers(responses, want, c.after, mark, raw);
-    checkCounts(
-      countsDelta(baseline, await settled()),
-      want,
-      c.after,
-      responses.map((r) => r.status),
-    );
+    return { want, seen: responses.map((r) => r.status) };
+  }
+
+  async function runExchange(c: Exchange, mark: string, baseline: AdminCounts): Promise<void> {
+    const { want, seen } = await answersOf(c, mark);
+    checkCounts(countsDelta(baseline, await settled()), want, c.after, seen);
+  }
+
+  /** Exchanges at once: each answered as if alone, and the counters sum theirs exactly. */
+  async function runParallel(exchanges: readonly Exchange[], mark: string, baseline: AdminCounts): Promise<void> {
+    const results = await Promise.all(exchanges.map((c) => answersOf(c, mark)));
+    const closed: Record<string, number> = {};
+    const requests: Record<string, number> = {};
+    for (const { want, seen } of results) {
+      closed[want.reason] = (closed[want.reason] ?? 0) + 1;
+      for (const status of seen) requests[status] = (requests[status] ?? 0) + 1;
+    }
+    const delta = countsDelta(baseline, await settled());
+    assert.deepEqual(delta.requests, requests, 'echod_admin_requests_total counts every answer of every connection');
+    assert.deepEqual(delta.closed, closed, 'echod_admin_connections_closed_total counts each connection once, by the bound that applied');
   }
 
   async function runFlood(extra: number, baseline: AdminCounts): Promise<void> {
@@ -307,6 +322,7 @@ describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT
       fc.asyncProperty(hostile, async ({ c, mark }) => {
         const baseline = await settled();
         if (c.kind === 'flood') await runFlood(c.extra, baseline);
+        else if (c.kind === 'parallel') await runParallel(c.exchanges, mark, baseline);
         else await runExchange(c, mark, baseline);
         await stillServing();
       }),
@@ -460,7 +476,14 @@ interface Flood {
   extra: number;
 }
 
-type Case = Exchange | Flood;
+interface Parallel {
+  kind: 'parallel';
+  what: string;
+  /** Exchanges on as many connections at once, none destroyed by the client (so every count is exact). */
+  exchanges: Exchange[];
+}
+
+type Case = Exchange | Flood | Parallel;
 
 interface Expected {
   answers: Answer[];
@@ -779,34 +802,48 @@ const afterwards = fc.oneof(
   { weight: 1, arbitrary: fc.constant<After>('wait') },
   { weight: 1, arbitrary: fc.constant<After>('destroy') },
 );
+/** How a connection of a parallel case ends: never destroyed, so its close reason is certain. */
+const settledAfter = fc.oneof({ weight: 3, arbitrary: fc.constant<After>('end') }, { weight: 1, arbitrary: fc.constant<After>('wait') });
 const cuts = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 });
+
+/** A burst of requests, maybe ending with one cut short. */
+const burst = (mark: string, how: fc.Arbitrary<After>): fc.Arbitrary<Exchange> =>
+  fc
+    .record({
+      requests: fc.array(request(mark), { minLength: 0, maxLength: 6 }),
+      partial: fc.option(fc.tuple(request(mark), fc.double({ min: 0, max: 1, noNaN: true })), { freq: 3 }),
+      delivery: fc.constantFrom<Delivery>('whole', 'whole', 'chunks'),
+      cuts,
+      after: how,
+    })
+    .map(({ requests, partial, delivery, cuts: at, after: then }): Exchange => {
+      let tail = '';
+      if (partial !== null) {
+        // Cut inside the head, past its leading blank lines, so it is a head begun and never ended.
+        const bytes = serialize(partial[0]);
+        const { start, end } = headOf(bytes);
+        const stop = end < 0 ? bytes.length : end + 3;
+        tail = bytes.slice(0, start + 1 + Math.floor(partial[1] * (stop - start - 1)));
+      }
+      return { kind: 'exchange', what: 'requests', requests, tail, delivery, cuts: at, after: then };
+    });
+
+/** Bytes that are not HTTP/1.x, whole or in chunks. */
+const junkExchange = (how: fc.Arbitrary<After>): fc.Arbitrary<Exchange> =>
+  fc.tuple(junk, fc.constantFrom<Delivery>('whole', 'chunks'), cuts, how).map(([bytes, delivery, at, then]): Exchange => ({
+    kind: 'exchange',
+    what: 'junk',
+    requests: [],
+    tail: bytes,
+    delivery,
+    cuts: at,
+    after: then,
+  }));
 
 const hostile: fc.Arbitrary<{ c: Case; mark: string }> = marker.chain((mark) =>
   fc
     .oneof(
-      // A burst of requests, maybe ending with one cut short.
-      {
-        weight: 16,
-        arbitrary: fc
-          .record({
-            requests: fc.array(request(mark), { minLength: 0, maxLength: 6 }),
-            partial: fc.option(fc.tuple(request(mark), fc.double({ min: 0, max: 1, noNaN: true })), { freq: 3 }),
-            delivery: fc.constantFrom<Delivery>('whole', 'whole', 'chunks'),
-            cuts,
-            after: afterwards,
-          })
-          .map(({ requests, partial, delivery, cuts: at, after: how }): Case => {
-            let tail = '';
-            if (partial !== null) {
-              // Cut inside the head, past its leading blank lines, so it is a head begun and never ended.
-              const bytes = serialize(partial[0]);
-              const { start, end } = headOf(bytes);
-              const stop = end < 0 ? bytes.length : end + 3;
-              tail = bytes.slice(0, start + 1 + Math.floor(partial[1] * (stop - start - 1)));
-            }
-            return { kind: 'exchange', what: 'requests', requests, tail, delivery, cuts: at, after: how };
-          }),
-      },
+      { weight: 16, arbitrary: burst(mark, afterwards) },
       // One request, a byte at a time: slower than the head deadline.
       {
         weight: 1,
@@ -828,21 +865,18 @@ const hostile: fc.Arbitrary<{ c: Case; mark: string }> = marker.chain((mark) =>
             after: 'wait',
           })),
       },
-      {
-        weight: 4,
-        arbitrary: fc
-          .tuple(junk, fc.constantFrom<Delivery>('whole', 'chunks'), cuts, afterwards)
-          .map(([bytes, delivery, at, how]): Case => ({
-            kind: 'exchange',
-            what: 'junk',
-            requests: [],
-            tail: bytes,
-            delivery,
-            cuts: at,
-            after: how,
-          })),
-      },
+      { weight: 4, arbitrary: junkExchange(afterwards) },
       { weight: 2, arbitrary: fc.integer({ min: 1, max: 3 }).map((extra): Case => ({ kind: 'flood', what: 'flood', extra })) },
+      // Several of the above at once, each on its own connection: one never changes another's answers.
+      {
+        weight: 2,
+        arbitrary: fc
+          .array(fc.oneof({ weight: 3, arbitrary: burst(mark, settledAfter) }, { weight: 1, arbitrary: junkExchange(settledAfter) }), {
+            minLength: 2,
+            maxLength: 4,
+          })
+          .map((exchanges): Case => ({ kind: 'parallel', what: 'parallel', exchanges })),
+      },
     )
     .map((c) => ({ c, mark })),
 );
