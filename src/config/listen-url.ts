@@ -85,7 +85,11 @@ export function parseListenUrl(text: string): ListenerOptions {
     if (hostText !== '') listener.host = hostText;
     listener.port = portNumber;
   }
+  const given = new Set<string>();
   for (const [key, value] of new URLSearchParams(query ?? '')) {
+    // URLSearchParams keeps every copy; taking the last one would hide a typo or a paste twice.
+    if (given.has(key)) throw new ListenUrlError(`${JSON.stringify(text)}: ${key} given twice; give each key once`);
+    given.add(key);
     if (http && key !== 'proxy' && !HTTP_FAULTS.some((fault) => fault.name === key)) {
       // The faults the table applies to http (docs/http.md says what each means there).
       throw new ListenUrlError(

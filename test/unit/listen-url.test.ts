@@ -160,6 +160,18 @@ describe('parseListenUrl', () => {
       assert.match(refused('gopher://:70').message, /gopher/);
     });
 
+    it('a key given twice is refused, naming the key, whatever its values', { timeout: TEST_TIMEOUT_MS }, () => {
+      for (const text of [
+        'tcp://127.0.0.1:8080?mode=raw&mode=line',
+        'tcp://:80?mode=raw&mode=raw',
+        'udp://:80?proxy=off&proxy=off',
+        'http://:80?delay=1ms&delay=2ms',
+      ]) {
+        const err = refused(text);
+        assert.match(err.message, /: (mode|proxy|delay) given twice; give each key once$/, text);
+      }
+    });
+
     it('a malformed %-escape in a unix path is a ListenUrlError', { timeout: TEST_TIMEOUT_MS }, () => {
       refused('unix:///tmp/%zz.sock');
     });
