@@ -41,7 +41,8 @@ const TRICKLE_GAP_MS = 25;
 const MAX_RESPONSE_HEAD_BYTES = 2048;
 /** …and its body at most this (the largest is uPlot's script, ~50 KB). */
 const MAX_RESPONSE_BODY_BYTES = 256 * 1024;
-const TEST_TIMEOUT_MS = 60_000;
+/** Room for shrinking a failure, and for a run widened with ECHOD_FUZZ_RUNS. */
+const TEST_TIMEOUT_MS = Math.max(60_000, RUNS * 200);
 
 const CRLF = '\r\n';
 
