@@ -37,6 +37,68 @@ export interface FlagSpec {
   option?: string;
 }
 
+/** What a tool command gets from the process (the shape of src/tools/io.ts's ToolIo). */
+export interface CommandIo {
+  env: NodeJS.ProcessEnv;
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown };
+}
+
+/** A subcommand: `echod check …`. Dispatch, `--help` and the unknown-command message all read {@link COMMANDS}. */
+export interface CommandSpec {
+  /** The words that name it, space-separated: `check`, `config check`. */
+  name: string;
+  /** Its arguments as `--help` shows them. */
+  arg: string;
+  description: string;
+  /** A tool's entry (loaded only when the command is run), or the flags of echod itself it stands for. */
+  run: { load: () => Promise<(argv: readonly string[], io: CommandIo) => Promise<number>> } | { flags: readonly string[] };
+}
+
+/** The subcommands, in the order `--help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'check',
+    arg: 'HOST:PORT',
+    description: 'conformance checks for any echo server (echod check --help)',
+    run: { load: async () => (await import('../tools/check.js')).checkMain },
+  },
+  {
+    name: 'bench',
+    arg: 'HOST:PORT',
+    description: 'load-test any echo server, every byte verified (echod bench --help)',
+    run: { load: async () => (await import('../tools/bench.js')).benchMain },
+  },
+  {
+    name: 'config check',
+    arg: '[flags]',
+    description: 'check the configuration and exit, binding nothing (as --check-config)',
+    run: { flags: ['--check-config'] },
+  },
+];
+
+/** What the first words of a command line name: a subcommand and the arguments after it, or a word that is none. */
+export type CommandWords = { command: CommandSpec; rest: readonly string[] } | { unknown: string } | null;
+
+/** The subcommand `argv` starts with; null when it starts with a flag (or is empty): echod serves. */
+export function commandOf(argv: readonly string[]): CommandWords {
+  const first = argv[0];
+  if (first === undefined || first.startsWith('-')) return null;
+  for (const command of COMMANDS) {
+    const words = command.name.split(' ');
+    if (words.every((word, index) => argv[index] === word)) return { command, rest: argv.slice(words.length) };
+  }
+  // `config chek`: the first word starts a command, so the mistake is in the words after it.
+  const started = COMMANDS.find((command) => command.name.split(' ')[0] === first && command.name.includes(' '));
+  const named = started !== undefined ? argv.slice(0, started.name.split(' ').length).join(' ') : first;
+  return { unknown: named };
+}
+
+/** `unknown command 'chek' (commands: check, bench, config check; see echod --help)`. */
+export function unknownCommandMessage(name: string): string {
+  return `unknown command '${name}' (commands: ${COMMANDS.map((command) => command.name).join(', ')}; see echod --help)`;
+}
+
 /** More processes than this on one port is a mistake, not a configuration. */
 const MAX_WORKERS = 256;
 
@@ -485,7 +547,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     parsed = parseArgs({
       args: joinNegativeValues(argv, takesValue),
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
       options: {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -503,6 +565,13 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+  const stray = parsed.positionals[0];
+  if (stray !== undefined) {
+    // A command comes first (main.ts dispatches it); a word after a flag is a value without its flag.
+    throw new UsageError(
+      `unexpected argument '${stray}': echod takes flags (a switch such as --ws-deflate takes no value), and a command comes first (${COMMANDS.map((command) => command.name).join(', ')})`,
+    );
   }
   const values = new Map<string, FlagValue>();
   const sources = new Map<string, string>();
@@ -635,13 +704,15 @@ export function helpText(version: string): string {
   // As wide as the longest flag and its placeholder, so every description starts in one column.
   const width = Math.max(...lefts.map((left) => left.length)) + 2;
   const rows = FLAGS.map((flag, index) => `${(lefts[index] as string).padEnd(width)}${helpRight(flag)}`);
+  const usages = [
+    ['echod [flags]', 'serve'],
+    ...COMMANDS.map((command) => [`echod ${command.name} ${command.arg}`, command.description]),
+  ] as const;
+  const usageWidth = Math.max(...usages.map(([left]) => left.length)) + 2;
   return [
     `${versionLine(version)} - a TCP echo server: every line (or, in raw mode, every byte) comes back as sent.`,
     '',
-    'Usage: echod [flags]           serve',
-    '       echod bench HOST:PORT   load-test any echo server, every byte verified (echod bench --help)',
-    '       echod check HOST:PORT   conformance checks for any echo server (echod check --help)',
-    '       echod --check-config    check the configuration and exit (bind nothing)',
+    ...usages.map(([left, right], index) => `${index === 0 ? 'Usage: ' : '       '}${left.padEnd(usageWidth)}${right}`),
     '',
     'Flags (each can also be set by its environment variable; a flag wins over the variable):',
     ...rows,

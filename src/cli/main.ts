@@ -8,11 +8,11 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../core/errors.js';
 import { formatListener, isUnixListener } from '../config/listen-url.js';
-import { EXIT_OK } from '../core/exit-codes.js';
+import { EXIT_OK, EXIT_USAGE } from '../core/exit-codes.js';
 import { createEchoServer, type EchoServer } from '../server/server.js';
 import { checkConfig } from './check-config.js';
 import { type CliConfig, flagError, resolveCliConfig, socketActivationFds } from './config.js';
-import { adminLimitsFrom, helpText, parseCommandLine, versionLine } from './flags.js';
+import { adminLimitsFrom, commandOf, helpText, parseCommandLine, unknownCommandMessage, versionLine } from './flags.js';
 import { createCliLogger } from './logger.js';
 import type { AdminLimits } from '../observability/admin-limits.js';
 import { runPrimary, WORKER_PORT_ENV } from './role-primary.js';
@@ -30,10 +30,17 @@ export function packageVersion(): string {
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
-  // Subcommands: tools that work against any echo server (loaded only when asked for).
-  if (argv[0] === 'bench') return (await import('../tools/bench.js')).benchMain(argv.slice(1), io);
-  if (argv[0] === 'check') return (await import('../tools/check.js')).checkMain(argv.slice(1), io);
-  if (argv[0] === 'config' && argv[1] === 'check') return main(['--check-config', ...argv.slice(2)], io);
+  // `echod help` is what people type after `git help`; a command it names shows its own help.
+  if (argv[0] === 'help') return main(argv.length > 1 ? [...argv.slice(1), '--help'] : ['--help'], io);
+  const words = commandOf(argv);
+  if (words !== null && 'unknown' in words) {
+    io.stderr.write(`echod: ${unknownCommandMessage(words.unknown)}\n`);
+    return EXIT_USAGE;
+  }
+  if (words !== null) {
+    const { run } = words.command;
+    return 'load' in run ? (await run.load())(words.rest, io) : main([...run.flags, ...words.rest], io);
+  }
   let config: CliConfig;
   let checkOnly: boolean;
   try {

@@ -8,7 +8,7 @@ import type { Server } from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { envName, FLAGS } from '../../src/cli/flags.js';
+import { COMMANDS, envName, FLAGS } from '../../src/cli/flags.js';
 import { Client, HOST, holdTcpPort, portOf, WAIT_MS } from '../../testkit/clients.js';
 import type { SignalGapOutcome } from '../../testkit/signal-gap.js';
 import { within } from '../../testkit/wait.js';
@@ -264,6 +264,39 @@ describe('echod command', () => {
           );
         const admin = proc.stdout.split('\n').find((line) => line.trimStart().startsWith('--admin-port ')) ?? '';
         assert.ok(admin.includes('/connections'), admin);
+      },
+    );
+
+    it(
+      'a mistyped command is named with the commands of the table, exit 2; `echod help` prints the help; --help lists every command',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const commands = COMMANDS.map((command) => command.name).join(', ');
+        for (const [args, named] of [
+          [['chek'], 'chek'],
+          [['config', 'chek'], 'config chek'],
+          [['chek', '--port', '0'], 'chek'],
+        ] as const) {
+          const proc = echod(args);
+          assert.equal(await proc.exitCode(), 2, args.join(' '));
+          assert.equal(proc.stderr, `echod: unknown command '${named}' (commands: ${commands}; see echod --help)\n`);
+        }
+        const stray = echod(['--host', HOST, '--port', '0', 'chek']);
+        assert.equal(await stray.exitCode(), 2);
+        assert.match(stray.stderr, /^echod: unexpected argument 'chek': /);
+        const help = echod(['help']);
+        assert.equal(await help.exitCode(), 0);
+        const usage = help.stdout.split('\n').filter((line) => /^(Usage: | {7})echod /.test(line));
+        assert.deepEqual(
+          usage.map(
+            (line) =>
+              line
+                .trim()
+                .replace(/^Usage: /, '')
+                .split(/ {2,}/)[0],
+          ),
+          ['echod [flags]', ...COMMANDS.map((command) => `echod ${command.name} ${command.arg}`)],
+        );
       },
     );
 
