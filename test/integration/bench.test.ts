@@ -193,7 +193,10 @@ describe('echod bench against faulty servers', () => {
     const { code, result } = await bench([`127.0.0.1:${port}`, '-n', '10']);
     assert.equal(code, 1);
     assert.equal(result.ok, false);
-    assert.match(result.error ?? '', /cannot connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+    assert.match(
+      result.error ?? '',
+      /^cannot connect to 127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\): nothing listens on that port$/,
+    );
   });
 });
 

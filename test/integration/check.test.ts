@@ -210,7 +210,7 @@ describe('echod check against faulty servers', () => {
     assert.equal(code, 1);
     assert.equal(result.failed, 1);
     assert.deepEqual(result.notRun, ['idle']);
-    assert.match(result.cases[0]?.reason ?? '', /cannot connect: ECONNREFUSED/);
+    assert.match(result.cases[0]?.reason ?? '', /cannot connect: connection refused \(ECONNREFUSED\)/);
   });
 });
 

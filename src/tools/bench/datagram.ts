@@ -6,6 +6,7 @@ import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { type ConnectionDigests, createDigests } from '../digest.js';
 import { escapeBytes } from '../../core/escape.js';
 import { bytesLong } from '../format.js';
+import { formatTarget } from '../target.js';
 import { type Connection, type EngineHandle, MEASURE } from './connection.js';
 import { describeError } from './errors.js';
 import { advanceSeq, newRing, readSeq, SEQ_DIGITS } from './payload.js';
@@ -55,7 +56,7 @@ export class DatagramConnection implements Connection {
       this.socket = socket;
       socket.on('error', (err: NodeJS.ErrnoException) => {
         if (!this.connected) {
-          resolve(`cannot use UDP ${target.host}:${target.port}: ${describeError(err)}`);
+          resolve(`cannot use UDP ${formatTarget(target)}: ${describeError(err)}`);
           return;
         }
         this.engine.error(err.code === 'ECONNREFUSED' ? 'connect' : 'other', this.id, `UDP socket ${this.id}: ${describeError(err)}`);

@@ -2,6 +2,7 @@
  * How a bench exchange can go wrong: the kinds of error a run counts, what each means, and
  * which socket errors count as which kind.
  */
+import { connectErrorText } from '../connect-errors.js';
 import type { Difference } from '../format.js';
 import { isResetError, isTlsError } from '../target.js';
 
@@ -46,8 +47,9 @@ export class ConnectError extends Error {
   readonly code = 'ERR_ECHOD_BENCH_CONNECT';
 }
 
+/** A socket error in words, as check says it (connect-errors.ts). */
 export function describeError(err: NodeJS.ErrnoException): string {
-  return err.code !== undefined ? `${err.code}: ${err.message}` : err.message;
+  return connectErrorText(err);
 }
 
 /** Which kind a socket error counts as. */

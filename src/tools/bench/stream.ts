@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests } from '../digest.js';
 import { escapeBytes } from '../../core/escape.js';
-import { tlsConnectOptions } from '../target.js';
+import { formatTarget, tlsConnectOptions } from '../target.js';
 import {
   CLOSE_GRACE_MS,
   type Connection,
@@ -135,7 +135,7 @@ export class StreamConnection implements Connection {
       this.engine.error(kind, this.id, `${wasConnecting ? 'connect' : 'connection'} ${this.id}: ${describeError(err)}`);
       if (wasConnecting && this.engine.phase === IDLE) {
         this.drop();
-        opened(`cannot connect to ${target.host}:${target.port}: ${describeError(err)}`);
+        opened(`cannot connect to ${formatTarget(target)}: ${describeError(err)}`);
         return;
       }
       this.restart();

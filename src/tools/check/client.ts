@@ -8,6 +8,7 @@ import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
+import { connectErrorText, unreachableReason } from '../connect-errors.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
 /** A connect that failed: why, and whether it means the target cannot be reached at all. */
@@ -15,20 +16,6 @@ export interface ConnectFailure {
   reason: string;
   /** Refused, unreachable, or no answer within the timeout: what that means, in words; null otherwise. */
   unreachable: string | null;
-}
-
-/** Error codes that say nothing answers at the target's address, and what each means. */
-const UNREACHABLE: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused (ECONNREFUSED): nothing listens on that port',
-  EHOSTUNREACH: 'no route to the host (EHOSTUNREACH)',
-  EHOSTDOWN: 'the host is down (EHOSTDOWN)',
-  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
-  ETIMEDOUT: 'the connect timed out (ETIMEDOUT)',
-};
-
-/** What an error says about reaching the target: the explanation, or null if it was reached. */
-export function unreachableReason(err: NodeJS.ErrnoException): string | null {
-  return err.code !== undefined ? (UNREACHABLE[err.code] ?? null) : null;
 }
 
 /** How a wait for bytes ended. */
@@ -180,7 +167,7 @@ export class StreamClient {
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
         resolve({
-          reason: `cannot connect: ${err.code ?? err.message}${err.code !== undefined && transport.kind === 'tls' ? ` (${err.message})` : ''}`,
+          reason: `cannot connect: ${connectErrorText(err)}`,
           unreachable: unreachableReason(err),
         });
       };

@@ -16,7 +16,8 @@ import {
   seconds,
   unreachable,
 } from './case.js';
-import { type ClientSet, DatagramClient, unreachableReason } from './client.js';
+import { unreachableReason } from '../connect-errors.js';
+import { type ClientSet, DatagramClient } from './client.js';
 
 const UDP_BURST = 100;
 /** Datagram sizes every UDP echo must carry, and bigger ones whose fate is a buffer-size policy. */

@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 import { count, difference } from '../format.js';
 import { nextMessage, openWebSocket, type WebAgent, webAgent, webRequest, type WebResponse, type WebTarget } from '../web.js';
 import { type CheckCase, type CheckSettings, fail, type Outcome, pass, required, unreachable } from './case.js';
-import { unreachableReason } from './client.js';
+import { connectErrorText, unreachableReason } from '../connect-errors.js';
 
 /** How many requests the keep-alive case sends on its one connection. */
 const KEEP_ALIVE_REQUESTS = 3;
@@ -53,7 +53,7 @@ async function withAgent(
 function failed(err: unknown): Outcome {
   const error = err as NodeJS.ErrnoException;
   const why = unreachableReason(error);
-  const reason = `${error.code !== undefined ? `${error.code}: ` : ''}${error.message}`;
+  const reason = connectErrorText(error);
   return why !== null ? unreachable(`cannot connect: ${reason}`, why) : fail(reason);
 }
 

@@ -1,0 +1,57 @@
+/**
+ * What a failed connect or TLS handshake means, in words, for both tools: one table, so that
+ * `echod check` and `echod bench` say the same thing for the same error, and a certificate that
+ * does not verify names the flags that change that.
+ */
+
+/** Error codes that say nothing answers at the target's address, and what each means. */
+const UNREACHABLE: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused (ECONNREFUSED): nothing listens on that port',
+  EHOSTUNREACH: 'no route to the host (EHOSTUNREACH)',
+  EHOSTDOWN: 'the host is down (EHOSTDOWN)',
+  ENETUNREACH: 'the network is unreachable (ENETUNREACH)',
+  ETIMEDOUT: 'the connect timed out (ETIMEDOUT)',
+};
+
+/** The certificate is not signed by a CA this client trusts (or is expired, revoked, not yet valid…). */
+const UNTRUSTED_RE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT|DECODE)|INVALID_CA|PATH_LENGTH_EXCEEDED|INVALID_PURPOSE/;
+/** The certificate is valid but for another name. */
+const WRONG_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+/** OpenSSL's errors when what came back was not a TLS record (a plain TCP echo echoing the ClientHello, say). */
+const NOT_TLS = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_UNEXPECTED_MESSAGE',
+  'ERR_SSL_HTTP_REQUEST',
+]);
+
+export const TLS_UNTRUSTED_HINT = "pass --tls-insecure to skip verification, or --tls-ca FILE with the server's CA";
+export const TLS_WRONG_NAME_HINT = 'pass --tls-servername NAME with a name the certificate holds, or --tls-insecure to skip verification';
+export const NOT_TLS_HINT = 'the server did not answer TLS: is it a TLS port?';
+
+/** What an error says about reaching the target: the explanation, or null if it was reached. */
+export function unreachableReason(err: NodeJS.ErrnoException): string | null {
+  return err.code !== undefined ? (UNREACHABLE[err.code] ?? null) : null;
+}
+
+/** What to change for a TLS error, or null when it is not one this client can fix with a flag. */
+function tlsHint(code: string): string | null {
+  if (WRONG_NAME.has(code)) return TLS_WRONG_NAME_HINT;
+  if (NOT_TLS.has(code)) return NOT_TLS_HINT;
+  if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) return null;
+  return UNTRUSTED_RE.test(code) ? TLS_UNTRUSTED_HINT : null;
+}
+
+/**
+ * A connect or handshake error as one phrase: what it means for the unreachable codes; else the
+ * code and Node's message (once: `connect ECONNRESET 127.0.0.1:7000` names its code already),
+ * with what to change for a TLS error.
+ */
+export function connectErrorText(err: NodeJS.ErrnoException): string {
+  const unreachable = unreachableReason(err);
+  if (unreachable !== null) return unreachable;
+  const code = err.code;
+  const text = code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`;
+  const hint = code === undefined ? null : tlsHint(code);
+  return hint === null ? text : `${text} (${hint})`;
+}
