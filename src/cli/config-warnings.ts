@@ -75,7 +75,7 @@ export function configWarnings(
   resolved.listeners.forEach((listener, index) => {
     const url = urls[index];
     if (listener.protocol === 'udp' && url !== undefined && /[?&]mode=/.test(url)) {
-      warnings.push(`--listen ${url}: ?mode has no effect on udp (every datagram is echoed whole)`);
+      warnings.push(`${named('listen')} ${url}: ?mode has no effect on udp (every datagram is echoed whole)`);
     }
     const { faults } = listener;
     const kind = kindOf(listener.protocol);
@@ -88,7 +88,9 @@ export function configWarnings(
           new URLSearchParams(url.split('?')[1] ?? '').has(fault.name),
       );
       if (idle.length > 0)
-        warnings.push(`--listen ${url}: ${kind === 'udp' ? 'stream' : 'udp'} faults have no effect on ${formatListener(listener)}`);
+        warnings.push(
+          `${named('listen')} ${url}: ${kind === 'udp' ? 'stream' : 'udp'} faults have no effect on ${formatListener(listener)}`,
+        );
     }
   });
   for (const [flag, template] of [

@@ -55,7 +55,7 @@ export function resolveCliConfig(parsed: Pick<ParsedCommandLine, 'values' | 'sou
     if (flag.option === undefined || flag.option.includes('.') || flag.option === 'listeners' || value === undefined) continue;
     (options as Record<string, FlagValue>)[flag.option] = value;
   }
-  const listeners = listenersFrom(values, env);
+  const listeners = listenersFrom(values, env, sourceOf(parsed, 'listen'));
   if (listeners !== undefined) options.listeners = listeners;
   // https:// (and wss://) listeners take the same certificate as tls:// ones.
   const tlsListener = (listeners ?? []).some((listener) => listener.protocol === 'tls' || listener.protocol === 'https');
@@ -131,7 +131,7 @@ export function adminTarget(admin: { host: string; port: number }): BindTarget {
  * The listeners: systemd's sockets when it passed some (LISTEN_FDS), else every --listen URL,
  * else undefined (the library's default: one TCP listener on --host/--port).
  */
-function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): ListenerOptions[] | undefined {
+function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv, source: string): ListenerOptions[] | undefined {
   const proxyProtocol = values.get('proxy-protocol') as ProxyProtocolMode | undefined;
   const mode = values.get('mode') as 'line' | 'raw' | undefined;
   let faults: FaultOptions | undefined;
@@ -160,14 +160,15 @@ function listenersFrom(values: Map<string, FlagValue>, env: NodeJS.ProcessEnv): 
     if ((proxyProtocol === undefined || proxyProtocol === 'off') && faults === undefined) return undefined;
     return [withFaults({ protocol: 'tcp', ...(proxyProtocol !== undefined ? { proxyProtocol } : {}) })];
   }
-  return urls.map((url) => withFaults(parseUrl(url, proxyProtocol)));
+  return urls.map((url) => withFaults(parseUrl(url, proxyProtocol, source)));
 }
 
 function listenUrls(values: Map<string, FlagValue>): string[] {
   return (values.get('listen') as string[] | undefined) ?? [];
 }
 
-function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): ListenerOptions {
+/** `source` is `--listen` or `ECHOD_LISTEN`: where the URL was given, as the message names it. */
+function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined, source: string): ListenerOptions {
   try {
     const listener = parseListenUrl(url);
     if (
@@ -179,7 +180,11 @@ function parseUrl(url: string, proxyProtocol: ProxyProtocolMode | undefined): Li
     }
     return listener;
   } catch (err) {
-    if (err instanceof ListenUrlError) throw new UsageError(`invalid --listen: ${err.message}`);
+    if (err instanceof ListenUrlError) {
+      // The listeners are separated by spaces in the variable and by repeating the flag; a comma is neither.
+      const separator = source.startsWith('--') ? `give ${source} once per listener` : `separate listeners with spaces in ${source}`;
+      throw new UsageError(`invalid ${source}: ${err.message}${url.includes(',') ? ` (${separator})` : ''}`);
+    }
     throw err;
   }
 }
@@ -246,7 +251,7 @@ export function flagError(err: unknown, parsed: Pick<ParsedCommandLine, 'values'
   let named: string | undefined;
   if (listener !== null) {
     const url = listenUrls(parsed.values)[Number(listener[1])];
-    named = url !== undefined ? `--listen ${url}` : 'a listener';
+    named = url !== undefined ? `${sourceOf(parsed, 'listen')} ${url}` : 'a listener';
   } else {
     const flag = FLAGS.find((candidate) => candidate.option === err.option);
     if (flag !== undefined) named = sourceOf(parsed, flag.name);

@@ -31,6 +31,25 @@ describe('messages name what the person set', () => {
     assert.match(refusal([], { ECHOD_HOST: 'no such host!' }), /^invalid ECHOD_HOST:/);
   });
 
+  it('ECHOD_LISTEN errors name ECHOD_LISTEN; a comma between listeners gets the separator that works', () => {
+    assert.equal(
+      refusal([], { ECHOD_LISTEN: 'tcp://:8080,udp://:8080' }),
+      'invalid ECHOD_LISTEN: "tcp://:8080,udp://:8080": expected HOST:PORT, [IPv6]:PORT or :PORT (separate listeners with spaces in ECHOD_LISTEN)',
+    );
+    assert.match(refusal(['--listen', 'tcp://:8080,udp://:8080']), /^invalid --listen: .* \(give --listen once per listener\)$/);
+    assert.doesNotMatch(refusal([], { ECHOD_LISTEN: 'tcp://:99999' }), /separate/);
+    // The space-separated form the message asks for is accepted.
+    assert.deepEqual(
+      config([], { ECHOD_LISTEN: 'tcp://127.0.0.1:0 udp://127.0.0.1:0' }).resolved.listeners.map((listener) => listener.protocol),
+      ['tcp', 'udp'],
+    );
+    // A listener's field refused by the library, and a warning about a URL, name the variable too.
+    assert.match(refusal([], { ECHOD_LISTEN: 'tcp://bad!host:80' }), /^invalid ECHOD_LISTEN tcp:\/\/bad!host:80: /);
+    assert.deepEqual(config([], { ECHOD_LISTEN: 'udp://127.0.0.1:0?mode=raw' }).warnings, [
+      'ECHOD_LISTEN udp://127.0.0.1:0?mode=raw: ?mode has no effect on udp (every datagram is echoed whole)',
+    ]);
+  });
+
   it('--port -1 and --max-line-bytes -5 get echod\'s message, not "ambiguous"', () => {
     assert.equal(refusal(['--port', '-1']), 'invalid --port: "-1" (expected a whole number ≥ 0)');
     assert.match(refusal(['--max-line-bytes', '-5']), /^invalid --max-line-bytes: "-5" \(expected a size/);
