@@ -318,18 +318,22 @@ describe('admin endpoint: hostile input (real sockets)', { timeout: TEST_TIMEOUT
     assert.equal(evicted + gone + timedOut, LIMITS.maxConnections + extra, 'every parked socket counted once');
   }
 
-  it(`${RUNS} hostile cases (seed ${SEED}): well-formed bounded answers, no reflection, every close counted, still serving`, async () => {
-    await fc.assert(
-      fc.asyncProperty(hostile, async ({ c, mark }) => {
-        const baseline = await settled();
-        if (c.kind === 'flood') await runFlood(c.extra, baseline);
-        else if (c.kind === 'parallel') await runParallel(c.exchanges, mark, baseline);
-        else await runExchange(c, mark, baseline);
-        await stillServing();
-      }),
-      { seed: SEED, numRuns: RUNS, endOnFailure: process.env.ECHOD_FUZZ_SHRINK !== '1', includeErrorInReport: true },
-    );
-  });
+  it(
+    `${RUNS} hostile cases (seed ${SEED}): well-formed bounded answers, no reflection, every close counted, still serving`,
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(hostile, async ({ c, mark }) => {
+          const baseline = await settled();
+          if (c.kind === 'flood') await runFlood(c.extra, baseline);
+          else if (c.kind === 'parallel') await runParallel(c.exchanges, mark, baseline);
+          else await runExchange(c, mark, baseline);
+          await stillServing();
+        }),
+        { seed: SEED, numRuns: RUNS, endOnFailure: process.env.ECHOD_FUZZ_SHRINK !== '1', includeErrorInReport: true },
+      );
+    },
+  );
 });
 
 /** Paths that answer 200 to GET and HEAD whatever the query. */
