@@ -129,9 +129,12 @@ export class Ledger {
     this.total++;
     this.peak = Math.max(this.peak, this.connections.size);
     this.servedByListener.set(connection.listener, (this.servedByListener.get(connection.listener) ?? 0) + 1);
+    const { logger } = this.options;
+    // The line's object is built only for a level that writes it (at `warn` no connection line is).
+    if (!logger.isLevelEnabled('info')) return;
     const line = logIdentity(connection);
     if (connection.proxy !== null) line.proxy = connection.proxy;
-    this.options.logger.info(line, 'connection opened');
+    logger.info(line, 'connection opened');
   }
 
   /** A connection closed: its totals kept, its close line logged; returns its summary. */
@@ -167,18 +170,8 @@ export class Ledger {
     this.closedByReason[reason]++;
     if (summary.forced) this.forced++;
     const level = reason === 'error' ? 'warn' : 'info';
-    const line = logIdentity(connection);
-    if (connection.tls !== null) line.tls = connection.tls;
-    if (summary.digest !== null) line.digest = summary.digest;
-    line.reason = reason;
-    if (summary.forced) line.forced = true;
-    if (connection.errorCode !== null) line.errorCode = connection.errorCode;
-    line.bytesIn = summary.bytesReceived;
-    line.bytesOut = summary.bytesSent;
-    line.lines = summary.lines;
-    if (summary.discardedTailBytes > 0) line.discardedTailBytes = summary.discardedTailBytes;
-    line.durationMs = summary.durationMs;
-    this.options.logger[level](line, 'connection closed');
+    const { logger } = this.options;
+    if (logger.isLevelEnabled(level)) logger[level](closeLine(connection, summary), 'connection closed');
     return summary;
   }
 
@@ -332,6 +325,22 @@ function addTraffic(
     traffic.bytesSent += from.bytesSent;
     traffic.lines += from.lines;
   }
+}
+
+/** A connection's close line: its identity, then what its life came to, in that order. */
+function closeLine(connection: Connection, summary: ConnectionSummary): Record<string, unknown> {
+  const line = logIdentity(connection);
+  if (connection.tls !== null) line.tls = connection.tls;
+  if (summary.digest !== null) line.digest = summary.digest;
+  line.reason = summary.reason;
+  if (summary.forced) line.forced = true;
+  if (connection.errorCode !== null) line.errorCode = connection.errorCode;
+  line.bytesIn = summary.bytesReceived;
+  line.bytesOut = summary.bytesSent;
+  line.lines = summary.lines;
+  if (summary.discardedTailBytes > 0) line.discardedTailBytes = summary.discardedTailBytes;
+  line.durationMs = summary.durationMs;
+  return line;
 }
 
 /**
