@@ -11,7 +11,11 @@
  *   byte (from accept for a fresh connection), never extended by more bytes; a keep-alive wait
  *   `keepAliveTimeoutMs`; a request `requestTimeoutMs` until its response is flushed.
  * - A head is at most `maxHeaderBytes`; requests carry no body (GET and HEAD only): one that
- *   announces a body is answered and the connection closed, so bytes are never misread as a head.
+ *   announces a body (any Transfer-Encoding, or Content-Length fields other than a single `0`)
+ *   is answered and the connection closed, so bytes are never misread as a head.
+ * - A head that can never become a request (bytes that are not HTTP/1.x, a bare LF) is answered
+ *   400 as soon as that shows, not at its deadline. test/integration/admin-fuzz.test.ts states
+ *   these rules as a model and checks them against hostile input.
  * - At `maxConnections` a newcomer evicts the connection that has waited longest without a
  *   request in its handler, so probes are never locked out by idle or half-open sockets.
  */
