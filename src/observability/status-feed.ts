@@ -5,12 +5,14 @@
  * asks; each sort order of a snapshot is computed once. So a viewer costs a cached string and a
  * slice, never work that grows with the number of viewers.
  */
-import type { ServerStats } from '../core/stats.js';
+import type { ServerState, ServerStats } from '../core/stats.js';
 import { RateHistory } from './history.js';
 import { buildStatus, historyCounters, type StatusAbout, type WorkerStatus } from './status-data.js';
 
 /** What the feed reads (an AdminSource is one). */
 export interface StatusSource {
+  /** The server's lifecycle now: a sample taken in another state is not served (see `status()`). */
+  readonly state?: ServerState;
   stats(): Promise<object>;
   connections(): Promise<object[]>;
   workers?(): readonly WorkerStatus[];
@@ -44,6 +46,8 @@ export class StatusFeed {
   private readonly clock: () => number;
   private timer: NodeJS.Timeout | null = null;
   private current: Promise<string> | null = null;
+  /** The source's state when `current` was sampled. */
+  private sampledState: ServerState | undefined;
   private ticking: Promise<string> | null = null;
   private snapshot: ConnectionsSnapshot | null = null;
   private snapshotting: Promise<ConnectionsSnapshot> | null = null;
@@ -70,9 +74,14 @@ export class StatusFeed {
     this.timer = null;
   }
 
-  /** The latest status JSON (sampling once first if no tick has run yet). */
+  /**
+   * The latest status JSON: at most a tick old, and never from before the last change of state
+   * (the first sample is taken as the admin port opens, before the echo listeners are up: served
+   * for the rest of that second it would say `idle` with no listeners while /readyz says ready).
+   */
   status(): Promise<string> {
-    return this.current ?? this.tick();
+    if (this.current !== null && this.sampledState === this.source.state) return this.current;
+    return this.tick();
   }
 
   /** One sorted page of the open connections: `{ total, offset, limit, sort, order, connections }`. */
@@ -105,6 +114,7 @@ export class StatusFeed {
   }
 
   private async sample(): Promise<string> {
+    const state = this.source.state;
     const stats = (await this.source.stats()) as ServerStats;
     this.history.record(historyCounters(stats));
     const workers = this.source.workers?.() ?? null;
@@ -118,6 +128,7 @@ export class StatusFeed {
       }),
     );
     this.current = Promise.resolve(body);
+    this.sampledState = state;
     return body;
   }
 

@@ -144,6 +144,21 @@ describe('StatusFeed', () => {
     assert.equal(asked, 1);
   });
 
+  it('never serves a sample from before the last change of state (the first is taken before the listeners are up)', async () => {
+    const source: { state: ServerStats['state']; stats: () => Promise<ServerStats>; connections: () => Promise<object[]> } = {
+      state: 'idle',
+      stats: () => Promise.resolve(stats({ state: source.state, ready: source.state === 'listening' })),
+      connections: () => Promise.resolve([]),
+    };
+    const feed = new StatusFeed(source, ABOUT);
+    const stateOf = async (): Promise<unknown> => (JSON.parse(await feed.status()) as { server: { state: unknown } }).server.state;
+    assert.equal(await stateOf(), 'idle');
+    source.state = 'listening';
+    assert.equal(await stateOf(), 'listening', 'sampled again within the tick');
+    source.state = 'stopping';
+    assert.equal(await stateOf(), 'stopping');
+  });
+
   it('serves sorted pages of the open connections, capped, from one snapshot per tick', async () => {
     let snapshots = 0;
     const rows = Array.from({ length: 250 }, (_, i) => ({
