@@ -15,7 +15,7 @@ export function checkConfig(
   workers: number,
 ): number {
   for (const warning of config.warnings) io.stderr.write(`echod: warning: ${warning}\n`);
-  const text = formatEffectiveConfig(effectiveConfig(config.resolved, config.admin));
-  io.stdout.write(`${versionLine(version)}\n${text}\nworkers: ${workers}\nconfiguration OK\n`);
+  const text = formatEffectiveConfig(effectiveConfig(config, config.resolved, workers));
+  io.stdout.write(`${versionLine(version)}\n${text}\nconfiguration OK\n`);
   return 0;
 }

@@ -35,6 +35,12 @@ export interface FlagSpec {
    * for flags only the CLI reads.
    */
   option?: string;
+  /**
+   * Where the configuration summaries (effective-config.ts: `--check-config` and the `echod
+   * started` line) show this flag: in a listener's line, the tls line, the admin line or the
+   * workers line. Undefined: among the options, whenever its value is not its default.
+   */
+  summary?: 'listeners' | 'tls' | 'admin' | 'workers';
 }
 
 /** What a tool command gets from the process (the shape of src/tools/io.ts's ToolIo). */
@@ -104,8 +110,22 @@ const MAX_WORKERS = 256;
 
 /** The table as written: a flag that sets a library option leaves out the default it shows (see {@link FLAGS}). */
 const FLAG_ROWS: readonly FlagSpec[] = [
-  { name: 'host', kind: 'string', arg: 'ADDR', description: 'address to listen on (:: for IPv4 and IPv6)', option: 'host' },
-  { name: 'port', kind: 'integer', arg: 'PORT', description: 'TCP port to listen on; 0 picks a free port', option: 'port' },
+  {
+    name: 'host',
+    kind: 'string',
+    arg: 'ADDR',
+    description: 'address to listen on (:: for IPv4 and IPv6)',
+    option: 'host',
+    summary: 'listeners',
+  },
+  {
+    name: 'port',
+    kind: 'integer',
+    arg: 'PORT',
+    description: 'TCP port to listen on; 0 picks a free port',
+    option: 'port',
+    summary: 'listeners',
+  },
   {
     name: 'listen',
     kind: 'urls',
@@ -113,6 +133,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description:
       'a listener, repeatable: tcp://HOST:PORT, tls://:8443, udp://[::]:8080, unix:///run/echod.sock, each with ?mode=raw&proxy=optional; http://:8081 (HTTP/1.1, h2c with prior knowledge) and https://:8444 (HTTP/2 or HTTP/1.1 by ALPN), both with WebSocket and ?proxy=, on a unix socket as http+unix:///run/echod-http.sock and https+unix:///PATH (ws://, wss:// alike) (env: space-separated); replaces --host/--port',
     option: 'listeners',
+    summary: 'listeners',
   },
   {
     name: 'mode',
@@ -120,6 +141,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'MODE',
     description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)',
     option: 'mode',
+    summary: 'listeners',
   },
   {
     name: 'max-line-bytes',
@@ -186,6 +208,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description:
       'expect a PROXY protocol v1/v2 header before the client bytes (tcp, unix and http listeners; tls:// and https:// ones take ?proxy=)',
     shown: 'off',
+    summary: 'listeners',
   },
   {
     name: 'proxy-protocol-timeout',
@@ -200,6 +223,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'FILE',
     description: 'PEM certificate chain for tls:// and https:// listeners (re-read on SIGHUP)',
     option: 'tls.cert',
+    summary: 'tls',
   },
   {
     name: 'tls-key',
@@ -207,8 +231,16 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'FILE',
     description: 'PEM private key for tls:// and https:// listeners (re-read on SIGHUP)',
     option: 'tls.key',
+    summary: 'tls',
   },
-  { name: 'tls-ca', kind: 'string', arg: 'FILE', description: 'PEM CA bundle to verify client certificates (mTLS)', option: 'tls.ca' },
+  {
+    name: 'tls-ca',
+    kind: 'string',
+    arg: 'FILE',
+    description: 'PEM CA bundle to verify client certificates (mTLS)',
+    option: 'tls.ca',
+    summary: 'tls',
+  },
   {
     name: 'tls-client-auth',
     kind: { oneOf: ['none', 'request', 'require'] },
@@ -216,6 +248,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: 'ask for (request) or insist on (require) a client certificate',
     shown: 'none',
     option: 'tls.clientAuth',
+    summary: 'tls',
   },
   {
     name: 'tls-min-version',
@@ -224,6 +257,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: 'oldest TLS version accepted',
     shown: 'TLSv1.2',
     option: 'tls.minVersion',
+    summary: 'tls',
   },
   {
     name: 'tls-self-signed',
@@ -231,6 +265,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: '',
     description: 'make a self-signed certificate in memory at start-up (tests, labs)',
     option: 'tls.selfSigned',
+    summary: 'tls',
   },
   // HTTP bounds and controls (http:// and https:// listeners; docs/http.md).
   {
@@ -368,6 +403,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: fault.arg,
     description: `fault${fault.appliesTo.includes('stream') ? '' : ' (udp)'}: ${fault.help}`,
     ...(fault.shown !== undefined ? { shown: fault.shown } : {}),
+    summary: 'listeners',
   })),
   {
     name: 'workers',
@@ -375,6 +411,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'N|auto',
     description: 'processes sharing the port (auto: one per CPU); a dead one is restarted',
     shown: '1',
+    summary: 'workers',
   },
   {
     name: 'admin-host',
@@ -382,12 +419,14 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'ADDR',
     description: 'address of the admin HTTP endpoint (keep it private)',
     shown: '127.0.0.1',
+    summary: 'admin',
   },
   {
     name: 'admin-port',
     kind: 'integer',
     arg: 'PORT',
     description: 'serve /metrics, /healthz, /readyz, /stats and /connections on this port (off unless set)',
+    summary: 'admin',
   },
   {
     name: 'admin-max-connections',
@@ -462,10 +501,18 @@ function optionDefaultShown(flag: FlagSpec): string | undefined {
   const key = option.slice(prefix.length);
   const value = Object.hasOwn(defaults, key) ? defaults[key] : undefined;
   if (value === undefined || value === '') return undefined;
+  return typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string' ? flagText(flag, value) : undefined;
+}
+
+/**
+ * A flag's value written as the flag takes it and `--help` shows defaults: `64KiB`, `30s`, `on`.
+ * So a value and the default it may equal compare as text.
+ */
+export function flagText(flag: Pick<FlagSpec, 'kind'>, value: FlagValue): string {
   if (typeof value === 'boolean') return value ? 'on' : 'off';
   if (typeof value === 'number')
     return flag.kind === 'size' ? formatBytes(value) : flag.kind === 'duration' ? formatDurationMs(value) : String(value);
-  return typeof value === 'string' ? value : undefined;
+  return Array.isArray(value) ? value.join(' ') : value;
 }
 
 /** Every flag, each with the default `--help` shows: as its row states it, else its option's. */

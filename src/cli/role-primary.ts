@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer as createNetServer } from 'node:net';
 import { workersAccept } from '../transports/reuse-port.js';
 import { EXIT_FAILURE, EXIT_OK } from '../core/exit-codes.js';
+import { effectiveConfig } from './effective-config.js';
 import { type Run, startAdmin, untilSignal } from './run.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -31,7 +32,7 @@ export async function runPrimary(run: Run, workers: number, host: string, port: 
     await run.log.close();
     return EXIT_FAILURE;
   }
-  logger.info({ version: run.version, workers }, 'echod started');
+  logger.info({ version: run.version, ...effectiveConfig(run.config, run.config.resolved, workers) }, 'echod started');
   await untilSignal(run, () => {
     pool.kill();
     process.exit(EXIT_FAILURE);

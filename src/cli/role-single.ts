@@ -21,7 +21,7 @@ export async function runSingle(run: Run, server: EchoServer): Promise<number> {
     await run.log.close();
     return code;
   }
-  logger.info({ version: run.version, ...effectiveConfig(server.options, run.config.admin) }, 'echod started');
+  logger.info({ version: run.version, ...effectiveConfig(run.config, server.options, 1) }, 'echod started');
   const reload = (): void => {
     try {
       const tls = tlsFrom(run.values, run.config);

@@ -47,6 +47,12 @@ describe('echod --check-config', () => {
           '64KiB',
           '--admin-port',
           '0',
+          '--log-level',
+          'debug',
+          '--log-format',
+          'json',
+          '--direct-read',
+          'off',
         ],
         {
           ECHOD_PORTT: '1',
@@ -57,7 +63,9 @@ describe('echod --check-config', () => {
       assert.match(lines[0] ?? '', /^echod \d+\.\d+\.\d+ \((node|bun) /);
       assert.ok(lines.includes(`  tcp://${HOST}:${port} mode=line`), stdout);
       assert.ok(lines.includes('  udp://127.0.0.1:0'), stdout);
-      assert.ok(lines.includes('  --max-line-bytes 64KiB'), stdout);
+      for (const option of ['--max-line-bytes 64KiB', '--log-level debug', '--log-format json', '--direct-read off'])
+        assert.ok(lines.includes(`  ${option}`), `${option} is shown:\n${stdout}`);
+      assert.ok(lines.includes('workers: 1'), stdout);
       assert.ok(lines.includes('admin endpoint: 127.0.0.1:0'), stdout);
       assert.equal(lines.at(-1), 'configuration OK');
       assert.ok(stderr.includes('echod: warning: ECHOD_PORTT is not a variable echod reads'), stderr);

@@ -182,10 +182,19 @@ describe('echod command', () => {
           '64KiB',
           '--idle-timeout',
           '300s',
+          '--log-level',
+          'debug',
+          '--log-format',
+          'json',
         ]);
         const started = await proc.log((l) => l.msg === 'echod started', '"echod started"');
         assert.deepEqual(started.listeners, [`tcp://${HOST}:0 mode=line`, `udp://${HOST}:0`]);
-        assert.deepEqual(started.options, { 'max-line-bytes': '64KiB' }, '--idle-timeout 300s is the default');
+        assert.deepEqual(
+          started.options,
+          { 'max-line-bytes': '64KiB', 'log-level': 'debug', 'log-format': 'json' },
+          '--idle-timeout 300s is the default; the log settings are flags like the others',
+        );
+        assert.equal(started.workers, 1);
         assert.equal(JSON.stringify(started).includes('0.0.0.0'), false, 'no host replaced by --listen');
         const listening = proc.logs.filter((l) => l.msg === 'listening').map((l) => l.listener as string);
         assert.equal(listening.length, 2);

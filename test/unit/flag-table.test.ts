@@ -2,8 +2,9 @@
 // flags and the TLS flags are found from it, never from a second hand-kept list.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ADMIN_LIMIT_FLAGS, adminLimitsFrom, FLAGS, HTTP_FLAGS, parseCommandLine } from '../../src/cli/flags.js';
+import { ADMIN_LIMIT_FLAGS, adminLimitsFrom, FLAGS, type FlagSpec, HTTP_FLAGS, parseCommandLine } from '../../src/cli/flags.js';
 import { resolveCliConfig } from '../../src/cli/config.js';
+import { effectiveConfig, formatEffectiveConfig } from '../../src/cli/effective-config.js';
 import { DEFAULTS } from '../../src/config/options.js';
 import { HTTP_DEFAULTS } from '../../src/config/http-options.js';
 import { ADMIN_DEFAULTS } from '../../src/observability/admin-limits.js';
@@ -18,6 +19,41 @@ describe('the flag table', () => {
       else if (head === 'http') assert.ok(field !== undefined && field in HTTP_DEFAULTS, `--${flag.name}: ${flag.option}`);
       else assert.ok(head in DEFAULTS || head === 'listeners' || head === 'serverId', `--${flag.name}: ${flag.option}`);
     }
+  });
+
+  it('the configuration summaries show every flag given a value not its default, from the table; defaults stay out', () => {
+    /** A value other than the flag's default, as a person would type it. */
+    const otherValue = (flag: FlagSpec): string[] => {
+      const { kind } = flag;
+      if (typeof kind === 'object') return [`--${flag.name}`, kind.oneOf.find((value) => value !== flag.shown) as string];
+      if (kind === 'boolean') return [`--${flag.name}`];
+      if (kind === 'onOff') return [`--${flag.name}`, flag.shown === 'on' ? 'off' : 'on'];
+      const text = { size: '7KiB', duration: '20s', integer: '7', string: 'x' }[kind as string];
+      assert.ok(text !== undefined, `--${flag.name}: a value of kind ${String(kind)}`);
+      return [`--${flag.name}`, text];
+    };
+    const summarized = FLAGS.filter((flag) => flag.summary === undefined);
+    for (const name of ['log-level', 'log-format', 'max-line-bytes', 'admin-max-connections', 'udp-rate-per-source'])
+      assert.ok(
+        summarized.some((flag) => flag.name === name),
+        `--${name} is among the options`,
+      );
+    for (const flag of summarized) {
+      const argv = otherValue(flag);
+      const config = resolveCliConfig(parseCommandLine(argv, {}), {});
+      const summary = effectiveConfig(config, config.resolved, 1);
+      assert.deepEqual(Object.keys(summary.options), [flag.name], argv.join(' '));
+      assert.ok(
+        formatEffectiveConfig(summary)
+          .split('\n')
+          .includes(`  ${argv.join(' ')}`),
+        argv.join(' '),
+      );
+    }
+    // Given, but the default written another way: not shown.
+    const defaults = ['--log-level', 'info', '--idle-timeout', '300s', '--max-line-bytes', '1048576', '--direct-read', 'on'];
+    const config = resolveCliConfig(parseCommandLine(defaults, {}), {});
+    assert.deepEqual(effectiveConfig(config, config.resolved, 1).options, {});
   });
 
   it('ADMIN_LIMIT_FLAGS is derived from it and covers every admin bound', () => {
