@@ -6,16 +6,21 @@
 import { FAULTS, HTTP_FAULTS, type ListenerKind, parseFault, refusedOnHttp } from '../config/faults.js';
 import { formatListener, HTTP_PROTOCOLS } from '../config/listen-url.js';
 import type { ResolvedOptions } from '../config/options.js';
-import { FLAGS, HTTP_FLAGS, type ParsedCommandLine } from './flags.js';
+import { FLAGS, type ParsedCommandLine } from './flags.js';
 
 /** The flags that set a `tls.*` option: they act on tls:// and https:// listeners only. */
 const TLS_FLAGS = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true).map((flag) => flag.name);
-/** How a warning names the listeners of a kind. */
-const KIND_LISTENERS: Readonly<Record<ListenerKind, string>> = {
-  stream: 'tcp://, tls:// or unix://',
-  udp: 'udp://',
-  http: 'http:// or https://',
+/** The schemes of each kind of listener, as a warning names them. */
+const KIND_SCHEMES: Readonly<Record<ListenerKind, readonly string[]>> = {
+  stream: ['tcp://', 'tls://', 'unix://'],
+  udp: ['udp://'],
+  http: ['http://', 'https://'],
 };
+/** `tcp://, tls:// or unix://`: the listeners of these kinds. */
+function listenersOf(kinds: readonly ListenerKind[]): string {
+  const schemes = kinds.flatMap((kind) => KIND_SCHEMES[kind]);
+  return schemes.length === 1 ? (schemes[0] as string) : `${schemes.slice(0, -1).join(', ')} or ${schemes.at(-1) as string}`;
+}
 const kindOf = (protocol: string): ListenerKind =>
   protocol === 'udp' ? 'udp' : HTTP_PROTOCOLS.includes(protocol as never) ? 'http' : 'stream';
 const ENV_PLACEHOLDER = /\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -37,9 +42,12 @@ export function configWarnings(
     for (const flag of TLS_FLAGS.filter((name) => values.has(name)))
       warnings.push(`${named(flag)} has no effect: there is no tls:// or https:// listener`);
   }
-  if (!protocols.has('http') && !protocols.has('https')) {
-    for (const flag of HTTP_FLAGS.filter((spec) => values.has(spec.name)))
-      warnings.push(`${named(flag.name)} has no effect: there is no http:// or https:// listener`);
+  const kinds = new Set([...protocols].map(kindOf));
+  // The flag table says which kinds of listener each flag acts on (the faults are below: http has its own rules for them).
+  for (const flag of FLAGS) {
+    if (flag.kind === 'fault' || flag.appliesTo === undefined || !values.has(flag.name)) continue;
+    if (!flag.appliesTo.some((kind) => kinds.has(kind)))
+      warnings.push(`${named(flag.name)} has no effect: there is no ${listenersOf(flag.appliesTo)} listener`);
   }
   const proxy = values.get('proxy-protocol');
   if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix') && !protocols.has('http')) {
@@ -47,7 +55,6 @@ export function configWarnings(
       `${named('proxy-protocol')} has no effect: it applies to tcp://, unix:// and http:// listeners (tls:// and https:// ones take ?proxy=)`,
     );
   }
-  const kinds = new Set([...protocols].map(kindOf));
   // With http listeners, a stream fault they do not apply gets the http warning below instead.
   const notOnHttp = kinds.has('http')
     ? FAULTS.filter((spec) => values.has(spec.name) && spec.appliesTo.includes('stream') && !spec.appliesTo.includes('http'))
@@ -55,9 +62,7 @@ export function configWarnings(
   for (const fault of FAULTS.filter(
     (spec) => values.has(spec.name) && !spec.appliesTo.some((kind) => kinds.has(kind)) && !notOnHttp.includes(spec),
   )) {
-    warnings.push(
-      `${named(fault.name)} has no effect: there is no ${fault.appliesTo.map((kind) => KIND_LISTENERS[kind]).join(' or ')} listener`,
-    );
+    warnings.push(`${named(fault.name)} has no effect: there is no ${listenersOf(fault.appliesTo)} listener`);
   }
   const httpTake = HTTP_FAULTS.map((fault) => `--${fault.name}`).join(', ');
   for (const fault of notOnHttp)
@@ -69,8 +74,6 @@ export function configWarnings(
       if (refused !== null) warnings.push(`${named(fault.name)} has no effect on http:// and https:// listeners: ${refused}`);
     }
   }
-  if (!protocols.has('udp') && values.has('udp-rate-per-source'))
-    warnings.push(`${named('udp-rate-per-source')} has no effect: there is no udp:// listener`);
   const urls = (values.get('listen') as string[] | undefined) ?? [];
   resolved.listeners.forEach((listener, index) => {
     const url = urls[index];

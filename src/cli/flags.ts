@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { InvalidOptionError, UsageError } from '../core/errors.js';
-import { FAULTS, FaultOptionError, parseFault } from '../config/faults.js';
+import { FAULTS, FaultOptionError, type ListenerKind, parseFault } from '../config/faults.js';
 import { DIGEST_KINDS } from '../core/digest.js';
 import { DEFAULTS, MODES } from '../config/options.js';
 import { PROXY_PROTOCOL_MODES } from '../config/listen-url.js';
@@ -41,7 +41,18 @@ export interface FlagSpec {
    * workers line. Undefined: among the options, whenever its value is not its default.
    */
   summary?: 'listeners' | 'tls' | 'admin' | 'workers';
+  /**
+   * The kinds of listener the flag acts on; with none of them, config-warnings.ts says it has
+   * no effect. Undefined: every kind, or the process (the http.* flags get `http`, the faults
+   * their table's kinds).
+   */
+  appliesTo?: readonly ListenerKind[];
 }
+
+/** A stream connection's bounds: tcp, tls and unix, and the http listeners' connections too. */
+const CONNECTIONS: readonly ListenerKind[] = ['stream', 'http'];
+/** The byte echo's framing and extras: tcp, tls and unix only (http answers requests, udp datagrams). */
+const BYTE_ECHO: readonly ListenerKind[] = ['stream'];
 
 /** What a tool command gets from the process (the shape of src/tools/io.ts's ToolIo). */
 export interface CommandIo {
@@ -142,6 +153,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: 'line: echo newline-terminated lines; raw: echo every byte (RFC 862)',
     option: 'mode',
     summary: 'listeners',
+    appliesTo: BYTE_ECHO,
   },
   {
     name: 'max-line-bytes',
@@ -149,6 +161,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'SIZE',
     description: 'longest line accepted, newline included; longer closes the connection',
     option: 'maxLineBytes',
+    appliesTo: BYTE_ECHO,
   },
   {
     name: 'max-connections',
@@ -156,6 +169,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'N',
     description: 'open connections at most; more are closed at once (0 = no limit)',
     option: 'maxConnections',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'max-connections-per-ip',
@@ -163,6 +177,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'N',
     description: 'open connections per client address at most (0 = no limit)',
     option: 'maxConnectionsPerIp',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'idle-timeout',
@@ -170,6 +185,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'DURATION',
     description: 'close a connection with no bytes either way for this long (0 = never)',
     option: 'idleTimeoutMs',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'write-stall-timeout',
@@ -177,6 +193,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'DURATION',
     description: 'close a client that takes none of its pending echo for this long (0 = never)',
     option: 'writeStallTimeoutMs',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'drain-timeout',
@@ -184,6 +201,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'DURATION',
     description: 'time a closing connection gets to finish before it is destroyed',
     option: 'drainTimeoutMs',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'shutdown-delay',
@@ -192,7 +210,14 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: 'on SIGTERM, keep serving this long after /readyz turns 503',
     option: 'shutdownDelayMs',
   },
-  { name: 'backlog', kind: 'integer', arg: 'N', description: "length of the kernel's accept queue", option: 'backlog' },
+  {
+    name: 'backlog',
+    kind: 'integer',
+    arg: 'N',
+    description: "length of the kernel's accept queue",
+    option: 'backlog',
+    appliesTo: CONNECTIONS,
+  },
   {
     name: 'direct-read',
     kind: 'onOff',
@@ -200,6 +225,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description:
       "on Node, read tcp and unix sockets into one shared buffer (node:net internals, checked at start-up; off: node:net 'data' events)",
     option: 'directRead',
+    appliesTo: BYTE_ECHO,
   },
   {
     name: 'proxy-protocol',
@@ -216,6 +242,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'DURATION',
     description: 'a PROXY header not complete by then closes the connection',
     option: 'proxyProtocolTimeoutMs',
+    appliesTo: CONNECTIONS,
   },
   {
     name: 'tls-cert',
@@ -366,6 +393,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'N',
     description: 'udp:// datagrams answered per second per source address (0 = no limit)',
     option: 'udpRatePerSource',
+    appliesTo: ['udp'],
   },
   {
     name: 'server-id',
@@ -382,6 +410,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description:
       'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}',
     option: 'banner',
+    appliesTo: BYTE_ECHO,
   },
   {
     name: 'prefix',
@@ -389,6 +418,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'TEMPLATE',
     description: 'put before every echoed line (same placeholders as --banner)',
     option: 'prefix',
+    appliesTo: BYTE_ECHO,
   },
   {
     name: 'digest',
@@ -396,6 +426,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     arg: 'KIND',
     description: "log a digest of each connection's received and sent bytes at close",
     option: 'digest',
+    appliesTo: BYTE_ECHO,
   },
   ...FAULTS.map((fault): FlagSpec => ({
     name: fault.name,
@@ -404,6 +435,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     description: `fault${fault.appliesTo.includes('stream') ? '' : ' (udp)'}: ${fault.help}`,
     ...(fault.shown !== undefined ? { shown: fault.shown } : {}),
     summary: 'listeners',
+    appliesTo: fault.appliesTo,
   })),
   {
     name: 'workers',
@@ -518,7 +550,8 @@ export function flagText(flag: Pick<FlagSpec, 'kind'>, value: FlagValue): string
 /** Every flag, each with the default `--help` shows: as its row states it, else its option's. */
 export const FLAGS: readonly FlagSpec[] = FLAG_ROWS.map((flag) => {
   const shown = flag.shown ?? optionDefaultShown(flag);
-  return shown === undefined ? flag : { ...flag, shown };
+  const http = flag.appliesTo === undefined && flag.option?.startsWith('http.') === true;
+  return { ...flag, ...(shown !== undefined ? { shown } : {}), ...(http ? { appliesTo: ['http'] as const } : {}) };
 });
 
 export type FlagValue = string | number | boolean | string[];

@@ -101,6 +101,26 @@ describe('settings that do nothing are warned about; contradictions are refused'
     }
   });
 
+  it('stream-only flags with only udp:// (or http://) listeners', () => {
+    assert.deepEqual(
+      warned(['--listen', 'udp://127.0.0.1:0', '--digest', 'sha256', '--max-line-bytes', '64KiB', '--idle-timeout', '1m'], {
+        ECHOD_BANNER: 'hi',
+      }),
+      [
+        '--max-line-bytes has no effect: there is no tcp://, tls:// or unix:// listener',
+        '--idle-timeout has no effect: there is no tcp://, tls://, unix://, http:// or https:// listener',
+        'ECHOD_BANNER has no effect: there is no tcp://, tls:// or unix:// listener',
+        '--digest has no effect: there is no tcp://, tls:// or unix:// listener',
+      ],
+    );
+    // http listeners have connections (so --idle-timeout acts) but no line framing.
+    assert.deepEqual(warned(['--listen', 'http://127.0.0.1:0', '--max-line-bytes', '64KiB', '--idle-timeout', '1m']), [
+      '--max-line-bytes has no effect: there is no tcp://, tls:// or unix:// listener',
+    ]);
+    assert.deepEqual(warned(['--listen', 'udp://127.0.0.1:0', '--listen', 'tcp://127.0.0.1:0', '--digest', 'sha256']), []);
+    assert.deepEqual(warned(['--udp-rate-per-source', '5']), ['--udp-rate-per-source has no effect: there is no udp:// listener']);
+  });
+
   it('HTTP flags with no http or https listener; ECHOD_ variables set them, and errors name them', () => {
     assert.deepEqual(warned(['--max-body-bytes', '1KiB', '--ws-deflate']), [
       '--max-body-bytes has no effect: there is no http:// or https:// listener',

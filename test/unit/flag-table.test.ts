@@ -93,6 +93,39 @@ describe('the flag table', () => {
     assert.equal(resolved.http.maxConcurrentStreams, 7);
   });
 
+  it('every flag that acts on some kinds of listener is warned about without them, from the table', () => {
+    const urls = { stream: 'tcp://127.0.0.1:0', udp: 'udp://127.0.0.1:0', http: 'http://127.0.0.1:0' } as const;
+    const kinds = Object.keys(urls) as (keyof typeof urls)[];
+    const scoped = FLAGS.filter((flag) => flag.appliesTo !== undefined && flag.kind !== 'fault');
+    for (const name of ['max-line-bytes', 'digest', 'banner', 'mode', 'max-body-bytes', 'udp-rate-per-source'])
+      assert.ok(
+        scoped.some((flag) => flag.name === name),
+        `--${name} says where it acts`,
+      );
+    for (const flag of scoped) {
+      const value =
+        typeof flag.kind === 'object'
+          ? [flag.kind.oneOf.at(-1) as string]
+          : flag.kind === 'boolean'
+            ? []
+            : flag.kind === 'onOff'
+              ? ['off']
+              : flag.kind === 'string'
+                ? ['x']
+                : flag.kind === 'duration'
+                  ? ['20s']
+                  : flag.kind === 'size'
+                    ? ['7KiB']
+                    : ['7'];
+      for (const kind of kinds) {
+        const argv = ['--listen', urls[kind], `--${flag.name}`, ...value];
+        const { warnings } = resolveCliConfig(parseCommandLine(argv, {}), {});
+        const idle = warnings.filter((warning) => warning.startsWith(`--${flag.name} has no effect`));
+        assert.equal(idle.length, flag.appliesTo?.includes(kind) === true ? 0 : 1, `${argv.join(' ')}: ${JSON.stringify(warnings)}`);
+      }
+    }
+  });
+
   it('every tls.* flag is warned about without a tls:// listener', () => {
     const tlsFlags = FLAGS.filter((flag) => flag.option?.startsWith('tls.') === true);
     assert.ok(tlsFlags.length > 0);
