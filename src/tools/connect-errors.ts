@@ -25,9 +25,29 @@ const NOT_TLS = new Set([
   'ERR_SSL_HTTP_REQUEST',
 ]);
 
+/** The same errors raised on a write, as `EPROTO` with OpenSSL's text only. */
+const NOT_TLS_TEXT_RE = /SSL routines:.*:(wrong version number|packet length too long|unexpected message|http request)/;
+/** OpenSSL's reason in its error text (`…:SSL routines:ssl3_get_record:wrong version number:…`). */
+const OPENSSL_REASON_RE = /SSL routines:[^:]*:([^:]+)/;
+
 export const TLS_UNTRUSTED_HINT = "pass --tls-insecure to skip verification, or --tls-ca FILE with the server's CA";
 export const TLS_WRONG_NAME_HINT = 'pass --tls-servername NAME with a name the certificate holds, or --tls-insecure to skip verification';
 export const NOT_TLS_HINT = 'the server did not answer TLS: is it a TLS port?';
+
+/** A connect that got no answer at all within the timeout. */
+export function noConnectReason(timeoutMs: number): string {
+  return `no answer to a connect within ${timeoutMs / 1000} s`;
+}
+
+/** A TLS connect whose TCP connect succeeded, but whose handshake got no answer: a plain port, most likely. */
+export function noHandshakeReason(timeoutMs: number): string {
+  return `connected, but no TLS handshake within ${timeoutMs / 1000} s: is it a TLS port?`;
+}
+
+/** Non-null when what answered the ClientHello was not TLS: the hint, which is then also the reason to stop. */
+export function notTlsReason(err: NodeJS.ErrnoException): string | null {
+  return (err.code !== undefined && NOT_TLS.has(err.code)) || NOT_TLS_TEXT_RE.test(err.message) ? NOT_TLS_HINT : null;
+}
 
 /** What an error says about reaching the target: the explanation, or null if it was reached. */
 export function unreachableReason(err: NodeJS.ErrnoException): string | null {
@@ -51,7 +71,9 @@ export function connectErrorText(err: NodeJS.ErrnoException): string {
   const unreachable = unreachableReason(err);
   if (unreachable !== null) return unreachable;
   const code = err.code;
-  const text = code === undefined || err.message.includes(code) ? err.message : `${code}: ${err.message}`;
-  const hint = code === undefined ? null : tlsHint(code);
+  // OpenSSL's text is a path into its sources; its reason is what it says.
+  const message = OPENSSL_REASON_RE.exec(err.message)?.[1] ?? err.message;
+  const text = code === undefined || message.includes(code) ? message : `${code}: ${message}`;
+  const hint = notTlsReason(err) ?? (code === undefined ? null : tlsHint(code));
   return hint === null ? text : `${text} (${hint})`;
 }

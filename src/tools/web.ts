@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { WebSocket } from 'ws';
 import { UsageError } from '../core/errors.js';
 import type { ToolValue } from './flags.js';
-import { type TlsSpec, transportFromFlags } from './target.js';
+import { formatTarget, type TlsSpec, transportFromFlags } from './target.js';
 
 export type WebScheme = 'http' | 'https' | 'ws' | 'wss';
 
@@ -58,6 +58,17 @@ export function webTargetFrom(text: string, values: ReadonlyMap<string, ToolValu
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
   return { scheme, host, port, path: `${url.pathname}${url.search}`, tls };
+}
+
+/**
+ * Non-null when what answered was not HTTP (node:http's parser, llhttp, failed with an `HPE_`
+ * code): the hint, naming the target to give for a plain echo instead.
+ */
+export function notHttpReason(err: NodeJS.ErrnoException, target: WebTarget): string | null {
+  if (err.code?.startsWith('HPE_') !== true) return null;
+  const plain = formatTarget(target);
+  const instead = target.tls === null ? `for a TCP echo use ${plain} without ${target.scheme}://` : `for a TLS echo use --tls ${plain}`;
+  return `the server did not answer HTTP: is it an HTTP port? ${instead}`;
 }
 
 export function formatWebTarget(target: WebTarget, path = target.path): string {

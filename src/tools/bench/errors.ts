@@ -2,7 +2,7 @@
  * How a bench exchange can go wrong: the kinds of error a run counts, what each means, and
  * which socket errors count as which kind.
  */
-import { connectErrorText } from '../connect-errors.js';
+import { connectErrorText, notTlsReason } from '../connect-errors.js';
 import type { Difference } from '../format.js';
 import { isResetError, isTlsError } from '../target.js';
 
@@ -54,7 +54,7 @@ export function describeError(err: NodeJS.ErrnoException): string {
 
 /** Which kind a socket error counts as. */
 export function classify(err: NodeJS.ErrnoException, connecting: boolean): ErrorKind {
-  if (isTlsError(err)) return 'tls';
+  if (isTlsError(err) || notTlsReason(err) !== null) return 'tls';
   if (isResetError(err)) return 'reset';
   if (err.code === 'ETIMEDOUT') return 'timeout';
   if (connecting || err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'connect';

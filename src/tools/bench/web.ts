@@ -13,7 +13,16 @@ const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
 import { count, difference } from '../format.js';
 import type { ToolIo } from '../io.js';
-import { formatWebTarget, openWebSocket, type WebAgent, webAgent, webRequest, type WebTarget, webTransportName } from '../web.js';
+import {
+  formatWebTarget,
+  notHttpReason,
+  openWebSocket,
+  type WebAgent,
+  webAgent,
+  webRequest,
+  type WebTarget,
+  webTransportName,
+} from '../web.js';
 import { classify, describeError, ERROR_KINDS, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
 import { HistogramLog, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
@@ -101,7 +110,7 @@ async function httpLoop(run: Run, target: WebTarget, agent: WebAgent, connection
     } catch (err) {
       if (run.stopped) return;
       const error = err as NodeJS.ErrnoException;
-      run.error(classify(error, false), connection, describeError(error), seq);
+      run.error(classify(error, false), connection, notHttpReason(error, target) ?? describeError(error), seq);
       if (error.code === 'ECONNREFUSED') return;
     }
   }
@@ -114,7 +123,8 @@ async function wsLoop(run: Run, target: WebTarget, connection: number, sockets: 
   try {
     ws = await openWebSocket(target, timeoutMs);
   } catch (err) {
-    run.error('connect', connection, describeError(err as NodeJS.ErrnoException));
+    const error = err as NodeJS.ErrnoException;
+    run.error('connect', connection, notHttpReason(error, target) ?? describeError(error));
     return;
   }
   sockets.push(ws);

@@ -38,8 +38,13 @@ export interface Outcome {
   difference?: Difference;
   /** With a digest: every stream connection the case opened, in the order they connected. */
   connections?: ConnectionDigest[];
-  /** The target could not be reached (refused, unreachable, no answer): why; the run stops here. */
+  /**
+   * The target could not be reached (refused, unreachable, no answer), or what answered does not
+   * speak the protocol (no TLS handshake, not HTTP): why; the run stops here.
+   */
   unreachable?: string;
+  /** With `unreachable`: the address answered (a connect succeeded), but not in the protocol asked for. */
+  reached?: boolean;
 }
 
 export interface CheckCase {
@@ -71,7 +76,12 @@ const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
 export const pass = (reason: string): Outcome => ({ status: 'pass', reason });
 /** The target could not be reached: a FAIL that also stops the run. */
-export const unreachable = (reason: string, why: string): Outcome => ({ status: 'fail', reason, unreachable: why });
+export const unreachable = (reason: string, why: string, reached = false): Outcome => ({
+  status: 'fail',
+  reason,
+  unreachable: why,
+  ...(reached ? { reached } : {}),
+});
 export const fail = (reason: string, diff?: Difference | null): Outcome => ({
   status: 'fail',
   reason,

@@ -47,6 +47,10 @@ export async function runCase(c: CheckCase, settings: CheckSettings): Promise<Ou
   } finally {
     clearTimeout(timer);
   }
+  if (outcome.status === 'fail' && outcome.unreachable === undefined && settings.transport.kind === 'tcp' && settings.web === null) {
+    const suspicion = clients.tlsSuspicion();
+    if (suspicion !== null) outcome = { ...outcome, reason: `${outcome.reason} (${suspicion})` };
+  }
   try {
     // Taken before the connections are closed: what each one sent and got while the case ran.
     return settings.digest === null ? outcome : { ...outcome, connections: clients.digests() };

@@ -8,7 +8,7 @@ import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
-import { connectErrorText, unreachableReason } from '../connect-errors.js';
+import { connectErrorText, noConnectReason, noHandshakeReason, notTlsReason, unreachableReason } from '../connect-errors.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
 /** A connect that failed: why, and whether it means the target cannot be reached at all. */
@@ -16,6 +16,8 @@ export interface ConnectFailure {
   reason: string;
   /** Refused, unreachable, or no answer within the timeout: what that means, in words; null otherwise. */
   unreachable: string | null;
+  /** With `unreachable`: the TCP connect succeeded, the protocol on it did not (no TLS handshake). */
+  reached: boolean;
 }
 
 /** How a wait for bytes ended. */
@@ -89,12 +91,35 @@ export class ClientSet {
     return this.streams.map((client) => client.digestReport()).filter((report): report is ConnectionDigest => report !== null);
   }
 
+  /**
+   * Over plain TCP, why the server may be a TLS one: a stream client got a TLS alert record back
+   * (content type 21, version 3.x), or the server closed without a byte back on any of them (as a
+   * TLS server does with bytes that are no TLS record). Null otherwise: silence alone is not a
+   * sign (a line echo is silent to bytes without a newline).
+   */
+  tlsSuspicion(): string | null {
+    const sent = this.streams.filter((client) => client.bytesSent > 0);
+    if (sent.some((client) => client.firstBytes[0] === TLS_ALERT && client.firstBytes[1] === TLS_MAJOR_VERSION))
+      return 'the server answered with a TLS alert: it is a TLS port, pass --tls';
+    if (
+      sent.length > 0 &&
+      sent.every((client) => client.bytesReceived === 0) &&
+      sent.some((client) => client.ended || client.error !== null)
+    )
+      return 'the server closed without a byte back: if it is a TLS port, pass --tls';
+    return null;
+  }
+
   destroyAll(): void {
     for (const client of this.clients) client.destroy();
     this.clients.clear();
     this.streams.length = 0;
   }
 }
+
+/** A TLS record's first two bytes: its content type (21, an alert) and the major version (3). */
+const TLS_ALERT = 0x15;
+const TLS_MAJOR_VERSION = 0x03;
 
 export interface StreamConnectOptions {
   /** False leaves the socket paused: nothing is read until asked. @default true */
@@ -114,6 +139,8 @@ export class StreamClient {
   /** Bytes handed to the socket, and bytes read from it. */
   bytesSent = 0;
   bytesReceived = 0;
+  /** The first two bytes received (fewer until they came). */
+  firstBytes: Buffer = Buffer.alloc(0);
   /** The client's end, once connected (a closed socket forgets it). */
   local: { address: string; port: number } | null = null;
   private readonly digests: HexDigests | null;
@@ -160,15 +187,20 @@ export class StreamClient {
         socket = netConnect({ host: target.address, port: target.port, noDelay: true, allowHalfOpen: true });
       }
       const client = new StreamClient(socket, digest);
+      let tcpConnected = false;
+      if (transport.kind === 'tls') socket.once('connect', () => (tcpConnected = true));
       const timer = setTimeout(() => {
         socket.destroy();
-        resolve({ reason: `could not connect within ${timeoutMs} ms`, unreachable: `no answer to a connect within ${timeoutMs / 1000} s` });
+        const why = tcpConnected ? noHandshakeReason(timeoutMs) : noConnectReason(timeoutMs);
+        resolve({ reason: why, unreachable: why, reached: tcpConnected });
       }, timeoutMs);
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
+        const notTls = notTlsReason(err);
         resolve({
           reason: `cannot connect: ${connectErrorText(err)}`,
-          unreachable: unreachableReason(err),
+          unreachable: notTls ?? unreachableReason(err),
+          reached: notTls !== null,
         });
       };
       socket.once('error', fail);
@@ -190,6 +222,7 @@ export class StreamClient {
 
   /** Keeps bytes read from the socket, counted (and digested), and wakes whatever waits for them. */
   private keep(chunk: Buffer): void {
+    if (this.firstBytes.length < 2) this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, 2 - this.firstBytes.length)]);
     this.bytesReceived += chunk.length;
     this.digests?.received.update(chunk);
     this.chunks.push(chunk);

@@ -116,7 +116,8 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
     if (outcome.unreachable !== undefined) {
       // Every other case would fail the same way, each after its own wait: one message instead.
       notRun = cases.slice(results.length).map((other) => other.name);
-      stopped = `cannot reach ${where(target)} over ${transportShown}: ${outcome.unreachable}${notRun.length > 0 ? `; the other ${notRun.length} case${notRun.length === 1 ? ' was' : 's were'} not run` : ''}`;
+      const what = `${where(target)} over ${transportShown}: ${outcome.unreachable}`;
+      stopped = `${outcome.reached === true ? what : `cannot reach ${what}`}${notRun.length > 0 ? `; the other ${notRun.length} case${notRun.length === 1 ? ' was' : 's were'} not run` : ''}`;
       break;
     }
   }

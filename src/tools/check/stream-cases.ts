@@ -37,7 +37,7 @@ const HALF_CLOSE_LINES = 200;
 async function connect(settings: CheckSettings, clients: ClientSet, read = true): Promise<StreamClient> {
   const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { read, digest: settings.digest });
   if (!(client instanceof StreamClient))
-    throw new CaseStop(client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason));
+    throw new CaseStop(client.unreachable !== null ? unreachable(client.reason, client.unreachable, client.reached) : fail(client.reason));
   return clients.add(client);
 }
 
@@ -256,7 +256,7 @@ const concurrent: CheckCase = {
         wave.map(async (i): Promise<Outcome | null> => {
           const client = await StreamClient.connect(settings.target, settings.transport, settings.timeoutMs, { digest: settings.digest });
           if (!(client instanceof StreamClient))
-            return client.unreachable !== null ? unreachable(client.reason, client.unreachable) : fail(client.reason);
+            return client.unreachable !== null ? unreachable(client.reason, client.unreachable, client.reached) : fail(client.reason);
           open[i] = clients.add(client);
           return exchange(client, line(i, 1), settings.timeoutMs, false);
         }),

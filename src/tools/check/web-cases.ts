@@ -5,9 +5,18 @@
  */
 import type { WebSocket } from 'ws';
 import { count, difference } from '../format.js';
-import { nextMessage, openWebSocket, type WebAgent, webAgent, webRequest, type WebResponse, type WebTarget } from '../web.js';
+import {
+  nextMessage,
+  notHttpReason,
+  openWebSocket,
+  type WebAgent,
+  webAgent,
+  webRequest,
+  type WebResponse,
+  type WebTarget,
+} from '../web.js';
 import { type CheckCase, type CheckSettings, fail, type Outcome, pass, required, unreachable } from './case.js';
-import { connectErrorText, unreachableReason } from '../connect-errors.js';
+import { connectErrorText, notTlsReason, unreachableReason } from '../connect-errors.js';
 
 /** How many requests the keep-alive case sends on its one connection. */
 const KEEP_ALIVE_REQUESTS = 3;
@@ -44,16 +53,21 @@ async function withAgent(
   try {
     return await fn(agent, target);
   } catch (err) {
-    return failed(err);
+    return failed(err, target);
   } finally {
     agent.destroy();
   }
 }
 
-function failed(err: unknown): Outcome {
+/** A request or an upgrade that failed: a connect that could not be made, or an answer that is not HTTP, stops the run. */
+function failed(err: unknown, target: WebTarget): Outcome {
   const error = err as NodeJS.ErrnoException;
-  const why = unreachableReason(error);
+  const notHttp = notHttpReason(error, target);
+  if (notHttp !== null) return unreachable(`${error.code ?? ''}: ${notHttp}`, notHttp, true);
   const reason = connectErrorText(error);
+  const notTls = notTlsReason(error);
+  if (notTls !== null) return unreachable(`cannot connect: ${reason}`, notTls, true);
+  const why = unreachableReason(error);
   return why !== null ? unreachable(`cannot connect: ${reason}`, why) : fail(reason);
 }
 
@@ -169,7 +183,7 @@ async function withSocket(settings: CheckSettings, fn: (ws: WebSocket) => Promis
   try {
     ws = await openWebSocket(webOf(settings), settings.timeoutMs);
   } catch (err) {
-    return failed(err);
+    return failed(err, webOf(settings));
   }
   try {
     return await fn(ws);
