@@ -13,6 +13,7 @@ import { LOG_FORMATS, LOG_LEVELS } from './logger.js';
 import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../core/units.js';
 import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
 import { HTTP_DEFAULTS } from '../config/http-options.js';
+import { PLACEHOLDER_LIST } from '../core/template.js';
 
 /** How a flag's text becomes a value. */
 type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'onOff' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
@@ -407,8 +408,7 @@ const FLAG_ROWS: readonly FlagSpec[] = [
     name: 'banner',
     kind: 'string',
     arg: 'TEMPLATE',
-    description:
-      'a line sent when a connection opens: {hostname} {pid} {server_id} {conn_id} {remote} {local} {proxy_source} {time} {env:NAME}',
+    description: `a line sent when a connection opens: ${PLACEHOLDER_LIST}`,
     option: 'banner',
     appliesTo: BYTE_ECHO,
   },

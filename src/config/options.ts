@@ -18,7 +18,7 @@ import { type HttpOptions, type ResolvedHttpOptions, resolveHttpOptions } from '
 import { DIGEST_KINDS, type DigestKind } from '../core/digest.js';
 import { checkFaults, checkInteger as integer, type FaultOptions, HTTP_FAULTS, refusedOnHttp } from './faults.js';
 import { type Logger, silentLogger } from '../core/log.js';
-import { unknownPlaceholders } from '../core/template.js';
+import { PLACEHOLDER_LIST, unknownPlaceholders } from '../core/template.js';
 import { MAX_TIMER_MS } from '../core/units.js';
 
 export type EchoMode = 'line' | 'raw';
@@ -217,7 +217,8 @@ export function resolveOptions(options: EchoServerOptions = {}): ResolvedOptions
     const value = merged[field];
     if (typeof value !== 'string') throw new InvalidOptionError(field, value, 'a template string');
     const unknown = unknownPlaceholders(value);
-    if (unknown.length > 0) throw new InvalidOptionError(field, value, `known placeholders only (not ${unknown.join(', ')})`);
+    if (unknown.length > 0)
+      throw new InvalidOptionError(field, value, `only the placeholders ${PLACEHOLDER_LIST}; not ${unknown.join(', ')}`);
   }
   if (!DIGEST_KINDS.includes(merged.digest)) throw new InvalidOptionError('digest', merged.digest, DIGEST_KINDS.join(', '));
   const listeners = resolveListeners(listenerOptions, merged);

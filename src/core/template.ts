@@ -23,6 +23,9 @@ const PLACEHOLDER_LIKE = /\{([A-Za-z][A-Za-z0-9_-]*)(?::([^{}\s]*))?\}/g;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAMES: ReadonlySet<string> = new Set(['hostname', 'pid', 'server_id', 'conn_id', 'remote', 'local', 'proxy_source', 'time', 'env']);
 
+/** Every placeholder as a template writes it, `{hostname} … {env:NAME}`: for --help and for the error naming a typo. */
+export const PLACEHOLDER_LIST = [...NAMES].map((name) => (name === 'env' ? '{env:NAME}' : `{${name}}`)).join(' ');
+
 /** The placeholder names a template uses that echod does not know, or an empty list. */
 export function unknownPlaceholders(template: string): string[] {
   const unknown: string[] = [];

@@ -50,6 +50,14 @@ describe('messages name what the person set', () => {
     ]);
   });
 
+  it('a template with an unknown placeholder is refused listing the placeholders there are', () => {
+    const message = refusal(['--banner', '{nope} {HOSTNAME}']);
+    assert.match(message, /^invalid --banner: "\{nope\} \{HOSTNAME\}" \(expected only the placeholders .*; not \{nope\}, \{HOSTNAME\}\)$/);
+    for (const placeholder of ['{hostname}', '{server_id}', '{proxy_source}', '{env:NAME}'])
+      assert.ok(message.includes(placeholder), placeholder);
+    assert.match(refusal([], { ECHOD_PREFIX: '{env:my-var}' }), /^invalid ECHOD_PREFIX: .*\{hostname\} \{pid\}/);
+  });
+
   it('--port -1 and --max-line-bytes -5 get echod\'s message, not "ambiguous"', () => {
     assert.equal(refusal(['--port', '-1']), 'invalid --port: "-1" (expected a whole number ≥ 0)');
     assert.match(refusal(['--max-line-bytes', '-5']), /^invalid --max-line-bytes: "-5" \(expected a size/);
