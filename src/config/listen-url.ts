@@ -73,13 +73,14 @@ export function parseListenUrl(text: string): ListenerOptions {
     }
   } else {
     const hostPort = HOST_PORT_RE.exec(address);
-    if (hostPort === null) throw new ListenUrlError(`${JSON.stringify(text)}: expected HOST:PORT, [IPv6]:PORT or :PORT`);
+    if (hostPort === null)
+      throw new ListenUrlError(
+        `${JSON.stringify(text)}: ${bracketsHint(scheme, address, query) ?? 'expected HOST:PORT, [IPv6]:PORT or :PORT'}`,
+      );
     const [, v6, host = '', port = ''] = hostPort;
     const bracketed = v6 !== undefined;
     const hostText = bracketed ? v6 : host;
     if (bracketed && isIP(hostText) !== 6) throw new ListenUrlError(`${JSON.stringify(text)}: ${hostText} is not an IPv6 address`);
-    if (!bracketed && hostText !== '' && hostText.includes(':'))
-      throw new ListenUrlError(`${JSON.stringify(text)}: put an IPv6 address in brackets`);
     const portNumber = Number(port);
     if (portNumber > 65_535) throw new ListenUrlError(`${JSON.stringify(text)}: port ${port} is above 65535`);
     if (hostText !== '') listener.host = hostText;
@@ -122,6 +123,20 @@ export function parseListenUrl(text: string): ListenerOptions {
     }
   }
   return listener;
+}
+
+/**
+ * `tcp://::1:7060` is an IPv6 address and a port run together: the URL that says it,
+ * `put an IPv6 address in brackets: tcp://[::1]:7060`; null when the address is not that.
+ */
+function bracketsHint(scheme: string, address: string, query: string | undefined): string | null {
+  const rest = query !== undefined ? `?${query}` : '';
+  // ::1:7060 is also an address (the group 7060), but one given without a port: the port is what was meant.
+  const split = /^(.+):(\d{1,5})$/.exec(address);
+  if (split !== null && isIP(split[1] as string) === 6)
+    return `put an IPv6 address in brackets: ${scheme}://[${split[1] as string}]:${split[2] as string}${rest}`;
+  if (isIP(address) === 6) return `put an IPv6 address in brackets and add a port: ${scheme}://[${address}]:PORT${rest}`;
+  return null;
 }
 
 /** Whether a listener binds a unix socket (unix://, http+unix://, https+unix://) rather than a port. */

@@ -160,6 +160,18 @@ describe('parseListenUrl', () => {
       assert.match(refused('gopher://:70').message, /gopher/);
     });
 
+    it('an IPv6 address without brackets gets the URL with them', { timeout: TEST_TIMEOUT_MS }, () => {
+      assert.match(refused('tcp://::1:7060').message, /: put an IPv6 address in brackets: tcp:\/\/\[::1\]:7060$/);
+      assert.match(
+        refused('udp://2001:db8::1:80?proxy=off').message,
+        /: put an IPv6 address in brackets: udp:\/\/\[2001:db8::1\]:80\?proxy=off$/,
+      );
+      assert.match(refused('tcp://::').message, /: put an IPv6 address in brackets and add a port: tcp:\/\/\[::\]:PORT$/);
+      assert.match(refused('tcp://127.0.0.1').message, /: expected HOST:PORT, \[IPv6\]:PORT or :PORT$/);
+      const suggested = /: put an IPv6 address in brackets: (\S+)$/.exec(refused('http://::1:8081').message)?.[1] ?? '';
+      assert.deepEqual(parseListenUrl(suggested), { protocol: 'http', host: '::1', port: 8081 }, 'the suggestion parses');
+    });
+
     it('a key given twice is refused, naming the key, whatever its values', { timeout: TEST_TIMEOUT_MS }, () => {
       for (const text of [
         'tcp://127.0.0.1:8080?mode=raw&mode=line',
