@@ -6,7 +6,7 @@
  * the person set: the flag or the variable, the file, the listener URL.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidOptionError, UsageError } from '../core/errors.js';
+import { fileErrorReason, InvalidOptionError, UsageError } from '../core/errors.js';
 import { FAULTS, type FaultOptions, httpFaults, parseFault } from '../config/faults.js';
 import {
   formatListener,
@@ -214,7 +214,7 @@ export function tlsFrom(
     try {
       return readFileSync(file, 'utf8');
     } catch (err) {
-      throw new UsageError(`invalid ${sourceOf(parsed, flag)}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new UsageError(`invalid ${sourceOf(parsed, flag)}: ${file}: ${fileErrorReason(err)}`);
     }
   };
   const tls: TlsOptions = { selfSigned };

@@ -39,6 +39,31 @@ export class ServerStateError extends EchodError {
   }
 }
 
+/** The system's file error codes a person meets, in words (`ENOENT` → `no such file`). */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the path is too long',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'a read-only file system',
+};
+
+/**
+ * Why a file could not be read or written, as a message says it: the words for a known code,
+ * else the code, else the error's message. Every error about a file the person named uses it.
+ */
+export function fileErrorReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof code === 'string') return FILE_ERRORS[code] ?? code;
+  return err instanceof Error ? err.message : String(err);
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {

@@ -176,16 +176,23 @@ describe('start-up failures', () => {
       assert.ok(stderr.includes(`--tls-key ${key} does not match the certificate in --tls-cert ${cert}`), stderr);
     });
 
-    it('a CA bundle that cannot be read, or holds no certificate', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const missing = join(dir, 'no-such-ca.pem');
-      const unread = await run('node', [...tls, '--tls-self-signed', '--tls-client-auth', 'require', '--tls-ca', missing]);
-      assert.equal(unread.code, 2);
-      assert.ok(unread.stderr.includes(`invalid --tls-ca: cannot read ${missing} (ENOENT)`), unread.stderr);
-      const junk = file('junk-ca.pem', 'junk\n');
-      const empty = await run('node', [...tls, '--tls-self-signed', '--tls-client-auth', 'require', '--tls-ca', junk]);
-      assert.equal(empty.code, 2);
-      assert.ok(empty.stderr.includes(`invalid --tls-ca: ${junk}: no PEM certificate in it`), empty.stderr);
-    });
+    it(
+      'a file that cannot be read is named with the reason in words; a CA bundle with no certificate',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const missing = join(dir, 'no-such-ca.pem');
+        const unread = await run('node', [...tls, '--tls-self-signed', '--tls-client-auth', 'require', '--tls-ca', missing]);
+        assert.equal(unread.code, 2);
+        assert.ok(unread.stderr.includes(`invalid --tls-ca: ${missing}: no such file`), unread.stderr);
+        const directory = await run('node', [...tls, '--tls-cert', dir, '--tls-key', dir]);
+        assert.equal(directory.code, 2);
+        assert.ok(directory.stderr.includes(`invalid --tls-cert: ${dir}: is a directory`), directory.stderr);
+        const junk = file('junk-ca.pem', 'junk\n');
+        const empty = await run('node', [...tls, '--tls-self-signed', '--tls-client-auth', 'require', '--tls-ca', junk]);
+        assert.equal(empty.code, 2);
+        assert.ok(empty.stderr.includes(`invalid --tls-ca: ${junk}: no PEM certificate in it`), empty.stderr);
+      },
+    );
   });
 
   describe('no internal option name in a message', () => {
