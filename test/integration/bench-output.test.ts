@@ -94,6 +94,52 @@ describe('echod bench output', () => {
     },
   );
 
+  for (const threads of ['1', '2']) {
+    it(
+      `after a warm-up (--threads ${threads}): a phase change closes its row, so the measure rows add up to exactly the summary's messages`,
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const port = await start();
+        const captured = captureIo();
+        const args = [`127.0.0.1:${port}`, '-w', '1', '-t', '2', '-c', '2', '--threads', threads, '--interval-format', 'json', '--json'];
+        assert.equal(await benchMain(args, captured.io), 0);
+        const lines = captured
+          .stdout()
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+        const summary = lines.pop() as unknown as BenchResult;
+        const phases = lines.map((row) => row.phase);
+        const firstMeasure = phases.indexOf('measure');
+        assert.ok(firstMeasure > 0, `warm-up rows, then measure rows: ${phases.join(' ')}`);
+        assert.ok(
+          phases.slice(firstMeasure).every((phase) => phase === 'measure'),
+          phases.join(' '),
+        );
+        const warmup = lines.slice(0, firstMeasure);
+        const measure = lines.slice(firstMeasure);
+        for (const row of warmup) assert.equal(row.latencyUs, null, 'no latency in a warm-up row');
+        // The first measure row starts where the warm-up ended (it started at 0.001 s when it took the warm-up's last second).
+        assert.ok((measure[0]?.startS as number) >= 0.95, JSON.stringify(measure[0]));
+        const lastWarmup = warmup.at(-1) as Record<string, unknown>;
+        assert.ok(Math.abs((lastWarmup.endS as number) - (measure[0]?.startS as number)) < 0.05, JSON.stringify([lastWarmup, measure[0]]));
+        const measured = measure.reduce((sum, row) => sum + (row.msgs as number), 0);
+        assert.equal(measured, summary.msgs, 'the measure rows add up to the messages measured');
+      },
+    );
+  }
+
+  it('the live line of the last warm-up second says warm-up, with no p99', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const port = await start();
+    const captured = captureIo(true);
+    assert.equal(await benchMain([`127.0.0.1:${port}`, '-w', '2', '-t', '1', '-c', '2'], captured.io), 0);
+    const lines = captured.stdout().split('\r\x1b[2K');
+    const second = (s: number): string[] => lines.filter((line) => new RegExp(`^ +${s}s `).test(line));
+    assert.ok(second(2).length >= 1, 'a line at 2 s');
+    for (const line of second(2)) assert.match(line, /^ +2s {2}warm-up {4} .* p99 +- /);
+    assert.ok(second(3).some((line) => /^ +3s {2}measuring .* p99 +[\d.]+(µs|ms) /.test(line)));
+  });
+
   it('--interval-format csv: a header row, then rows that parse and add up; the rest on stderr', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await start();
     const captured = captureIo();

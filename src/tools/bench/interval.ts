@@ -10,7 +10,7 @@ export interface IntervalRow {
   /** Seconds since the run started (warm-up included): the interval's start and end. */
   startS: number;
   endS: number;
-  /** The phase the interval belongs to (`measure` once any engine measures). */
+  /** The phase of every echo in the row: a phase change closes the row of the phase it ends. */
   phase: Phase;
   /** Echoes completed in the interval. */
   msgs: number;

@@ -46,8 +46,10 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
   const machine = format === 'json' || format === 'csv';
   const text = machine ? io.stderr : io.stdout;
   const summaryOut = format === 'csv' || (format === 'json' && !options.json) ? io.stderr : io.stdout;
-  const printRow = (row: IntervalRow | null): void => {
-    if (row === null) return;
+  const printRows = (rows: readonly IntervalRow[]): void => {
+    for (const row of rows) printRow(row);
+  };
+  const printRow = (row: IntervalRow): void => {
     if (live) io.stdout.write(`\r\x1b[2K${textRow(row)}`);
     else if (format === 'text') io.stdout.write(`${textRow(row)}\n`);
     else if (format === 'json') io.stdout.write(`${jsonRow(row)}\n`);
@@ -100,20 +102,23 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
       return interruptedBeforeStart(io, options);
     }
 
-    const totals = new Totals(options);
-    runners.forEach((runner, index) => {
-      runner.onInterval = (interval) => totals.add(index, interval, false);
-    });
     const startedAt = Date.now();
+    const totals = new Totals(options, runners.length, startedAt);
+    runners.forEach((runner, index) => {
+      // A phase change closes the row of the phase it ends (a part-second row), printed at once.
+      runner.onInterval = (interval) => printRows(totals.add(index, interval, false));
+    });
     if (format === 'csv') io.stdout.write(`${CSV_HEADER}\n`);
     const reports = Promise.all(runners.map((runner) => runner.start()));
     const ticker = setInterval(() => {
-      void Promise.all(runners.map((runner) => runner.roll())).then((intervals) => {
-        intervals.forEach((interval, index) => {
+      // Each engine's interval is added as it comes, in the order of that engine's messages: a
+      // phase change it hands in after this interval must not overtake it.
+      const rolled = runners.map((runner, index) =>
+        runner.roll().then((interval) => {
           if (interval !== null) totals.add(index, interval, true);
-        });
-        printRow(totals.tick(startedAt));
-      });
+        }),
+      );
+      void Promise.all(rolled).then(() => printRows(totals.tick()));
     }, TICK_MS);
     let engineReports: EngineReport[];
     try {
@@ -128,8 +133,8 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
     }
     if (live) io.stdout.write('\r\x1b[2K');
     // What is left of the last second: the rows add up to every echo of the run.
-    else printRow(totals.tick(startedAt));
-    totals.flushLog();
+    const rest = totals.finish();
+    if (!live) printRows(rest);
 
     const result = combine(options, engineReports, totals.total);
     result.interrupted = interrupted;
