@@ -61,6 +61,8 @@ export interface EngineHandle {
   open: number;
   reconnects: number;
   maxSendLagMs: number;
+  /** UDP: time the sockets' slots spent waiting for datagrams that were then counted lost, ms. */
+  lostWaitMs: number;
   /** Open loop: ms between two sends of one connection. */
   readonly periodMs: number;
   /** Shared by every TCP connection: reads are handled synchronously, one at a time. */

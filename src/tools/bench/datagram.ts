@@ -1,6 +1,8 @@
 /**
  * A bench socket over UDP: each message one datagram, matched by its sequence number; each slot
- * runs its own closed loop, since datagrams may be lost or reordered.
+ * runs its own closed loop, since datagrams may be lost or reordered. A datagram with no echo by
+ * the engine's loss deadline (loss-deadline.ts) is counted lost and its slot sends the next one;
+ * an echo that comes after that is counted late, not as a stranger.
  */
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { type ConnectionDigests, createDigests } from '../digest.js';
@@ -9,8 +11,15 @@ import { bytesLong } from '../format.js';
 import { formatTarget } from '../target.js';
 import { type Connection, type EngineHandle, MEASURE } from './connection.js';
 import { describeError } from './errors.js';
+import type { LossDeadline } from './loss-deadline.js';
 import { advanceSeq, newRing, readSeq, SEQ_DIGITS } from './payload.js';
 import { datagramMismatch } from './verify.js';
+
+/**
+ * Datagrams counted lost whose late echo is still recognised, per socket; past this, the oldest
+ * are forgotten (an echo of one of those is `unexpected`).
+ */
+const REMEMBERED_LOSSES = 4096;
 
 /** UDP: each message one datagram; each slot runs its own closed loop, since datagrams may be lost or reordered. */
 export class DatagramConnection implements Connection {
@@ -26,6 +35,10 @@ export class DatagramConnection implements Connection {
   /** The next sequence number of each slot: slot, slot + depth, slot + 2 × depth, … */
   private readonly slotNext: Float64Array;
   private readonly free: number[] = [];
+  /** The engine's loss deadline, which every echo's round trip refines. */
+  private readonly deadline: LossDeadline;
+  /** Datagrams counted lost, by sequence number: when each left (oldest first). */
+  private readonly lost = new Map<number, number>();
   private readonly size: number;
   private readonly depth: number;
   private socket: DatagramSocket | null = null;
@@ -33,9 +46,10 @@ export class DatagramConnection implements Connection {
   private nextDue = 0;
   private readonly phaseOffset: number;
 
-  constructor(engine: EngineHandle, id: number, index: number) {
+  constructor(engine: EngineHandle, id: number, index: number, deadline: LossDeadline) {
     const { spec } = engine;
     this.engine = engine;
+    this.deadline = deadline;
     this.id = id;
     this.size = spec.size;
     this.depth = spec.depth;
@@ -90,6 +104,10 @@ export class DatagramConnection implements Connection {
     }
     const slot = seq % this.depth;
     if (this.slotSeq[slot] !== seq) {
+      if (this.lost.has(seq)) {
+        this.late(msg, seq, slot, now);
+        return;
+      }
       engine.error(
         'unexpected',
         this.id,
@@ -98,6 +116,7 @@ export class DatagramConnection implements Connection {
       );
       return;
     }
+    this.deadline.sample(now - (this.leftAt[slot] as number));
     const start = slot * this.size;
     const expected = this.ring.subarray(start, start + this.size);
     if (msg.length !== this.size || !msg.equals(expected)) {
@@ -112,6 +131,34 @@ export class DatagramConnection implements Connection {
     this.release(slot);
     if (engine.sending) this.refill(now);
     else engine.settled();
+  }
+
+  /**
+   * The echo of a datagram already counted lost: its round trip refines the deadline, and its
+   * bytes are checked against its slot, which differs from it only in the sequence digits.
+   */
+  private late(msg: Buffer, seq: number, slot: number, now: number): void {
+    const leftAt = this.lost.get(seq) as number;
+    this.lost.delete(seq);
+    this.deadline.sample(now - leftAt);
+    const start = slot * this.size;
+    const expected = Buffer.from(this.ring.subarray(start, start + this.size));
+    // The slot holds the last datagram sent from it, whose digits are rewritten to this one's.
+    advanceSeq(expected, 0, SEQ_DIGITS, seq, (this.slotNext[slot] as number) - this.depth);
+    if (msg.length !== this.size || !msg.equals(expected)) {
+      const { kind, difference: diff } = datagramMismatch(expected, msg);
+      this.engine.error(kind, this.id, `UDP socket ${this.id}, datagram ${seq} (late): ${diff?.summary ?? 'bytes differ'}`, {
+        seq,
+        ...(diff !== null ? { difference: diff } : {}),
+      });
+      return;
+    }
+    this.engine.error(
+      'late',
+      this.id,
+      `UDP socket ${this.id}: the echo of datagram ${seq} came ${Math.round(now - leftAt)} ms after it was sent, once counted lost`,
+      { seq },
+    );
   }
 
   private release(slot: number): void {
@@ -152,12 +199,17 @@ export class DatagramConnection implements Connection {
   }
 
   checkDeadline(now: number): void {
-    const { timeoutMs } = this.engine.spec;
+    const deadlineMs = this.deadline.ms;
     let lost = false;
     for (let slot = 0; slot < this.depth; slot++) {
       const seq = this.slotSeq[slot] as number;
-      if (seq >= 0 && now - (this.leftAt[slot] as number) > timeoutMs) {
-        this.engine.error('lost', this.id, `UDP socket ${this.id}: no echo of datagram ${seq} within ${timeoutMs} ms`, { seq });
+      const leftAt = this.leftAt[slot] as number;
+      if (seq >= 0 && now - leftAt > deadlineMs) {
+        this.engine.error('lost', this.id, `UDP socket ${this.id}: no echo of datagram ${seq} within ${Math.round(deadlineMs)} ms`, {
+          seq,
+        });
+        this.remember(seq, leftAt);
+        this.engine.lostWaitMs += now - leftAt;
         this.release(slot);
         lost = true;
       }
@@ -165,6 +217,11 @@ export class DatagramConnection implements Connection {
     if (!lost) return;
     if (this.engine.sending) this.refill(now);
     else this.engine.settled();
+  }
+
+  private remember(seq: number, leftAt: number): void {
+    this.lost.set(seq, leftAt);
+    if (this.lost.size > REMEMBERED_LOSSES) this.lost.delete(this.lost.keys().next().value as number);
   }
 
   close(): void {

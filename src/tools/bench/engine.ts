@@ -15,6 +15,7 @@ import { DatagramConnection } from './datagram.js';
 import { ConnectError, type ErrorCounts, type ErrorKind, type ErrorSample, zeroErrors } from './errors.js';
 import type { Difference } from '../format.js';
 import { type Histogram, LatencyRecorder } from './histogram.js';
+import { LossDeadline } from './loss-deadline.js';
 import { ConnectRatePool } from './connect-rate.js';
 import { StreamConnection } from './stream.js';
 import { wordsOf } from './verify.js';
@@ -45,6 +46,8 @@ export interface IntervalReport {
 }
 
 export interface EngineReport {
+  /** Epoch milliseconds of the run's start (the warm-up's, if any). */
+  runStartMs: number;
   /** Epoch milliseconds of the measured window. */
   measureStartMs: number;
   measureEndMs: number;
@@ -63,6 +66,10 @@ export interface EngineReport {
   connects: number;
   /** Hex digests, as echod's close lines give them. */
   digests?: { connection: number; sent: string; received: string }[];
+  /** UDP: the loss deadline at the end of the run, ms. */
+  lossDeadlineMs?: number;
+  /** UDP: time the slots spent waiting for datagrams then counted lost, ms. */
+  lostWaitMs?: number;
 }
 
 /** Errors described in full per run; the rest are only counted. */
@@ -86,6 +93,7 @@ export class Engine implements EngineHandle {
   reconnects = 0;
   open = 0;
   maxSendLagMs = 0;
+  lostWaitMs = 0;
   stalled = false;
   connects = 0;
   readonly errors = zeroErrors();
@@ -100,9 +108,12 @@ export class Engine implements EngineHandle {
   /** Receives the intervals the engine closes on its own (at a phase change). */
   private readonly onInterval: (report: IntervalReport) => void;
   private readonly latencies = new LatencyRecorder();
+  /** UDP: when a datagram with no echo counts as lost (one for all the engine's sockets: one path). */
+  private readonly lossDeadline: LossDeadline;
   private intervalMessages = 0;
   private intervalConnects = 0;
   private intervalStart = 0;
+  private runStart = 0;
   private measureStart = 0;
   private measureEnd = 0;
   private lastCompletion = 0;
@@ -117,13 +128,16 @@ export class Engine implements EngineHandle {
     this.onInterval = onInterval;
     this.countLimit = spec.count ?? Number.POSITIVE_INFINITY;
     this.periodMs = spec.rate !== null ? (1000 * spec.connections) / spec.rate : 0;
+    this.lossDeadline = new LossDeadline(spec.timeoutMs, SCAN_MS);
     if (spec.connectRate !== null) {
       this.connections.push(new ConnectRatePool(this));
       return;
     }
     for (let i = 0; i < spec.connections; i++) {
       const id = spec.firstConnId + i;
-      this.connections.push(spec.transport.kind === 'udp' ? new DatagramConnection(this, id, i) : new StreamConnection(this, id, i));
+      this.connections.push(
+        spec.transport.kind === 'udp' ? new DatagramConnection(this, id, i, this.lossDeadline) : new StreamConnection(this, id, i),
+      );
     }
   }
 
@@ -140,6 +154,7 @@ export class Engine implements EngineHandle {
   /** Warm-up, the measured window, then the drain; resolves when every connection is closed. */
   run(): Promise<EngineReport> {
     const now = performance.now();
+    this.runStart = now;
     this.intervalStart = now;
     this.lastCompletion = now;
     this.lastScan = now;
@@ -290,6 +305,7 @@ export class Engine implements EngineHandle {
     this.phase = DONE;
     for (const timer of [this.tickTimer, this.phaseTimer]) if (timer !== null) clearInterval(timer);
     const report: EngineReport = {
+      runStartMs: epoch(this.runStart),
       measureStartMs: epoch(this.measureStart),
       measureEndMs: epoch(this.measureEnd),
       msgs: this.measured,
@@ -302,6 +318,10 @@ export class Engine implements EngineHandle {
       maxSendLagMs: this.maxSendLagMs,
       connects: this.connects,
     };
+    if (this.spec.transport.kind === 'udp') {
+      report.lossDeadlineMs = Math.round(this.lossDeadline.ms);
+      report.lostWaitMs = this.lostWaitMs;
+    }
     if (this.spec.digest !== 'none') {
       report.digests = this.connections.map((connection) => ({
         connection: connection.id,

@@ -7,7 +7,19 @@ import type { Difference } from '../format.js';
 import { isResetError, isTlsError } from '../target.js';
 
 /** Every way an exchange can go wrong, in the order reports list them. */
-export const ERROR_KINDS = ['mismatch', 'truncated', 'extra', 'reset', 'timeout', 'connect', 'tls', 'unexpected', 'lost', 'other'] as const;
+export const ERROR_KINDS = [
+  'mismatch',
+  'truncated',
+  'extra',
+  'reset',
+  'timeout',
+  'connect',
+  'tls',
+  'unexpected',
+  'lost',
+  'late',
+  'other',
+] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 export type ErrorCounts = Record<ErrorKind, number>;
 
@@ -20,13 +32,14 @@ export const ERROR_MEANINGS: Readonly<Record<ErrorKind, string>> = {
   timeout: `no echo for --timeout while messages were outstanding (or a connect took that long)`,
   connect: 'a (re)connect failed (refused, unreachable); UDP: ICMP port unreachable',
   tls: 'the TLS handshake failed (certificate, protocol)',
-  unexpected: 'UDP: a datagram that matches no outstanding message (duplicate or late)',
-  lost: 'UDP: no echo within --timeout (reported, but does not fail the run)',
+  unexpected: 'UDP: a datagram that matches no outstanding message (a duplicate, or one too late to be recognised)',
+  lost: 'UDP: no echo within the loss deadline (from the round trips seen, 200 ms to --timeout); the socket sends the next (reported, but does not fail the run)',
+  late: 'UDP: the echo of a datagram already counted lost (reported, but does not fail the run)',
   other: 'any other socket error',
 };
 
 /** Kinds that do not fail a run: UDP promises no delivery. */
-export const NON_FATAL_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['lost']);
+export const NON_FATAL_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['lost', 'late']);
 
 export function zeroErrors(): ErrorCounts {
   return Object.fromEntries(ERROR_KINDS.map((kind) => [kind, 0])) as ErrorCounts;

@@ -125,7 +125,7 @@ export const BENCH_FLAGS: readonly ToolFlagSpec[] = [
     kind: 'seconds',
     arg: 'DURATION',
     description:
-      'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the datagram counts as lost',
+      'no echo (or no connect) for this long on a connection with messages outstanding counts a timeout and reconnects; UDP: the most a datagram is waited for (it counts as lost sooner, after a deadline from the round trips seen, at least 200 ms)',
     shown: '5s',
   },
   ...TRANSPORT_FLAGS,

@@ -69,6 +69,13 @@ export interface BenchResult extends MeasuredRun {
   digests?: EngineReport['digests'];
   /** Why the run could not start (cannot connect): then nothing else is meaningful. */
   error?: string;
+  /** UDP: how long a datagram went without an echo before it counted as lost, at the end of the run, ms. */
+  lossDeadlineMs?: number;
+  /**
+   * UDP: the share of the run (warm-up, window and drain) that the sockets' `--depth` slots spent
+   * waiting for datagrams that were then counted lost; near 1, loss is what the run measured.
+   */
+  lossWaitShare?: number;
 }
 
 export function combine(options: BenchOptions, reports: readonly EngineReport[], total: Histogram): BenchResult {
@@ -133,12 +140,36 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     interrupted: false,
     maxSendLagMs: options.rate === null && options.connectRate === null ? null : round(maxSendLagMs, 1),
   };
+  const deadlines = reports.flatMap((report) => (report.lossDeadlineMs !== undefined ? [report.lossDeadlineMs] : []));
+  if (deadlines.length > 0) {
+    result.lossDeadlineMs = Math.max(...deadlines);
+    const lostWaitMs = reports.reduce((sum, report) => sum + (report.lostWaitMs ?? 0), 0);
+    const runMs = Math.max(...reports.map((report) => report.measureEndMs)) - Math.min(...reports.map((report) => report.runStartMs));
+    const slotMs = options.connections * options.depth * runMs;
+    result.lossWaitShare = slotMs > 0 ? round(Math.min(1, lostWaitMs / slotMs), 3) : 0;
+  }
   const digests = reports.flatMap((report) => report.digests ?? []);
   if (options.digest !== 'none') {
     result.digestAlgorithm = options.digest;
     result.digests = digests;
   }
   return result;
+}
+
+/**
+ * From this share of the run spent waiting for lost datagrams on, loss is what the run measured,
+ * and the loss note names the likely cause (all of bench's sockets share one source address).
+ */
+export const LOSS_HINT_SHARE = 0.5;
+
+/** What the UDP loss of a run says: how much was lost and after how long, and when most of the run went to it, why and what to change. */
+export function lossNote(result: BenchResult): string {
+  const deadline = result.lossDeadlineMs !== undefined ? `, each after ${count(result.lossDeadlineMs)} ms without an echo` : '';
+  const what = `${count(result.errors.lost)} of ${count(result.sent)} datagrams lost${deadline}`;
+  const share = result.lossWaitShare ?? 0;
+  if (share >= LOSS_HINT_SHARE)
+    return `(${what}, ${Math.round(share * 100)}% of the run waiting for them: the server may limit datagrams per source, e.g. echod's --udp-rate-per-source; start it with --udp-rate-per-source 0 to measure)`;
+  return `(${what}: UDP drops datagrams when a receive buffer is full, or past a server's per-source limit)`;
 }
 
 function round(value: number, digits: number): number {
@@ -227,11 +258,7 @@ export function summary(result: BenchResult): string {
     for (const digest of result.digests)
       lines.push(`    conn ${String(digest.connection).padStart(5)}  ${digest.sent} / ${digest.received}`);
   }
-  if (result.errors.lost > 0) {
-    lines.push(
-      '    (UDP loss: the kernel drops datagrams when a receive buffer is full, and servers may rate-limit each source address — echod answers 1000/s per address unless --udp-rate-per-source says otherwise)',
-    );
-  }
+  if (result.errors.lost > 0) lines.push(`    ${lossNote(result)}`);
   if (result.errorSamples.length > PRINTED_SAMPLES)
     lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
   if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);
