@@ -4,17 +4,11 @@
 // upward after warm-up (median of the last quarter of the post-warm-up samples above the
 // median of the first quarter by more than a tolerance), or if connections or fds are not
 // given back once the load stops. Writes soak-<timestamp>.csv and .svg into --out.
-//
-//   --duration D        how long the load runs: 30s, 10m, 1h (default 2m, at most 24h)
-//   --target H:P        soak a running echod instead of spawning one (needs --admin)
-//   --admin H:P         its admin endpoint (/stats, /metrics)
-//   --out DIR           where the CSV and SVG go (default ./soak-out)
-//   --interval D        sample period (default duration/60, between 1s and 5s)
-//   --warmup D          samples before this are not judged (default 20% of the duration)
-//   --seed N            seed of the random payloads (default 1)
+// Its flags are SOAK_FLAGS below (`npm run soak -- --help` prints them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fileErrorReason } from '../src/core/errors.js';
 import { parseDurationMs } from '../src/core/units.js';
 import { getMetrics, getStats, type Metrics, type ServerStats } from './reliability/admin.js';
 import { describeExit } from '../testkit/echod-process.js';
@@ -61,6 +55,32 @@ function duration(flag: string, text: string): number {
   return ms;
 }
 
+/** The soak's flags, each taking a value: parsing and --help both read this table. */
+const SOAK_FLAGS: readonly { name: string; arg: string; help: string; default?: string }[] = [
+  { name: 'duration', arg: 'D', help: 'how long the load runs: 30s, 10m, 1h (at most 24h)', default: '2m' },
+  { name: 'target', arg: 'H:P', help: 'soak a running echod instead of spawning one (needs --admin)' },
+  { name: 'admin', arg: 'H:P', help: 'its admin endpoint (/stats, /metrics)' },
+  { name: 'out', arg: 'DIR', help: 'where the CSV and SVG go', default: './soak-out' },
+  { name: 'interval', arg: 'D', help: 'sample period (default: duration/60, between 1s and 5s)' },
+  { name: 'warmup', arg: 'D', help: 'samples before this are not judged (default: 20% of the duration)' },
+  { name: 'seed', arg: 'N', help: 'seed of the random payloads', default: '1' },
+];
+
+function helpText(): string {
+  const lefts = SOAK_FLAGS.map((flag) => `  --${flag.name} ${flag.arg}`);
+  const width = Math.max(...lefts.map((left) => left.length)) + 2;
+  return [
+    'npm run soak -- [flags]: mixed load on echod for a bounded time, every echo verified, memory, heap and fds',
+    'sampled; exit 1 on a wrong echo, an error, an upward trend, or connections and fds not given back.',
+    '',
+    ...SOAK_FLAGS.map(
+      (flag, index) =>
+        `${(lefts[index] as string).padEnd(width)}${flag.help}${flag.default !== undefined ? ` [default: ${flag.default}]` : ''}`,
+    ),
+    `${'  -h, --help'.padEnd(width)}show this help`,
+  ].join('\n');
+}
+
 interface Options {
   durationMs: number;
   intervalMs: number;
@@ -71,20 +91,27 @@ interface Options {
   seed: number;
 }
 
-function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      duration: { type: 'string', default: '2m' },
-      target: { type: 'string' },
-      admin: { type: 'string' },
-      out: { type: 'string', default: './soak-out' },
-      interval: { type: 'string' },
-      warmup: { type: 'string' },
-      seed: { type: 'string', default: '1' },
-    },
-  });
-  const durationMs = duration('--duration', values.duration);
+/** The options, or 'help' for --help; throws UsageError. */
+function parseOptions(argv: string[]): Options | 'help' {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(
+          SOAK_FLAGS.map(
+            (flag) => [flag.name, { type: 'string', ...(flag.default !== undefined ? { default: flag.default } : {}) }] as const,
+          ),
+        ),
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (parsed.values.help === true) return 'help';
+  const values = parsed.values as Record<string, string | undefined>;
+  const durationMs = duration('--duration', values.duration as string);
   const target = values.target === undefined ? null : endpoint('--target', values.target);
   const admin = values.admin === undefined ? null : endpoint('--admin', values.admin);
   if (target !== null && admin === null) throw new UsageError('--target needs --admin (memory, heap and fds are read from its /metrics)');
@@ -94,7 +121,14 @@ function parseOptions(argv: string[]): Options {
   if (warmupMs >= durationMs) throw new UsageError('--warmup must be shorter than --duration');
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new UsageError('--seed: expected an integer');
-  return { durationMs, intervalMs, warmupMs, target, admin, out: resolve(values.out), seed };
+  const out = resolve(values.out as string);
+  try {
+    // Made now: an --out that cannot be written fails here, not after the whole soak has run.
+    mkdirSync(out, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`--out ${out}: ${fileErrorReason(err)}`);
+  }
+  return { durationMs, intervalMs, warmupMs, target, admin, out, seed };
 }
 
 function serverErrors(stats: ServerStats): number {
@@ -104,9 +138,14 @@ function serverErrors(stats: ServerStats): number {
 async function main(): Promise<number> {
   let options: Options;
   try {
-    options = parseOptions(process.argv.slice(2));
+    const parsed = parseOptions(process.argv.slice(2));
+    if (parsed === 'help') {
+      process.stdout.write(`${helpText()}\n`);
+      return 0;
+    }
+    options = parsed;
   } catch (err) {
-    process.stderr.write(`soak: ${(err as Error).message}\n`);
+    process.stderr.write(`soak: ${(err as Error).message}\nTry 'npm run soak -- --help' for the flags.\n`);
     return 2;
   }
   const spawned = options.target === null ? await ScenarioEchod.start([]) : null;

@@ -150,54 +150,60 @@ export function renderReport(results: readonly ScenarioResult[], machine: Machin
   }
   out.push('');
   out.push('## Each scenario');
-  for (const result of results) {
-    out.push('');
-    out.push(`### ${result.title} — ${result.pass ? 'pass' : 'FAIL'}`);
-    out.push('');
-    out.push(`Load: ${result.load}.`);
-    out.push('');
-    out.push(
-      `echod flags: \`${['--host 127.0.0.1 --port 0 --admin-port 0 --log-format json', ...result.flags].join(' ')}\`. Took ${(result.durationMs / 1000).toFixed(1)} s.`,
-    );
-    out.push('');
-    out.push(`- memory: ${memoryCell(result)}`);
-    out.push(`- fds: ${fdsCell(result)}`);
-    if (result.bystanders !== null) {
-      const b = result.bystanders;
-      out.push(
-        `- bystanders (${b.clients}): before ${b.baseline === null ? '–' : formatLatency(b.baseline)}; during ${formatLatency(b.during)} ` +
-          `(bounds: p99 ≤ ${b.bounds.p99Ms} ms, max ≤ ${b.bounds.maxMs} ms); ${b.echoes} echoes, ${b.errors} errors${b.errorSamples.length > 0 ? ` (${b.errorSamples.join('; ')})` : ''}`,
-      );
-    }
-    if (result.linesLost !== null) out.push(`- lines lost: ${lostCell(result)}`);
-    for (const [label, value] of result.figures) {
-      if (label !== 'bystander latency during the attack') out.push(`- ${label}: ${value}`);
-    }
-    out.push('');
-    out.push('| check | result | measured |');
-    out.push('|---|---|---|');
-    for (const check of result.checks) {
-      out.push(
-        `| ${cell(check.name)} | ${check.ok ? 'ok' : check.knownBug !== undefined ? '**FAIL** (known bug)' : '**FAIL**'} | ${cell(check.detail.split('\n')[0] ?? '')} |`,
-      );
-    }
-  }
+  for (const result of results) out.push('', ...renderScenario(result));
   out.push('');
   out.push('## Reproduce');
   out.push('');
   out.push('```sh');
   out.push('npm ci && npm run build');
   out.push('npm run reliability                     # every scenario; rewrites this file; exit 1 if any fails');
-  out.push('npm run reliability -- --only slowloris  # one or more (comma-separated ids), printed, this file left alone');
+  out.push(
+    "npm run reliability -- --only slowloris  # one or more (comma-separated ids): each one's section below printed; this file left alone",
+  );
   out.push('node --import tsx --test test/e2e/adversarial.test.ts   # the same scenarios as tests (part of npm test)');
-  out.push('npm run soak -- --duration 10m           # mixed load over time: memory and fd trends (see scripts/soak.ts)');
+  out.push('npm run soak -- --duration 10m           # mixed load over time: memory and fd trends (npm run soak -- --help for its flags)');
   out.push('```');
   out.push('');
   out.push(
     'The scenarios are in `scripts/reliability/` (one module each; shared: `echod.ts` spawns the server and reads its log, ' +
-      '`proc.ts` reads /proc, `bystanders.ts` times well-behaved clients from their own process, `clients.ts`, `latency.ts`, `scenario.ts`). ' +
+      '`proc.ts` reads /proc, `bystanders.ts` times well-behaved clients from their own process, `latency.ts`, `scenario.ts`; the clients are testkit/clients.ts). ' +
       'Random loads use fixed seeds (shown above), so a run can be replayed. Figures vary from run to run and machine to machine; the bounds do not.',
   );
   out.push('');
   return out.join('\n');
+}
+
+/** One scenario's section: its load, flags, figures and the table of its checks (also what `--only` prints). */
+export function renderScenario(result: ScenarioResult): string[] {
+  const out: string[] = [];
+  out.push(`### ${result.title} — ${result.pass ? 'pass' : 'FAIL'}`);
+  out.push('');
+  out.push(`Load: ${result.load}.`);
+  out.push('');
+  out.push(
+    `echod flags: \`${['--host 127.0.0.1 --port 0 --admin-port 0 --log-format json', ...result.flags].join(' ')}\`. Took ${(result.durationMs / 1000).toFixed(1)} s.`,
+  );
+  out.push('');
+  out.push(`- memory: ${memoryCell(result)}`);
+  out.push(`- fds: ${fdsCell(result)}`);
+  if (result.bystanders !== null) {
+    const b = result.bystanders;
+    out.push(
+      `- bystanders (${b.clients}): before ${b.baseline === null ? '–' : formatLatency(b.baseline)}; during ${formatLatency(b.during)} ` +
+        `(bounds: p99 ≤ ${b.bounds.p99Ms} ms, max ≤ ${b.bounds.maxMs} ms); ${b.echoes} echoes, ${b.errors} errors${b.errorSamples.length > 0 ? ` (${b.errorSamples.join('; ')})` : ''}`,
+    );
+  }
+  if (result.linesLost !== null) out.push(`- lines lost: ${lostCell(result)}`);
+  for (const [label, value] of result.figures) {
+    if (label !== 'bystander latency during the attack') out.push(`- ${label}: ${value}`);
+  }
+  out.push('');
+  out.push('| check | result | measured |');
+  out.push('|---|---|---|');
+  for (const check of result.checks) {
+    out.push(
+      `| ${cell(check.name)} | ${check.ok ? 'ok' : check.knownBug !== undefined ? '**FAIL** (known bug)' : '**FAIL**'} | ${cell(check.detail.split('\n')[0] ?? '')} |`,
+    );
+  }
+  return out;
 }
