@@ -248,14 +248,26 @@ export function tlsFrom(
 export function flagError(err: unknown, parsed: Pick<ParsedCommandLine, 'values' | 'sources'>): unknown {
   if (!(err instanceof InvalidOptionError)) return err;
   const listener = /^listeners\[(\d+)\]/.exec(err.option);
-  let named: string | undefined;
+  let message = err.message;
   if (listener !== null) {
     const url = listenUrls(parsed.values)[Number(listener[1])];
-    named = url !== undefined ? `${sourceOf(parsed, 'listen')} ${url}` : 'a listener';
+    const named = url !== undefined ? `${sourceOf(parsed, 'listen')} ${url}` : 'a listener';
+    message = message.replace(`invalid ${err.option}:`, `invalid ${named}:`);
   } else {
     const flag = FLAGS.find((candidate) => candidate.option === err.option);
-    if (flag !== undefined) named = sourceOf(parsed, flag.name);
+    if (flag !== undefined) {
+      // A check between two options can blame one the person did not set: say it holds its default.
+      const named = parsed.values.has(flag.name) ? sourceOf(parsed, flag.name) : `--${flag.name} (its default)`;
+      message = message.replace(`invalid ${err.option}:`, `invalid ${named}:`);
+    }
   }
-  if (named === undefined) return new UsageError(err.message);
-  return new UsageError(err.message.replace(`invalid ${err.option}:`, `invalid ${named}:`));
+  // Any other option the message names (`at least http.headersTimeoutMs`) by its flag too; plain
+  // words (host, port, mode) are left alone, as they also read as words.
+  for (const flag of FLAGS) {
+    const option = flag.option;
+    if (option === undefined || !/[.A-Z]/.test(option)) continue;
+    // Whole names only: maxConnections is also the start of maxConnectionsPerIp.
+    message = message.replace(new RegExp(`(?<![\\w.])${option.replaceAll('.', '\\.')}(?!\\w)`, 'g'), `--${flag.name}`);
+  }
+  return new UsageError(message);
 }

@@ -207,12 +207,18 @@ describe('start-up failures', () => {
         args: ['--listen', 'tls://127.0.0.1:0', '--tls-self-signed', '--tls-client-auth', 'require'],
         says: '--tls-client-auth require needs --tls-ca FILE',
       },
+      {
+        // The check is between two options, and the one it blames was left at its default.
+        name: 'an http head deadline longer than the request deadline',
+        args: ['--listen', 'http://127.0.0.1:0', '--http-headers-timeout', '70s'],
+        says: 'invalid --http-request-timeout (its default): 60000 (expected at least --http-headers-timeout (70000))',
+      },
     ]) {
       it(name, { timeout: TEST_TIMEOUT_MS }, async () => {
         const { code, stderr } = await run('node', args);
         assert.equal(code, 2);
         assert.ok(stderr.includes(says), stderr);
-        assert.ok(!/--tls[:.]|undefined|null/.test(stderr), `an internal name leaked: ${stderr}`);
+        assert.ok(!/--tls[:.]|undefined|null|\b(http|tls|admin)\.[a-z]+[A-Z]/.test(stderr), `an internal name leaked: ${stderr}`);
       });
     }
   });
