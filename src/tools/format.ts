@@ -9,6 +9,11 @@ export function count(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** 1 → "1 byte", 1500 → "1,500 bytes": the count and the noun, agreeing. */
+export function plural(n: number, noun: string, nouns = `${noun}s`): string {
+  return `${count(n)} ${n === 1 ? noun : nouns}`;
+}
+
 /**
  * "a 64-byte", "an 8,192-byte", "an 18-byte": the article that goes with the number as it is
  * read aloud (eight…, eleven, eighteen, eleven thousand…).
@@ -71,7 +76,7 @@ export function difference(expected: Uint8Array, got: Uint8Array): Difference | 
   if (offset === got.length)
     summary = `got ${count(got.length)} of ${count(expected.length)} bytes: the echo stops at byte ${count(offset)} ${where}`;
   else if (offset === expected.length)
-    summary = `got ${count(got.length - expected.length)} bytes more than the ${count(expected.length)} sent`;
+    summary = `got ${plural(got.length - expected.length, 'byte')} more than the ${count(expected.length)} sent`;
   else
     summary = `byte ${count(offset)} differs ${where}: expected "${escapeBytes(expected.subarray(offset, offset + 1))}", got "${escapeBytes(got.subarray(offset, offset + 1))}"`;
   return {

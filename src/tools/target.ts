@@ -51,9 +51,18 @@ export const TRANSPORT_FLAGS: readonly ToolFlagSpec[] = [
   { name: 'udp', kind: 'boolean', arg: '', description: 'UDP instead of TCP: each message is one datagram, echoed as one datagram' },
 ];
 
+/** What a target may be, for the messages that reject one. */
+const TARGET_FORMS = 'host:port, such as 127.0.0.1:8080, [::1]:8080 or 8080';
+const URL_FORMS = 'http://, https://, ws:// or wss://';
+/** echod's listen-URL schemes, which name a transport the tools take as a flag instead. */
+const LISTEN_SCHEMES: Readonly<Record<string, string>> = { tcp: '', tls: '--tls ', udp: '--udp ' };
+const SCHEME_RE = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i;
+
 /** `8080`, `host`, `host:port`, `[::1]:port` → host and port; defaults 127.0.0.1 and 8080. */
 export function parseTarget(text: string | undefined): { host: string; port: number } {
   if (text === undefined || text === '') return { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  const url = SCHEME_RE.exec(text);
+  if (url !== null) throw new UsageError(schemeMistake(text, (url[1] ?? '').toLowerCase(), url[2] ?? ''));
   let host: string;
   let portText: string | undefined;
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
@@ -71,10 +80,28 @@ export function parseTarget(text: string | undefined): { host: string; port: num
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
   const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  if (host !== '' && portText !== undefined && /^\d+$/.test(portText) && (port < 1 || port > 65_535))
+    throw new UsageError(`invalid target ${JSON.stringify(text)}: port ${portText} is out of range (1–65535)`);
   if (host === '' || portText === '' || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new UsageError(`invalid target ${JSON.stringify(text)} (expected host:port, such as 127.0.0.1:8080, [::1]:8080 or 8080)`);
+    throw new UsageError(`invalid target ${JSON.stringify(text)} (expected ${TARGET_FORMS})`);
   }
   return { host, port };
+}
+
+/**
+ * Why `scheme://rest` is not a target, and what to write: for echod's own listen URLs (tcp://,
+ * tls://, udp://) the host:port with the flag that says the transport, IPv6 bracketed.
+ */
+function schemeMistake(text: string, scheme: string, rest: string): string {
+  const flag = LISTEN_SCHEMES[scheme];
+  if (flag === undefined)
+    return `invalid target ${JSON.stringify(text)}: ${scheme}:// is not a scheme the tools take; write host:port (with --tls or --udp for those), or a URL: ${URL_FORMS}`;
+  const hostPort = rest.replace(/\/.*$/, '');
+  // tcp://::1:7060 means [::1]:7060; as a target, a bare IPv6 address is a host without a port.
+  const colon = hostPort.lastIndexOf(':');
+  const host = colon === -1 ? hostPort : hostPort.slice(0, colon);
+  const written = isIP(host) === 6 ? `[${host}]${hostPort.slice(colon)}` : hostPort;
+  return `invalid target ${JSON.stringify(text)}: ${scheme}:// is how echod's --listen is written; as a target write ${flag}${written === '' ? 'host:port' : written}`;
 }
 
 /** Resolves the host once. Rejects with a message naming the host. */

@@ -18,9 +18,12 @@ interface Run {
   stderr: string;
 }
 
-/** Starts `echod bench` with JSON intervals; sends SIGINT (by PID) once an interval satisfies `when`. */
-async function interruptWhen(args: readonly string[], when: (interval: Record<string, unknown>) => boolean): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, 'bench', ...args, '--interval-format', 'json', '--json'], {
+/**
+ * Starts `echod bench` with JSON intervals (and the `--json` summary, unless `json` is false: then
+ * the text summary, on stderr); sends SIGINT (by PID) once an interval satisfies `when`.
+ */
+async function interruptWhen(args: readonly string[], when: (interval: Record<string, unknown>) => boolean, json = true): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, 'bench', ...args, '--interval-format', 'json', ...(json ? ['--json'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -71,6 +74,21 @@ describe('echod bench and SIGINT', () => {
     assert.equal(summary.interrupted, true);
     assert.equal(summary.msgs, 0);
     assert.equal(summary.ok, false);
+  });
+
+  it('interrupted 1 s into a 2 s warm-up: the summary says how much of the warm-up ran', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const port = await start();
+    const run = await interruptWhen(
+      [`127.0.0.1:${port}`, '-w', '2', '-t', '60s', '-c', '1'],
+      (interval) => interval.phase === 'warmup' && (interval.endS as number) >= 1,
+      false,
+    );
+    assert.equal(run.code, 130, run.stderr);
+    const line = /measured +0\.00 s \(interrupted (\d+\.\d\d) s into the 2 s warm-up\): 0 messages echoed/.exec(run.stderr);
+    assert.ok(line !== null, run.stderr);
+    const ran = Number(line[1]);
+    assert.ok(ran >= 1 && ran < 2, `ran ${ran} s of the warm-up`);
+    assert.doesNotMatch(run.stderr, /after 2 s warm-up/);
   });
 
   it('interrupted while measuring: the summary of what was measured, exit 0', { timeout: TEST_TIMEOUT_MS }, async () => {

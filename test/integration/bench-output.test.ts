@@ -43,6 +43,14 @@ describe('echod bench output', () => {
     assert.match(captured.stdout(), /latency +distribution over 2,000 messages/);
   });
 
+  it('one message: "1 message echoed", and "1 message" in the latency line', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const port = await start();
+    const captured = captureIo();
+    assert.equal(await benchMain([`127.0.0.1:${port}`, '-n', '1', '-c', '1', '-w', '0'], captured.io), 0);
+    assert.match(captured.stdout(), /measured +[\d.]+ s: 1 message echoed and checked \(1 sent\)/);
+    assert.match(captured.stdout(), /distribution over 1 message,/);
+  });
+
   it('a run that measured nothing shows "-" for every latency, never 0µs', { timeout: TEST_TIMEOUT_MS }, async () => {
     // Accepts and never answers.
     const sockets = new Set<Socket>();

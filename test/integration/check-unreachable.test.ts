@@ -96,6 +96,42 @@ describe('echod check wording', () => {
     assert.match(two.stderr(), /there are no cases named nope, bogus; the cases are: /);
   });
 
+  it('the count and its noun agree: "1 case", "1 byte back intact"', { timeout: TEST_TIMEOUT_MS }, async () => {
+    udp = await startUdpEchoServer();
+    const captured = captureIo();
+    assert.equal(await checkMain([`127.0.0.1:${udp.port}`, '--udp', '--cases', 'datagram-1'], captured.io), 0);
+    const text = captured.stdout();
+    assert.match(text, /^echod check 127\.0\.0\.1:\d+: UDP, line mode, 1 case, each wait at most 5 s\n/);
+    assert.match(text, /\n +1 byte back intact\n/);
+    const two = captureIo();
+    assert.equal(await checkMain([`127.0.0.1:${udp.port}`, '--udp', '--cases', 'datagram-1,datagram-64'], two.io), 0);
+    assert.match(two.stdout(), /, 2 cases, /);
+    assert.match(two.stdout(), /\n +64 bytes back intact\n/);
+  });
+
+  it('a target that cannot be one says why and what to write instead', async () => {
+    for (const [target, message] of [
+      ['127.0.0.1:99999', 'invalid target "127.0.0.1:99999": port 99999 is out of range (1–65535)'],
+      [
+        'ftp://127.0.0.1:21/',
+        'invalid target "ftp://127.0.0.1:21/": ftp:// is not a scheme the tools take; write host:port (with --tls or --udp for those), or a URL: http://, https://, ws:// or wss://',
+      ],
+      ['tcp://::1:7060', 'invalid target "tcp://::1:7060": tcp:// is how echod\'s --listen is written; as a target write [::1]:7060'],
+      [
+        'udp://127.0.0.1:9000',
+        'invalid target "udp://127.0.0.1:9000": udp:// is how echod\'s --listen is written; as a target write --udp 127.0.0.1:9000',
+      ],
+      [
+        'tls://[::1]:8443/',
+        'invalid target "tls://[::1]:8443/": tls:// is how echod\'s --listen is written; as a target write --tls [::1]:8443',
+      ],
+    ]) {
+      const captured = captureIo();
+      assert.equal(await checkMain([target as string], captured.io), 2, target);
+      assert.equal(captured.stderr(), `echod check: ${message}\nTry 'echod check --help' for the list of flags.\n`);
+    }
+  });
+
   it('"an 8,192-byte line", "an 8,192-byte datagram"', { timeout: TEST_TIMEOUT_MS }, async () => {
     server = createEchoServer({ host: '127.0.0.1', port: 0 });
     const { port } = await server.listen();

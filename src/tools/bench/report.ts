@@ -2,7 +2,7 @@
  * A bench run's result: the engines' reports added into one {@link BenchResult} (what `--json`
  * prints), and the same for people (the header and the summary table).
  */
-import { count, micros } from '../format.js';
+import { count, micros, plural } from '../format.js';
 import { formatTarget, transportName } from '../target.js';
 import type { DigestKind } from '../digest.js';
 import type { EngineReport } from './engine.js';
@@ -25,6 +25,8 @@ export interface MeasuredRun {
   depth: number;
   size: number;
   warmupS: number;
+  /** The warm-up as it ran, s: less than `warmupS` when Ctrl-C cut it short. */
+  warmupRanS: number;
   /** As asked: null when the run was bounded by --count only. */
   durationS: number | null;
   count: number | null;
@@ -90,6 +92,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
   let connects = 0;
   let start = Number.POSITIVE_INFINITY;
   let end = 0;
+  let runStart = Number.POSITIVE_INFINITY;
   for (const report of reports) {
     for (const kind of ERROR_KINDS) errors[kind] += report.errors[kind];
     samples.push(...report.samples);
@@ -101,6 +104,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     maxSendLagMs = Math.max(maxSendLagMs, report.maxSendLagMs);
     connects += report.connects;
     start = Math.min(start, report.measureStartMs);
+    runStart = Math.min(runStart, report.runStartMs);
     end = Math.max(end, report.measureEndMs);
   }
   const elapsedS = end > start ? (end - start) / 1000 : 0;
@@ -117,6 +121,7 @@ export function combine(options: BenchOptions, reports: readonly EngineReport[],
     size: options.size,
     threads: options.threads,
     warmupS: options.warmupMs / 1000,
+    warmupRanS: start > runStart && Number.isFinite(start) ? round((start - runStart) / 1000, 2) : 0,
     durationS: options.durationMs === null ? null : options.durationMs / 1000,
     count: options.count,
     rate: options.rate,
@@ -196,6 +201,21 @@ export function header(options: BenchOptions): string {
   return `echod bench ${formatTarget(options.target)}: ${describeLoad(options)}\n  ${warmup}measuring ${what}`;
 }
 
+/**
+ * The measured window and what came before it, as it ran: "5.00 s after 1 s warm-up",
+ * "1.20 s (interrupted) after 1 s warm-up", "0.00 s (interrupted 1.02 s into the 2 s warm-up)".
+ */
+export function measuredWindow(run: MeasuredRun): string {
+  const elapsed = `${run.elapsedS.toFixed(2)} s`;
+  // The warm-up's timer never fires early: a shorter warm-up is one that Ctrl-C cut.
+  if (run.warmupS > 0 && run.warmupRanS + WARMUP_SLACK_S < run.warmupS)
+    return `${elapsed} (interrupted ${run.warmupRanS.toFixed(2)} s into the ${run.warmupS} s warm-up)`;
+  return `${elapsed}${run.interrupted ? ' (interrupted)' : ''}${run.warmupS > 0 ? ` after ${run.warmupS} s warm-up` : ''}`;
+}
+
+/** The rounding of `warmupRanS`. */
+const WARMUP_SLACK_S = 0.01;
+
 /** The latency rows of a percentile, as `wrk --latency` prints them. */
 const LATENCY_ROWS: readonly [string, keyof LatencySummary][] = [
   ['50%', 'p50'],
@@ -220,7 +240,7 @@ export function summary(result: BenchResult): string {
   const lat = result.latencyUs;
   const lines = [
     '',
-    `  measured    ${result.elapsedS.toFixed(2)} s${result.interrupted ? ' (interrupted)' : ''}${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} messages echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
+    `  measured    ${measuredWindow(result)}: ${plural(result.msgs, 'message')} echoed and checked (${count(result.sent)} sent${result.drained > 0 ? `, ${count(result.drained)} more checked after the window` : ''})`,
     '',
     `  ${'msgs/s'.padStart(11)} ${'MB/s'.padStart(8)}`,
     `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)}`,
@@ -263,9 +283,10 @@ export function summary(result: BenchResult): string {
     lines.push(`    (the first ${PRINTED_SAMPLES} described; --json has ${result.errorSamples.length})`);
   if (result.reconnects > 0) lines.push(`  reconnects  ${count(result.reconnects)}`);
   let verdict: string;
-  if (result.ok) verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${count(result.errors.lost)} datagrams lost)` : ''}`;
+  if (result.ok)
+    verdict = `OK: every echoed byte matched${result.errors.lost > 0 ? ` (${plural(result.errors.lost, 'datagram')} lost)` : ''}`;
   else if (result.stalled) verdict = 'FAIL: the server stopped answering';
-  else if (result.failures > 0) verdict = `FAIL: ${count(result.failures)} error(s)`;
+  else if (result.failures > 0) verdict = `FAIL: ${plural(result.failures, 'error')}`;
   else if (result.interrupted && result.msgs === 0) verdict = 'FAIL: interrupted before anything was measured';
   else verdict = 'FAIL: no message was echoed';
   lines.push(`  verdict     ${verdict}`);

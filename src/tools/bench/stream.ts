@@ -8,6 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { type ConnectionDigests, createDigests } from '../digest.js';
 import { escapeBytes } from '../../core/escape.js';
+import { plural } from '../format.js';
 import { formatTarget, tlsConnectOptions } from '../target.js';
 import {
   CLOSE_GRACE_MS,
@@ -171,7 +172,7 @@ export class StreamConnection implements Connection {
           'truncated',
           this.id,
           outstanding > 0
-            ? `connection ${this.id}: the server closed with ${outstanding} message(s) not echoed (${this.rpos} of ${this.size} bytes of the first)`
+            ? `connection ${this.id}: the server closed with ${plural(outstanding, 'message')} not echoed (${this.rpos} of ${this.size} bytes of the first)`
             : `connection ${this.id}: the server closed the connection`,
           { seq: this.recvSeq },
         );
@@ -199,7 +200,7 @@ export class StreamConnection implements Connection {
         engine.error(
           'extra',
           this.id,
-          `connection ${this.id}: ${n - off} byte(s) arrived that were never sent: "${escapeBytes(buf.subarray(off, Math.min(n, off + 32)))}"`,
+          `connection ${this.id}: ${plural(n - off, 'byte')} arrived that ${n - off === 1 ? 'was' : 'were'} never sent: "${escapeBytes(buf.subarray(off, Math.min(n, off + 32)))}"`,
           { seq: this.recvSeq },
         );
         this.restart();
@@ -320,7 +321,7 @@ export class StreamConnection implements Connection {
       this.engine.error(
         'timeout',
         this.id,
-        `connection ${this.id}: no echo for ${timeoutMs} ms with ${this.sentSeq - this.recvSeq} message(s) outstanding${hint}`,
+        `connection ${this.id}: no echo for ${timeoutMs} ms with ${plural(this.sentSeq - this.recvSeq, 'message')} outstanding${hint}`,
         { seq: this.recvSeq },
       );
       this.restart();

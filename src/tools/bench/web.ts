@@ -11,7 +11,7 @@
 /** The measured window is cut into intervals this long (the `--histogram` log's lines). */
 const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
-import { count, difference } from '../format.js';
+import { count, difference, plural } from '../format.js';
 import type { ToolIo } from '../io.js';
 import {
   formatWebTarget,
@@ -27,7 +27,7 @@ import { classify, describeError, ERROR_KINDS, type ErrorKind, type ErrorSample,
 import { HistogramLog, LatencyRecorder, summarize, totalHistogram } from './histogram.js';
 import type { BenchOptions } from './options.js';
 import { FILLER } from './payload.js';
-import { latencyTable, type MeasuredRun, PRINTED_SAMPLES } from './report.js';
+import { latencyTable, type MeasuredRun, measuredWindow, PRINTED_SAMPLES } from './report.js';
 
 /** Error samples kept for the report. */
 const KEPT_SAMPLES = 10;
@@ -56,6 +56,8 @@ class Run {
   bytes = 0;
   measureStart = 0;
   measureEnd = 0;
+  /** When the run stopped (the window's end, or Ctrl-C), performance.now() ms. */
+  stoppedAt = 0;
 
   constructor(readonly options: BenchOptions) {}
 
@@ -82,7 +84,8 @@ class Run {
 
   stop(): void {
     if (this.stopped) return;
-    if (this.measuring) this.measureEnd = performance.now();
+    this.stoppedAt = performance.now();
+    if (this.measuring) this.measureEnd = this.stoppedAt;
     this.measuring = false;
     this.stopped = true;
   }
@@ -217,6 +220,7 @@ export async function webBench(
     ticker = setInterval(roll, INTERVAL_MS);
     if (options.durationMs !== null) durationTimer = setTimeout(() => run.stop(), options.durationMs);
   };
+  const runStart = performance.now();
   const warmup = options.warmupMs > 0 ? setTimeout(startMeasuring, options.warmupMs) : undefined;
   if (warmup === undefined) startMeasuring();
   onStop(() => {
@@ -262,6 +266,7 @@ export async function webBench(
     depth: http ? 1 : options.depth,
     size: options.size,
     warmupS: options.warmupMs / 1000,
+    warmupRanS: Math.round(((run.measureStart > 0 ? run.measureStart : run.stoppedAt) - runStart) / 10) / 100,
     durationS: options.durationMs === null ? null : options.durationMs / 1000,
     count: options.count,
     elapsedS,
@@ -280,7 +285,7 @@ export function webSummary(result: WebBenchResult): string {
   const perSecond = result.unit === 'requests' ? 'requests/s' : 'msgs/s';
   const lines = [
     '',
-    `  measured    ${result.elapsedS.toFixed(2)} s${result.interrupted ? ' (interrupted)' : ''}${result.warmupS > 0 ? ` after ${result.warmupS} s warm-up` : ''}: ${count(result.msgs)} ${result.unit} echoed and checked`,
+    `  measured    ${measuredWindow(result)}: ${plural(result.msgs, result.unit.slice(0, -1), result.unit)} echoed and checked`,
     '',
     `  ${perSecond.padStart(11)} ${'MB/s'.padStart(8)}`,
     `  ${count(result.msgsPerSec).padStart(11)} ${result.mbPerSec.toFixed(2).padStart(8)}`,
@@ -304,7 +309,7 @@ export function webSummary(result: WebBenchResult): string {
   const verdict = result.ok
     ? 'OK: every echoed byte matched'
     : result.failures > 0
-      ? `FAIL: ${count(result.failures)} error(s)`
+      ? `FAIL: ${plural(result.failures, 'error')}`
       : `FAIL: no ${result.unit === 'requests' ? 'request' : 'message'} was echoed`;
   lines.push(`  verdict     ${verdict}`);
   return lines.join('\n');

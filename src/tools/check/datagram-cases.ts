@@ -2,7 +2,7 @@
  * The cases `echod check` runs with `--udp`: datagrams of each size come back as one datagram,
  * intact; a burst all comes back (in any order); big datagrams are the server's buffer policy.
  */
-import { bytesLong, count, difference } from '../format.js';
+import { bytesLong, count, difference, plural } from '../format.js';
 import {
   type CheckCase,
   type CheckSettings,
@@ -40,7 +40,6 @@ async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, pa
     client.send(payload);
     answered = await client.until(1, settings.timeoutMs);
   }
-  const size = count(payload.length);
   if (client.error !== null) {
     const reason = `UDP error ${client.error.code ?? client.error.message}${client.error.code === 'ECONNREFUSED' ? ' (port unreachable: nothing listens there)' : ''}`;
     const why =
@@ -57,7 +56,9 @@ async function datagramRoundTrip(settings: CheckSettings, clients: ClientSet, pa
   const diff = difference(payload, echoed);
   const retried = attempts > 1 ? ' (on the second attempt)' : '';
   if (diff === null)
-    return policy ? note(`${bytesLong(payload.length)} datagram came back intact${retried}`) : pass(`${size} bytes back intact${retried}`);
+    return policy
+      ? note(`${bytesLong(payload.length)} datagram came back intact${retried}`)
+      : pass(`${plural(payload.length, 'byte')} back intact${retried}`);
   if (policy && echoed.length < payload.length && diff.offset === echoed.length)
     return note(`${bytesLong(payload.length)} datagram came back cut to ${count(echoed.length)} bytes (the server's buffer size)`);
   return fail(
@@ -120,7 +121,10 @@ export const DATAGRAM_CASES: readonly CheckCase[] = [
       }
       const first = strangers[0];
       if (first !== undefined)
-        return fail(`${strangers.length} datagram(s) came back that were not sent as such`, difference(sent[0] as Buffer, first));
+        return fail(
+          `${plural(strangers.length, 'datagram')} came back that ${strangers.length === 1 ? 'was' : 'were'} not sent as such`,
+          difference(sent[0] as Buffer, first),
+        );
       if (missing > 0) return fail(`${missing} of ${UDP_BURST} datagrams never came back within ${seconds(settings.timeoutMs)}`);
       return pass(`all ${UDP_BURST} came back${reordered > 0 ? `, ${reordered} out of order (allowed for UDP)` : ', in order'}`);
     },

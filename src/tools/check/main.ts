@@ -6,7 +6,7 @@
  * compared with the `digest` of echod's close lines (`--digest` on the server).
  */
 import type { DigestAlgorithm } from '../digest.js';
-import { count, type Difference } from '../format.js';
+import { count, type Difference, plural } from '../format.js';
 import { parseToolArgs } from '../flags.js';
 import { EXIT_FAILURE, EXIT_OK } from '../../core/exit-codes.js';
 import { processIo, type ToolIo, usageError } from '../io.js';
@@ -88,7 +88,7 @@ export async function checkMain(argv: readonly string[], io: ToolIo = processIo(
   if (!options.json) {
     const what = options.web !== null ? transportShown : `${transportShown}, ${options.mode} mode`;
     io.stdout.write(
-      `echod check ${shownTarget(options)}: ${what}, ${cases.length} cases, each wait at most ${options.timeoutMs / 1000} s\n`,
+      `echod check ${shownTarget(options)}: ${what}, ${plural(cases.length, 'case')}, each wait at most ${options.timeoutMs / 1000} s\n`,
     );
     if (options.digest !== null) io.stdout.write(`${digestLegend(options.digest)}\n`);
     io.stdout.write('\n');

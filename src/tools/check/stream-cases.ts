@@ -3,7 +3,7 @@
  * an echo server must give back, and judges what came back; corrupted bytes are a FAIL in every
  * case, policy or not.
  */
-import { bytesLong, count, difference } from '../format.js';
+import { bytesLong, count, difference, plural } from '../format.js';
 import {
   type CheckCase,
   type CheckSettings,
@@ -84,7 +84,7 @@ async function extraBytes(client: StreamClient, sent: number): Promise<Outcome |
   await sleep(EXTRA_WAIT_MS);
   if (client.pendingBytes === 0) return null;
   const extra = await client.read(client.pendingBytes, 0);
-  return fail(`got ${count(extra.bytes.length)} bytes more than the ${count(sent)} sent`, difference(Buffer.alloc(0), extra.bytes));
+  return fail(`got ${plural(extra.bytes.length, 'byte')} more than the ${count(sent)} sent`, difference(Buffer.alloc(0), extra.bytes));
 }
 
 const singleLine: CheckCase = {
