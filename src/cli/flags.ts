@@ -622,27 +622,22 @@ const NEGATIVE_NUMBER = /^-[\d.]/;
 /** Reads flags, then `ECHOD_*` variables for the flags not given; flags win. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
   const takesValue = new Set(FLAGS.filter((flag) => flag.kind !== 'boolean' && flag.arg !== '').map((flag) => `--${flag.name}`));
+  const args = joinNegativeValues(argv, takesValue);
+  const options = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+    'check-config': { type: 'boolean' },
+    ...Object.fromEntries(
+      FLAGS.map(
+        (flag) =>
+          [flag.name, { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' }] as const,
+      ),
+    ),
+  } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+  checkTokens(args, options);
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({
-      args: joinNegativeValues(argv, takesValue),
-      strict: true,
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-        'check-config': { type: 'boolean' },
-        ...Object.fromEntries(
-          FLAGS.map(
-            (flag) =>
-              [
-                flag.name,
-                { type: flag.kind === 'boolean' || flag.arg === '' ? 'boolean' : 'string', multiple: flag.kind === 'urls' },
-              ] as const,
-          ),
-        ),
-      },
-    });
+    parsed = parseArgs({ args, strict: true, allowPositionals: true, options });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -677,6 +672,27 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   };
 }
 
+/**
+ * What node:util's strict parse would refuse, in one line that says what to change: an unknown
+ * flag (with the one a typo away), a flag without its value, a value given to a switch. The
+ * tokens are node:util's own, so `--port=80` and `--` mean what they mean there.
+ */
+function checkTokens(args: readonly string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): void {
+  const { tokens } = parseArgs({ args: [...args], strict: false, allowPositionals: true, tokens: true, options });
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const spec = options?.[token.name];
+    if (spec === undefined) {
+      const near = Object.keys(options ?? {}).find((name) => closeSpelling(token.name, name));
+      throw new UsageError(`unknown option ${token.rawName}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
+    }
+    const flag = FLAGS.find((candidate) => candidate.name === token.name);
+    if (spec.type === 'boolean' && token.inlineValue === true) throw new UsageError(`${token.rawName} takes no value: write it alone`);
+    if (spec.type === 'string' && token.value === undefined)
+      throw new UsageError(`${token.rawName} needs a value: ${token.rawName} ${flag?.arg ?? 'VALUE'}`);
+  }
+}
+
 /** `--port -1` → `--port=-1`: node:util would take `-1` for a flag and call it ambiguous. */
 function joinNegativeValues(argv: readonly string[], takesValue: ReadonlySet<string>): string[] {
   const args: string[] = [];
@@ -701,14 +717,15 @@ function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
     });
 }
 
-/** One insertion, deletion or substitution apart: the usual typo. */
+/** One insertion, deletion, substitution or swap of two neighbours apart: the usual typo. */
 function closeSpelling(a: string, b: string): boolean {
   if (Math.abs(a.length - b.length) > 1) return false;
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   const restA = a.slice(i);
   const restB = b.slice(i);
-  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1);
+  const swapped = restA.length >= 2 && restA[0] === restB[1] && restA[1] === restB[0] && restA.slice(2) === restB.slice(2);
+  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1) || swapped;
 }
 
 /** The spellings every boolean flag and variable accepts. */

@@ -58,6 +58,17 @@ describe('messages name what the person set', () => {
     assert.match(refusal([], { ECHOD_PREFIX: '{env:my-var}' }), /^invalid ECHOD_PREFIX: .*\{hostname\} \{pid\}/);
   });
 
+  it('an unknown flag names the one a typo away; a missing value and a value given to a switch say what to write', () => {
+    assert.equal(refusal(['--prot', '80']), 'unknown option --prot (did you mean --port?)');
+    assert.equal(refusal(['--max-conections', '5']), 'unknown option --max-conections (did you mean --max-connections?)');
+    assert.equal(refusal(['--no-such-flag']), 'unknown option --no-such-flag');
+    assert.equal(refusal(['--host', '127.0.0.1', '--port']), '--port needs a value: --port PORT');
+    assert.equal(refusal(['--ws-deflate=yes']), '--ws-deflate takes no value: write it alone');
+    assert.deepEqual(config([], { ECHOD_PROT: '1' }).warnings, [
+      'ECHOD_PROT is not a variable echod reads (did you mean ECHOD_PORT?); it is ignored',
+    ]);
+  });
+
   it('--port -1 and --max-line-bytes -5 get echod\'s message, not "ambiguous"', () => {
     assert.equal(refusal(['--port', '-1']), 'invalid --port: "-1" (expected a whole number ≥ 0)');
     assert.match(refusal(['--max-line-bytes', '-5']), /^invalid --max-line-bytes: "-5" \(expected a size/);
