@@ -12,7 +12,12 @@ import { expandTemplate, type TemplateValues, unescapeTemplate } from '../core/t
 
 /** Banner, prefix, digests and faults for a just-registered connection: only for connections that have any. */
 export function addExtras(connection: Connection, options: Readonly<ResolvedOptions>): void {
-  const { banner, prefix, digest } = options;
+  // An HTTP or WebSocket connection echoes requests and messages, not a byte stream: banner,
+  // prefix and digests are the byte echo's (its digests would be of nothing); its faults apply.
+  const stream = connection.httpActivity === null;
+  const banner = stream ? options.banner : '';
+  const prefix = stream ? options.prefix : '';
+  const digest = stream ? options.digest : 'off';
   const faults = connection.faults;
   const shaped = shapesOutput(faults);
   if (banner === '' && prefix === '' && digest === 'off' && !shaped && faults?.acceptThenHang !== true) return;

@@ -51,6 +51,25 @@ afterEach(async () => {
   server = null;
 });
 
+describe("the byte echo's extras on http listeners", () => {
+  it('no banner, prefix or digest: the answer is plain HTTP and the close summary has no digest of nothing', async () => {
+    server = createEchoServer({
+      listeners: [{ protocol: 'http', host: HOST, port: 0 }],
+      banner: 'BANNER-9',
+      prefix: 'PREFIX-9',
+      digest: 'sha256',
+    });
+    const summaries: { digest: unknown }[] = [];
+    server.on('connectionClose', (summary: { digest: unknown }) => summaries.push(summary));
+    await server.listen();
+    const { out } = await exchange(server.address?.port ?? 0, 'GET /?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    assert.match(out, /^HTTP\/1\.1 200 OK\r\n/, 'no banner before the status line');
+    assert.doesNotMatch(out, /BANNER-9|PREFIX-9/, 'neither banner nor prefix in the answer');
+    await poll(() => summaries.length === 1, 2000, 'the close report');
+    assert.equal(summaries[0]?.digest, null);
+  });
+});
+
 describe('faults on http listeners', () => {
   it('delay holds each answer', async () => {
     const port = await serve({ delayMs: [200, 200] });
