@@ -14,6 +14,7 @@ import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../c
 import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
 import { HTTP_DEFAULTS } from '../config/http-options.js';
 import { PLACEHOLDER_LIST } from '../core/template.js';
+import { nearestSpelling } from '../core/spelling.js';
 
 /** How a flag's text becomes a value. */
 type Kind = 'string' | 'integer' | 'size' | 'duration' | 'boolean' | 'onOff' | 'workers' | 'urls' | 'fault' | { oneOf: readonly string[] };
@@ -683,7 +684,7 @@ function checkTokens(args: readonly string[], options: NonNullable<Parameters<ty
     if (token.kind !== 'option') continue;
     const spec = options?.[token.name];
     if (spec === undefined) {
-      const near = Object.keys(options ?? {}).find((name) => closeSpelling(token.name, name));
+      const near = nearestSpelling(token.name, Object.keys(options ?? {}));
       throw new UsageError(`unknown option ${token.rawName}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
     }
     const flag = FLAGS.find((candidate) => candidate.name === token.name);
@@ -712,20 +713,9 @@ function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
   return Object.keys(env)
     .filter((name) => name.startsWith('ECHOD_') && !known.has(name))
     .map((name) => {
-      const near = [...known].find((candidate) => closeSpelling(name, candidate));
+      const near = nearestSpelling(name, known);
       return `${name} is not a variable echod reads${near !== undefined ? ` (did you mean ${near}?)` : ''}; it is ignored`;
     });
-}
-
-/** One insertion, deletion, substitution or swap of two neighbours apart: the usual typo. */
-function closeSpelling(a: string, b: string): boolean {
-  if (Math.abs(a.length - b.length) > 1) return false;
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i++;
-  const restA = a.slice(i);
-  const restB = b.slice(i);
-  const swapped = restA.length >= 2 && restA[0] === restB[1] && restA[1] === restB[0] && restA.slice(2) === restB.slice(2);
-  return restA.slice(1) === restB.slice(1) || restA.slice(1) === restB || restA === restB.slice(1) || swapped;
 }
 
 /** The spellings every boolean flag and variable accepts. */

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.js';
+import { nearestSpelling } from '../core/spelling.js';
 import { parseBytes, parseDurationMs } from '../core/units.js';
 
 /** How a flag's text becomes a value. */
@@ -84,47 +85,13 @@ function checkTokens(flags: readonly ToolFlagSpec[], argv: readonly string[], op
     if (token.name === 'help') continue;
     const flag = byName.get(token.name);
     if (flag === undefined) {
-      const near = nearestFlag(token.name, flags);
+      const near = nearestSpelling(token.name, byName.keys());
       throw new UsageError(`unknown option ${token.rawName}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
     }
     const shown = token.rawName.startsWith('--') ? token.rawName : `${token.rawName} (--${flag.name})`;
     if (flag.kind === 'boolean' && token.inlineValue === true) throw new UsageError(`${shown} takes no value: write it alone`);
     if (flag.kind !== 'boolean' && token.value === undefined) throw new UsageError(`${shown} needs a value: ${token.rawName} ${flag.arg}`);
   }
-}
-
-/** A flag's name a typo away from `name` (the closest, if any is close enough), for "did you mean". */
-export function nearestFlag(name: string, flags: readonly ToolFlagSpec[]): string | undefined {
-  // Two edits for a long name (--conections, --tls-insecur), one for a short one.
-  const allowed = name.length > 4 ? 2 : 1;
-  let best: string | undefined;
-  let bestDistance = allowed + 1;
-  for (const flag of flags) {
-    const distance = editDistance(name, flag.name);
-    if (distance < bestDistance) {
-      best = flag.name;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-/** Insertions, deletions, substitutions and swaps of two neighbours (optimal string alignment). */
-function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  const at = (i: number, j: number): number => rows[i]?.[j] ?? 0;
-  for (let i = 1; i <= a.length; i++) {
-    const row = rows[i] as number[];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, at(i - 2, j - 2) + 1);
-      row[j] = d;
-    }
-  }
-  return at(a.length, b.length);
 }
 
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(k|m)?\s*(?:\/\s*s)?$/i;
