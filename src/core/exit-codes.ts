@@ -11,3 +11,5 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Interrupted (SIGINT, 128 + 2, as shells report it) before anything was measured. */
 export const EXIT_INTERRUPTED = 130;
+/** The reader of standard output went away (`echod check … | head -1`): 128 + SIGPIPE, as shells report a tool killed by it. */
+export const EXIT_BROKEN_PIPE = 141;

@@ -2,7 +2,7 @@
  * What the tool commands (`echod bench`, `echod check`) get from the process, so tests can call
  * them as plain functions with stand-ins. Their exit codes are src/core/exit-codes.ts.
  */
-import { EXIT_USAGE } from '../core/exit-codes.js';
+import { EXIT_BROKEN_PIPE, EXIT_USAGE } from '../core/exit-codes.js';
 
 export interface ToolIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -10,7 +10,23 @@ export interface ToolIo {
   env: NodeJS.ProcessEnv;
 }
 
+/** The real process's streams. */
 export const processIo = (): ToolIo => ({ stdout: process.stdout, stderr: process.stderr, env: process.env });
+
+/**
+ * A tool's first step: when it writes to the process's stdout and that reader goes away
+ * (`echod check … | head -1`), the tool ends at once and quietly, as SIGPIPE ends a C tool,
+ * instead of dying of an unhandled EPIPE with a stack trace.
+ */
+export function endQuietlyOnBrokenPipe(io: ToolIo): void {
+  if (io.stdout !== process.stdout || process.stdout.listeners('error').includes(onBrokenPipe)) return;
+  process.stdout.on('error', onBrokenPipe);
+}
+
+function onBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+  throw err;
+}
 
 /** Prints a usage error the way `echod` itself does, and returns the usage exit code. */
 export function usageError(io: ToolIo, command: string, err: unknown): number {

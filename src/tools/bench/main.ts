@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { UsageError } from '../../core/errors.js';
 import { parseToolArgs } from '../flags.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from '../../core/exit-codes.js';
-import { processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
+import { endQuietlyOnBrokenPipe, processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
 import { formatTarget, resolveTarget, type Target } from '../target.js';
 import type { EngineReport } from './engine.js';
 import { CSV_HEADER, csvRow, type IntervalRow, jsonRow, textRow } from './interval.js';
@@ -28,6 +28,7 @@ import { webBench, webSummary } from './web.js';
 const TICK_MS = 1000;
 
 export async function benchMain(argv: readonly string[], io: ToolIo = processIo()): Promise<number> {
+  endQuietlyOnBrokenPipe(io);
   let options: BenchOptions;
   try {
     const parsed = parseToolArgs(BENCH_FLAGS, argv);

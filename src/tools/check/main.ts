@@ -9,7 +9,7 @@ import type { DigestAlgorithm } from '../digest.js';
 import { count, type Difference, plural } from '../format.js';
 import { parseToolArgs } from '../flags.js';
 import { EXIT_FAILURE, EXIT_OK } from '../../core/exit-codes.js';
-import { processIo, type ToolIo, usageError } from '../io.js';
+import { endQuietlyOnBrokenPipe, processIo, type ToolIo, usageError } from '../io.js';
 import { formatTarget, resolveTarget, type Target, transportName, type TransportSpec } from '../target.js';
 import { applicableCases, type CaseStatus, type CheckMode, type CheckSettings, runCase } from './cases.js';
 import type { ConnectionDigest } from './client.js';
@@ -49,6 +49,7 @@ export interface CheckResult {
 const LABELS: Readonly<Record<CaseStatus, string>> = { pass: 'PASS', fail: 'FAIL', note: 'NOTE' };
 
 export async function checkMain(argv: readonly string[], io: ToolIo = processIo()): Promise<number> {
+  endQuietlyOnBrokenPipe(io);
   let options: CheckOptions;
   try {
     const parsed = parseToolArgs(CHECK_FLAGS, argv);
