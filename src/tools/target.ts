@@ -5,7 +5,7 @@
 import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { UsageError } from '../core/errors.js';
+import { fileErrorReason, UsageError } from '../core/errors.js';
 import type { ToolFlagSpec, ToolValue } from './flags.js';
 
 const DEFAULT_HOST = '127.0.0.1';
@@ -136,7 +136,7 @@ export function transportFromFlags(values: ReadonlyMap<string, ToolValue>): Tran
     try {
       spec.ca = readFileSync(caFile, 'utf8');
     } catch (err) {
-      throw new UsageError(`cannot read --tls-ca ${JSON.stringify(caFile)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new UsageError(`cannot read --tls-ca ${JSON.stringify(caFile)}: ${fileErrorReason(err)}`);
     }
     if (!spec.ca.includes('-----BEGIN CERTIFICATE-----'))
       throw new UsageError(`--tls-ca ${JSON.stringify(caFile)} holds no PEM certificate`);

@@ -11,7 +11,7 @@
  * (the live line and the `--histogram` log), and adds their reports into the summary.
  */
 import { writeFileSync } from 'node:fs';
-import { UsageError } from '../../core/errors.js';
+import { fileErrorReason, UsageError } from '../../core/errors.js';
 import { parseToolArgs } from '../flags.js';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from '../../core/exit-codes.js';
 import { endQuietlyOnBrokenPipe, processIo, type ToolIo, usageError, wantsLiveLine } from '../io.js';
@@ -143,7 +143,7 @@ export async function benchMain(argv: readonly string[], io: ToolIo = processIo(
       try {
         totals.log.write(options.histogramFile);
       } catch (err) {
-        io.stderr.write(`echod bench: cannot write ${options.histogramFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+        io.stderr.write(`echod bench: cannot write ${options.histogramFile}: ${fileErrorReason(err)}\n`);
         result.ok = false;
       }
     }
@@ -167,7 +167,7 @@ function checkWritable(path: string): void {
   try {
     writeFileSync(path, '');
   } catch (err) {
-    throw new UsageError(`cannot write --histogram ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot write --histogram ${JSON.stringify(path)}: ${fileErrorReason(err)}`);
   }
 }
 

@@ -11,6 +11,7 @@
 /** The measured window is cut into intervals this long (the `--histogram` log's lines). */
 const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
+import { fileErrorReason } from '../../core/errors.js';
 import { count, difference, plural } from '../format.js';
 import type { ToolIo } from '../io.js';
 import {
@@ -251,7 +252,7 @@ export async function webBench(
     try {
       log.write(options.histogramFile);
     } catch (err) {
-      histogramError = `cannot write ${options.histogramFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      histogramError = `cannot write ${options.histogramFile}: ${fileErrorReason(err)}`;
       io.stderr.write(`echod bench: ${histogramError}\n`);
     }
   }
