@@ -49,6 +49,11 @@ export function configWarnings(
     if (!flag.appliesTo.some((kind) => kinds.has(kind)))
       warnings.push(`${named(flag.name)} has no effect: there is no ${listenersOf(flag.appliesTo)} listener`);
   }
+  // The admin endpoint's address and bounds: there is no endpoint unless --admin-port opens one.
+  if (!values.has('admin-port')) {
+    for (const flag of FLAGS.filter((spec) => spec.name.startsWith('admin-') && values.has(spec.name)))
+      warnings.push(`${named(flag.name)} has no effect: there is no admin endpoint (set --admin-port)`);
+  }
   const proxy = values.get('proxy-protocol');
   if (proxy !== undefined && proxy !== 'off' && !protocols.has('tcp') && !protocols.has('unix') && !protocols.has('http')) {
     warnings.push(

@@ -105,6 +105,15 @@ describe('settings that do nothing are warned about; contradictions are refused'
     assert.deepEqual(warned(['--port', '9000']), []);
   });
 
+  it('admin flags without --admin-port (or ECHOD_ADMIN_PORT): there is no admin endpoint', () => {
+    assert.deepEqual(warned(['--admin-host', '0.0.0.0', '--admin-max-connections', '8']), [
+      '--admin-host has no effect: there is no admin endpoint (set --admin-port)',
+      '--admin-max-connections has no effect: there is no admin endpoint (set --admin-port)',
+    ]);
+    assert.deepEqual(warned(['--admin-port', '0', '--admin-host', '127.0.0.1', '--admin-max-connections', '8']), []);
+    assert.deepEqual(warned(['--admin-max-connections', '8'], { ECHOD_ADMIN_PORT: '0' }), []);
+  });
+
   it('TLS flags with no tls listener', () => {
     assert.deepEqual(warned(['--tls-self-signed', '--tls-min-version', 'TLSv1.3']), [
       '--tls-min-version has no effect: there is no tls:// or https:// listener',
