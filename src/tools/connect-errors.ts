@@ -49,6 +49,16 @@ export function notTlsReason(err: NodeJS.ErrnoException): string | null {
   return (err.code !== undefined && NOT_TLS.has(err.code)) || NOT_TLS_TEXT_RE.test(err.message) ? NOT_TLS_HINT : null;
 }
 
+/**
+ * Non-null when the handshake failed on the server's certificate (not trusted, or for another
+ * name): every connect would fail the same way, so this is a reason to stop, with what to change.
+ */
+export function certificateReason(err: NodeJS.ErrnoException): string | null {
+  const code = err.code;
+  if (code === undefined || (!WRONG_NAME.has(code) && tlsHint(code) !== TLS_UNTRUSTED_HINT)) return null;
+  return `the server's certificate did not verify: ${connectErrorText(err)}`;
+}
+
 /** What an error says about reaching the target: the explanation, or null if it was reached. */
 export function unreachableReason(err: NodeJS.ErrnoException): string | null {
   return err.code !== undefined ? (UNREACHABLE[err.code] ?? null) : null;

@@ -8,7 +8,14 @@ import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
-import { connectErrorText, noConnectReason, noHandshakeReason, notTlsReason, unreachableReason } from '../connect-errors.js';
+import {
+  certificateReason,
+  connectErrorText,
+  noConnectReason,
+  noHandshakeReason,
+  notTlsReason,
+  unreachableReason,
+} from '../connect-errors.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
 /** A connect that failed: why, and whether it means the target cannot be reached at all. */
@@ -196,11 +203,12 @@ export class StreamClient {
       }, timeoutMs);
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
-        const notTls = notTlsReason(err);
+        // Reached, but not as asked (not TLS, a certificate that does not verify): the run stops too.
+        const answered = notTlsReason(err) ?? certificateReason(err);
         resolve({
           reason: `cannot connect: ${connectErrorText(err)}`,
-          unreachable: notTls ?? unreachableReason(err),
-          reached: notTls !== null,
+          unreachable: answered ?? unreachableReason(err),
+          reached: answered !== null,
         });
       };
       socket.once('error', fail);
