@@ -59,6 +59,11 @@ export function certificateReason(err: NodeJS.ErrnoException): string | null {
   return `the server's certificate did not verify: ${connectErrorText(err)}`;
 }
 
+/** True when every later attempt would fail alike: nothing answers, what answers is not TLS, or its certificate does not verify. */
+export function failsEveryAttempt(err: NodeJS.ErrnoException): boolean {
+  return unreachableReason(err) !== null || notTlsReason(err) !== null || certificateReason(err) !== null;
+}
+
 /** What an error says about reaching the target: the explanation, or null if it was reached. */
 export function unreachableReason(err: NodeJS.ErrnoException): string | null {
   return err.code !== undefined ? (UNREACHABLE[err.code] ?? null) : null;

@@ -62,6 +62,16 @@ describe('connect and TLS errors, as check and bench say them', () => {
     },
   );
 
+  it(
+    'bench over https:// whose certificate does not verify: one error per connection, not one per turn',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const bench = await runJson<BenchResult>(benchMain, [`https://${HOST}:${https}/`, '-c', '3', '-t', '0.5', '-w', '0']);
+      assert.equal(bench.code, 1);
+      assert.equal(bench.result.errors.tls, 3);
+    },
+  );
+
   it('connection refused: bench says what check says; no code said twice', { timeout: TEST_TIMEOUT_MS }, async () => {
     const port = await closedPort();
     const bench = await runJson<BenchResult>(benchMain, [`${HOST}:${port}`, '-n', '10']);

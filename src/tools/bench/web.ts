@@ -12,6 +12,7 @@
 const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
 import { fileErrorReason } from '../../core/errors.js';
+import { failsEveryAttempt } from '../connect-errors.js';
 import { count, difference, plural } from '../format.js';
 import type { ToolIo } from '../io.js';
 import {
@@ -114,8 +115,10 @@ async function httpLoop(run: Run, target: WebTarget, agent: WebAgent, connection
     } catch (err) {
       if (run.stopped) return;
       const error = err as NodeJS.ErrnoException;
-      run.error(classify(error, false), connection, notHttpReason(error, target) ?? describeError(error), seq);
-      if (error.code === 'ECONNREFUSED') return;
+      const notHttp = notHttpReason(error, target);
+      run.error(classify(error, false), connection, notHttp ?? describeError(error), seq);
+      // Every request on this connection would fail the same way: one error each, not one per turn.
+      if (notHttp !== null || failsEveryAttempt(error)) return;
     }
   }
 }
