@@ -11,6 +11,16 @@ import { captureIo } from '../../testkit/tool-io.js';
 const TEST_TIMEOUT_MS = 30_000;
 const LATENCY_ROW = /^ +(50%|75%|90%|99%|99\.9%|max) +(\S+)$/;
 
+/** `--interval-format json --json` output: one JSON row per interval, then the summary. */
+function intervalRowsAndSummary(stdout: string): { rows: Record<string, unknown>[]; summary: BenchResult } {
+  const rows = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const summary = rows.pop() as unknown as BenchResult;
+  return { rows, summary };
+}
+
 describe('echod bench output', () => {
   let server: EchoServer | undefined;
   let silent: Server | undefined;
@@ -83,12 +93,7 @@ describe('echod bench output', () => {
         await benchMain([`127.0.0.1:${port}`, '-t', '2200ms', '-w', '0', '-c', '2', '--interval-format', 'json', '--json'], captured.io),
         0,
       );
-      const lines = captured
-        .stdout()
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-      const summary = lines.pop() as unknown as BenchResult;
+      const { rows: lines, summary } = intervalRowsAndSummary(captured.stdout());
       assert.ok(lines.length >= 3, `two whole seconds and what was left: ${lines.length}`);
       let msgs = 0;
       for (const row of lines) {
@@ -111,12 +116,7 @@ describe('echod bench output', () => {
         const captured = captureIo();
         const args = [`127.0.0.1:${port}`, '-w', '1', '-t', '2', '-c', '2', '--threads', threads, '--interval-format', 'json', '--json'];
         assert.equal(await benchMain(args, captured.io), 0);
-        const lines = captured
-          .stdout()
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as Record<string, unknown>);
-        const summary = lines.pop() as unknown as BenchResult;
+        const { rows: lines, summary } = intervalRowsAndSummary(captured.stdout());
         const phases = lines.map((row) => row.phase);
         const firstMeasure = phases.indexOf('measure');
         assert.ok(firstMeasure > 0, `warm-up rows, then measure rows: ${phases.join(' ')}`);
