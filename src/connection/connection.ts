@@ -24,7 +24,7 @@ export interface TlsInfo {
   /** The client certificate's subject (mTLS), or null. */
   clientSubject: string | null;
   authorized: boolean;
-  /** tls:// listeners: how long the handshake took, from its first byte's turn to done (echod_tls_handshake_duration_seconds). */
+  /** tls:// and https:// listeners: how long the handshake took, from its first byte's turn to done (echod_tls_handshake_duration_seconds). */
   handshakeMs?: number;
 }
 

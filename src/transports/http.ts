@@ -36,6 +36,7 @@ import {
   acceptHeld,
   type AfterHeader,
   endHandshake,
+  handshakeMsOf,
   handshakeNext,
   takeHeld,
   TLS_HANDSHAKE_TIMEOUT_MS,
@@ -288,8 +289,8 @@ function acceptTls(
     socket.setNoDelay(spec.noDelay);
     const connection = new HttpConnection(admitted, socket, peer, tlsInfoOf(socket));
     // Timed from handshakeNext()'s start as on tls listeners: the close line and echod_tls_handshake_* say it.
-    if (connection.tls !== null && held !== undefined && held.handshakeStart >= 0)
-      connection.tls.handshakeMs = Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
+    const handshakeMs = handshakeMsOf(held);
+    if (connection.tls !== null && handshakeMs !== undefined) connection.tls.handshakeMs = handshakeMs;
     acceptor.register(connection);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {

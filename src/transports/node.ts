@@ -45,6 +45,11 @@ export interface Held {
 }
 type HeldSocket = Socket & { [kHeld]?: Held | undefined };
 
+/** How long a held socket's TLS handshake took, to the microsecond (ms); undefined if it was not timed. */
+export function handshakeMsOf(held: Held | undefined): number | undefined {
+  return held === undefined || held.handshakeStart < 0 ? undefined : Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
+}
+
 /**
  * Keeps one copy of the address string of a listener's clients while they come from the same
  * address (behind a balancer, a NAT, or a load test): each accept reads the peer as a new string,
@@ -482,9 +487,7 @@ function createTlsHandshaker(spec: ListenSpec, acceptor: Acceptor, tls: TlsSetti
       return;
     }
     if (spec.noDelay) socket.setNoDelay(true);
-    const handshakeMs =
-      held === undefined || held.handshakeStart < 0 ? undefined : Math.round((performance.now() - held.handshakeStart) * 1000) / 1000;
-    serve(socket, peer, acceptor, spec, held?.hold, handshakeMs);
+    serve(socket, peer, acceptor, spec, held?.hold, handshakeMsOf(held));
   });
   tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     const held = endHandshake(socket);
