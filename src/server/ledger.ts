@@ -175,12 +175,13 @@ export class Ledger {
     return summary;
   }
 
-  /** A client refused by the limits or the lifecycle: counted, and logged in aggregate. */
-  rejected(reason: RejectReason, peer: Peer): void {
+  /** A client refused by the limits or the lifecycle, on the listener with URL `listener`: counted, and logged in aggregate. */
+  rejected(reason: RejectReason, peer: Peer, listener: string): void {
     const { maxConnections, maxConnectionsPerIp } = this.options;
     const limit = reason === 'max_connections' ? maxConnections : reason === 'max_connections_per_ip' ? maxConnectionsPerIp : 0;
     this.rejectedByReason[reason]++;
     this.rejectLog.record(reason, {
+      listener,
       remote: peer.address,
       remotePort: peer.port,
       ...(peer.via !== undefined ? { via: peer.via.address } : {}),
@@ -189,9 +190,9 @@ export class Ledger {
   }
 
   /** A socket that failed before it could be served (PROXY header, TLS handshake): counted, logged in aggregate. */
-  refused(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string): void {
+  refused(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string, listener: string): void {
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, detail });
+    this.rejectLog.record(reason, { listener, remote: peer.address, remotePort: peer.port, detail });
   }
 
   /** A bug met while handling a connection (it is being closed). */

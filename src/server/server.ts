@@ -299,8 +299,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
 
   /** @internal A socket failed before it could be served (PROXY header, TLS handshake). */
   refuse(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string, listener: ResolvedListener): void {
-    this.ledger.refused(reason, peer, detail);
-    this.emit('reject', reason, peer.address, this.ledger.label(listener));
+    const url = this.ledger.label(listener);
+    this.ledger.refused(reason, peer, detail, url);
+    this.emit('reject', reason, peer.address, url);
   }
 
   /** @internal A transport built an admitted connection. Accepted while stopping: served, then drained with the others. */
@@ -311,8 +312,9 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   }
 
   private reject(reason: AdmissionRejection | 'not_listening', peer: Peer, listener: ResolvedListener): null {
-    this.ledger.rejected(reason, peer);
-    this.emit('reject', reason, peer.address, this.ledger.label(listener));
+    const url = this.ledger.label(listener);
+    this.ledger.rejected(reason, peer, url);
+    this.emit('reject', reason, peer.address, url);
     return null;
   }
 

@@ -335,6 +335,7 @@ describe('conformance: the echod binary under every runtime', () => {
           const rejected = await echod.log((line) => line.msg === 'connection rejected', '"connection rejected"');
           assert.equal(rejected.reason, 'max_connections');
           assert.equal(echod.all('connection opened').length, 2, 'the third was never served');
+          assert.equal(rejected.listener, echod.all('connection opened')[0]?.listener, 'the line names the listener that refused');
 
           const scrape = parsePrometheus(await adminGet(adminPort, '/metrics'));
           assert.equal(metric(scrape, 'echod_connections_rejected_total', { reason: 'max_connections' }), 1);
