@@ -339,7 +339,7 @@ const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff
 export function parseHead(head: string): ParsedHead | string {
   const lines = head.split('\r\n');
   const match = REQUEST_LINE.exec(lines[0] ?? '');
-  if (match === null) return 'not an HTTP/1.x request line';
+  if (match === null) return NOT_A_REQUEST_LINE;
   const headers = new Map<string, string>();
   for (const line of lines.slice(1)) {
     const header = HEADER_LINE.exec(line);

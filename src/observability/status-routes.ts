@@ -15,9 +15,9 @@ import { STATUS_STYLE } from './status-page/style.js';
 export const STATUS_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** Beside `x-content-type-options: nosniff`, which every admin answer carries (admin-http.ts). */
 const SECURITY_HEADERS = {
   'content-security-policy': STATUS_CSP,
-  'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
 } as const;
