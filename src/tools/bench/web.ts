@@ -97,6 +97,7 @@ class Run {
 async function httpLoop(run: Run, target: WebTarget, agent: WebAgent, connection: number): Promise<void> {
   const { size, timeoutMs } = run.options;
   const path = `${target.path.split('?')[0] ?? '/'}?format=raw`;
+  let answered = false;
   for (let seq = 0; !run.stopped; seq++) {
     const body = payload(connection, seq, size);
     const started = process.hrtime.bigint();
@@ -112,13 +113,16 @@ async function httpLoop(run: Run, target: WebTarget, agent: WebAgent, connection
         continue;
       }
       run.done(started, size);
+      answered = true;
     } catch (err) {
       if (run.stopped) return;
       const error = err as NodeJS.ErrnoException;
       const notHttp = notHttpReason(error, target);
       run.error(classify(error, false), connection, notHttp ?? describeError(error), seq);
-      // Every request on this connection would fail the same way: one error each, not one per turn.
-      if (notHttp !== null || failsEveryAttempt(error)) return;
+      // Before any answer, every request on this connection would fail the same way: one error
+      // each, not one per turn. After one, only a refused connect ends it (as it always has): a
+      // timeout may pass, and is counted each time.
+      if (error.code === 'ECONNREFUSED' || (!answered && (notHttp !== null || failsEveryAttempt(error)))) return;
     }
   }
 }
