@@ -14,6 +14,7 @@ import { formatBytes, formatDurationMs, parseBytes, parseDurationMs } from '../c
 import { ADMIN_DEFAULTS, type AdminLimits, resolveAdminLimits } from '../observability/admin-limits.js';
 import { HTTP_DEFAULTS } from '../config/http-options.js';
 import { PLACEHOLDER_LIST } from '../core/template.js';
+import { checkFlagTokens } from '../core/flag-tokens.js';
 import { nearestSpelling } from '../core/spelling.js';
 
 /** How a flag's text becomes a value. */
@@ -635,7 +636,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       ),
     ),
   } as const satisfies NonNullable<Parameters<typeof parseArgs>[0]>['options'];
-  checkTokens(args, options);
+  checkFlagTokens(args, options, (name) => FLAGS.find((flag) => flag.name === name)?.arg ?? 'VALUE');
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args, strict: true, allowPositionals: true, options });
@@ -671,27 +672,6 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     sources,
     warnings: unknownEnvWarnings(env),
   };
-}
-
-/**
- * What node:util's strict parse would refuse, in one line that says what to change: an unknown
- * flag (with the one a typo away), a flag without its value, a value given to a switch. The
- * tokens are node:util's own, so `--port=80` and `--` mean what they mean there.
- */
-function checkTokens(args: readonly string[], options: NonNullable<Parameters<typeof parseArgs>[0]>['options']): void {
-  const { tokens } = parseArgs({ args: [...args], strict: false, allowPositionals: true, tokens: true, options });
-  for (const token of tokens) {
-    if (token.kind !== 'option') continue;
-    const spec = options?.[token.name];
-    if (spec === undefined) {
-      const near = nearestSpelling(token.name, Object.keys(options ?? {}));
-      throw new UsageError(`unknown option ${token.rawName}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
-    }
-    const flag = FLAGS.find((candidate) => candidate.name === token.name);
-    if (spec.type === 'boolean' && token.inlineValue === true) throw new UsageError(`${token.rawName} takes no value: write it alone`);
-    if (spec.type === 'string' && token.value === undefined)
-      throw new UsageError(`${token.rawName} needs a value: ${token.rawName} ${flag?.arg ?? 'VALUE'}`);
-  }
 }
 
 /** `--port -1` → `--port=-1`: node:util would take `-1` for a flag and call it ambiguous. */

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.js';
-import { nearestSpelling } from '../core/spelling.js';
+import { checkFlagTokens } from '../core/flag-tokens.js';
 import { parseBytes, parseDurationMs } from '../core/units.js';
 
 /** How a flag's text becomes a value. */
@@ -55,7 +55,8 @@ export function parseToolArgs(flags: readonly ToolFlagSpec[], argv: readonly str
       ),
     ),
   } as const;
-  checkTokens(flags, argv, options);
+  const byName = new Map(flags.map((flag) => [flag.name, flag]));
+  checkFlagTokens(argv, options, (name) => byName.get(name)?.arg ?? 'VALUE');
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...argv], strict: true, allowPositionals: true, options });
@@ -68,30 +69,6 @@ export function parseToolArgs(flags: readonly ToolFlagSpec[], argv: readonly str
     if (given !== undefined) values.set(flag.name, convert(flag, given));
   }
   return { help: parsed.values.help === true, values, positionals: parsed.positionals };
-}
-
-type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
-
-/**
- * What node:util's strict parse would reject, said in one line that names what to change: an
- * unknown flag (with the nearest one in the table), a flag missing its value, a value given to
- * a switch. Tokenised by node:util itself, so `-c8`, `--size=64` and `--` mean what they mean there.
- */
-function checkTokens(flags: readonly ToolFlagSpec[], argv: readonly string[], options: ParseOptions): void {
-  const { tokens } = parseArgs({ args: [...argv], strict: false, allowPositionals: true, tokens: true, options });
-  const byName = new Map(flags.map((flag) => [flag.name, flag]));
-  for (const token of tokens) {
-    if (token.kind !== 'option') continue;
-    if (token.name === 'help') continue;
-    const flag = byName.get(token.name);
-    if (flag === undefined) {
-      const near = nearestSpelling(token.name, byName.keys());
-      throw new UsageError(`unknown option ${token.rawName}${near !== undefined ? ` (did you mean --${near}?)` : ''}`);
-    }
-    const shown = token.rawName.startsWith('--') ? token.rawName : `${token.rawName} (--${flag.name})`;
-    if (flag.kind === 'boolean' && token.inlineValue === true) throw new UsageError(`${shown} takes no value: write it alone`);
-    if (flag.kind !== 'boolean' && token.value === undefined) throw new UsageError(`${shown} needs a value: ${token.rawName} ${flag.arg}`);
-  }
 }
 
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(k|m)?\s*(?:\/\s*s)?$/i;
