@@ -109,14 +109,25 @@ export function commandOf(argv: readonly string[]): CommandWords {
     if (words.every((word, index) => argv[index] === word)) return { command, rest: argv.slice(words.length) };
   }
   // `config chek`: the first word starts a command, so the mistake is in the words after it.
+  // Only words, not the flags after them (`echod help config` asks `config --help`).
   const started = COMMANDS.find((command) => command.name.split(' ')[0] === first && command.name.includes(' '));
-  const named = started !== undefined ? argv.slice(0, started.name.split(' ').length).join(' ') : first;
-  return { unknown: named };
+  const length = started !== undefined ? started.name.split(' ').length : 1;
+  const words = argv.slice(0, length).filter((word) => !word.startsWith('-'));
+  return { unknown: words.join(' ') };
 }
 
-/** `unknown command 'chek' (commands: check, bench, config check; see echod --help)`. */
+/** `unknown command 'chek' (did you mean check? commands: check, bench, config check; see echod --help)`. */
 export function unknownCommandMessage(name: string): string {
-  return `unknown command '${name}' (commands: ${COMMANDS.map((command) => command.name).join(', ')}; see echod --help)`;
+  const names = COMMANDS.map((command) => command.name);
+  const near = nearestSpelling(name, names);
+  const incomplete = names.filter((command) => command.startsWith(`${name} `));
+  const hint =
+    incomplete.length > 0
+      ? `'${name}' needs a word after it: ${incomplete.join(', ')}; `
+      : near !== undefined
+        ? `did you mean ${near}? `
+        : '';
+  return `unknown command '${name}' (${hint}commands: ${names.join(', ')}; see echod --help)`;
 }
 
 /** More processes than this on one port is a mistake, not a configuration. */

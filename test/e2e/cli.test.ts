@@ -281,14 +281,16 @@ describe('echod command', () => {
       { timeout: TEST_TIMEOUT_MS },
       async () => {
         const commands = COMMANDS.map((command) => command.name).join(', ');
-        for (const [args, named] of [
-          [['chek'], 'chek'],
-          [['config', 'chek'], 'config chek'],
-          [['chek', '--port', '0'], 'chek'],
+        for (const [args, named, hint] of [
+          [['chek'], 'chek', 'did you mean check? '],
+          [['config', 'chek'], 'config chek', 'did you mean config check? '],
+          [['chek', '--port', '0'], 'chek', 'did you mean check? '],
+          [['help', 'config'], 'config', "'config' needs a word after it: config check; "],
+          [['serve'], 'serve', ''],
         ] as const) {
           const proc = echod(args);
           assert.equal(await proc.exitCode(), 2, args.join(' '));
-          assert.equal(proc.stderr, `echod: unknown command '${named}' (commands: ${commands}; see echod --help)\n`);
+          assert.equal(proc.stderr, `echod: unknown command '${named}' (${hint}commands: ${commands}; see echod --help)\n`);
         }
         const stray = echod(['--host', HOST, '--port', '0', 'chek']);
         assert.equal(await stray.exitCode(), 2);
