@@ -6,7 +6,7 @@
  * the person set: the flag or the variable, the file, the listener URL.
  */
 import { readFileSync } from 'node:fs';
-import { fileErrorReason, InvalidOptionError, UsageError } from '../core/errors.js';
+import { fileErrorReason, InvalidOptionError, invalidOptionMessage, UsageError } from '../core/errors.js';
 import { FAULTS, type FaultOptions, httpFaults, parseFault } from '../config/faults.js';
 import {
   formatListener,
@@ -248,26 +248,25 @@ export function tlsFrom(
 export function flagError(err: unknown, parsed: Pick<ParsedCommandLine, 'values' | 'sources'>): unknown {
   if (!(err instanceof InvalidOptionError)) return err;
   const listener = /^listeners\[(\d+)\]/.exec(err.option);
-  let message = err.message;
+  let named = err.option;
   if (listener !== null) {
     const url = listenUrls(parsed.values)[Number(listener[1])];
-    const named = url !== undefined ? `${sourceOf(parsed, 'listen')} ${url}` : 'a listener';
-    message = message.replace(`invalid ${err.option}:`, `invalid ${named}:`);
+    named = url !== undefined ? `${sourceOf(parsed, 'listen')} ${url}` : 'a listener';
   } else {
     const flag = FLAGS.find((candidate) => candidate.option === err.option);
-    if (flag !== undefined) {
-      // A check between two options can blame one the person did not set: say it holds its default.
-      const named = parsed.values.has(flag.name) ? sourceOf(parsed, flag.name) : `--${flag.name} (its default)`;
-      message = message.replace(`invalid ${err.option}:`, `invalid ${named}:`);
-    }
+    // A check between two options can blame one the person did not set: say it holds its default.
+    if (flag !== undefined) named = parsed.values.has(flag.name) ? sourceOf(parsed, flag.name) : `--${flag.name} (its default)`;
   }
-  // Any other option the message names (`at least http.headersTimeoutMs`) by its flag too; plain
-  // words (host, port, mode) are left alone, as they also read as words.
+  // Any other option the expectation names (`at least http.headersTimeoutMs`) by its flag too;
+  // plain words (host, port, mode) are left alone, as they also read as words. The value is the
+  // person's own and is shown as given, and so is a placeholder quoted from it (`{serverId}`).
+  let expected = err.expected;
   for (const flag of FLAGS) {
     const option = flag.option;
     if (option === undefined || !/[.A-Z]/.test(option)) continue;
     // Whole names only: maxConnections is also the start of maxConnectionsPerIp.
-    message = message.replace(new RegExp(`(?<![\\w.])${option.replaceAll('.', '\\.')}(?!\\w)`, 'g'), `--${flag.name}`);
+    expected = expected.replace(new RegExp(`(?<![\\w.{])${option.replaceAll('.', '\\.')}(?!\\w)`, 'g'), `--${flag.name}`);
   }
+  const message = invalidOptionMessage(named, err.value, expected);
   return new UsageError(message);
 }

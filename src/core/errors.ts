@@ -17,12 +17,20 @@ export class InvalidOptionError extends EchodError {
   /** The option's name as the caller spelled it (`maxLineBytes` or `--max-line-bytes`). */
   readonly option: string;
   readonly value: unknown;
+  /** What would have been valid, as the message says it. */
+  readonly expected: string;
 
   constructor(option: string, value: unknown, expected: string) {
-    super('ERR_ECHOD_INVALID_OPTION', `invalid ${option}: ${describe(value)} (expected ${expected})`);
+    super('ERR_ECHOD_INVALID_OPTION', invalidOptionMessage(option, value, expected));
     this.option = option;
     this.value = value;
+    this.expected = expected;
   }
+}
+
+/** `invalid OPTION: VALUE (expected EXPECTED)`: every invalid option says it this way. */
+export function invalidOptionMessage(option: string, value: unknown, expected: string): string {
+  return `invalid ${option}: ${describe(value)} (expected ${expected})`;
 }
 
 /** A bad command line or environment: the CLI prints it and exits with code 2. */

@@ -56,6 +56,11 @@ describe('messages name what the person set', () => {
     for (const placeholder of ['{hostname}', '{server_id}', '{proxy_source}', '{env:NAME}'])
       assert.ok(message.includes(placeholder), placeholder);
     assert.match(refusal([], { ECHOD_PREFIX: '{env:my-var}' }), /^invalid ECHOD_PREFIX: .*\{hostname\} \{pid\}/);
+    // Placeholders that happen to be library option names are quoted as the person wrote them, not as flags.
+    assert.match(
+      refusal(['--banner', '{serverId} {maxConnections}']),
+      /^invalid --banner: "\{serverId\} \{maxConnections\}" .*; not \{serverId\}, \{maxConnections\}\)$/,
+    );
   });
 
   it('an unknown flag names the one a typo away; a missing value and a value given to a switch say what to write', () => {
