@@ -8,7 +8,10 @@ import type { Logger } from '../core/log.js';
 /** One summary line per kind per this long, at most. */
 const AGGREGATE_WINDOW_MS = 1000;
 
-interface Window {
+interface Window<K extends string> {
+  kind: K;
+  /** The listener the events came from (its URL), when they are counted per listener. */
+  listener: string | undefined;
   count: number;
   timer: NodeJS.Timeout;
 }
@@ -16,7 +19,8 @@ interface Window {
 export class AggregatedLog<K extends string> {
   private readonly logger: Logger;
   private readonly message: string;
-  private readonly windows = new Map<K, Window>();
+  /** One window per kind, or per kind and listener. */
+  private readonly windows = new Map<string, Window<K>>();
 
   /** `message` is the text of every line; the kind goes in the `reason` field. */
   constructor(logger: Logger, message: string) {
@@ -24,42 +28,47 @@ export class AggregatedLog<K extends string> {
     this.message = message;
   }
 
-  record(kind: K, details: object): void {
-    const open = this.windows.get(kind);
+  /** One event; with `listener`, counted and summed up per listener (its URL in every line). */
+  record(kind: K, details: object, listener?: string): void {
+    const key = listener === undefined ? kind : `${kind} ${listener}`;
+    const open = this.windows.get(key);
     if (open !== undefined) {
       open.count++;
       return;
     }
-    this.logger.warn({ ...details, reason: kind }, this.message);
-    this.openWindow(kind);
+    this.logger.warn({ ...(listener !== undefined ? { listener } : {}), ...details, reason: kind }, this.message);
+    this.openWindow(key, kind, listener);
   }
 
   /** Logs what is still counted and stops the timers (the server is closing). */
   flush(): void {
-    for (const [kind, window] of this.windows) {
+    for (const window of this.windows.values()) {
       clearTimeout(window.timer);
-      this.summarize(kind, window.count);
+      this.summarize(window);
     }
     this.windows.clear();
   }
 
-  private openWindow(kind: K): void {
-    const timer = setTimeout(() => this.closeWindow(kind), AGGREGATE_WINDOW_MS);
+  private openWindow(key: string, kind: K, listener: string | undefined): void {
+    const timer = setTimeout(() => this.closeWindow(key), AGGREGATE_WINDOW_MS);
     timer.unref();
-    this.windows.set(kind, { count: 0, timer });
+    this.windows.set(key, { kind, listener, count: 0, timer });
   }
 
-  private closeWindow(kind: K): void {
-    const window = this.windows.get(kind);
-    this.windows.delete(kind);
+  private closeWindow(key: string): void {
+    const window = this.windows.get(key);
+    this.windows.delete(key);
     if (window === undefined || window.count === 0) return;
-    this.summarize(kind, window.count);
+    this.summarize(window);
     // Still flooding: keep summing up, one line per window.
-    this.openWindow(kind);
+    this.openWindow(key, window.kind, window.listener);
   }
 
-  private summarize(kind: K, count: number): void {
+  private summarize({ kind, listener, count }: Window<K>): void {
     if (count === 0) return;
-    this.logger.warn({ reason: kind, count, windowMs: AGGREGATE_WINDOW_MS }, `${this.message} (${count} more in the last window)`);
+    this.logger.warn(
+      { ...(listener !== undefined ? { listener } : {}), reason: kind, count, windowMs: AGGREGATE_WINDOW_MS },
+      `${this.message} (${count} more in the last window)`,
+    );
   }
 }

@@ -120,7 +120,7 @@ export class Ledger {
 
   /** Where `config`'s udp drops are logged (aggregated, as refusals are). */
   udpDrops(config: ResolvedListener): UdpDropLog {
-    return { record: (reason, details) => this.udpDropLog.record(reason, { listener: this.labels.get(config), ...details }) };
+    return { record: (reason, details) => this.udpDropLog.record(reason, details, this.label(config)) };
   }
 
   /** An admitted connection is being served: counted and logged. */
@@ -180,19 +180,22 @@ export class Ledger {
     const { maxConnections, maxConnectionsPerIp } = this.options;
     const limit = reason === 'max_connections' ? maxConnections : reason === 'max_connections_per_ip' ? maxConnectionsPerIp : 0;
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, {
+    this.rejectLog.record(
+      reason,
+      {
+        remote: peer.address,
+        remotePort: peer.port,
+        ...(peer.via !== undefined ? { via: peer.via.address } : {}),
+        limit,
+      },
       listener,
-      remote: peer.address,
-      remotePort: peer.port,
-      ...(peer.via !== undefined ? { via: peer.via.address } : {}),
-      limit,
-    });
+    );
   }
 
   /** A socket that failed before it could be served (PROXY header, TLS handshake): counted, logged in aggregate. */
   refused(reason: 'proxy_protocol_error' | 'tls_error', peer: Peer, detail: string, listener: string): void {
     this.rejectedByReason[reason]++;
-    this.rejectLog.record(reason, { listener, remote: peer.address, remotePort: peer.port, detail });
+    this.rejectLog.record(reason, { remote: peer.address, remotePort: peer.port, detail }, listener);
   }
 
   /** A bug met while handling a connection (it is being closed). */
