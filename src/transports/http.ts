@@ -35,6 +35,7 @@ import {
   abandonHandshakes,
   acceptHeld,
   type AfterHeader,
+  distinguishedName,
   endHandshake,
   handshakeMsOf,
   handshakeNext,
@@ -526,12 +527,6 @@ function tlsInfoOf(socket: TLSSocket): HttpTlsInfo {
         }
       : null,
   };
-}
-
-function distinguishedName(name: object | undefined): string {
-  return Object.entries(name ?? {})
-    .map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('+') : String(value)}`)
-    .join(', ');
 }
 
 /** node:http's refusals before a request exists: a status saying why, counted, logged, and the connection closed. */
