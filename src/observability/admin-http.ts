@@ -331,7 +331,10 @@ interface ParsedHead {
   headers: Map<string, string>;
 }
 
-const REQUEST_LINE = new RegExp(`^([A-Z]{1,${MAX_METHOD}}) (\\/[\\x21-\\x7e]*|\\*) HTTP\\/1\\.([01])$`);
+/** Origin form (`/path?query`), `*`, or absolute form (`http://host/path`, which a server must accept: RFC 9112 §3.2.2). */
+const REQUEST_LINE = new RegExp(`^([A-Z]{1,${MAX_METHOD}}) (\\/[\\x21-\\x7e]*|\\*|https?:\\/\\/[\\x21-\\x7e]+) HTTP\\/1\\.([01])$`);
+/** The absolute form's scheme and authority, up to its path or query. */
+const ABSOLUTE_PREFIX = /^https?:\/\/[^/?]*/;
 /** A field line: a token, ':', and a value of HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5): no NUL or other control byte. */
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 
@@ -348,7 +351,11 @@ export function parseHead(head: string): ParsedHead | string {
     const earlier = headers.get(name);
     headers.set(name, earlier === undefined ? (header[2] as string) : `${earlier}, ${header[2] as string}`);
   }
-  return { method: match[1] as string, target: match[2] as string, version: match[3] === '1' ? '1.1' : '1.0', headers };
+  // The absolute form names this server by its authority: what is routed is its path and query.
+  const written = match[2] as string;
+  const rest = written.replace(ABSOLUTE_PREFIX, '');
+  const target = rest === written ? written : rest.startsWith('/') ? rest : `/${rest}`;
+  return { method: match[1] as string, target, version: match[3] === '1' ? '1.1' : '1.0', headers };
 }
 
 /** The admin endpoint's HTTP server: connections, their deadlines, and the cap. */

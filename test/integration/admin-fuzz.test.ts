@@ -56,6 +56,14 @@ type Delivery = 'whole' | 'chunks' | 'trickle';
  */
 const FOUND: readonly { name: string; send: string; statuses: readonly number[]; reason: AdminCloseReason }[] = [
   {
+    name: 'the absolute form (GET http://host/path) is routed by its path and query; another scheme is not a request line',
+    send:
+      'GET http://127.0.0.1/healthz HTTP/1.1\r\n\r\nGET http://127.0.0.1:9090/nope?x=1 HTTP/1.1\r\n\r\n' +
+      'GET http://h HTTP/1.1\r\n\r\nGET ftp://h/healthz HTTP/1.1\r\n\r\n',
+    statuses: [200, 404, 200, 400],
+    reason: 'bad_request',
+  },
+  {
     name: 'Content-Length 26 then 0 announces a body: the GET /metrics smuggled in it is never answered',
     send: 'GET /healthz HTTP/1.1\r\nContent-Length: 26\r\nContent-Length: 0\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n',
     statuses: [400],
@@ -356,6 +364,15 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value: HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5); no other control byte. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const ORIGIN_FORM = /^(\/[\x21-\x7e]*|\*)$/;
+/** The absolute form (RFC 9112 §3.2.2), routed by its path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/[\x21-\x7e]+$/;
+
+/** What is routed: the target itself, or the absolute form's path and query. */
+function originOf(target: string): string {
+  if (!ABSOLUTE_FORM.test(target)) return target;
+  const rest = target.replace(/^https?:\/\/[^/?]*/, '');
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
 
 // ---------------------------------------------------------------- the model of a request
 
@@ -420,7 +437,7 @@ function answer(request: Request): Answer {
     request.sep === ' ' &&
     request.eol === CRLF &&
     /^[A-Z]{1,16}$/.test(request.method) &&
-    ORIGIN_FORM.test(request.target) &&
+    (ORIGIN_FORM.test(request.target) || ABSOLUTE_FORM.test(request.target)) &&
     /^HTTP\/1\.[01]$/.test(request.version) &&
     request.headers.every(
       (header) => TOKEN.test(header.name) && FIELD_VALUE.test(header.value) && header.line === `${header.name}: ${header.value}`,
@@ -438,7 +455,7 @@ function answer(request: Request): Answer {
   if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, bodyless: false, closes: hasBody ? 'done' : closes };
   const bodyless = request.method === 'HEAD';
   if (hasBody) return { status: 400, bodyless, closes: 'bad_request' };
-  return { status: routeStatus(request.target), bodyless, closes };
+  return { status: routeStatus(originOf(request.target)), bodyless, closes };
 }
 
 function routeStatus(target: string): number {
@@ -632,7 +649,7 @@ const target = (mark: string): fc.Arbitrary<string> =>
     },
     { weight: 4, arbitrary: visible(40).map((rest) => `/${mark}/<script>${rest}`) },
     { weight: 2, arbitrary: fc.nat({ max: 2500 }).map((n) => `/metrics?q=${mark}${'x'.repeat(n)}`) },
-    // Not origin-form, or bytes a request-target never holds.
+    // Not origin-form (absolute form is routed by its path; the rest is refused), or bytes a request-target never holds.
     {
       weight: 1,
       arbitrary: fc.oneof(
@@ -640,6 +657,11 @@ const target = (mark: string): fc.Arbitrary<string> =>
           '',
           'healthz',
           'http://127.0.0.1/healthz',
+          'http://127.0.0.1:9090/connections?limit=2',
+          'https://admin.example',
+          'http://x?y=1',
+          'HTTP://127.0.0.1/healthz',
+          'ftp://127.0.0.1/healthz',
           '?x',
           `/${mark} /x`,
           '/\u0000',
