@@ -3,6 +3,7 @@
  * `echod check` and `echod bench` say the same thing for the same error, and a certificate that
  * does not verify names the flags that change that.
  */
+import type { Socket } from 'node:net';
 
 /** Error codes that say nothing answers at the target's address, and what each means. */
 const UNREACHABLE: Readonly<Record<string, string>> = {
@@ -59,9 +60,25 @@ export function certificateReason(err: NodeJS.ErrnoException): string | null {
   return `the server's certificate did not verify: ${connectErrorText(err)}`;
 }
 
-/** True when every later attempt would fail alike: nothing answers, what answers is not TLS, or its certificate does not verify. */
-export function failsEveryAttempt(err: NodeJS.ErrnoException): boolean {
-  return unreachableReason(err) !== null || notTlsReason(err) !== null || certificateReason(err) !== null;
+/**
+ * Why every later attempt would fail alike, or null: what answered is not as asked (not TLS, a
+ * certificate that does not verify: `reached`), or nothing answers at all.
+ */
+export function stopReason(err: NodeJS.ErrnoException): { why: string; reached: boolean } | null {
+  const answered = notTlsReason(err) ?? certificateReason(err);
+  if (answered !== null) return { why: answered, reached: true };
+  const unreachable = unreachableReason(err);
+  return unreachable !== null ? { why: unreachable, reached: false } : null;
+}
+
+/**
+ * Watches a connect on `socket` so that a timeout can say why: over TLS, a TCP connect that
+ * succeeded means the port did not answer the handshake (`reached`), not that nothing answers.
+ */
+export function connectTimeout(socket: Socket, tls: boolean): (timeoutMs: number) => { why: string; reached: boolean } {
+  let tcpConnected = false;
+  if (tls) socket.once('connect', () => (tcpConnected = true));
+  return (timeoutMs) => ({ why: tcpConnected ? noHandshakeReason(timeoutMs) : noConnectReason(timeoutMs), reached: tcpConnected });
 }
 
 /** What an error says about reaching the target: the explanation, or null if it was reached. */

@@ -21,7 +21,7 @@ import {
   RECONNECT_MAX_MS,
 } from './connection.js';
 import { writerFor, type Writer } from './direct-write.js';
-import { noConnectReason, noHandshakeReason } from '../connect-errors.js';
+import { connectTimeout, noConnectReason } from '../connect-errors.js';
 import { classify, describeError } from './errors.js';
 import { advanceSeq, newRing, seqWidth } from './payload.js';
 import { sameBytes, streamMismatch, wordsOf } from './verify.js';
@@ -51,8 +51,8 @@ export class StreamConnection implements Connection {
   /** Sends on `socket` once it is open: direct-write.ts for TCP, `socket.write` for TLS. */
   private write: Writer = () => {};
   private connecting = false;
-  /** The current socket's TCP connect succeeded (TLS: the handshake may still be under way). */
-  private tcpConnected = false;
+  /** Why the current socket's connect has not completed, asked at a timeout (connect-errors.ts). */
+  private timedOut: (timeoutMs: number) => { why: string } = (timeoutMs) => ({ why: noConnectReason(timeoutMs) });
   private sentSeq = 0;
   private recvSeq = 0;
   /** Bytes of message `recvSeq` received so far. */
@@ -84,14 +84,14 @@ export class StreamConnection implements Connection {
 
   /** The first connect: resolves null once open, or why not (an error, or nothing within --timeout). */
   open(): Promise<string | null> {
-    const { timeoutMs, target, transport } = this.engine.spec;
+    const { timeoutMs, target } = this.engine.spec;
     return new Promise((resolve) => {
       let settled = false;
       // The deadline scan runs only once the run has started: this bounds the connects before it.
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
-        const why = transport.kind === 'tls' && this.tcpConnected ? noHandshakeReason(timeoutMs) : noConnectReason(timeoutMs);
+        const { why } = this.timedOut(timeoutMs);
         this.engine.error('timeout', this.id, `connect ${this.id}: ${why}`);
         this.drop();
         resolve(`cannot connect to ${formatTarget(target)}: ${why}`);
@@ -149,9 +149,7 @@ export class StreamConnection implements Connection {
       );
     }
     this.socket = socket;
-    this.tcpConnected = false;
-    // TLS: the TCP connect alone, to tell a plain port (no handshake) from no answer at all.
-    if (spec.transport.kind === 'tls') socket.once('connect', () => (this.tcpConnected = true));
+    this.timedOut = connectTimeout(socket, spec.transport.kind === 'tls');
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (this.socket !== socket) return;
       const wasConnecting = this.connecting;

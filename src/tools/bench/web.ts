@@ -12,7 +12,7 @@
 const INTERVAL_MS = 1000;
 import type { WebSocket } from 'ws';
 import { fileErrorReason } from '../../core/errors.js';
-import { failsEveryAttempt } from '../connect-errors.js';
+import { stopReason } from '../connect-errors.js';
 import { count, difference, plural } from '../format.js';
 import type { ToolIo } from '../io.js';
 import {
@@ -122,7 +122,7 @@ async function httpLoop(run: Run, target: WebTarget, agent: WebAgent, connection
       // Before any answer, every request on this connection would fail the same way: one error
       // each, not one per turn. After one, only a refused connect ends it (as it always has): a
       // timeout may pass, and is counted each time.
-      if (error.code === 'ECONNREFUSED' || (!answered && (notHttp !== null || failsEveryAttempt(error)))) return;
+      if (error.code === 'ECONNREFUSED' || (!answered && (notHttp !== null || stopReason(error) !== null))) return;
     }
   }
 }

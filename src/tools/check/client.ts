@@ -8,14 +8,7 @@ import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { createHexDigests, type DigestAlgorithm, type HexDigests } from '../digest.js';
-import {
-  certificateReason,
-  connectErrorText,
-  noConnectReason,
-  noHandshakeReason,
-  notTlsReason,
-  unreachableReason,
-} from '../connect-errors.js';
+import { connectErrorText, connectTimeout, stopReason } from '../connect-errors.js';
 import { isResetError, type Target, tlsConnectOptions, type TransportSpec } from '../target.js';
 
 /** A connect that failed: why, and whether it means the target cannot be reached at all. */
@@ -194,22 +187,17 @@ export class StreamClient {
         socket = netConnect({ host: target.address, port: target.port, noDelay: true, allowHalfOpen: true });
       }
       const client = new StreamClient(socket, digest);
-      let tcpConnected = false;
-      if (transport.kind === 'tls') socket.once('connect', () => (tcpConnected = true));
+      const timedOut = connectTimeout(socket, transport.kind === 'tls');
       const timer = setTimeout(() => {
         socket.destroy();
-        const why = tcpConnected ? noHandshakeReason(timeoutMs) : noConnectReason(timeoutMs);
-        resolve({ reason: why, unreachable: why, reached: tcpConnected });
+        const { why, reached } = timedOut(timeoutMs);
+        resolve({ reason: why, unreachable: why, reached });
       }, timeoutMs);
       const fail = (err: NodeJS.ErrnoException): void => {
         clearTimeout(timer);
         // Reached, but not as asked (not TLS, a certificate that does not verify): the run stops too.
-        const answered = notTlsReason(err) ?? certificateReason(err);
-        resolve({
-          reason: `cannot connect: ${connectErrorText(err)}`,
-          unreachable: answered ?? unreachableReason(err),
-          reached: answered !== null,
-        });
+        const stop = stopReason(err);
+        resolve({ reason: `cannot connect: ${connectErrorText(err)}`, unreachable: stop?.why ?? null, reached: stop?.reached ?? false });
       };
       socket.once('error', fail);
       socket.once(transport.kind === 'tls' ? 'secureConnect' : 'connect', () => {

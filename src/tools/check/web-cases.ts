@@ -16,7 +16,7 @@ import {
   type WebTarget,
 } from '../web.js';
 import { type CheckCase, type CheckSettings, fail, type Outcome, pass, required, unreachable } from './case.js';
-import { certificateReason, connectErrorText, notTlsReason, unreachableReason } from '../connect-errors.js';
+import { connectErrorText, stopReason } from '../connect-errors.js';
 
 /** How many requests the keep-alive case sends on its one connection. */
 const KEEP_ALIVE_REQUESTS = 3;
@@ -65,10 +65,8 @@ function failed(err: unknown, target: WebTarget): Outcome {
   const notHttp = notHttpReason(error, target);
   if (notHttp !== null) return unreachable(`${error.code ?? ''}: ${notHttp}`, notHttp, true);
   const reason = connectErrorText(error);
-  const answered = notTlsReason(error) ?? certificateReason(error);
-  if (answered !== null) return unreachable(`cannot connect: ${reason}`, answered, true);
-  const why = unreachableReason(error);
-  return why !== null ? unreachable(`cannot connect: ${reason}`, why) : fail(reason);
+  const stop = stopReason(error);
+  return stop !== null ? unreachable(`cannot connect: ${reason}`, stop.why, stop.reached) : fail(reason);
 }
 
 interface EchoDocumentShape {
