@@ -52,10 +52,10 @@ export interface Hold {
 }
 
 /**
- * The server's side of accepting. Every accepted socket goes through it, on every transport:
- * either `admit(peer, listener)` at once, or `hold(peer)` at accept, `identify()` once a
- * PROXY header names the client, `admit(peer, listener, hold)` once it can be served (TLS
- * handshake done), and `release(hold)` if it closes or fails first.
+ * The server's side of accepting, one per listener (so every admission and refusal is booked to
+ * it). Every accepted socket goes through it, on every transport: either `admit(peer)` at once,
+ * or `hold(peer)` at accept, `identify()` once a PROXY header names the client, `admit(peer,
+ * hold)` once it can be served (TLS handshake done), and `release(hold)` if it closes or fails first.
  */
 export interface Acceptor {
   /**
@@ -63,7 +63,7 @@ export interface Acceptor {
    * connection's; without, the limits are checked now. Null: rejected (limits, or the server
    * is draining), the slot freed; the transport closes the socket at once.
    */
-  admit(peer: Peer, listener: ResolvedListener, hold?: Hold): Admission | null;
+  admit(peer: Peer, hold?: Hold): Admission | null;
   /** The transport built the admitted connection; the server starts tracking it. */
   register(connection: Connection): void;
   /** A connection failed before it could be admitted (bad PROXY header, TLS handshake). */

@@ -241,13 +241,13 @@ export class EchoServer extends EventEmitter<EchoServerEvents> {
   }
 
   /**
-   * The Acceptor `config`'s transport is given: the server's own methods, with the refusals
-   * before admission (at accept, after a PROXY header, in a TLS handshake) booked to `config`
-   * as admit()'s are, so every refusal names its listener.
+   * The Acceptor `config`'s transport is given: the server's own methods, bound to `config`, so
+   * every admission and every refusal (at accept, after a PROXY header, in a TLS handshake) is
+   * booked to its listener.
    */
   private acceptorFor(config: ResolvedListener): Acceptor {
     return {
-      admit: (peer, listener, hold) => this.admit(peer, listener, hold),
+      admit: (peer, hold) => this.admit(peer, config, hold),
       register: (connection) => this.register(connection),
       refuse: (reason, peer, detail) => this.refuse(reason, peer, detail, config),
       hold: (peer) => this.hold(peer, config),

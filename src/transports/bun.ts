@@ -189,7 +189,7 @@ export async function listenBun(bun: BunRuntime, spec: ListenSpec, acceptor: Acc
   const handler: BunSocketHandler = {
     open(socket) {
       const peer: Peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0 };
-      const admitted = acceptor.admit(peer, spec.listener);
+      const admitted = acceptor.admit(peer);
       if (admitted === null) {
         socket.terminate();
         return;

@@ -274,7 +274,6 @@ function acceptTls(
   context: HttpListenContext,
 ): Set<Socket> {
   const { acceptor } = context;
-  const listener = spec.listener;
   const handshaking = new Set<Socket>();
   const next = handshakeNext(take, handshaking);
   // Before node:http2's own listener, which makes the HTTP/2 session at once and emits 'session':
@@ -282,7 +281,7 @@ function acceptTls(
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     const held = endHandshake(socket);
     const peer = held?.peer ?? peerOf(socket);
-    const admitted = held === undefined ? null : acceptor.admit(peer, listener, held.hold);
+    const admitted = held === undefined ? null : acceptor.admit(peer, held.hold);
     if (admitted === null) {
       socket.destroy();
       return;
@@ -354,13 +353,13 @@ function acceptPlain(
     accepting.on('connection', (socket: Socket) => {
       socket.on('error', ignoreError); // until its connection has one of its own
       const peer = peerOf(socket);
-      serve(socket, peer, acceptor.admit(peer, listener));
+      serve(socket, peer, acceptor.admit(peer));
     });
     return new Set();
   }
   const next: AfterHeader = (socket, peer) => {
     const held = takeHeld(socket);
-    serve(socket, peer, held === undefined ? null : acceptor.admit(peer, listener, held.hold));
+    serve(socket, peer, held === undefined ? null : acceptor.admit(peer, held.hold));
   };
   accepting.on('connection', (socket: Socket) => {
     socket.on('error', ignoreError); // until its connection has one of its own

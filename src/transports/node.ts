@@ -207,7 +207,7 @@ export function takeHeld(socket: Socket): Held | undefined {
 
 /** Serves `socket` as `peer` if the acceptor admits it (with the slot it held since accept, if any), else closes it. */
 function serve(socket: Socket, peer: Peer, acceptor: Acceptor, spec: ListenSpec, hold?: Hold, handshakeMs?: number): void {
-  const admitted = acceptor.admit(peer, spec.listener, hold);
+  const admitted = acceptor.admit(peer, hold);
   if (admitted === null) {
     socket.destroy();
     return;
